@@ -1,0 +1,181 @@
+# libeventlog build. Plain variables in LMDB's style; CC, CFLAGS, LDFLAGS and
+# PREFIX/DESTDIR may be given from outside.
+#
+#   make               static + shared library, the evl tool, the examples
+#   make test          the Criterion suite, then the same under ASan+UBSan
+#   make test-asan     only the sanitizer run      make test-tsan  ThreadSanitizer
+#   make demo          build and run the examples
+#   make bench         benchmarks (see bench/README.md)
+#   make install PREFIX=/usr/local DESTDIR=
+
+PREFIX     ?= /usr/local
+prefix      = $(PREFIX)
+libdir      = $(prefix)/lib
+includedir  = $(prefix)/include
+bindir      = $(prefix)/bin
+pkgconfigdir= $(libdir)/pkgconfig
+
+CC        ?= cc
+WERROR    ?= -Werror
+OPT       ?= -O2 -g
+CFLAGS    ?=
+LDFLAGS   ?=
+BASEFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -Wstrict-prototypes \
+             -Wno-unused-parameter -fvisibility=hidden -Iinclude -Ilib
+LIBS       = -llmdb -lxxhash -lpthread
+
+MAJOR := $(shell sed -n 's/^\#define EVL_VERSION_MAJOR \([0-9]*\)/\1/p' include/eventlog.h)
+MINOR := $(shell sed -n 's/^\#define EVL_VERSION_MINOR \([0-9]*\)/\1/p' include/eventlog.h)
+PATCH := $(shell sed -n 's/^\#define EVL_VERSION_PATCH \([0-9]*\)/\1/p' include/eventlog.h)
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+SONAME   = libeventlog.so.$(MAJOR)
+
+LIB_SRC   := $(sort $(wildcard lib/*.c))
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+EX_SRC    := $(sort $(wildcard examples/*.c))
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+HDRS      := $(wildcard include/*.h include/eventlog/*.h lib/*.h)
+
+B = build
+LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/rel/%.o)
+TLIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/test/%.o)
+ALIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/asan/%.o)
+SLIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/tsan/%.o)
+TESTS     := $(TEST_SRC:tests/%.c=$(B)/test/%)
+ATESTS    := $(TEST_SRC:tests/%.c=$(B)/asan/%)
+TSAN_TESTS:= $(B)/tsan/test_concurrency
+EXAMPLES  := $(EX_SRC:examples/%.c=$(B)/examples/%)
+SHARED    := lib/libeventlog.so.$(VERSION)
+STATIC    := lib/libeventlog.a
+EVL       := $(B)/evl
+
+ASANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSANFLAGS = -O1 -g -fsanitize=thread
+
+.PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
+        check-symbols torture fuzz
+
+all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES)
+
+# ---- dependencies: install them when root, else say what to run ----------
+DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config
+deps:
+	@missing=""; \
+	 [ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
+	 [ -f /usr/include/xxhash.h ] || missing="$$missing libxxhash-dev"; \
+	 [ -f /usr/include/criterion/criterion.h ] || missing="$$missing libcriterion-dev"; \
+	 command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	 if [ -n "$$missing" ]; then \
+	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	     echo "installing:$$missing"; \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || exit 1; \
+	   else \
+	     echo "missing packages:$$missing"; \
+	     echo "run: sudo apt-get install -y$$missing"; exit 1; \
+	   fi; \
+	 fi
+
+# ---- library -----------------------------------------------------------
+$(B)/rel/%.o: lib/%.c $(HDRS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -fPIC $(CFLAGS) -c $< -o $@
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LIBS)
+	ln -sf libeventlog.so.$(VERSION) lib/$(SONAME)
+	ln -sf $(SONAME) lib/libeventlog.so
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+
+# ---- tool and examples (public API only, static link) ---------------------
+$(EVL): $(TOOL_SRC) $(STATIC) include/eventlog.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $(TOOL_SRC) $(STATIC) $(LDFLAGS) $(LIBS)
+
+$(B)/examples/%: examples/%.c $(STATIC) include/eventlog.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIBS)
+
+# ---- tests ----------------------------------------------------------------
+# Tests link a library built with -DEVL_TESTING (fault-injection seams).
+$(B)/test/%.o: lib/%.c $(HDRS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING $(CFLAGS) -c $< -o $@
+$(B)/test/libevl_test.a: $(TLIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/test/test_%: tests/test_%.c tests/helpers.h $(B)/test/libevl_test.a $(EVL)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+
+$(B)/asan/%.o: lib/%.c $(HDRS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
+$(B)/asan/libevl_test.a: $(ALIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/asan/test_%: tests/test_%.c tests/helpers.h $(B)/asan/libevl_test.a $(EVL)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+
+$(B)/tsan/%.o: lib/%.c $(HDRS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
+$(B)/tsan/libevl_test.a: $(SLIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/tsan/test_%: tests/test_%.c tests/helpers.h $(B)/tsan/libevl_test.a $(EVL)
+	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+
+# Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
+CRITERION_FLAGS ?= --jobs 2
+test-unit: all $(TESTS) check-symbols
+	@set -e; for t in $(TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
+
+test-asan: all $(ATESTS)
+	@set -e; for t in $(ATESTS); do echo "== $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  EVL_EVL=$(CURDIR)/$(EVL) EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS); done
+
+test-tsan: all $(TSAN_TESTS)
+	@set -e; for t in $(TSAN_TESTS); do echo "== $$t"; \
+	  TSAN_OPTIONS=halt_on_error=1 EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS); done
+
+test: test-unit test-asan test-tsan
+	@echo "all test suites passed"
+
+# Only evl_* symbols may leave the shared library.
+check-symbols: $(SHARED)
+	@bad=$$(nm -D --defined-only $(SHARED) | awk '{print $$3}' | grep -v '^evl_' | grep -v '^_' || true); \
+	 if [ -n "$$bad" ]; then echo "non-evl symbols exported:"; echo "$$bad"; exit 1; fi; \
+	 echo "check-symbols: only evl_* exported"
+
+# ---- demo -----------------------------------------------------------------
+demo: all
+	@sh examples/run-demo.sh $(B)/examples
+
+# ---- benchmarks --------------------------------------------------------------
+bench: all
+	@$(MAKE) -s -C bench run
+
+# ---- longer reliability runs --------------------------------------------------
+torture: all $(TESTS)
+	EVL_TORTURE=1 $(B)/test/test_crash $(CRITERION_FLAGS)
+
+# ---- install -------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(bindir) $(DESTDIR)$(pkgconfigdir)
+	install -m 644 include/eventlog.h $(DESTDIR)$(includedir)/
+	if [ -d include/eventlog ]; then install -d $(DESTDIR)$(includedir)/eventlog && \
+	   install -m 644 include/eventlog/*.h $(DESTDIR)$(includedir)/eventlog/; fi
+	install -m 755 $(SHARED) $(DESTDIR)$(libdir)/
+	ln -sf libeventlog.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libeventlog.so
+	install -m 644 $(STATIC) $(DESTDIR)$(libdir)/
+	install -m 755 $(EVL) $(DESTDIR)$(bindir)/
+	sed -e 's|@PREFIX@|$(prefix)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
+	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/eventlog.pc.in > $(DESTDIR)$(pkgconfigdir)/eventlog.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(includedir)/eventlog.h $(DESTDIR)$(libdir)/libeventlog.* \
+	      $(DESTDIR)$(bindir)/evl $(DESTDIR)$(pkgconfigdir)/eventlog.pc
+
+clean:
+	rm -rf $(B) lib/libeventlog.so* lib/libeventlog.a
+	-$(MAKE) -s -C bench clean 2>/dev/null || true

@@ -1,0 +1,636 @@
+/*
+ * eventlog.h - the whole public contract of libeventlog.
+ *
+ * libeventlog is Apache Kafka's model as an embeddable C library: records
+ * (key, value, headers, timestamp) appended to topics split into partitions,
+ * each partition an append-only, durable log of mmap'd segment files, read by
+ * offset or by time. There is no broker: the application links the library,
+ * and several threads and several processes may open one log directory at
+ * once.
+ *
+ * If a function, type or constant does not appear in this file, it is not a
+ * published API of libeventlog.
+ *
+ * Conventions used by every function below:
+ *  - Return codes: 0 on success, a negative EVL_E* code on failure. System
+ *    failures are the negated errno (EVL_ENOSPC == -ENOSPC); library
+ *    conditions live below -30000. evl_strerror() names them.
+ *  - Out-parameters come last as `T **out` and are set to NULL on failure.
+ *  - Every close/free function accepts NULL as a harmless no-op.
+ *  - Configuration objects are copied by the call that takes them: the caller
+ *    keeps ownership and may free or reuse them right after the call.
+ *  - Thread-safety vocabulary:
+ *      Thread-safe: any thread, any time, concurrently with other calls.
+ *      One thread at a time: the handle may move between threads, but calls
+ *        on it must not overlap.
+ *      Not concurrent: no other call on this handle (or its children) may run.
+ *  - fork(): handles must not be used in a child after fork(); open new ones.
+ *  - Versions with the same major number are ABI stable. Published signatures
+ *    never change; a changed behaviour gets a new function (evl_x_v2).
+ */
+#ifndef EVENTLOG_H
+#define EVENTLOG_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define EVL_API __attribute__((visibility("default")))
+#else
+#define EVL_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup version Versions                                              */
+
+#define EVL_VERSION_MAJOR 0
+#define EVL_VERSION_MINOR 1
+#define EVL_VERSION_PATCH 0
+/** Pack a version into one integer, as LMDB's MDB_VERINT does. */
+#define EVL_VERINT(a, b, c) (((a) << 24) | ((b) << 16) | (c))
+#define EVL_VERSION_NUMBER \
+    EVL_VERINT(EVL_VERSION_MAJOR, EVL_VERSION_MINOR, EVL_VERSION_PATCH)
+#define EVL_STR_(x) #x
+#define EVL_STR(x) EVL_STR_(x)
+#define EVL_VERSION_STRING                                              \
+    EVL_STR(EVL_VERSION_MAJOR) "." EVL_STR(EVL_VERSION_MINOR) "." EVL_STR( \
+        EVL_VERSION_PATCH)
+
+/** @brief The library's version string, e.g. "0.1.0". Thread-safe. */
+EVL_API const char *evl_version(void);
+/** @brief The library's EVL_VERSION_NUMBER, to compare with the header's. */
+EVL_API int evl_version_number(void);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup errors Error codes                                             */
+
+#define EVL_OK 0
+/* System failures: the negated errno. */
+#define EVL_EINVAL (-EINVAL)   /**< invalid argument */
+#define EVL_ENOMEM (-ENOMEM)   /**< out of memory */
+#define EVL_ENOSPC (-ENOSPC)   /**< the file system is full */
+#define EVL_EIO (-EIO)         /**< an I/O error from the kernel */
+#define EVL_EACCES (-EACCES)   /**< permission denied */
+/* Library conditions. */
+#define EVL_ECORRUPT (-30001)  /**< data failed a checksum or a sanity check */
+#define EVL_ETOOBIG (-30002)   /**< a record is larger than max.message.bytes */
+#define EVL_ENOTFOUND (-30003) /**< no such topic, partition or group */
+#define EVL_EEXIST (-30004)    /**< the topic already exists */
+#define EVL_EOFFSET (-30005)   /**< offset out of range (below the log start
+                                    or past the end) */
+#define EVL_ETIMEDOUT (-30006) /**< nothing arrived before the timeout */
+#define EVL_EFENCED (-30007)   /**< a stale consumer-group generation */
+#define EVL_EBADNAME (-30008)  /**< an invalid topic or group name */
+#define EVL_ECONFIG (-30009)   /**< unknown config name or invalid value */
+#define EVL_ESTATE (-30010)    /**< call not valid in the handle's state */
+#define EVL_EVERSION (-30011)  /**< files written by an incompatible version */
+#define EVL_EFULL (-30012)     /**< the log's disk budget (disk.bytes.max) is
+                                    reached and the policy is to reject */
+#define EVL_EBUSY (-30013)     /**< the group has active members */
+#define EVL_ENOOFFSET (-30014) /**< no committed offset and
+                                    auto.offset.reset=none */
+#define EVL_EDURABILITY (-30015) /**< the record was appended, but making it
+                                    durable failed (fsync error): it must not
+                                    be taken as on disk */
+
+/**
+ * @brief A static, human-readable description of a return code.
+ * Thread-safe; never NULL; nothing to free.
+ */
+EVL_API const char *evl_strerror(int rc);
+/** @brief The code's symbolic name, e.g. "EVL_ECORRUPT". Thread-safe. */
+EVL_API const char *evl_errname(int rc);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup config Configuration                                           */
+
+/**
+ * An opaque set of name=value settings with Kafka-style names. One config
+ * type serves every object: a call reads the names that concern it and
+ * ignores the rest. Names (defaults in brackets):
+ *
+ * Log (evl_log_open):
+ *   disk.bytes.max [0 = no cap]   bytes on disk for all topics together
+ *   disk.full.policy [reject]     reject | block | drop-oldest
+ *   disk.full.block.ms [5000]     how long `block` waits before EVL_EFULL
+ *   meta.mapsize [16777216]       initial LMDB map size; it grows on demand
+ *
+ * Topic (evl_topic_create; evl_log_open's config gives the defaults):
+ *   num.partitions [1]
+ *   segment.bytes [1073741824]    roll size of a segment file
+ *   segment.ms [604800000]        roll age of a segment
+ *   retention.ms [604800000]      delete segments older than this; -1 never
+ *   retention.bytes [-1]          per-partition size cap; -1 none
+ *   max.message.bytes [1048576]   largest record (or batch) accepted
+ *   index.interval.bytes [4096]   bytes between sparse index entries
+ *   partitioner [xxh3]            xxh3 | murmur2 (Kafka Java client's keyed
+ *                                 hash); fixed when the topic is created
+ *   durability [none]             default for producers: none | interval |
+ *                                 fsync
+ *   flush.interval.ms [1000]      for `interval`: background flush period
+ *   retain.until.consumed.by []   comma-separated group ids whose committed
+ *                                 offsets hold segments back from retention
+ *                                 (still bounded by disk.bytes.max)
+ *
+ * Producer (evl_producer_new):
+ *   durability [topic's]          none | interval | fsync
+ *   partitioner.keyless [sticky]  sticky | round-robin
+ *   sticky.records [64]           records per partition before a sticky
+ *                                 producer moves on
+ *
+ * Consumer (evl_consumer_new):
+ *   group.id []                   empty: no group (manual assign only)
+ *   auto.offset.reset [latest]    earliest | latest | none
+ *   enable.auto.commit [true]
+ *   auto.commit.interval.ms [5000]
+ *   max.poll.interval.ms [300000] a member that does not poll for this long
+ *                                 is removed from its group
+ *   partition.assignment.strategy [range]  range | roundrobin | sticky
+ *   check.crcs [true]             verify each record's checksum on read
+ *   max.poll.records [500]
+ */
+typedef struct evl_config evl_config_t;
+
+/** @brief A new config holding every default. NULL on out-of-memory. */
+EVL_API evl_config_t *evl_config_new(void);
+/** @brief A deep copy of cfg (NULL on out-of-memory). */
+EVL_API evl_config_t *evl_config_dup(const evl_config_t *cfg);
+/** @brief Free a config. Accepts NULL. */
+EVL_API void evl_config_free(evl_config_t *cfg);
+/**
+ * @brief Set name to value, checking both now.
+ * @param errstr  optional buffer for a one-line reason on failure
+ * @return 0, EVL_ECONFIG for an unknown name or an invalid value,
+ *         EVL_EINVAL for NULL arguments, EVL_ENOMEM.
+ * One thread at a time per config.
+ */
+EVL_API int evl_config_set(evl_config_t *cfg, const char *name,
+                           const char *value, char *errstr,
+                           size_t errstr_size);
+/**
+ * @brief Copy the value of name (as a string) into buf.
+ * @return the length of the value (which may exceed size - 1: the copy is then
+ *         truncated), EVL_ECONFIG for an unknown name.
+ */
+EVL_API int evl_config_get(const evl_config_t *cfg, const char *name,
+                           char *buf, size_t size);
+
+/** Log levels for the log callback, syslog's numbers. */
+#define EVL_LOG_ERR 3
+#define EVL_LOG_WARNING 4
+#define EVL_LOG_NOTICE 5
+#define EVL_LOG_INFO 6
+#define EVL_LOG_DEBUG 7
+
+/**
+ * A log callback. The library never prints; it reports recoveries, dropped
+ * bytes and I/O problems here. Called from whichever library thread noticed
+ * the event (an application thread inside a call, or the log's background
+ * thread); it must be thread-safe and must not call back into the library.
+ */
+typedef void evl_log_cb(void *opaque, int level, const char *msg);
+
+/** @brief Install a log callback (NULL removes it). */
+EVL_API void evl_config_set_log_cb(evl_config_t *cfg, evl_log_cb *cb,
+                                   void *opaque);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup log The log directory                                         */
+
+typedef struct evl_log evl_log_t;
+
+/**
+ * @brief Open (creating if missing) the log directory dir.
+ *
+ * Several handles in one process and several processes may open the same
+ * directory at once. Opening is O(1) in the size of the data: after a crash
+ * only the tail of each partition is checked, torn records are truncated, and
+ * what was dropped is reported through the log callback and the
+ * EVL_STAT_TRUNCATED_BYTES counter.
+ *
+ * @param cfg  may be NULL (defaults); copied.
+ * @return 0, EVL_EVERSION, EVL_EACCES, EVL_ENOMEM, another -errno.
+ * Thread-safe.
+ */
+EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg,
+                         evl_log_t **out);
+
+/**
+ * @brief Close the log. Every producer, reader and consumer opened on it must
+ * be closed first. Data in the page cache is not forced to disk (it survives
+ * a process crash, not a power loss): call evl_log_sync() for that.
+ * Not concurrent. Accepts NULL.
+ */
+EVL_API void evl_log_close(evl_log_t *log);
+
+/** @brief fsync every partition of every topic. Thread-safe. */
+EVL_API int evl_log_sync(evl_log_t *log);
+
+/**
+ * @brief Apply retention (retention.ms, retention.bytes, disk.bytes.max) now.
+ * The log also does this by itself on segment rolls and from its background
+ * thread; this call is for tests and tools. Thread-safe.
+ */
+EVL_API int evl_log_retention_run(evl_log_t *log);
+
+/** Counters, read with evl_log_stat(). They count this handle's activity. */
+enum evl_stat {
+    EVL_STAT_APPENDS = 0,       /**< records appended */
+    EVL_STAT_APPEND_BYTES,      /**< bytes appended (record encodings) */
+    EVL_STAT_FSYNCS,            /**< fsync calls issued */
+    EVL_STAT_FSYNC_NS,          /**< total time spent in fsync, ns */
+    EVL_STAT_FSYNC_MAX_NS,      /**< longest fsync, ns */
+    EVL_STAT_RECOVERIES,        /**< partitions recovered on open */
+    EVL_STAT_TRUNCATED_BYTES,   /**< bytes dropped by recovery */
+    EVL_STAT_SEGMENTS_ROLLED,   /**< segments created by rolls */
+    EVL_STAT_SEGMENTS_DELETED,  /**< segments removed by retention */
+    EVL_STAT_DISK_BYTES,        /**< bytes on disk now (all topics) */
+    EVL_STAT_READ_RECORDS,      /**< records returned by readers */
+    EVL_STAT__COUNT
+};
+
+/** @brief The value of counter stat (an enum evl_stat), or EVL_EINVAL. */
+EVL_API int64_t evl_log_stat(evl_log_t *log, int stat);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup topics Topics                                                  */
+
+/**
+ * @brief Create topic name with partitions partitions (0 = num.partitions).
+ *
+ * Names follow Kafka: [A-Za-z0-9._-], 1 to 249 characters, not "." or "..".
+ * @param cfg  topic settings (may be NULL: the log's defaults); copied.
+ * @return 0, EVL_EBADNAME, EVL_EEXIST, EVL_ECONFIG, EVL_EINVAL, -errno.
+ * Thread-safe.
+ */
+EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
+                             const evl_config_t *cfg);
+
+/**
+ * @brief Delete a topic and its data. Handles open on it elsewhere keep
+ * their mappings until closed, then further calls fail with EVL_ENOTFOUND.
+ * @return 0, EVL_ENOTFOUND, EVL_EBADNAME, -errno. Thread-safe.
+ */
+EVL_API int evl_topic_delete(evl_log_t *log, const char *name);
+
+/**
+ * @brief Grow a topic to total partitions (never shrink). As in Kafka, keys
+ * then map to other partitions than before.
+ * @return 0, EVL_ENOTFOUND, EVL_EINVAL (total not larger). Thread-safe.
+ */
+EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name,
+                                     int total);
+
+/**
+ * @brief The sorted list of topic names. *names is one malloc'd block (an
+ * array of *count pointers followed by the strings): free it with free().
+ * Thread-safe.
+ */
+EVL_API int evl_topic_list(evl_log_t *log, char ***names, size_t *count);
+
+/** @brief Number of partitions of topic, or a negative code. Thread-safe. */
+EVL_API int evl_topic_partitions(evl_log_t *log, const char *name);
+
+/**
+ * @brief Copy one effective setting of topic (e.g. "retention.ms").
+ * @return value length as evl_config_get(), EVL_ENOTFOUND, EVL_ECONFIG.
+ */
+EVL_API int evl_topic_config_get(evl_log_t *log, const char *name,
+                                 const char *key, char *buf, size_t size);
+
+/**
+ * A snapshot of one partition, filled by evl_partition_info(). This small
+ * struct is frozen: fields are never added or reordered.
+ */
+typedef struct evl_partition_info {
+    int64_t start_offset; /**< first offset still in the log */
+    int64_t end_offset;   /**< offset the next record will get */
+    int64_t bytes;        /**< bytes of record data on disk */
+    int64_t segments;     /**< number of segment files */
+} evl_partition_info_t;
+
+/** @brief Describe one partition. 0, EVL_ENOTFOUND. Thread-safe. */
+EVL_API int evl_partition_info(evl_log_t *log, const char *topic,
+                               int partition, evl_partition_info_t *out);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup records Records                                                */
+
+/**
+ * A header, as given to a producer or read from a record. Frozen struct.
+ * value == NULL means a null value (distinct from an empty one).
+ */
+typedef struct evl_header {
+    const char *name;  /**< UTF-8 bytes, not necessarily NUL-terminated */
+    size_t name_len;
+    const void *value; /**< NULL: null value */
+    size_t value_len;
+} evl_header_t;
+
+#define EVL_PARTITION_ANY (-1) /**< let the partitioner choose */
+#define EVL_TIMESTAMP_NOW (-1) /**< take the timestamp at append */
+
+/**
+ * A record to produce. Frozen struct. key == NULL is a null key (distinct
+ * from key_len == 0 with a non-NULL key); value == NULL is a tombstone.
+ * partition and offset are set by the send call.
+ */
+typedef struct evl_msg {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    const evl_header_t *headers; /**< header_count entries, or NULL */
+    size_t header_count;
+    int64_t timestamp; /**< ms since the epoch; < 0: now */
+    int32_t partition; /**< in: a partition or EVL_PARTITION_ANY; out: used */
+    int64_t offset;    /**< out: the offset the record got */
+} evl_msg_t;
+
+/**
+ * A record read from the log: an opaque, read-only view into the mapped
+ * segment, valid until the next read call on the reader or consumer that
+ * returned it, or until that handle is closed. Copy what must live longer.
+ */
+typedef struct evl_record evl_record_t;
+
+EVL_API int64_t evl_record_offset(const evl_record_t *rec);
+EVL_API int64_t evl_record_timestamp(const evl_record_t *rec);
+EVL_API int32_t evl_record_partition(const evl_record_t *rec);
+/** The topic name, NUL-terminated, valid as long as the record. */
+EVL_API const char *evl_record_topic(const evl_record_t *rec);
+/** The key bytes and length; NULL (with *len = 0) for a null key. */
+EVL_API const void *evl_record_key(const evl_record_t *rec, size_t *len);
+/** The value bytes and length; NULL (with *len = 0) for a tombstone. */
+EVL_API const void *evl_record_value(const evl_record_t *rec, size_t *len);
+EVL_API size_t evl_record_header_count(const evl_record_t *rec);
+/** @brief Header i (0-based). 0, or EVL_ENOTFOUND past the last. */
+EVL_API int evl_record_header(const evl_record_t *rec, size_t i,
+                              evl_header_t *out);
+/** @brief The last header named name. 0, or EVL_ENOTFOUND. */
+EVL_API int evl_record_header_get(const evl_record_t *rec, const char *name,
+                                  evl_header_t *out);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup producer Producing                                             */
+
+typedef struct evl_producer evl_producer_t;
+
+/** Durability levels (config `durability`, or send flags). */
+#define EVL_DURABILITY_NONE 1     /**< page cache: survives a process crash */
+#define EVL_DURABILITY_INTERVAL 2 /**< also flushed by a background thread
+                                       every flush.interval.ms */
+#define EVL_DURABILITY_FSYNC 3    /**< the call returns once on disk; callers
+                                       that fsync at once share one fsync */
+/** Send flag: override the producer's durability for this call. */
+#define EVL_SEND_DURABILITY(level) ((level) & 0x3)
+
+/**
+ * @brief A producer for topic. Thread-safe: any number of threads may send
+ * through one producer at once.
+ * @param cfg  producer settings (may be NULL); copied.
+ * @return 0, EVL_ENOTFOUND, EVL_ECONFIG, EVL_ENOMEM.
+ */
+EVL_API int evl_producer_new(evl_log_t *log, const char *topic,
+                             const evl_config_t *cfg, evl_producer_t **out);
+
+/**
+ * @brief Append one record. Key and value are copied into the log before the
+ * call returns. Sets msg->partition and msg->offset.
+ * @param flags  0, or EVL_SEND_DURABILITY(level)
+ * @return 0; EVL_ETOOBIG; EVL_EINVAL (bad partition); EVL_EFULL (disk
+ *         budget); EVL_ENOSPC, EVL_EIO (nothing was appended);
+ *         EVL_EDURABILITY (appended, but the fsync failed). Thread-safe.
+ */
+EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags);
+
+/**
+ * @brief Append count records. Records bound for one partition are written
+ * as one batch: one checksum, one publication, offsets contiguous, visible to
+ * readers all at once. On failure, the batches of earlier partitions may be
+ * in the log (their msgs[i].offset >= 0); the others have offset -1.
+ * Return codes as evl_producer_send(). Thread-safe.
+ */
+EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs,
+                                    size_t count, int flags);
+
+/**
+ * @brief Convenience: append key/value (key may be NULL) to the partitioner's
+ * choice. *partition and *offset (each may be NULL) receive where it went.
+ */
+EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key,
+                                 size_t key_len, const void *value,
+                                 size_t value_len, int32_t *partition,
+                                 int64_t *offset);
+
+/** @brief fsync everything this producer's topic holds. Thread-safe. */
+EVL_API int evl_producer_flush(evl_producer_t *prod);
+
+/** @brief The partition the topic's partitioner gives key (key_len bytes). */
+EVL_API int evl_producer_partition_for(evl_producer_t *prod, const void *key,
+                                       size_t key_len);
+
+/** @brief Close a producer. Not concurrent. Accepts NULL. */
+EVL_API void evl_producer_close(evl_producer_t *prod);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup reader Low-level reading of one partition                      */
+
+typedef struct evl_reader evl_reader_t;
+
+#define EVL_OFFSET_END (-1)       /**< the end of the partition (next append) */
+#define EVL_OFFSET_BEGINNING (-2) /**< the first offset still in the log */
+
+/**
+ * @brief A reader on one partition, positioned at its beginning. Readers
+ * never change the log. One thread at a time.
+ * @return 0, EVL_ENOTFOUND, EVL_ENOMEM.
+ */
+EVL_API int evl_reader_open(evl_log_t *log, const char *topic, int partition,
+                            evl_reader_t **out);
+
+/**
+ * @brief Position the reader at offset, or EVL_OFFSET_BEGINNING /
+ * EVL_OFFSET_END. Uses the sparse index: no scan of the partition.
+ * @return 0, EVL_EOFFSET (below the log start or past the end).
+ */
+EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset);
+
+/**
+ * @brief Position the reader at the first record whose timestamp is >= ts
+ * (ms), using the time index; at the end if there is none.
+ */
+EVL_API int evl_reader_seek_time(evl_reader_t *rd, int64_t ts);
+
+/** @brief The offset the next read returns. */
+EVL_API int64_t evl_reader_position(const evl_reader_t *rd);
+
+/**
+ * @brief Read the next record, waiting up to timeout_ms for one (0: don't
+ * wait; -1: forever). The wait sleeps on a futex in the partition's shared
+ * mapping, so appends from other threads and processes wake it at once.
+ * *rec is valid until the next call on rd or evl_reader_close().
+ * @return 0; EVL_ETIMEDOUT (nothing new); EVL_EOFFSET (the position fell
+ *         below the log start through retention: seek again); EVL_ECORRUPT
+ *         (a record failed its checksum; nothing invalid is returned).
+ */
+EVL_API int evl_reader_next(evl_reader_t *rd, int timeout_ms,
+                            const evl_record_t **rec);
+
+/** @brief Verify checksums on read (default on). */
+EVL_API void evl_reader_set_check_crcs(evl_reader_t *rd, int on);
+
+/** @brief Close a reader. Not concurrent. Accepts NULL. */
+EVL_API void evl_reader_close(evl_reader_t *rd);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup consumer Consumers and consumer groups                         */
+
+/** A topic-partition and an offset. Frozen struct. */
+typedef struct evl_topic_partition {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+} evl_topic_partition_t;
+
+typedef struct evl_consumer evl_consumer_t;
+
+/** Rebalance events passed to the rebalance callback. */
+#define EVL_REBALANCE_REVOKE 1 /**< these partitions are about to go */
+#define EVL_REBALANCE_ASSIGN 2 /**< these partitions are now yours */
+
+/**
+ * Rebalance callback: served from evl_consumer_poll() in the polling thread.
+ * On REVOKE the consumer still owns the partitions, so a commit made inside
+ * the callback is accepted. The array is valid during the call only.
+ */
+typedef void evl_rebalance_cb(evl_consumer_t *cons, int event,
+                              const evl_topic_partition_t *parts, size_t count,
+                              void *opaque);
+
+/**
+ * @brief A consumer. With group.id set it may subscribe (the group assigns
+ * partitions) and commit offsets; without, it reads what it is assigned.
+ * One thread at a time.
+ * @param cfg  consumer settings (may be NULL); copied.
+ */
+EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg,
+                             evl_consumer_t **out);
+
+/** @brief Set the rebalance callback (before subscribing). */
+EVL_API void evl_consumer_set_rebalance_cb(evl_consumer_t *cons,
+                                           evl_rebalance_cb *cb, void *opaque);
+
+/**
+ * @brief Join the group and subscribe to topics. The assignment arrives
+ * through poll (and the rebalance callback).
+ * @return 0, EVL_ESTATE (no group.id, or partitions assigned by hand),
+ *         EVL_ENOTFOUND.
+ */
+EVL_API int evl_consumer_subscribe(evl_consumer_t *cons,
+                                   const char *const *topics, size_t count);
+
+/**
+ * @brief Read exactly these partitions (no group membership). Each starts at
+ * its offset, or at EVL_OFFSET_BEGINNING / EVL_OFFSET_END, or, with
+ * EVL_OFFSET_COMMITTED, at the group's committed offset (reset policy if none).
+ */
+#define EVL_OFFSET_COMMITTED (-3)
+EVL_API int evl_consumer_assign(evl_consumer_t *cons,
+                                const evl_topic_partition_t *parts,
+                                size_t count);
+
+/** @brief The current assignment; *parts is malloc'd, free it with free(). */
+EVL_API int evl_consumer_assignment(evl_consumer_t *cons,
+                                    evl_topic_partition_t **parts,
+                                    size_t *count);
+
+/**
+ * @brief Up to max records (at most max.poll.records), waiting up to
+ * timeout_ms for the first. Serves rebalances and auto-commit. The views in
+ * recs are valid until the next poll or close.
+ * @return 0 with *count >= 1; EVL_ETIMEDOUT; EVL_ENOOFFSET; EVL_EFENCED.
+ */
+EVL_API int evl_consumer_poll(evl_consumer_t *cons, int timeout_ms,
+                              const evl_record_t **recs, size_t max,
+                              size_t *count);
+
+/** @brief Move an assigned partition's position (offset or EVL_OFFSET_*). */
+EVL_API int evl_consumer_seek(evl_consumer_t *cons, const char *topic,
+                              int partition, int64_t offset);
+/** @brief Move to the first record with timestamp >= ts. */
+EVL_API int evl_consumer_seek_time(evl_consumer_t *cons, const char *topic,
+                                   int partition, int64_t ts);
+/** @brief The next offset poll returns for an assigned partition. */
+EVL_API int evl_consumer_position(evl_consumer_t *cons, const char *topic,
+                                  int partition, int64_t *offset);
+
+/**
+ * @brief Commit the positions of all assigned partitions (what poll has
+ * returned). A member of an older generation gets EVL_EFENCED.
+ */
+EVL_API int evl_consumer_commit(evl_consumer_t *cons);
+/** @brief Commit the given offsets (next offset to read), with metadata. */
+EVL_API int evl_consumer_commit_offsets(evl_consumer_t *cons,
+                                        const evl_topic_partition_t *parts,
+                                        size_t count, const char *metadata);
+/** @brief The group's committed offset, or EVL_ENOTFOUND if none. */
+EVL_API int evl_consumer_committed(evl_consumer_t *cons, const char *topic,
+                                   int partition, int64_t *offset);
+/** @brief End offset minus committed offset (or position if nothing is
+ * committed) for an assigned partition. */
+EVL_API int evl_consumer_lag(evl_consumer_t *cons, const char *topic,
+                             int partition, int64_t *lag);
+
+/** @brief Leave the group (revoking first) and free. Not concurrent. */
+EVL_API void evl_consumer_close(evl_consumer_t *cons);
+
+/* Group administration. */
+
+/** @brief Sorted group ids, freed like evl_topic_list(). Thread-safe. */
+EVL_API int evl_group_list(evl_log_t *log, char ***names, size_t *count);
+
+typedef struct evl_group_info evl_group_info_t;
+/** @brief A snapshot of a group. Free with evl_group_info_free(). */
+EVL_API int evl_group_describe(evl_log_t *log, const char *group,
+                               evl_group_info_t **out);
+EVL_API void evl_group_info_free(evl_group_info_t *info);
+/** @brief Generation of the group's current assignment. */
+EVL_API int64_t evl_group_info_generation(const evl_group_info_t *info);
+EVL_API size_t evl_group_info_member_count(const evl_group_info_t *info);
+/** @brief Member i's id (valid as long as info). NULL past the last. */
+EVL_API const char *evl_group_info_member(const evl_group_info_t *info,
+                                          size_t i);
+/**
+ * Committed offsets and owners: entry i of the group's partitions.
+ * @return 0, or EVL_ENOTFOUND past the last entry. *member is NULL when the
+ * partition has no owner; *committed is -1 when nothing was committed.
+ */
+EVL_API size_t evl_group_info_partition_count(const evl_group_info_t *info);
+EVL_API int evl_group_info_partition(const evl_group_info_t *info, size_t i,
+                                     const char **topic, int32_t *partition,
+                                     int64_t *committed, int64_t *end_offset,
+                                     const char **member);
+
+#define EVL_RESET_EARLIEST 1
+#define EVL_RESET_LATEST 2
+#define EVL_RESET_OFFSET 3
+#define EVL_RESET_TIMESTAMP 4
+/**
+ * @brief Reset a group's committed offsets on topic (all partitions) while
+ * the group has no members. @return 0, EVL_EBUSY, EVL_ENOTFOUND.
+ */
+EVL_API int evl_group_reset(evl_log_t *log, const char *group,
+                            const char *topic, int how, int64_t value);
+/** @brief Forget a group (no members allowed). 0, EVL_EBUSY, EVL_ENOTFOUND. */
+EVL_API int evl_group_delete(evl_log_t *log, const char *group);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVENTLOG_H */

@@ -1,0 +1,83 @@
+/*
+ * config.h - the configuration table behind evl_config_t.
+ *
+ * One table lists every name with its type, range and default, so that
+ * setting, getting, validating, serializing a topic's settings into LMDB and
+ * documenting them all read the same rows. Values are kept typed; a bitmap
+ * remembers which were set explicitly, so a topic's settings can be laid over
+ * the log's defaults.
+ */
+#ifndef EVL_CONFIG_H
+#define EVL_CONFIG_H
+
+#include "common.h"
+
+enum evl_cfg_key {
+    EVL_CFG_DISK_BYTES_MAX = 0,
+    EVL_CFG_DISK_FULL_POLICY,
+    EVL_CFG_DISK_FULL_BLOCK_MS,
+    EVL_CFG_META_MAPSIZE,
+    EVL_CFG_RETENTION_CHECK_MS,
+    EVL_CFG_NUM_PARTITIONS,
+    /* topic-level settings, stored with each topic: */
+    EVL_CFG_SEGMENT_BYTES,
+    EVL_CFG_SEGMENT_MS,
+    EVL_CFG_RETENTION_MS,
+    EVL_CFG_RETENTION_BYTES,
+    EVL_CFG_MAX_MESSAGE_BYTES,
+    EVL_CFG_INDEX_INTERVAL_BYTES,
+    EVL_CFG_PARTITIONER,
+    EVL_CFG_DURABILITY,
+    EVL_CFG_FLUSH_INTERVAL_MS,
+    EVL_CFG_RETAIN_UNTIL_CONSUMED_BY,
+    /* producer */
+    EVL_CFG_PARTITIONER_KEYLESS,
+    EVL_CFG_STICKY_RECORDS,
+    /* consumer */
+    EVL_CFG_GROUP_ID,
+    EVL_CFG_AUTO_OFFSET_RESET,
+    EVL_CFG_ENABLE_AUTO_COMMIT,
+    EVL_CFG_AUTO_COMMIT_INTERVAL_MS,
+    EVL_CFG_MAX_POLL_INTERVAL_MS,
+    EVL_CFG_ASSIGNMENT_STRATEGY,
+    EVL_CFG_CHECK_CRCS,
+    EVL_CFG_MAX_POLL_RECORDS,
+    EVL_CFG__COUNT
+};
+
+#define EVL_CFG_TOPIC_FIRST EVL_CFG_SEGMENT_BYTES
+#define EVL_CFG_TOPIC_LAST EVL_CFG_RETAIN_UNTIL_CONSUMED_BY
+
+/* Enumerated values (their index in the row's list). */
+enum { EVL_FULL_REJECT = 0, EVL_FULL_BLOCK, EVL_FULL_DROP_OLDEST };
+enum { EVL_PART_XXH3 = 0, EVL_PART_MURMUR2 };
+enum { EVL_KEYLESS_STICKY = 0, EVL_KEYLESS_ROUND_ROBIN };
+enum { EVL_RESET_POLICY_EARLIEST = 0, EVL_RESET_POLICY_LATEST, EVL_RESET_POLICY_NONE };
+enum { EVL_ASSIGN_RANGE = 0, EVL_ASSIGN_ROUNDROBIN, EVL_ASSIGN_STICKY };
+/* durability values are EVL_DURABILITY_* - 1 as enum index */
+
+struct evl_config {
+    int64_t num[EVL_CFG__COUNT]; /* integers, booleans and enum indexes */
+    char *str[EVL_CFG__COUNT];   /* string-typed values (malloc'd) */
+    uint64_t set;                /* bit k: key k was set explicitly */
+    evl_logger_t logger;
+};
+
+int64_t evl__cfg_int(const evl_config_t *cfg, int key);
+const char *evl__cfg_str(const evl_config_t *cfg, int key);
+/* Initialise a config in place with defaults (no allocation). */
+void evl__cfg_defaults(evl_config_t *cfg);
+/* Release what a config in place owns. */
+void evl__cfg_release(evl_config_t *cfg);
+/* Copy src into dst (in place). 0 or EVL_ENOMEM. */
+int evl__cfg_copy(evl_config_t *dst, const evl_config_t *src);
+/* dst's topic keys not set explicitly take base's values. */
+int evl__cfg_overlay_topic(evl_config_t *dst, const evl_config_t *base);
+/* Serialize the topic keys as "name=value\n" lines; malloc'd. */
+char *evl__cfg_topic_serialize(const evl_config_t *cfg);
+/* Parse such lines over cfg (unknown names are ignored for forward
+ * compatibility; invalid values are an error). */
+int evl__cfg_topic_parse(evl_config_t *cfg, const char *text, size_t len);
+int evl__cfg_key_lookup(const char *name);
+
+#endif

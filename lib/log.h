@@ -1,0 +1,52 @@
+/*
+ * log.h - the open log directory (evl_log_t): its settings, metadata
+ * environment, cache of open topics, counters, disk budget and the
+ * background thread (interval flushes, retention).
+ */
+#ifndef EVL_LOG_H
+#define EVL_LOG_H
+
+#include <pthread.h>
+
+#include "common.h"
+#include "config.h"
+#include "meta.h"
+
+struct evl_topic;
+
+struct evl_log {
+    char *dir;
+    evl_config_t cfg;           /* a copy of the caller's */
+    evl_logger_t lg;
+    evl_meta_t *meta;
+    pthread_mutex_t mu;         /* protects topics */
+    struct evl_topic *topics;   /* open topics, kept until close */
+    _Atomic int64_t stats[EVL_STAT__COUNT];
+    char boot_id[40];
+    /* background thread */
+    pthread_t bg;
+    bool bg_started, stopping;
+    pthread_mutex_t bg_mu;
+    pthread_cond_t bg_cv;
+    pthread_mutex_t budget_mu;  /* one budget check at a time in a process */
+};
+
+static inline void evl__stat_add(struct evl_log *log, int stat, int64_t v)
+{
+    atomic_fetch_add_explicit(&log->stats[stat], v, memory_order_relaxed);
+}
+
+static inline void evl__stat_max(struct evl_log *log, int stat, int64_t v)
+{
+    int64_t cur = atomic_load_explicit(&log->stats[stat], memory_order_relaxed);
+    while (v > cur && !atomic_compare_exchange_weak(&log->stats[stat], &cur, v))
+        ;
+}
+
+/* Before growing files by `bytes`: enforce disk.bytes.max with the log's
+ * policy. 0, EVL_EFULL. `self` is the partition asking (its lock is held). */
+int evl__log_reserve(struct evl_log *log, uint64_t bytes);
+/* Bytes of all segment files under DIR/topics. */
+int64_t evl__log_disk_bytes(struct evl_log *log);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * meta.c - the LMDB environment under DIR/meta (see meta.h).
+ */
+#include "meta.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "os.h"
+
+struct evl_meta {
+    dev_t dev;
+    ino_t ino;
+    int refs;
+    MDB_env *env;
+    MDB_dbi dbi[EVL_DB__COUNT];
+    size_t mapsize;
+    /* Transactions hold it shared; a map resize holds it exclusive, because
+     * mdb_env_set_mapsize needs no transaction active in this process. */
+    pthread_rwlock_t resize;
+    evl_logger_t lg;
+    struct evl_meta *next;
+};
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static evl_meta_t *registry;
+
+static const char *const db_names[EVL_DB__COUNT] = {"topics", "offsets", "groups"};
+
+int evl__meta_rc(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return EVL_ENOTFOUND;
+    case MDB_KEYEXIST:
+        return EVL_EEXIST;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+        return EVL_ECORRUPT;
+    case MDB_VERSION_MISMATCH:
+    case MDB_INVALID:
+        return EVL_EVERSION;
+    case MDB_MAP_FULL:
+        return EVL_ENOSPC;
+    default:
+        return rc > 0 ? -rc : EVL_EIO;
+    }
+}
+
+static int env_setup(evl_meta_t *m, const char *dir)
+{
+    int rc = mdb_env_create(&m->env);
+    if (rc)
+        return evl__meta_rc(rc);
+    mdb_env_set_maxdbs(m->env, 8);
+    mdb_env_set_maxreaders(m->env, 1024);
+    mdb_env_set_mapsize(m->env, m->mapsize);
+    /* MDB_NOTLS: read transactions are short and not tied to threads. */
+    rc = mdb_env_open(m->env, dir, MDB_NOTLS, 0644);
+    if (rc)
+        return evl__meta_rc(rc);
+    int dead = 0;
+    mdb_reader_check(m->env, &dead);
+    if (dead)
+        evl__logf(&m->lg, EVL_LOG_NOTICE, "meta: cleared %d stale reader slot(s)", dead);
+    MDB_envinfo info;
+    if (mdb_env_info(m->env, &info) == 0 && info.me_mapsize > m->mapsize)
+        m->mapsize = info.me_mapsize;
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(m->env, NULL, 0, &txn)))
+        return evl__meta_rc(rc);
+    for (int i = 0; i < EVL_DB__COUNT; i++)
+        if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &m->dbi[i]))) {
+            mdb_txn_abort(txn);
+            return evl__meta_rc(rc);
+        }
+    return evl__meta_rc(mdb_txn_commit(txn));
+}
+
+int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg,
+                   evl_meta_t **out)
+{
+    *out = NULL;
+    int rc = evl__os_mkdirs(dir, 0755);
+    if (rc)
+        return rc;
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return -errno;
+    pthread_mutex_lock(&registry_mu);
+    for (evl_meta_t *m = registry; m; m = m->next)
+        if (m->dev == st.st_dev && m->ino == st.st_ino) {
+            m->refs++;
+            *out = m;
+            pthread_mutex_unlock(&registry_mu);
+            return 0;
+        }
+    evl_meta_t *m = evl__calloc(1, sizeof *m);
+    if (!m) {
+        pthread_mutex_unlock(&registry_mu);
+        return EVL_ENOMEM;
+    }
+    m->dev = st.st_dev;
+    m->ino = st.st_ino;
+    m->refs = 1;
+    m->mapsize = mapsize;
+    if (lg)
+        m->lg = *lg;
+    pthread_rwlock_init(&m->resize, NULL);
+    rc = env_setup(m, dir);
+    if (rc) {
+        if (m->env)
+            mdb_env_close(m->env);
+        pthread_rwlock_destroy(&m->resize);
+        free(m);
+        pthread_mutex_unlock(&registry_mu);
+        return rc;
+    }
+    m->next = registry;
+    registry = m;
+    *out = m;
+    pthread_mutex_unlock(&registry_mu);
+    return 0;
+}
+
+void evl__meta_close(evl_meta_t *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&registry_mu);
+    if (--m->refs == 0) {
+        for (evl_meta_t **pp = &registry; *pp; pp = &(*pp)->next)
+            if (*pp == m) {
+                *pp = m->next;
+                break;
+            }
+        mdb_env_close(m->env);
+        pthread_rwlock_destroy(&m->resize);
+        free(m);
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+/* Grow (or adopt another process's larger) map size. */
+static int resize(evl_meta_t *m, bool grow)
+{
+    pthread_rwlock_wrlock(&m->resize);
+    int rc;
+    if (grow) {
+        MDB_envinfo info;
+        mdb_env_info(m->env, &info);
+        size_t want = info.me_mapsize * 2;
+        rc = mdb_env_set_mapsize(m->env, want);
+        if (rc == 0) {
+            m->mapsize = want;
+            evl__logf(&m->lg, EVL_LOG_INFO, "meta: map grown to %zu bytes", want);
+        }
+    } else {
+        rc = mdb_env_set_mapsize(m->env, 0);
+    }
+    pthread_rwlock_unlock(&m->resize);
+    return evl__meta_rc(rc);
+}
+
+static int run(evl_meta_t *m, evl_meta_fn *fn, void *arg, bool write)
+{
+    for (int attempt = 0; attempt < 32; attempt++) {
+        pthread_rwlock_rdlock(&m->resize);
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(m->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+        if (rc == MDB_MAP_RESIZED) {
+            pthread_rwlock_unlock(&m->resize);
+            if ((rc = resize(m, false)))
+                return rc;
+            continue;
+        }
+        if (rc) {
+            pthread_rwlock_unlock(&m->resize);
+            return evl__meta_rc(rc);
+        }
+        int urc = fn(txn, m->dbi, arg);
+        if (urc == 0) {
+            rc = write ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), 0);
+        } else {
+            mdb_txn_abort(txn);
+            rc = MDB_SUCCESS;
+        }
+        pthread_rwlock_unlock(&m->resize);
+        if (urc == evl__meta_rc(MDB_MAP_FULL) || rc == MDB_MAP_FULL) {
+            if ((rc = resize(m, true)))
+                return rc;
+            continue;
+        }
+        return urc ? urc : evl__meta_rc(rc);
+    }
+    return EVL_ENOSPC;
+}
+
+int evl__meta_write(evl_meta_t *m, evl_meta_fn *fn, void *arg) { return run(m, fn, arg, true); }
+int evl__meta_read(evl_meta_t *m, evl_meta_fn *fn, void *arg) { return run(m, fn, arg, false); }

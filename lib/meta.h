@@ -1,0 +1,35 @@
+/*
+ * meta.h - metadata in LMDB: topic configs, committed offsets, groups.
+ *
+ * Never the records themselves: those live in segment files. Each process
+ * opens an environment once, however many evl_log_t handles point at it
+ * (LMDB forbids opening one environment twice in a process: closing the
+ * second would drop the first's locks). Write transactions that hit
+ * MDB_MAP_FULL grow the map and run again, so callers never see it; stale
+ * reader slots left by killed processes are cleared on open.
+ */
+#ifndef EVL_META_H
+#define EVL_META_H
+
+#include <lmdb.h>
+
+#include "common.h"
+
+enum { EVL_DB_TOPICS = 0, EVL_DB_OFFSETS, EVL_DB_GROUPS, EVL_DB__COUNT };
+
+typedef struct evl_meta evl_meta_t;
+
+/* A transaction body: return 0 to commit, a negative code to abort. It may
+ * run more than once (after a map resize), so it must not keep side effects
+ * outside the transaction until the call returns 0. */
+typedef int evl_meta_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg);
+
+int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg,
+                   evl_meta_t **out);
+void evl__meta_close(evl_meta_t *meta);
+int evl__meta_write(evl_meta_t *meta, evl_meta_fn *fn, void *arg);
+int evl__meta_read(evl_meta_t *meta, evl_meta_fn *fn, void *arg);
+/* LMDB return codes as EVL codes. */
+int evl__meta_rc(int mdb_rc);
+
+#endif

@@ -1,0 +1,741 @@
+/*
+ * partition.c - the append path, segment rolls, group commit, the per-handle
+ * segment cache, retention and waiting (see partition.h for the shared
+ * control block and why it exists).
+ *
+ * Append protocol, under the ctl append lock:
+ *   1. roll if the frame does not fit, or the segment is older than
+ *      segment.ms; grow the file (fallocate, disk budget) if needed;
+ *   2. set dirty_end, so a repairer knows what a dead writer may have
+ *      scribbled;
+ *   3. encode the frame in place (one copy of the payload), CRC it, add an
+ *      index entry every index.interval.bytes;
+ *   4. publish the frame_len word with a release store (readers may now see
+ *      it), then move write_pos and next_offset;
+ *   5. unlock, and wake sleeping readers only if there are any (no system
+ *      call per record otherwise).
+ */
+#include "partition.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "os.h"
+#include "record.h"
+#include "topic.h"
+
+#define GROW_CHUNK (4u << 20)
+
+/* ---- locking ------------------------------------------------------------ */
+
+static int ctl_lock(evl_part_t *part)
+{
+    int rc = pthread_mutex_lock(&part->ctl->lock);
+    if (rc == EOWNERDEAD) {
+        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+                  "%s/%d: a writer died holding the append lock; repairing the tail",
+                  part->topic->name, part->id);
+        evl__part_repair_tail(part);
+        pthread_mutex_consistent(&part->ctl->lock);
+        return 0;
+    }
+    return rc ? -rc : 0;
+}
+
+static void ctl_unlock(evl_part_t *part) { pthread_mutex_unlock(&part->ctl->lock); }
+
+static inline void notify(evl_part_t *part)
+{
+    /* Pairs with the fence in the reader's wait: either the reader sees the
+     * published frame, or we see its waiters count and wake it. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&part->ctl->waiters, memory_order_relaxed)) {
+        atomic_fetch_add(&part->ctl->futex_seq, 1);
+        evl__futex_wake_all(&part->ctl->futex_seq);
+    }
+}
+
+int evl__part_wait(evl_part_t *part, uint32_t seq, int64_t timeout_ns)
+{
+    return evl__futex_wait(&part->ctl->futex_seq, seq, timeout_ns);
+}
+
+/* ---- segment cache ---------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int evl__part_list(const char *dir, uint64_t **bases, size_t *count)
+{
+    *bases = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    size_t n = 0, cap = 16;
+    uint64_t *v = evl__malloc(cap * sizeof *v);
+    if (!v) {
+        closedir(d);
+        return EVL_ENOMEM;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (strlen(nm) != 24 || strcmp(nm + 20, ".log") != 0)
+            continue;
+        char *end;
+        unsigned long long b = strtoull(nm, &end, 10);
+        if (end != nm + 20)
+            continue;
+        if (n == cap) {
+            uint64_t *nv = evl__realloc(v, (cap *= 2) * sizeof *v);
+            if (!nv) {
+                free(v);
+                closedir(d);
+                return EVL_ENOMEM;
+            }
+            v = nv;
+        }
+        v[n++] = b;
+    }
+    closedir(d);
+    qsort(v, n, sizeof *v, cmp_u64);
+    *bases = v;
+    *count = n;
+    return 0;
+}
+
+/* Drop cached segments below the log start (deleted by retention). */
+static void cache_prune(evl_part_t *part)
+{
+    uint64_t start = evl__part_start(part);
+    evl_seg_t **pp = &part->segs;
+    while (*pp) {
+        evl_seg_t *s = *pp;
+        if (s->sealed && s->end_offset <= start && s != part->wseg) {
+            *pp = s->next;
+            evl__seg_unref(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
+int evl__part_seg_at(evl_part_t *part, uint64_t base, evl_seg_t **out)
+{
+    pthread_mutex_lock(&part->seg_mu);
+    evl_seg_t **pp = &part->segs;
+    while (*pp && (*pp)->base < base)
+        pp = &(*pp)->next;
+    if (*pp && (*pp)->base == base) {
+        evl__seg_ref(*pp);
+        *out = *pp;
+        pthread_mutex_unlock(&part->seg_mu);
+        return 0;
+    }
+    evl_seg_t *seg;
+    int rc = evl__seg_open(part->dir, base, part->seg_bytes, part->idx_cap, true, &seg);
+    if (rc == 0) {
+        seg->next = *pp;
+        *pp = seg;
+        evl__seg_ref(seg);
+        *out = seg;
+        cache_prune(part);
+    } else {
+        *out = NULL;
+    }
+    pthread_mutex_unlock(&part->seg_mu);
+    return rc;
+}
+
+/* Insert a segment this handle just created (the cache takes one ref). */
+static void cache_insert(evl_part_t *part, evl_seg_t *seg)
+{
+    pthread_mutex_lock(&part->seg_mu);
+    evl_seg_t **pp = &part->segs;
+    while (*pp && (*pp)->base < seg->base)
+        pp = &(*pp)->next;
+    if (*pp && (*pp)->base == seg->base) { /* replace a stale mapping */
+        evl_seg_t *old = *pp;
+        seg->next = old->next;
+        *pp = seg;
+        evl__seg_unref(old);
+    } else {
+        seg->next = *pp;
+        *pp = seg;
+    }
+    pthread_mutex_unlock(&part->seg_mu);
+}
+
+int evl__part_seg_for(evl_part_t *part, uint64_t offset, evl_seg_t **out)
+{
+    *out = NULL;
+    uint64_t active = atomic_load(&part->ctl->active_base);
+    if (offset >= active)
+        return evl__part_seg_at(part, active, out);
+    uint64_t *bases;
+    size_t n;
+    int rc = evl__part_list(part->dir, &bases, &n);
+    if (rc)
+        return rc;
+    rc = EVL_EOFFSET;
+    for (size_t i = n; i-- > 0;)
+        if (bases[i] <= offset) {
+            rc = evl__part_seg_at(part, bases[i], out);
+            break;
+        }
+    free(bases);
+    return rc;
+}
+
+bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg)
+{
+    if (seg->sealed)
+        return true;
+    if (seg->base == atomic_load(&part->ctl->active_base))
+        return false;
+    /* No longer active: its sealed checkpoint is on disk now (or recovery
+     * sealed it). Load it once; the fields never change afterwards. */
+    pthread_mutex_lock(&part->seg_mu);
+    if (!seg->sealed) {
+        evl_ckpt_t ck;
+        int64_t size = evl__seg_file_size(seg);
+        if (evl__seg_ckpt_read(seg, &ck) && (ck.flags & EVL_SEG_SEALED) &&
+            size >= (int64_t)(ck.pos + EVL_FRAME_EOF_BYTES)) {
+            seg->end_pos = ck.pos;
+            seg->end_offset = ck.next_offset;
+            seg->max_ts = ck.max_ts;
+            seg->file_bytes = (uint64_t)size;
+            seg->idx_count = ck.idx_count;
+            seg->sealed = true;
+        }
+    }
+    pthread_mutex_unlock(&part->seg_mu);
+    return seg->sealed;
+}
+
+/* ---- writer ----------------------------------------------------------- */
+
+static int ensure_wseg(evl_part_t *part)
+{
+    uint64_t active = atomic_load(&part->ctl->active_base);
+    if (part->wseg && part->wseg->base == active)
+        return 0;
+    evl_seg_t *seg;
+    int rc = evl__part_seg_at(part, active, &seg);
+    if (rc)
+        return rc;
+    if (!seg->writable) {
+        evl__seg_unref(seg);
+        return EVL_EACCES;
+    }
+    evl__seg_unref(part->wseg);
+    part->wseg = seg;
+    return 0;
+}
+
+static int grow(evl_part_t *part, uint64_t need_end)
+{
+    evl_ctl_t *ctl = part->ctl;
+    uint64_t cur = atomic_load(&ctl->alloc_end);
+    uint64_t want = EVL_MIN(EVL_MAX(need_end, cur + GROW_CHUNK), part->seg_bytes);
+    if (want < need_end)
+        return EVL_ETOOBIG;
+    int rc = evl__log_reserve(part->log, want - cur);
+    if (rc)
+        return rc;
+    rc = evl__os_allocate(part->wseg->fd, cur, want - cur);
+    if (rc)
+        return rc;
+    evl__os_prefault(part->wseg->map + cur, (size_t)(want - cur));
+    atomic_store_explicit(&ctl->alloc_end, want, memory_order_release);
+    return 0;
+}
+
+/* Make `seg` (just created, base = next offset) the active segment. */
+void evl__part_activate(evl_part_t *part, evl_seg_t *seg, uint64_t alloc, int64_t now)
+{
+    evl_ctl_t *ctl = part->ctl;
+    atomic_store(&ctl->write_pos, EVL_SEG_HDR);
+    atomic_store(&ctl->dirty_end, EVL_SEG_HDR);
+    atomic_store(&ctl->alloc_end, alloc);
+    atomic_store(&ctl->max_ts, INT64_MIN);
+    atomic_store(&ctl->seg_created_ms, now);
+    atomic_store(&ctl->idx_count, 0);
+    atomic_store(&ctl->idx_synced, 0);
+    atomic_store(&ctl->last_idx_pos, EVL_SEG_HDR);
+    atomic_store(&ctl->last_frame_pos, 0);
+    atomic_store(&ctl->active_base, seg->base);
+    atomic_fetch_add(&ctl->seg_epoch, 1);
+    evl__seg_unref(part->wseg);
+    evl__seg_ref(seg);
+    part->wseg = seg;
+}
+
+uint64_t evl__part_initial_alloc(const evl_part_t *part)
+{
+    return EVL_MIN((uint64_t)GROW_CHUNK, part->seg_bytes);
+}
+
+/* Roll: create the next segment first (so an EOF marker never points at a
+ * file that does not exist), then seal the old one, then switch. */
+static int roll(evl_part_t *part, int64_t now)
+{
+    evl_ctl_t *ctl = part->ctl;
+    evl_seg_t *old = part->wseg, *seg;
+    uint64_t next = atomic_load(&ctl->next_offset);
+    uint64_t alloc = evl__part_initial_alloc(part);
+    int rc = evl__log_reserve(part->log, alloc);
+    if (rc)
+        return rc;
+    rc = evl__seg_create(part->dir, next, part->seg_bytes, part->idx_cap, alloc, now, &seg);
+    if (rc)
+        return rc;
+    rc = evl__seg_seal(old, atomic_load(&ctl->write_pos), next, atomic_load(&ctl->max_ts),
+                       (uint32_t)atomic_load(&ctl->idx_count));
+    if (rc) {
+        /* The end marker may be visible already, so the roll goes ahead; but
+         * a failed fsync means earlier data may not be on disk. */
+        evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: sealing segment %llu failed: %s",
+                  part->topic->name, part->id, (unsigned long long)old->base,
+                  evl_strerror(rc));
+        pthread_mutex_lock(&part->sync_mu);
+        part->sync_failed = true;
+        pthread_mutex_unlock(&part->sync_mu);
+    }
+    cache_insert(part, seg);
+    evl__seg_ref(seg); /* cache's reference + the one activate() takes */
+    evl__part_activate(part, seg, alloc, now);
+    evl__seg_unref(seg);
+    evl__stat_add(part->log, EVL_STAT_SEGMENTS_ROLLED, 1);
+    return 0;
+}
+
+int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
+                     uint64_t frame_bytes, uint64_t *base, uint64_t *seg_base,
+                     uint64_t *end_pos)
+{
+    if (frame_bytes + EVL_SEG_HDR + EVL_FRAME_EOF_BYTES > part->seg_bytes)
+        return EVL_ETOOBIG;
+    int rc = ctl_lock(part);
+    if (rc)
+        return rc;
+    evl_ctl_t *ctl = part->ctl;
+    if ((rc = ensure_wseg(part)))
+        goto out;
+    int64_t now = evl_now_ms();
+    uint64_t pos = atomic_load_explicit(&ctl->write_pos, memory_order_relaxed);
+    if (pos > EVL_SEG_HDR &&
+        (pos + frame_bytes + EVL_FRAME_EOF_BYTES > part->seg_bytes ||
+         now - atomic_load_explicit(&ctl->seg_created_ms, memory_order_relaxed) >= part->seg_ms)) {
+        if ((rc = roll(part, now)))
+            goto out;
+        pos = EVL_SEG_HDR;
+    }
+    uint64_t end = pos + frame_bytes;
+    if (end + EVL_FRAME_EOF_BYTES > atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed) &&
+        (rc = grow(part, end + EVL_FRAME_EOF_BYTES)))
+        goto out;
+    evl_seg_t *seg = part->wseg;
+    atomic_store_explicit(&ctl->dirty_end, end, memory_order_relaxed);
+    uint8_t *dst = seg->map + pos;
+    uint64_t off = atomic_load_explicit(&ctl->next_offset, memory_order_relaxed);
+    int64_t max_ts;
+    uint32_t flen = evl__frame_encode(dst, off, msgs, n, now, &max_ts);
+    int64_t seg_max = atomic_load_explicit(&ctl->max_ts, memory_order_relaxed);
+    uint64_t last_idx = atomic_load_explicit(&ctl->last_idx_pos, memory_order_relaxed);
+    if (pos - last_idx >= part->index_interval) {
+        uint64_t ic = atomic_load_explicit(&ctl->idx_count, memory_order_relaxed);
+        if (evl__seg_idx_put(seg, (uint32_t)ic, (uint32_t)(off - seg->base), (uint32_t)pos,
+                             seg_max) == 0) {
+            atomic_store_explicit(&ctl->idx_count, ic + 1, memory_order_release);
+            atomic_store_explicit(&ctl->last_idx_pos, pos, memory_order_relaxed);
+        }
+    }
+    evl__frame_publish(dst, flen);
+    atomic_store_explicit(&ctl->last_frame_pos, pos, memory_order_relaxed);
+    if (max_ts > seg_max)
+        atomic_store_explicit(&ctl->max_ts, max_ts, memory_order_relaxed);
+    atomic_store_explicit(&ctl->write_pos, end, memory_order_release);
+    atomic_store_explicit(&ctl->next_offset, off + n, memory_order_release);
+    *base = off;
+    *seg_base = seg->base;
+    *end_pos = end;
+out:
+    ctl_unlock(part);
+    if (rc == 0) {
+        notify(part);
+        atomic_store_explicit(&part->unsynced, true, memory_order_relaxed);
+    }
+    return rc;
+}
+
+/* ---- group commit ------------------------------------------------------- */
+
+int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
+{
+    pthread_mutex_lock(&part->sync_mu);
+    int rc = 0;
+    if (part->sync_failed) {
+        rc = EVL_EDURABILITY;
+        goto out;
+    }
+    if (part->synced_base > seg_base ||
+        (part->synced_base == seg_base && part->synced_pos >= end_pos))
+        goto out; /* another thread's fsync covered us: group commit */
+    if ((rc = ctl_lock(part)))
+        goto out;
+    evl_ctl_t *ctl = part->ctl;
+    evl_ckpt_t ck = {0, atomic_load(&ctl->write_pos), atomic_load(&ctl->next_offset),
+                     atomic_load(&ctl->max_ts), 0, (uint32_t)atomic_load(&ctl->idx_count)};
+    uint64_t active = atomic_load(&ctl->active_base);
+    bool idx_dirty = atomic_load(&ctl->idx_synced) < ck.idx_count;
+    ctl_unlock(part);
+    if (active != seg_base && seg_base < active) {
+        /* Rolled since: sealing synced that segment already. */
+        part->synced_base = seg_base;
+        part->synced_pos = end_pos;
+        goto out;
+    }
+    evl_seg_t *seg;
+    if ((rc = evl__part_seg_at(part, active, &seg)))
+        goto out;
+    int64_t t0 = evl_mono_ns();
+    rc = evl__os_fdatasync(seg->fd);
+    if (rc == 0 && idx_dirty && seg->idx_fd >= 0)
+        rc = evl__os_fdatasync(seg->idx_fd);
+    int64_t dt = evl_mono_ns() - t0;
+    evl__stat_add(part->log, EVL_STAT_FSYNCS, 1);
+    evl__stat_add(part->log, EVL_STAT_FSYNC_NS, dt);
+    evl__stat_max(part->log, EVL_STAT_FSYNC_MAX_NS, dt);
+    if (rc) {
+        /* After a failed fsync the kernel may have dropped the dirty pages
+         * and a later fsync can succeed without writing them: from now on
+         * nothing in this partition is reported durable. */
+        part->sync_failed = true;
+        evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: fdatasync failed: %s",
+                  part->topic->name, part->id, evl_strerror(rc));
+        evl__seg_unref(seg);
+        rc = EVL_EDURABILITY;
+        goto out;
+    }
+    /* Record the checkpoint, unless the segment was sealed meanwhile (a
+     * sealed checkpoint must stay the newest). */
+    if (ctl_lock(part) == 0) {
+        if (atomic_load(&ctl->active_base) == active) {
+            evl__seg_ckpt_write(seg, &ck);
+            uint64_t prev = atomic_load(&ctl->idx_synced);
+            if (ck.idx_count > prev)
+                atomic_store(&ctl->idx_synced, ck.idx_count);
+        }
+        ctl_unlock(part);
+    }
+    evl__seg_unref(seg);
+    part->synced_base = active;
+    part->synced_pos = ck.pos;
+    atomic_store(&part->unsynced, false);
+out:
+    pthread_mutex_unlock(&part->sync_mu);
+    return rc;
+}
+
+int evl__part_sync_now(evl_part_t *part)
+{
+    uint64_t base = atomic_load(&part->ctl->active_base);
+    uint64_t pos = atomic_load(&part->ctl->write_pos);
+    return evl__part_sync(part, base, pos);
+}
+
+/* ---- retention ------------------------------------------------------------ */
+
+static int64_t seg_files_bytes(const char *dir, uint64_t base)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int64_t total = 0;
+    evl__seg_path(path, sizeof path, dir, base, "log");
+    if (stat(path, &st) == 0)
+        total += (int64_t)st.st_blocks * 512;
+    evl__seg_path(path, sizeof path, dir, base, "idx");
+    if (stat(path, &st) == 0)
+        total += (int64_t)st.st_blocks * 512;
+    return total;
+}
+
+int64_t evl__part_disk_bytes(const char *dir)
+{
+    uint64_t *bases;
+    size_t n;
+    if (evl__part_list(dir, &bases, &n))
+        return 0;
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += seg_files_bytes(dir, bases[i]);
+    free(bases);
+    return total;
+}
+
+/* Remove segment `base` whose records end before `end_offset`: the log
+ * start moves first, so no reader is sent to a file about to vanish;
+ * mappings that readers hold stay valid after the unlink. */
+static int64_t delete_segment(evl_part_t *part, uint64_t base, uint64_t end_offset)
+{
+    evl_ctl_t *ctl = part->ctl;
+    uint64_t cur = atomic_load(&ctl->start_offset);
+    while (cur < end_offset && !atomic_compare_exchange_weak(&ctl->start_offset, &cur, end_offset))
+        ;
+    int64_t bytes = seg_files_bytes(part->dir, base);
+    char path[PATH_MAX];
+    evl__seg_path(path, sizeof path, part->dir, base, "log");
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    evl__seg_path(path, sizeof path, part->dir, base, "idx");
+    unlink(path);
+    atomic_fetch_add(&ctl->seg_epoch, 1);
+    pthread_mutex_lock(&part->seg_mu);
+    cache_prune(part);
+    pthread_mutex_unlock(&part->seg_mu);
+    evl__stat_add(part->log, EVL_STAT_SEGMENTS_DELETED, 1);
+    evl__logf(&part->log->lg, EVL_LOG_INFO, "%s/%d: deleted segment %llu (%lld bytes)",
+              part->topic->name, part->id, (unsigned long long)base, (long long)bytes);
+    return bytes;
+}
+
+/* Largest timestamp in segment base (-1 if unknown). */
+static int64_t seg_max_ts(evl_part_t *part, uint64_t base)
+{
+    evl_seg_t *seg;
+    if (evl__part_seg_at(part, base, &seg))
+        return -1;
+    int64_t ts = evl__part_seg_sealed(part, seg) ? seg->max_ts : -1;
+    evl__seg_unref(seg);
+    return ts;
+}
+
+int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
+{
+    int64_t ret_ms = evl__cfg_int(&part->topic->cfg, EVL_CFG_RETENTION_MS);
+    int64_t ret_bytes = evl__cfg_int(&part->topic->cfg, EVL_CFG_RETENTION_BYTES);
+    if (ret_ms < 0 && ret_bytes < 0)
+        return 0;
+    uint64_t *bases;
+    size_t n;
+    int rc = evl__part_list(part->dir, &bases, &n);
+    if (rc)
+        return rc;
+    uint64_t active = atomic_load(&part->ctl->active_base);
+    int64_t total = 0, freed = 0;
+    for (size_t i = 0; i < n; i++)
+        total += seg_files_bytes(part->dir, bases[i]);
+    for (size_t i = 0; i + 1 < n && bases[i] < active; i++) {
+        int64_t size = seg_files_bytes(part->dir, bases[i]);
+        int64_t ts = seg_max_ts(part, bases[i]);
+        bool by_time = ret_ms >= 0 && ts >= 0 && ts < now_ms - ret_ms;
+        bool by_size = ret_bytes >= 0 && total - size >= ret_bytes;
+        if (!by_time && !by_size)
+            break;
+        if (keep_from >= 0 && bases[i + 1] > (uint64_t)keep_from)
+            break;
+        int64_t r = delete_segment(part, bases[i], bases[i + 1]);
+        if (r < 0) {
+            freed = freed ? freed : r;
+            break;
+        }
+        total -= size;
+        freed += r;
+    }
+    free(bases);
+    return freed;
+}
+
+int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts, bool dry_run)
+{
+    uint64_t *bases;
+    size_t n;
+    if (evl__part_list(part->dir, &bases, &n))
+        return 0;
+    int64_t r = 0;
+    uint64_t active = atomic_load(&part->ctl->active_base);
+    if (n >= 2 && bases[0] < active) {
+        if (oldest_ts)
+            *oldest_ts = seg_max_ts(part, bases[0]);
+        r = dry_run ? seg_files_bytes(part->dir, bases[0])
+                    : delete_segment(part, bases[0], bases[1]);
+    }
+    free(bases);
+    return r;
+}
+
+int evl__part_info(evl_part_t *part, evl_partition_info_t *out)
+{
+    uint64_t *bases;
+    size_t n;
+    int rc = evl__part_list(part->dir, &bases, &n);
+    if (rc)
+        return rc;
+    int64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += seg_files_bytes(part->dir, bases[i]);
+    free(bases);
+    out->start_offset = (int64_t)evl__part_start(part);
+    out->end_offset = (int64_t)evl__part_end(part);
+    out->bytes = bytes;
+    out->segments = (int64_t)n;
+    return 0;
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+static bool ctl_current(const evl_part_t *part)
+{
+    const evl_ctl_t *ctl = part->ctl;
+    return memcmp(ctl->magic, EVL_CTL_MAGIC, 8) == 0 && ctl->version == EVL_CTL_VERSION &&
+           ctl->size == sizeof *ctl && strcmp(ctl->boot_id, part->log->boot_id) == 0 &&
+           atomic_load(&ctl->valid) == 1;
+}
+
+/* A cheap look at a state from this boot: the active file must exist and
+ * cover the allocation, and the last frame must check out. */
+static bool ctl_plausible(evl_part_t *part)
+{
+    evl_ctl_t *ctl = part->ctl;
+    evl_seg_t *seg;
+    if (evl__part_seg_at(part, atomic_load(&ctl->active_base), &seg))
+        return false;
+    bool ok = evl__seg_file_size(seg) >= (int64_t)atomic_load(&ctl->alloc_end);
+    uint64_t lf = atomic_load(&ctl->last_frame_pos), wp = atomic_load(&ctl->write_pos);
+    if (ok && wp > EVL_SEG_HDR) {
+        ok = lf >= EVL_SEG_HDR && lf < wp && wp <= atomic_load(&ctl->alloc_end);
+        if (ok) {
+            uint32_t fl = evl__frame_len_acquire(seg->map + lf);
+            ok = evl__frame_check(seg->map + lf, fl, wp - lf, -1, true) == 0 &&
+                 lf + EVL_ALIGN8(fl) == wp;
+        }
+    }
+    evl__seg_unref(seg);
+    return ok;
+}
+
+static int init_mutex(pthread_mutex_t *mu)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    int rc = pthread_mutex_init(mu, &a);
+    pthread_mutexattr_destroy(&a);
+    return -rc;
+}
+
+static int ctl_setup(evl_part_t *part)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/partition.ctl", part->dir);
+    int fd = evl__os_open(path, O_RDWR | O_CREAT, 0644);
+    if (fd < 0)
+        return fd;
+    part->ctl_fd = fd;
+    /* flock serialises set-up between processes (and handles: it belongs to
+     * the open file description). */
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR)
+            return -errno;
+    int rc = 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (st.st_size < 4096 && (rc = evl__os_ftruncate(fd, 4096)) < 0)
+        goto out;
+    if ((rc = evl__os_mmap(fd, 4096, 1, (void **)&part->ctl)) < 0)
+        goto out;
+    evl_ctl_t *ctl = part->ctl;
+    if (!ctl_current(part)) {
+        memset(ctl, 0, sizeof *ctl);
+        if ((rc = init_mutex(&ctl->lock)))
+            goto out;
+        if ((rc = evl__part_recover(part)))
+            goto out;
+        memcpy(ctl->magic, EVL_CTL_MAGIC, 8);
+        ctl->version = EVL_CTL_VERSION;
+        ctl->size = sizeof *ctl;
+        memcpy(ctl->boot_id, part->log->boot_id, sizeof ctl->boot_id);
+        atomic_store(&ctl->valid, 1);
+    } else if (!ctl_plausible(part)) {
+        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+                  "%s/%d: shared state does not match the files; recovering",
+                  part->topic->name, part->id);
+        if ((rc = ctl_lock(part)) == 0) {
+            rc = evl__part_recover(part);
+            ctl_unlock(part);
+        }
+    }
+out:
+    flock(fd, LOCK_UN);
+    return rc;
+}
+
+int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
+{
+    *out = NULL;
+    evl_part_t *part = evl__calloc(1, sizeof *part);
+    if (!part)
+        return EVL_ENOMEM;
+    part->log = topic->log;
+    part->topic = topic;
+    part->id = id;
+    part->ctl_fd = -1;
+    pthread_mutex_init(&part->seg_mu, NULL);
+    pthread_mutex_init(&part->sync_mu, NULL);
+    const evl_config_t *cfg = &topic->cfg;
+    part->seg_bytes = (uint64_t)evl__cfg_int(cfg, EVL_CFG_SEGMENT_BYTES);
+    part->seg_ms = evl__cfg_int(cfg, EVL_CFG_SEGMENT_MS);
+    part->index_interval = (uint64_t)evl__cfg_int(cfg, EVL_CFG_INDEX_INTERVAL_BYTES);
+    part->max_msg = (uint64_t)evl__cfg_int(cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    part->idx_cap = part->seg_bytes / EVL_MIN(part->index_interval, 1024) + 2;
+    size_t len = strlen(topic->dir) + 16;
+    int rc = EVL_ENOMEM;
+    if (!(part->dir = evl__malloc(len)))
+        goto fail;
+    snprintf(part->dir, len, "%s/%d", topic->dir, id);
+    if ((rc = evl__os_mkdirs(part->dir, 0755)))
+        goto fail;
+    if ((rc = ctl_setup(part)))
+        goto fail;
+    *out = part;
+    return 0;
+fail:
+    evl__part_close(part);
+    return rc;
+}
+
+void evl__part_close(evl_part_t *part)
+{
+    if (!part)
+        return;
+    evl__seg_unref(part->wseg);
+    while (part->segs) {
+        evl_seg_t *s = part->segs;
+        part->segs = s->next;
+        evl__seg_unref(s);
+    }
+    evl__os_munmap(part->ctl, 4096);
+    if (part->ctl_fd >= 0)
+        close(part->ctl_fd);
+    pthread_mutex_destroy(&part->seg_mu);
+    pthread_mutex_destroy(&part->sync_mu);
+    free(part->dir);
+    free(part);
+}

@@ -1,0 +1,143 @@
+/*
+ * partition.h - one partition: its segments, its shared control block, the
+ * append path, group commit, retention and waiting for new records.
+ *
+ * Every process that opens a partition maps DIR/topics/T/P/partition.ctl,
+ * a 4096-byte file holding the state all writers share:
+ *
+ *   - a robust, process-shared mutex: the append lock. Appends are short
+ *     memory writes, so a lock costs two uncontended atomics and no system
+ *     call, and a writer killed while holding it does not block the others:
+ *     the next locker gets EOWNERDEAD and repairs the tail (zeroes what the
+ *     dead writer left half-written, or adopts a frame it had published).
+ *   - the tail: active segment, write position, next offset, allocation.
+ *   - a futex word that appends bump when readers sleep on it, so a reader
+ *     in any process wakes at once without polling.
+ *
+ * The ctl file is a cache of the log, never the truth. It records the boot
+ * it was written under; after a reboot (the page cache is gone) or when it
+ * is missing or damaged, it is rebuilt from the segment files by recovery
+ * (recovery.c). Within one boot it stays valid across process crashes,
+ * which is why opening after a kill -9 costs O(1).
+ */
+#ifndef EVL_PARTITION_H
+#define EVL_PARTITION_H
+
+#include <pthread.h>
+
+#include "common.h"
+#include "segment.h"
+
+#define EVL_CTL_MAGIC "EVLCTL1"
+#define EVL_CTL_VERSION 1u
+
+typedef struct evl_ctl {
+    char magic[8];
+    uint32_t version, size;
+    char boot_id[40];                 /* boot this state belongs to */
+    _Atomic uint32_t valid;           /* 1 once built for this boot */
+    uint32_t pad0;
+    pthread_mutex_t lock;             /* the append lock (robust, pshared) */
+    char pad1[64];
+    _Atomic uint64_t active_base;     /* base offset of the active segment */
+    _Atomic uint64_t write_pos;       /* end of published frames in it */
+    _Atomic uint64_t dirty_end;       /* > write_pos while a frame is written */
+    _Atomic uint64_t alloc_end;       /* bytes allocated for the active .log */
+    _Atomic uint64_t next_offset;     /* offset the next record gets */
+    _Atomic uint64_t start_offset;    /* first offset still in the log */
+    _Atomic int64_t max_ts;           /* largest timestamp in active segment */
+    _Atomic int64_t seg_created_ms;   /* when the active segment was made */
+    _Atomic uint64_t idx_count;       /* index entries of the active segment */
+    _Atomic uint64_t last_idx_pos;    /* position of the last index entry */
+    _Atomic uint64_t last_frame_pos;  /* start of the last published frame */
+    _Atomic uint64_t seg_epoch;       /* bumped when segments come or go */
+    _Atomic uint64_t idx_synced;      /* index entries known on disk */
+    char pad2[64];
+    _Atomic uint32_t futex_seq;       /* readers sleep on this word */
+    _Atomic uint32_t waiters;         /* readers sleeping (any process) */
+} evl_ctl_t;
+
+struct evl_topic;
+
+typedef struct evl_part {
+    struct evl_log *log;
+    struct evl_topic *topic;
+    int id;
+    char *dir;                  /* DIR/topics/T/P */
+    int ctl_fd;
+    evl_ctl_t *ctl;
+    /* Settings (from the topic). */
+    uint64_t seg_bytes, idx_cap, index_interval, max_msg;
+    int64_t seg_ms;
+    /* Open segments of this partition in this handle, by base. */
+    pthread_mutex_t seg_mu;
+    evl_seg_t *segs;
+    /* The writer's mapping of the active segment; under the ctl lock. */
+    evl_seg_t *wseg;
+    /* Group commit (this process). */
+    pthread_mutex_t sync_mu;
+    uint64_t synced_base, synced_pos;
+    bool sync_failed;           /* an fsync failed: nothing more is durable */
+    _Atomic bool unsynced;      /* appended since the last sync */
+} evl_part_t;
+
+int evl__part_open(struct evl_topic *topic, int id, evl_part_t **out);
+void evl__part_close(evl_part_t *part);
+
+/* Append msgs[0..n) as one frame of frame_bytes (8-aligned, from
+ * evl__rec_size sums + EVL_FRAME_HDR). Sets *base to the first offset and
+ * *end_pos and *seg_base to where the frame ends (for evl__part_sync). */
+int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
+                     uint64_t frame_bytes, uint64_t *base, uint64_t *seg_base,
+                     uint64_t *end_pos);
+
+/* Make everything up to (seg_base, end_pos) durable; threads that call at
+ * once share one fdatasync. EVL_EDURABILITY if an fsync ever failed. */
+int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos);
+/* Sync whatever is unsynced now. */
+int evl__part_sync_now(evl_part_t *part);
+
+/* Segments: the one holding offset (greatest base <= offset), or the one
+ * with exactly base. A reference is taken: evl__seg_unref when done. */
+int evl__part_seg_for(evl_part_t *part, uint64_t offset, evl_seg_t **out);
+int evl__part_seg_at(evl_part_t *part, uint64_t base, evl_seg_t **out);
+/* Sorted base offsets of the segment files on disk (malloc'd). */
+int evl__part_list(const char *dir, uint64_t **bases, size_t *count);
+/* Is seg sealed? Loads its sealed state once it is no longer active. */
+bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg);
+
+static inline uint64_t evl__part_end(const evl_part_t *part)
+{
+    return atomic_load_explicit(&part->ctl->next_offset, memory_order_acquire);
+}
+static inline uint64_t evl__part_start(const evl_part_t *part)
+{
+    return atomic_load_explicit(&part->ctl->start_offset, memory_order_acquire);
+}
+
+/* Retention: delete whole sealed segments that are older than retention_ms
+ * or beyond retention_bytes, and (when keep_from >= 0) end at or before
+ * keep_from. Returns bytes freed (>= 0) or a negative code. */
+int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from);
+/* Delete the oldest sealed segment (disk budget); bytes freed, 0 if none. */
+int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts_out, bool dry_run);
+
+int evl__part_info(evl_part_t *part, evl_partition_info_t *out);
+/* Bytes on disk of this partition's files. */
+int64_t evl__part_disk_bytes(const char *dir);
+
+/* Sleep until the futex word moves from seq, or timeout (ns, < 0 forever). */
+int evl__part_wait(evl_part_t *part, uint32_t seq, int64_t timeout_ns);
+
+/* First allocation of a new segment file. */
+uint64_t evl__part_initial_alloc(const evl_part_t *part);
+/* Make a freshly created segment the active one (ctl lock held). */
+void evl__part_activate(evl_part_t *part, evl_seg_t *seg, uint64_t alloc, int64_t now);
+
+/* recovery.c: rebuild the ctl state from the segment files (ctl locked by
+ * flock; the append mutex is initialised by the caller). */
+int evl__part_recover(evl_part_t *part);
+/* Repair after a writer died holding the append lock. */
+void evl__part_repair_tail(evl_part_t *part);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * segment.h - one segment: a .log file of frames and its .idx sparse index.
+ *
+ * .log file layout (little-endian):
+ *
+ *   +0     header page (4096 bytes)
+ *          +0   char[8] magic "EVLSEG1\0"
+ *          +8   u32 version (1)         +12 u32 header_bytes (4096)
+ *          +16  u64 base_offset          +24 u64 max_bytes (segment.bytes)
+ *          +32  i64 created_ms           +40 u32 crc of bytes [0, 40)
+ *          +64  checkpoint slot 0 (64 bytes)
+ *          +128 checkpoint slot 1 (64 bytes)
+ *   +4096  frames (record.h), 8-aligned, back to back, up to max_bytes
+ *
+ *   checkpoint slot: +0 u64 seq, +8 u64 pos, +16 u64 next_offset,
+ *   +24 i64 max_ts, +32 u32 flags (1 = sealed), +36 u32 idx_count,
+ *   +40 u32 crc of bytes [0, 40).
+ *   A checkpoint says: frames in [4096, pos) are on disk (written before an
+ *   fdatasync that completed), and so are idx_count index entries. Slots
+ *   alternate, as LMDB's two meta pages do, so a torn slot write leaves the
+ *   other one; the valid slot with the higher seq wins. Recovery after a
+ *   power loss starts at the checkpoint, never at the file size: the file is
+ *   preallocated, and zeros past the data mean nothing.
+ *   A sealed segment ends with an end-of-segment frame at `pos`.
+ *
+ * .idx file: entries of 16 bytes, one per index.interval.bytes of frames:
+ *   +0 u32 rel_offset (frame base - segment base), +4 u32 pos (of the frame),
+ *   +8 i64 max_ts_before (largest timestamp of all records before pos).
+ *   One file serves offset and time lookups (Kafka keeps two); both keys
+ *   only grow. The index is a hint: every entry used is checked against the
+ *   frame it points to, and a bad one costs a scan, never a wrong answer.
+ */
+#ifndef EVL_SEGMENT_H
+#define EVL_SEGMENT_H
+
+#include "common.h"
+
+#define EVL_SEG_HDR 4096u
+#define EVL_SEG_SEALED 1u
+#define EVL_IDX_ENTRY 16u
+
+typedef struct evl_ckpt {
+    uint64_t seq, pos, next_offset;
+    int64_t max_ts;
+    uint32_t flags, idx_count;
+} evl_ckpt_t;
+
+typedef struct evl_seg {
+    uint64_t base;          /* base offset */
+    uint64_t max_bytes;     /* mapped length of the .log */
+    int fd, idx_fd;         /* -1 when closed */
+    uint8_t *map;           /* MAP_SHARED over max_bytes (file may be shorter) */
+    uint8_t *idx;           /* MAP_SHARED over idx_cap entries */
+    uint64_t idx_cap;       /* entries the idx mapping covers */
+    bool writable;
+    /* Known once sealed (immutable afterwards): */
+    bool sealed;
+    uint64_t end_pos;       /* position of the end-of-segment frame */
+    uint64_t end_offset;    /* first offset of the next segment */
+    int64_t max_ts;
+    uint64_t file_bytes;    /* .log size when sealed */
+    uint32_t idx_count;     /* valid entries when sealed */
+    _Atomic int refs;
+    struct evl_seg *next;   /* the partition's list, by base */
+} evl_seg_t;
+
+/* Path of a segment file: dir/%020llu.ext */
+void evl__seg_path(char *buf, size_t size, const char *dir, uint64_t base,
+                   const char *ext);
+
+/* Create a new segment durably (temp file, fsync, rename, fsync dir). */
+int evl__seg_create(const char *dir, uint64_t base, uint64_t max_bytes,
+                    uint64_t idx_cap, uint64_t initial_alloc, int64_t now_ms,
+                    evl_seg_t **out);
+/* Open an existing segment. EVL_ECORRUPT on a bad header, EVL_EVERSION on
+ * another format, -ENOENT if missing. Reads the sealed state if present. */
+int evl__seg_open(const char *dir, uint64_t base, uint64_t max_bytes,
+                  uint64_t idx_cap, bool writable, evl_seg_t **out);
+void evl__seg_ref(evl_seg_t *seg);
+void evl__seg_unref(evl_seg_t *seg);
+
+/* The newest valid checkpoint; returns false if none is valid. */
+bool evl__seg_ckpt_read(const evl_seg_t *seg, evl_ckpt_t *out);
+/* Write the next checkpoint slot (no sync: the caller syncs when needed). */
+void evl__seg_ckpt_write(evl_seg_t *seg, const evl_ckpt_t *ck);
+
+/* Current file size of the .log (fstat). */
+int64_t evl__seg_file_size(const evl_seg_t *seg);
+
+/* Index: append entry n; find the last entry with rel_offset <= rel (for an
+ * offset) or max_ts_before < ts (for a time) among count entries. Each
+ * returns the frame position and its base offset, or (EVL_SEG_HDR, base). */
+int evl__seg_idx_put(evl_seg_t *seg, uint32_t n, uint32_t rel, uint32_t pos,
+                     int64_t max_ts_before);
+void evl__seg_idx_find(const evl_seg_t *seg, uint32_t count, uint64_t offset,
+                       uint64_t limit, uint64_t *pos, uint64_t *frame_base);
+void evl__seg_idx_find_time(const evl_seg_t *seg, uint32_t count, int64_t ts,
+                            uint64_t limit, uint64_t *pos, uint64_t *frame_base);
+
+/* Seal: write the end-of-segment frame at pos, fdatasync both files, trim
+ * them to size, write a sealed checkpoint and sync it. */
+int evl__seg_seal(evl_seg_t *seg, uint64_t pos, uint64_t next_offset,
+                  int64_t max_ts, uint32_t idx_count);
+
+/* Rebuild the index of [EVL_SEG_HDR, end) from the frames, starting after
+ * entry `from` (entries before it are kept); returns the new count. */
+uint32_t evl__seg_idx_rebuild(evl_seg_t *seg, uint32_t from, uint64_t end,
+                              uint64_t interval);
+
+#endif
