@@ -370,10 +370,10 @@ static void make_figs(struct lat_figs *L, const struct lat_cfg *c)
     for (int q = 0; q < 4; q++) {
         snprintf(id, sizeof id, "%s%c%c.%s", who, c->blocking ? 'b' : 's',
                  c->paced ? 'p' : 'f', pname[q]);
-        snprintf(name, sizeof name, "%s %s, %s, %s: %s",
-                 c->proc ? "process" : "thread", what,
+        snprintf(name, sizeof name, "%s: %s, %s, %s: %s",
+                 c->proc ? "processes" : "threads", what,
                  c->blocking ? "blocking" : "busy-poll",
-                 c->paced ? "100k/s" : "full speed", pname[q]);
+                 c->paced ? "100k/s" : "full", pname[q]);
         L->f[q] = fig_new(id, name, "us", LOWER_BETTER);
         fig_plot(L->f[q], "latency", series, pname[q]);
     }

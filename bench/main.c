@@ -220,6 +220,7 @@ int main(int argc, char **argv)
 {
     const char *parent = "/tmp";
     char header[PATH_MAX + 4096], path[PATH_MAX + 32];
+    uint64_t start = now_ns();
     ssize_t n;
     int failed;
 
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
                  (double)(now_ns() - t0) / 1e9);
     }
     cleanup();
+    progress(1, "all experiments done in %.0f s", (double)(now_ns() - start) / 1e9);
 
     failed = report_table(stdout, header);
     snprintf(path, sizeof path, "%s/results.tsv", g_opt.outdir);

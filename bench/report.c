@@ -26,7 +26,7 @@ struct cmp {
 struct figure {
     int section; /* a section title, not a figure */
     char id[16];
-    char name[96];
+    char name[160];
     char unit[12];
     int higher_better;
     double v[BENCH_MAX_RUNS];
@@ -232,12 +232,12 @@ static void fmttarget(char *buf, size_t size, const figure_t *f,
         snprintf(buf, size, "-");
         return;
     }
-    fmtnum(num, sizeof num, c->target);
+    snprintf(num, sizeof num, "%g", c->target);
     snprintf(buf, size, "%s%s%s", f->higher_better ? ">=" : "<=", num,
              c->base ? "x" : "");
 }
 
-#define ROWFMT "%-10s %-50s %-7s %9s %9s %9s | %8s %-10s %8s %-4s\n"
+#define ROWFMT "%-10s %-52s %-6s %9s %9s %9s | %7s %-10s %7s %s\n"
 
 int report_table(FILE *out, const char *header)
 {
@@ -254,7 +254,7 @@ int report_table(FILE *out, const char *header)
         }
         if (f->failed || f->n == 0) {
             failed++;
-            fprintf(out, "%-10s %-50s FAILED: %s\n", f->id, f->name,
+            fprintf(out, "%-10s %-52s FAILED: %s\n", f->id, f->name,
                     f->failed ? f->err : "not run");
             continue;
         }

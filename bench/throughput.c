@@ -232,12 +232,12 @@ int exp_append(void)
         snprintf(x, sizeof x, "%zu", v);
         snprintf(id, sizeof id, "B0f.%zu", v);
         snprintf(name, sizeof name,
-                 "B0 memcpy %zu B record into fresh MAP_SHARED map", v + 8);
+                 "B0 memcpy %zu B rec into fresh MAP_SHARED map", v + 8);
         b0f[s] = fig_new(id, name, rec ? "Mrec/s" : "MB/s", HIGHER_BETTER);
         fig_plot(b0f[s], "sweep", "B0 fresh map", x);
         snprintf(id, sizeof id, "B0p.%zu", v);
         snprintf(name, sizeof name,
-                 "B0 memcpy %zu B record into pre-faulted map", v + 8);
+                 "B0 memcpy %zu B rec into pre-faulted map", v + 8);
         b0p[s] = fig_new(id, name, rec ? "Mrec/s" : "MB/s", HIGHER_BETTER);
         fig_plot(b0p[s], "sweep", "B0 pre-faulted map", x);
         if (v == 100)
@@ -247,7 +247,7 @@ int exp_append(void)
         else
             snprintf(id, sizeof id, "W1.%zu", v);
         snprintf(name, sizeof name,
-                 "evl_producer_send 8 B key + %zu B value, 1 per call", v);
+                 "send 8 B key + %zu B value, 1 record per call", v);
         w[s] = fig_new(id, name, rec ? "Mrec/s" : "MB/s", HIGHER_BETTER);
         fig_plot(w[s], "sweep", "libeventlog send", x);
     }
@@ -255,7 +255,7 @@ int exp_append(void)
                  "Mrec/s", HIGHER_BETTER);
     b3 = fig_new("B3", "SQLite queue: WAL, sync=NORMAL, 1000/txn", "Mrec/s",
                  HIGHER_BETTER);
-    w3 = fig_new("W3", "evl_producer_send_batch, 64 records per call, 8+100 B",
+    w3 = fig_new("W3", "send_batch 8 B key + 100 B value, 64 per call",
                  "Mrec/s", HIGHER_BETTER);
     for (int s = 0; s < NSIZES; s++) {
         if (sweep_sizes[s] == 100) {
@@ -299,7 +299,7 @@ int exp_fsync(void)
     figure_t *b1, *b1o, *w41, *w48;
 
     fig_section("durable appends: one fsync'd record per call, 8+100 B (W4)");
-    b1 = fig_new("B1", "B1 write(2)+fdatasync per 108 B record, growing file",
+    b1 = fig_new("B1", "B1 write(2)+fdatasync per 108 B rec, growing file",
                  "krec/s", HIGHER_BETTER);
     b1o = fig_new("B1o", "B1 pwrite(2)+fdatasync overwriting written blocks",
                   "krec/s", HIGHER_BETTER);
@@ -391,7 +391,7 @@ int exp_scan(void)
     fig_section("scan with evl_reader_next, 8+100 B records written one per "
                 "call (W6)");
     snprintf(name, sizeof name,
-             "CRC32C (%s) pass over the partition's bytes, 1 per rec",
+             "CRC32C (%s) over partition's bytes, 1 per record",
              crc32c_impl());
     bc = fig_new("CRC", name, "Mrec/s", HIGHER_BETTER);
     snprintf(name, sizeof name, "evl_reader_next over %zu records, crcs on", n);

@@ -186,7 +186,7 @@ static int set_key(evl_config_t *cfg, int k, const char *value, char *errstr,
         free(cfg->str[k]);
         cfg->str[k] = s;
     } else {
-        int64_t v;
+        int64_t v = 0;
         int rc = parse_value(k, value, &v, errstr, errsz);
         if (rc)
             return rc;

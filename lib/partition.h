@@ -79,6 +79,8 @@ typedef struct evl_part {
     uint64_t synced_base, synced_pos;
     bool sync_failed;           /* an fsync failed: nothing more is durable */
     _Atomic bool unsynced;      /* appended since the last sync */
+    _Atomic bool interval_flush; /* a producer wants background flushes */
+    _Atomic int64_t last_flush_ms;
 } evl_part_t;
 
 int evl__part_open(struct evl_topic *topic, int id, evl_part_t **out);
@@ -123,6 +125,10 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
 int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts_out, bool dry_run);
 
 int evl__part_info(evl_part_t *part, evl_partition_info_t *out);
+/* The lowest committed offset of the groups named in the topic's
+ * retain.until.consumed.by (group.c), or -1 when there are none. Segments
+ * holding records at or after it are kept. */
+int64_t evl__part_keep_from(evl_part_t *part);
 /* Bytes on disk of this partition's files. */
 int64_t evl__part_disk_bytes(const char *dir);
 

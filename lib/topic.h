@@ -18,6 +18,7 @@ typedef struct evl_topic {
     pthread_mutex_t mu;        /* protects nparts and parts */
     int nparts;
     evl_part_t **parts;        /* opened on first use */
+    int nparts_alloc;          /* slots in parts */
     int64_t refreshed_ms;      /* last reload of the partition count */
     struct evl_topic *next;
 } evl_topic_t;
@@ -32,5 +33,7 @@ int evl__topic_part(evl_topic_t *topic, int p, evl_part_t **out);
 int evl__topic_refresh(evl_topic_t *topic);
 int evl__topic_nparts(evl_topic_t *topic);
 void evl__topic_free(evl_topic_t *topic);
+/* Sorted keys of an LMDB table (EVL_DB_*), one malloc'd block. */
+int evl__meta_list(struct evl_log *log, int db, char ***names, size_t *count);
 
 #endif

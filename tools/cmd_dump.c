@@ -331,7 +331,7 @@ static int is_index(const char *path)
 
 static int dump_mapped(struct cli *cli, const char *path, struct dump *d)
 {
-    uint64_t start;
+    uint64_t start = 0;
     int status = EXIT_OK;
 
     if (d->json) {

@@ -1,0 +1,324 @@
+/*
+ * log.c - evl_log_t: opening a log directory, counters, the disk budget and
+ * the background thread.
+ *
+ * The background thread (one per handle) does two periodic jobs: it flushes
+ * partitions whose producers asked for `interval` durability, and it applies
+ * retention to the topics this handle has open. Both are things a producer
+ * must not wait for. It sleeps on a condition variable, so close wakes it at
+ * once.
+ */
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "os.h"
+#include "topic.h"
+
+#define BG_TICK_MS 50
+
+int64_t evl__log_disk_bytes(evl_log_t *log)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/topics", log->dir);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int64_t total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char tdir[PATH_MAX];
+        if ((size_t)snprintf(tdir, sizeof tdir, "%s/%s", path, e->d_name) >= sizeof tdir)
+            continue;
+        DIR *td = opendir(tdir);
+        if (!td)
+            continue;
+        struct dirent *pe;
+        while ((pe = readdir(td))) {
+            if (pe->d_name[0] < '0' || pe->d_name[0] > '9')
+                continue;
+            char pdir[PATH_MAX];
+            if ((size_t)snprintf(pdir, sizeof pdir, "%s/%s", tdir, pe->d_name) < sizeof pdir)
+                total += evl__part_disk_bytes(pdir);
+        }
+        closedir(td);
+    }
+    closedir(d);
+    return total;
+}
+
+/* Delete the oldest sealed segment of any topic; bytes freed, 0 if none. */
+static int64_t drop_globally_oldest(evl_log_t *log)
+{
+    char **names;
+    size_t n;
+    if (evl__meta_list(log, EVL_DB_TOPICS, &names, &n))
+        return 0;
+    evl_part_t *best = NULL;
+    int64_t best_ts = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        evl_topic_t *t;
+        if (evl__topic_get(log, names[i], &t))
+            continue;
+        int np = evl__topic_nparts(t);
+        for (int p = 0; p < np; p++) {
+            evl_part_t *part;
+            int64_t ts = INT64_MAX;
+            if (evl__topic_part(t, p, &part) == 0 &&
+                evl__part_drop_oldest(part, &ts, true) > 0 && ts < best_ts) {
+                best_ts = ts;
+                best = part;
+            }
+        }
+    }
+    free(names);
+    return best ? evl__part_drop_oldest(best, NULL, false) : 0;
+}
+
+int evl__log_reserve(evl_log_t *log, uint64_t bytes)
+{
+    int64_t max = evl__cfg_int(&log->cfg, EVL_CFG_DISK_BYTES_MAX);
+    if (max <= 0)
+        return 0;
+    int policy = (int)evl__cfg_int(&log->cfg, EVL_CFG_DISK_FULL_POLICY);
+    int64_t deadline = evl_mono_ns() +
+                       evl__cfg_int(&log->cfg, EVL_CFG_DISK_FULL_BLOCK_MS) * 1000000;
+    for (;;) {
+        pthread_mutex_lock(&log->budget_mu);
+        int64_t used = evl__log_disk_bytes(log);
+        bool fits = used + (int64_t)bytes <= max;
+        if (!fits && policy == EVL_FULL_DROP_OLDEST) {
+            while (!fits) {
+                int64_t freed = drop_globally_oldest(log);
+                if (freed <= 0)
+                    break;
+                used = evl__log_disk_bytes(log);
+                fits = used + (int64_t)bytes <= max;
+            }
+        }
+        pthread_mutex_unlock(&log->budget_mu);
+        if (fits)
+            return 0;
+        if (policy != EVL_FULL_BLOCK || evl_mono_ns() >= deadline) {
+            evl__logf(&log->lg, EVL_LOG_WARNING,
+                      "disk budget: %lld bytes used of %lld, %llu more refused",
+                      (long long)used, (long long)max, (unsigned long long)bytes);
+            return EVL_EFULL;
+        }
+        /* block: retention or consumers may free space meanwhile */
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- background thread ---------------------------------------------------- */
+
+static void bg_flush_and_retain(evl_log_t *log, bool retention)
+{
+    pthread_mutex_lock(&log->mu);
+    evl_topic_t *topics = log->topics; /* topics are never freed before close */
+    pthread_mutex_unlock(&log->mu);
+    int64_t now = evl_now_ms();
+    for (evl_topic_t *t = topics; t; t = t->next) {
+        if (!t->name[0])
+            continue;
+        int64_t interval = evl__cfg_int(&t->cfg, EVL_CFG_FLUSH_INTERVAL_MS);
+        pthread_mutex_lock(&t->mu);
+        int n = t->nparts_alloc;
+        pthread_mutex_unlock(&t->mu);
+        for (int p = 0; p < n; p++) {
+            pthread_mutex_lock(&t->mu);
+            evl_part_t *part = t->parts[p];
+            pthread_mutex_unlock(&t->mu);
+            if (!part)
+                continue;
+            if (atomic_load(&part->interval_flush) && atomic_load(&part->unsynced) &&
+                now - atomic_load(&part->last_flush_ms) >= interval) {
+                atomic_store(&part->last_flush_ms, now);
+                evl__part_sync_now(part);
+            }
+            if (retention)
+                evl__part_retention(part, now, evl__part_keep_from(part));
+        }
+    }
+}
+
+static void *bg_main(void *arg)
+{
+    evl_log_t *log = arg;
+    int64_t ret_every = evl__cfg_int(&log->cfg, EVL_CFG_RETENTION_CHECK_MS);
+    int64_t next_ret = evl_now_ms() + ret_every;
+    pthread_mutex_lock(&log->bg_mu);
+    while (!log->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += BG_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&log->bg_cv, &log->bg_mu, &ts);
+        if (log->stopping)
+            break;
+        pthread_mutex_unlock(&log->bg_mu);
+        bool retention = evl_now_ms() >= next_ret;
+        if (retention)
+            next_ret = evl_now_ms() + ret_every;
+        bg_flush_and_retain(log, retention);
+        pthread_mutex_lock(&log->bg_mu);
+    }
+    pthread_mutex_unlock(&log->bg_mu);
+    return NULL;
+}
+
+/* ---- open / close -------------------------------------------------------------- */
+
+EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **out)
+{
+    if (!out)
+        return EVL_EINVAL;
+    *out = NULL;
+    if (!dir || !dir[0] || strlen(dir) > PATH_MAX - 600)
+        return EVL_EINVAL;
+    evl_log_t *log = evl__calloc(1, sizeof *log);
+    if (!log)
+        return EVL_ENOMEM;
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_mutex_init(&log->bg_mu, NULL);
+    pthread_mutex_init(&log->budget_mu, NULL);
+    pthread_cond_init(&log->bg_cv, NULL);
+    int rc;
+    evl_config_t defaults;
+    evl__cfg_defaults(&defaults);
+    if ((rc = evl__cfg_copy(&log->cfg, cfg ? cfg : &defaults)))
+        goto fail;
+    log->lg = log->cfg.logger;
+    if (!(log->dir = evl__strdup(dir))) {
+        rc = EVL_ENOMEM;
+        goto fail;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/topics", dir);
+    if ((rc = evl__os_mkdirs(path, 0755)))
+        goto fail;
+    snprintf(path, sizeof path, "%s/trash", dir);
+    evl__os_rmtree(path); /* leftovers of an interrupted topic delete */
+    if ((rc = evl__os_mkdirs(path, 0755)))
+        goto fail;
+    evl__os_boot_id(log->boot_id);
+    snprintf(path, sizeof path, "%s/meta", dir);
+    if ((rc = evl__meta_open(path, (size_t)evl__cfg_int(&log->cfg, EVL_CFG_META_MAPSIZE),
+                             &log->lg, &log->meta)))
+        goto fail;
+    if ((rc = -pthread_create(&log->bg, NULL, bg_main, log)))
+        goto fail;
+    log->bg_started = true;
+    *out = log;
+    return 0;
+fail:
+    evl_log_close(log);
+    return rc;
+}
+
+EVL_API void evl_log_close(evl_log_t *log)
+{
+    if (!log)
+        return;
+    if (log->bg_started) {
+        pthread_mutex_lock(&log->bg_mu);
+        log->stopping = true;
+        pthread_cond_signal(&log->bg_cv);
+        pthread_mutex_unlock(&log->bg_mu);
+        pthread_join(log->bg, NULL);
+    }
+    /* Interval-durability data goes to disk before the handle disappears. */
+    for (evl_topic_t *t = log->topics; t; t = t->next)
+        for (int p = 0; p < t->nparts_alloc; p++)
+            if (t->parts[p] && atomic_load(&t->parts[p]->interval_flush) &&
+                atomic_load(&t->parts[p]->unsynced))
+                evl__part_sync_now(t->parts[p]);
+    while (log->topics) {
+        evl_topic_t *t = log->topics;
+        log->topics = t->next;
+        evl__topic_free(t);
+    }
+    evl__meta_close(log->meta);
+    evl__cfg_release(&log->cfg);
+    pthread_mutex_destroy(&log->mu);
+    pthread_mutex_destroy(&log->bg_mu);
+    pthread_mutex_destroy(&log->budget_mu);
+    pthread_cond_destroy(&log->bg_cv);
+    free(log->dir);
+    free(log);
+}
+
+EVL_API int evl_log_sync(evl_log_t *log)
+{
+    if (!log)
+        return EVL_EINVAL;
+    char **names;
+    size_t n;
+    int rc = evl__meta_list(log, EVL_DB_TOPICS, &names, &n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        evl_topic_t *t;
+        if (evl__topic_get(log, names[i], &t))
+            continue;
+        int np = evl__topic_nparts(t);
+        for (int p = 0; p < np; p++) {
+            evl_part_t *part;
+            int r = evl__topic_part(t, p, &part);
+            if (r == 0)
+                r = evl__part_sync_now(part);
+            if (r && !rc)
+                rc = r;
+        }
+    }
+    free(names);
+    return rc;
+}
+
+EVL_API int evl_log_retention_run(evl_log_t *log)
+{
+    if (!log)
+        return EVL_EINVAL;
+    char **names;
+    size_t n;
+    int rc = evl__meta_list(log, EVL_DB_TOPICS, &names, &n);
+    if (rc)
+        return rc;
+    int64_t now = evl_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        evl_topic_t *t;
+        if (evl__topic_get(log, names[i], &t))
+            continue;
+        int np = evl__topic_nparts(t);
+        for (int p = 0; p < np; p++) {
+            evl_part_t *part;
+            if (evl__topic_part(t, p, &part) == 0) {
+                int64_t r = evl__part_retention(part, now, evl__part_keep_from(part));
+                if (r < 0 && !rc)
+                    rc = (int)r;
+            }
+        }
+    }
+    free(names);
+    return rc;
+}
+
+EVL_API int64_t evl_log_stat(evl_log_t *log, int stat)
+{
+    if (!log || stat < 0 || stat >= EVL_STAT__COUNT)
+        return EVL_EINVAL;
+    if (stat == EVL_STAT_DISK_BYTES)
+        return evl__log_disk_bytes(log);
+    return atomic_load(&log->stats[stat]);
+}

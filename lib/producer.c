@@ -1,0 +1,254 @@
+/*
+ * producer.c - evl_producer_t: partition choice, batching per partition and
+ * durability (none / interval / fsync with group commit).
+ *
+ * A producer is a thin, thread-safe front: all state that matters lives in
+ * the partitions. The keyless policies use one atomic counter, so many
+ * threads can share a producer without a lock.
+ */
+#include <stdlib.h>
+
+#include "config.h"
+#include "log.h"
+#include "os.h"
+#include "partition.h"
+#include "partitioner.h"
+#include "record.h"
+#include "topic.h"
+
+struct evl_producer {
+    evl_log_t *log;
+    evl_topic_t *topic;
+    int durability;          /* EVL_DURABILITY_* */
+    int keyless;             /* EVL_KEYLESS_* */
+    int partitioner;         /* EVL_PART_* */
+    uint64_t sticky_records;
+    uint64_t max_msg;
+    _Atomic uint64_t counter; /* keyless records sent */
+};
+
+EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config_t *cfg,
+                             evl_producer_t **out)
+{
+    if (!out)
+        return EVL_EINVAL;
+    *out = NULL;
+    if (!log || !topic)
+        return EVL_EINVAL;
+    evl_topic_t *t;
+    int rc = evl__topic_get(log, topic, &t);
+    if (rc)
+        return rc;
+    evl_producer_t *prod = evl__calloc(1, sizeof *prod);
+    if (!prod)
+        return EVL_ENOMEM;
+    prod->log = log;
+    prod->topic = t;
+    bool own = cfg && (cfg->set & (1ull << EVL_CFG_DURABILITY));
+    prod->durability = 1 + (int)evl__cfg_int(own ? cfg : &t->cfg, EVL_CFG_DURABILITY);
+    prod->keyless = (int)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_PARTITIONER_KEYLESS);
+    prod->sticky_records = (uint64_t)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_STICKY_RECORDS);
+    prod->partitioner = (int)evl__cfg_int(&t->cfg, EVL_CFG_PARTITIONER);
+    prod->max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    *out = prod;
+    return 0;
+}
+
+EVL_API void evl_producer_close(evl_producer_t *prod) { free(prod); }
+
+EVL_API int evl_producer_partition_for(evl_producer_t *prod, const void *key, size_t key_len)
+{
+    if (!prod || (!key && key_len))
+        return EVL_EINVAL;
+    int n = evl__topic_nparts(prod->topic);
+    return evl__partition_for(prod->partitioner, key ? key : "", key_len, n);
+}
+
+static int choose(evl_producer_t *prod, const evl_msg_t *msg, int nparts)
+{
+    if (msg->partition != EVL_PARTITION_ANY)
+        return msg->partition;
+    if (msg->key)
+        return evl__partition_for(prod->partitioner, msg->key, msg->key_len, nparts);
+    uint64_t c = atomic_fetch_add_explicit(&prod->counter, 1, memory_order_relaxed);
+    if (prod->keyless == EVL_KEYLESS_STICKY)
+        c /= prod->sticky_records;
+    return (int)(c % (uint64_t)nparts);
+}
+
+static int msg_check(const evl_producer_t *prod, const evl_msg_t *m, uint64_t *size)
+{
+    if ((!m->key && m->key_len) || (!m->value && m->value_len) ||
+        (m->header_count && !m->headers))
+        return EVL_EINVAL;
+    for (size_t h = 0; h < m->header_count; h++)
+        if (!m->headers[h].name || (!m->headers[h].value && m->headers[h].value_len))
+            return EVL_EINVAL;
+    uint64_t sz = evl__rec_size(m);
+    if (sz == 0 || sz > prod->max_msg + EVL_REC_HDR + 8)
+        return EVL_ETOOBIG;
+    *size = sz;
+    return 0;
+}
+
+static int after_append(evl_producer_t *prod, evl_part_t *part, int durability,
+                        uint64_t seg_base, uint64_t end_pos, size_t records,
+                        uint64_t bytes)
+{
+    evl__stat_add(prod->log, EVL_STAT_APPENDS, (int64_t)records);
+    evl__stat_add(prod->log, EVL_STAT_APPEND_BYTES, (int64_t)bytes);
+    if (durability == EVL_DURABILITY_FSYNC)
+        return evl__part_sync(part, seg_base, end_pos);
+    if (durability == EVL_DURABILITY_INTERVAL &&
+        !atomic_load_explicit(&part->interval_flush, memory_order_relaxed))
+        atomic_store(&part->interval_flush, true);
+    return 0;
+}
+
+static int resolve(evl_producer_t *prod, int flags)
+{
+    int d = EVL_SEND_DURABILITY(flags);
+    return d ? d : prod->durability;
+}
+
+EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
+{
+    if (!prod || !msg)
+        return EVL_EINVAL;
+    msg->offset = -1;
+    uint64_t size;
+    int rc = msg_check(prod, msg, &size);
+    if (rc)
+        return rc;
+    int nparts = evl__topic_nparts(prod->topic);
+    int p = choose(prod, msg, nparts);
+    evl_part_t *part;
+    if (p < 0 || (rc = evl__topic_part(prod->topic, p, &part)))
+        return p < 0 || rc == EVL_ENOTFOUND ? EVL_EINVAL : rc;
+    uint64_t base, sb, ep;
+    rc = evl__part_append(part, msg, 1, EVL_FRAME_HDR + size, &base, &sb, &ep);
+    if (rc)
+        return rc;
+    msg->partition = p;
+    msg->offset = (int64_t)base;
+    return after_append(prod, part, resolve(prod, flags), sb, ep, 1, EVL_FRAME_HDR + size);
+}
+
+EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key, size_t key_len,
+                                 const void *value, size_t value_len, int32_t *partition,
+                                 int64_t *offset)
+{
+    evl_msg_t m = {key, key_len, value, value_len, NULL, 0, EVL_TIMESTAMP_NOW,
+                   EVL_PARTITION_ANY, -1};
+    int rc = evl_producer_send(prod, &m, 0);
+    if (partition)
+        *partition = rc == 0 ? m.partition : -1;
+    if (offset)
+        *offset = m.offset;
+    return rc;
+}
+
+/* Append msgs[idx[0..n)] to one partition, as few frames as max.message.bytes
+ * and the segment size allow. */
+static int append_group(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
+                        const size_t *idx, const uint64_t *sizes, size_t n, int durability,
+                        evl_msg_t *scratch)
+{
+    uint64_t limit = EVL_MIN(prod->max_msg + EVL_FRAME_HDR + EVL_REC_HDR + 8,
+                             part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES);
+    size_t i = 0;
+    uint64_t sb = 0, ep = 0, bytes = 0;
+    while (i < n) {
+        size_t k = 0;
+        uint64_t fb = EVL_FRAME_HDR;
+        while (i + k < n && (k == 0 || fb + sizes[idx[i + k]] <= limit)) {
+            scratch[k] = msgs[idx[i + k]];
+            fb += sizes[idx[i + k]];
+            k++;
+        }
+        uint64_t base;
+        int rc = evl__part_append(part, scratch, k, fb, &base, &sb, &ep);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < k; j++) {
+            msgs[idx[i + j]].offset = (int64_t)(base + j);
+            msgs[idx[i + j]].partition = part->id;
+        }
+        bytes += fb;
+        i += k;
+    }
+    return after_append(prod, part, durability, sb, ep, n, bytes);
+}
+
+EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_t count,
+                                    int flags)
+{
+    if (!prod || (!msgs && count))
+        return EVL_EINVAL;
+    if (count == 0)
+        return 0;
+    int nparts = evl__topic_nparts(prod->topic);
+    int *pidx = evl__malloc(count * sizeof *pidx);
+    size_t *idx = evl__malloc(count * sizeof *idx);
+    uint64_t *sizes = evl__malloc(count * sizeof *sizes);
+    evl_msg_t *scratch = evl__malloc(count * sizeof *scratch);
+    int rc = 0;
+    if (!pidx || !idx || !sizes || !scratch) {
+        rc = EVL_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++) {
+        msgs[i].offset = -1;
+        if ((rc = msg_check(prod, &msgs[i], &sizes[i])))
+            goto out;
+        pidx[i] = choose(prod, &msgs[i], nparts);
+        if (pidx[i] < 0 || pidx[i] >= nparts) {
+            if (pidx[i] >= 0 && pidx[i] < evl__topic_refresh(prod->topic))
+                continue;
+            rc = EVL_EINVAL;
+            goto out;
+        }
+    }
+    /* One group per partition, in order of first appearance. */
+    int durability = resolve(prod, flags);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        if (pidx[i] < 0)
+            continue;
+        int p = pidx[i];
+        size_t n = 0;
+        for (size_t j = i; j < count; j++)
+            if (pidx[j] == p) {
+                idx[n++] = j;
+                pidx[j] = -1;
+            }
+        evl_part_t *part;
+        rc = evl__topic_part(prod->topic, p, &part);
+        if (rc == 0)
+            rc = append_group(prod, part, msgs, idx, sizes, n, durability, scratch);
+    }
+out:
+    free(pidx);
+    free(idx);
+    free(sizes);
+    free(scratch);
+    return rc;
+}
+
+EVL_API int evl_producer_flush(evl_producer_t *prod)
+{
+    if (!prod)
+        return EVL_EINVAL;
+    int rc = 0;
+    int n = evl__topic_nparts(prod->topic);
+    for (int p = 0; p < n; p++) {
+        pthread_mutex_lock(&prod->topic->mu);
+        evl_part_t *part = p < prod->topic->nparts_alloc ? prod->topic->parts[p] : NULL;
+        pthread_mutex_unlock(&prod->topic->mu);
+        if (part && atomic_load(&part->unsynced)) {
+            int r = evl__part_sync_now(part);
+            if (r && !rc)
+                rc = r;
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,352 @@
+/*
+ * reader.c - evl_reader_t: reading one partition by offset or time, with
+ * zero-copy views and futex waits.
+ *
+ * A reader follows frames by their published length words, so it needs no
+ * lock and never reads what is not whole: a non-zero length word is
+ * published with release order after the frame's bytes. Every frame is
+ * checked (bounds and structure always, CRC-32C unless turned off) before a
+ * record of it is returned; a frame that fails stops the reader with
+ * EVL_ECORRUPT at that offset, and nothing invalid is returned.
+ *
+ * Reads stay below the file size the reader last saw (fstat again only when
+ * a frame seems to cross it), so a damaged length can never make it touch
+ * a page past the end of the file (which would be SIGBUS).
+ *
+ * Memory: as the reader moves on, the page-table entries of the part of the
+ * segment it has passed are dropped every 64 MiB, so a scan of a large log
+ * keeps a bounded resident set (the page cache is untouched).
+ */
+#include "reader.h"
+
+#include <stdlib.h>
+
+#include "log.h"
+#include "os.h"
+
+#define RSS_WINDOW (64u << 20)
+
+static void reader_set_seg(evl_reader_t *rd, evl_seg_t *seg)
+{
+    if (rd->seg) {
+        if (rd->npins < EVL_READER_PINS)
+            rd->pins[rd->npins++] = rd->seg;
+        else
+            evl__seg_unref(rd->seg); /* cannot happen within one batch */
+    }
+    rd->seg = seg;
+    rd->frame = NULL;
+    rd->dropped_to = EVL_SEG_HDR;
+    int64_t sz = evl__seg_file_size(seg);
+    rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
+}
+
+void evl__reader_unpin(evl_reader_t *rd)
+{
+    for (int i = 0; i < rd->npins; i++)
+        evl__seg_unref(rd->pins[i]);
+    rd->npins = 0;
+}
+
+int evl__reader_open(evl_log_t *log, evl_topic_t *topic, int partition, evl_reader_t **out)
+{
+    *out = NULL;
+    evl_part_t *part;
+    int rc = evl__topic_part(topic, partition, &part);
+    if (rc)
+        return rc;
+    evl_reader_t *rd = evl__calloc(1, sizeof *rd);
+    if (!rd)
+        return EVL_ENOMEM;
+    rd->log = log;
+    rd->topic = topic;
+    rd->part = part;
+    rd->check_crc = true;
+    rd->cur.topic = topic->name;
+    rd->cur.partition = partition;
+    rc = evl_reader_seek(rd, EVL_OFFSET_BEGINNING);
+    if (rc) {
+        evl_reader_close(rd);
+        return rc;
+    }
+    *out = rd;
+    return 0;
+}
+
+EVL_API int evl_reader_open(evl_log_t *log, const char *topic, int partition,
+                            evl_reader_t **out)
+{
+    if (!out)
+        return EVL_EINVAL;
+    *out = NULL;
+    if (!log || !topic)
+        return EVL_EINVAL;
+    evl_topic_t *t;
+    int rc = evl__topic_get(log, topic, &t);
+    if (rc)
+        return rc;
+    return evl__reader_open(log, t, partition, out);
+}
+
+EVL_API void evl_reader_close(evl_reader_t *rd)
+{
+    if (!rd)
+        return;
+    evl__reader_unpin(rd);
+    evl__seg_unref(rd->seg);
+    free(rd);
+}
+
+EVL_API void evl_reader_set_check_crcs(evl_reader_t *rd, int on)
+{
+    if (rd)
+        rd->check_crc = on != 0;
+}
+
+EVL_API int64_t evl_reader_position(const evl_reader_t *rd)
+{
+    return rd ? (int64_t)rd->next : EVL_EINVAL;
+}
+
+/* Index entries usable in seg and the bound of its published data. */
+static void seg_bounds(evl_reader_t *rd, evl_seg_t *seg, uint32_t *count, uint64_t *limit)
+{
+    evl_ctl_t *ctl = rd->part->ctl;
+    if (evl__part_seg_sealed(rd->part, seg)) {
+        *count = seg->idx_count;
+        *limit = seg->end_pos;
+        return;
+    }
+    *count = (uint32_t)atomic_load_explicit(&ctl->idx_count, memory_order_acquire);
+    *limit = atomic_load_explicit(&ctl->write_pos, memory_order_acquire);
+    if (atomic_load(&ctl->active_base) != seg->base) { /* rolled meanwhile */
+        *count = 0;
+        *limit = EVL_SEG_HDR;
+    }
+}
+
+EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
+{
+    if (!rd)
+        return EVL_EINVAL;
+    uint64_t start = evl__part_start(rd->part), end = evl__part_end(rd->part);
+    if (offset == EVL_OFFSET_BEGINNING)
+        offset = (int64_t)start;
+    else if (offset == EVL_OFFSET_END)
+        offset = (int64_t)end;
+    if (offset < (int64_t)start || offset > (int64_t)end)
+        return EVL_EOFFSET;
+    evl_seg_t *seg;
+    int rc = evl__part_seg_for(rd->part, (uint64_t)offset, &seg);
+    if (rc)
+        return rc == -ENOENT ? EVL_EOFFSET : rc;
+    uint32_t count;
+    uint64_t limit, pos, fbase;
+    seg_bounds(rd, seg, &count, &limit);
+    evl__seg_idx_find(seg, count, (uint64_t)offset, limit, &pos, &fbase);
+    evl__reader_unpin(rd);
+    reader_set_seg(rd, seg);
+    evl__reader_unpin(rd);
+    rd->pos = pos;
+    rd->frame_next = fbase;
+    rd->next = (uint64_t)offset;
+    return 0;
+}
+
+/* Load the frame at rd->pos. 0: loaded; 1: nothing published yet;
+ * negative: error. Crosses to the next segment at an end marker. */
+static int load_frame(evl_reader_t *rd)
+{
+    for (;;) {
+        evl_seg_t *seg = rd->seg;
+        if (rd->pos + EVL_FRAME_HDR > rd->known_size) {
+            int64_t sz = evl__seg_file_size(seg);
+            rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
+            if (rd->pos + 8 > rd->known_size)
+                return 1;
+        }
+        const uint8_t *f = seg->map + rd->pos;
+        uint32_t fl = evl__frame_len_acquire(f);
+        if (fl == 0)
+            return 1;
+        if (fl == EVL_FRAME_EOF) {
+            if (rd->pos + EVL_FRAME_EOF_BYTES > rd->known_size)
+                return EVL_ECORRUPT;
+            uint64_t next_base = evl_ld64(f + 8);
+            if (next_base < rd->frame_next)
+                return EVL_ECORRUPT;
+            evl_seg_t *nseg;
+            int rc = evl__part_seg_at(rd->part, next_base, &nseg);
+            if (rc)
+                return rc == -ENOENT ? EVL_EOFFSET : rc;
+            reader_set_seg(rd, nseg);
+            rd->pos = EVL_SEG_HDR;
+            rd->frame_next = next_base;
+            if (rd->next < next_base) /* records lost to damage: a gap */
+                rd->next = next_base;
+            continue;
+        }
+        if (rd->pos + fl > rd->known_size) {
+            int64_t sz = evl__seg_file_size(seg);
+            rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
+        }
+        if (rd->pos + fl > rd->known_size ||
+            evl__frame_check(f, fl, rd->known_size - rd->pos, (int64_t)rd->frame_next,
+                             rd->check_crc) != 0) {
+            evl__logf(&rd->log->lg, EVL_LOG_ERR,
+                      "%s/%d: frame at offset %llu (segment %llu, position %llu) is corrupt",
+                      rd->topic->name, rd->part->id, (unsigned long long)rd->frame_next,
+                      (unsigned long long)seg->base, (unsigned long long)rd->pos);
+            return EVL_ECORRUPT;
+        }
+        rd->frame = f;
+        rd->rec = f + EVL_FRAME_HDR;
+        rd->rec_i = 0;
+        rd->frame_count = evl__frame_count(f);
+        if (rd->pos - rd->dropped_to >= RSS_WINDOW) {
+            evl__os_dontneed(seg->map + rd->dropped_to, (size_t)(rd->pos - rd->dropped_to));
+            rd->dropped_to = rd->pos;
+        }
+        return 0;
+    }
+}
+
+/* Next record from the loaded frame, or NULL when it is used up. */
+static const evl_record_t *take(evl_reader_t *rd)
+{
+    while (rd->frame && rd->rec_i < rd->frame_count) {
+        const uint8_t *r = rd->rec;
+        rd->rec = evl__rec_next(r);
+        rd->rec_i++;
+        uint64_t off = rd->frame_next + evl_ld32(r + 4);
+        if (off < rd->next)
+            continue; /* before the sought offset */
+        evl__rec_decode(r, rd->frame_next, &rd->cur);
+        rd->next = off + 1;
+        return &rd->cur;
+    }
+    if (rd->frame) {
+        rd->pos += EVL_ALIGN8(evl_ld32(rd->frame));
+        rd->frame_next += rd->frame_count;
+        evl__stat_add(rd->log, EVL_STAT_READ_RECORDS, rd->frame_count);
+        rd->frame = NULL;
+    }
+    return NULL;
+}
+
+bool evl__reader_ready(evl_reader_t *rd)
+{
+    if (rd->frame && rd->rec_i < rd->frame_count)
+        return true;
+    take(rd);
+    return load_frame(rd) == 0;
+}
+
+int evl__reader_next(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **out)
+{
+    *out = NULL;
+    int64_t deadline = timeout_ns > 0 ? evl_mono_ns() + timeout_ns : 0;
+    evl_ctl_t *ctl = rd->part->ctl;
+    for (;;) {
+        const evl_record_t *r = take(rd);
+        if (r) {
+            *out = r;
+            return 0;
+        }
+        int rc = load_frame(rd);
+        if (rc == 0)
+            continue;
+        if (rc < 0)
+            return rc;
+        if (timeout_ns == 0)
+            return EVL_ETIMEDOUT;
+        /* Announce ourselves, then look again: an append after our look
+         * sees the waiter and bumps the futex word. */
+        uint32_t seq = atomic_load(&ctl->futex_seq);
+        atomic_fetch_add(&ctl->waiters, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        rc = load_frame(rd);
+        if (rc == 1) {
+            int64_t left = -1;
+            if (timeout_ns > 0) {
+                left = deadline - evl_mono_ns();
+                if (left <= 0) {
+                    atomic_fetch_sub(&ctl->waiters, 1);
+                    return EVL_ETIMEDOUT;
+                }
+            }
+            evl__part_wait(rd->part, seq, left);
+        }
+        atomic_fetch_sub(&ctl->waiters, 1);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+EVL_API int evl_reader_next(evl_reader_t *rd, int timeout_ms, const evl_record_t **rec)
+{
+    if (!rd || !rec)
+        return EVL_EINVAL;
+    evl__reader_unpin(rd);
+    int64_t ns = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
+    return evl__reader_next(rd, ns, rec);
+}
+
+/* First record with timestamp >= ts at or after (seg, pos); sets *offset. */
+static bool scan_time(evl_seg_t *seg, uint64_t pos, uint64_t fbase, uint64_t limit, int64_t ts,
+                      uint64_t *offset)
+{
+    while (pos + EVL_FRAME_HDR <= limit) {
+        const uint8_t *f = seg->map + pos;
+        uint32_t fl = evl__frame_len_acquire(f);
+        if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > limit ||
+            evl__frame_check(f, fl, limit - pos, (int64_t)fbase, false) != 0)
+            return false;
+        if (evl__frame_max_ts(f) >= ts) {
+            const uint8_t *r = f + EVL_FRAME_HDR;
+            for (uint32_t i = 0; i < evl__frame_count(f); i++, r = evl__rec_next(r))
+                if ((int64_t)evl_ld64(r + 8) >= ts) {
+                    *offset = fbase + i;
+                    return true;
+                }
+        }
+        fbase += evl__frame_count(f);
+        pos += EVL_ALIGN8(fl);
+    }
+    return false;
+}
+
+EVL_API int evl_reader_seek_time(evl_reader_t *rd, int64_t ts)
+{
+    if (!rd)
+        return EVL_EINVAL;
+    uint64_t *bases;
+    size_t n;
+    int rc = evl__part_list(rd->part->dir, &bases, &n);
+    if (rc)
+        return rc;
+    uint64_t start = evl__part_start(rd->part);
+    for (size_t i = 0; i < n; i++) {
+        if (bases[i] < start && i + 1 < n && bases[i + 1] <= start)
+            continue;
+        evl_seg_t *seg;
+        if (evl__part_seg_at(rd->part, bases[i], &seg))
+            continue;
+        uint32_t count;
+        uint64_t limit, pos, fbase, off;
+        seg_bounds(rd, seg, &count, &limit);
+        int64_t max_ts = seg->sealed ? seg->max_ts : atomic_load(&rd->part->ctl->max_ts);
+        bool found = false;
+        if (max_ts >= ts) {
+            evl__seg_idx_find_time(seg, count, ts, limit, &pos, &fbase);
+            found = scan_time(seg, pos, fbase, limit, ts, &off);
+        }
+        evl__seg_unref(seg);
+        if (found) {
+            free(bases);
+            return evl_reader_seek(rd, (int64_t)(off < start ? start : off));
+        }
+    }
+    free(bases);
+    return evl_reader_seek(rd, EVL_OFFSET_END);
+}

@@ -1,0 +1,43 @@
+/*
+ * reader.h - internal side of evl_reader_t, shared with the consumer.
+ */
+#ifndef EVL_READER_H
+#define EVL_READER_H
+
+#include "common.h"
+#include "partition.h"
+#include "record.h"
+#include "topic.h"
+
+#define EVL_READER_PINS 8
+
+struct evl_reader {
+    evl_log_t *log;
+    evl_topic_t *topic;
+    evl_part_t *part;
+    evl_seg_t *seg;            /* current segment (a reference) */
+    uint64_t pos;              /* position of the current or next frame */
+    uint64_t frame_next;       /* base offset expected of the frame at pos */
+    uint64_t next;             /* next offset to return */
+    uint64_t known_size;       /* .log size last seen (reads stay below) */
+    uint64_t dropped_to;       /* pages before this were released (RSS) */
+    const uint8_t *frame;      /* frame being returned, or NULL */
+    const uint8_t *rec;        /* next record in it */
+    uint32_t frame_count, rec_i;
+    bool check_crc;
+    struct evl_record cur;
+    /* Segments left behind while views into them may still be in use
+     * (a consumer's batch); released at the next evl__reader_unpin. */
+    evl_seg_t *pins[EVL_READER_PINS];
+    int npins;
+};
+
+int evl__reader_open(evl_log_t *log, evl_topic_t *topic, int partition, evl_reader_t **out);
+/* Read the next record without releasing earlier views (consumer batches). */
+int evl__reader_next(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **rec);
+/* Release segments that earlier views pointed into. */
+void evl__reader_unpin(evl_reader_t *rd);
+/* Is a record available right now? (no wait) */
+bool evl__reader_ready(evl_reader_t *rd);
+
+#endif

@@ -1,0 +1,403 @@
+/*
+ * recovery.c - rebuilding a partition's shared state from its files.
+ *
+ * Runs when the ctl file is missing, damaged or from another boot (after a
+ * power loss or reboot the page cache is gone, so only what reached the disk
+ * counts). The segment files are the truth; the ctl file and the indexes are
+ * rebuilt from them:
+ *
+ *   - sealed segments are trusted (sealing fsyncs them) if their end marker
+ *     and checkpoint agree and the next segment starts where they end;
+ *   - the last segment is scanned from its newest checkpoint (data before it
+ *     was fsynced), frame by frame, until the first frame that is missing,
+ *     torn or fails its checksum. Everything after that point is zeroed, so
+ *     no stale byte can ever be read as a record, and what was dropped is
+ *     counted and logged. Never the file size: segments are preallocated
+ *     and zeros past the data mean nothing;
+ *   - the index keeps the entries the checkpoint vouches for and is rebuilt
+ *     from there.
+ *
+ * The cost is the data written since the last checkpoint (bounded by one
+ * segment), not the size of the log.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "os.h"
+#include "partition.h"
+#include "record.h"
+#include "topic.h"
+
+/* Remove temp files a crash left (a roll or an index rebuild in flight). */
+static void remove_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[PATH_MAX];
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n > 4 && strcmp(e->d_name + n - 4, ".tmp") == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* Rename a damaged segment out of the way, keeping it for inspection. */
+static void quarantine(evl_part_t *part, uint64_t base, const char *why)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    evl__seg_path(from, sizeof from, part->dir, base, "log");
+    evl__seg_path(to, sizeof to, part->dir, base, "log.corrupt");
+    evl__os_rename(from, to);
+    evl__seg_path(from, sizeof from, part->dir, base, "idx");
+    unlink(from);
+    evl__logf(&part->log->lg, EVL_LOG_ERR,
+              "%s/%d: segment %llu quarantined (%s): renamed to .log.corrupt",
+              part->topic->name, part->id, (unsigned long long)base, why);
+}
+
+typedef struct scan {
+    uint64_t pos;         /* end of the valid frames */
+    uint64_t next_offset; /* offset after them */
+    int64_t max_ts;
+    bool eof;             /* ended on an end-of-segment frame */
+    uint64_t eof_next;    /* its next base */
+} scan_t;
+
+/* Walk frames from (pos, offset) while they check out. */
+static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
+{
+    uint64_t limit = EVL_MIN(file_size, seg->max_bytes);
+    while (s->pos + EVL_FRAME_HDR <= limit) {
+        const uint8_t *f = seg->map + s->pos;
+        uint32_t fl = evl__frame_len_acquire(f);
+        if (fl == EVL_FRAME_EOF) {
+            if (s->pos + EVL_FRAME_EOF_BYTES <= limit && evl_ld64(f + 8) == s->next_offset) {
+                s->eof = true;
+                s->eof_next = s->next_offset;
+            }
+            return;
+        }
+        if (fl == 0 || evl__frame_check(f, fl, limit - s->pos - EVL_FRAME_EOF_BYTES,
+                                        (int64_t)s->next_offset, true) != 0)
+            return;
+        int64_t t = evl__frame_max_ts(f);
+        if (t > s->max_ts)
+            s->max_ts = t;
+        s->next_offset += evl__frame_count(f);
+        s->pos += EVL_ALIGN8(fl);
+    }
+}
+
+/* Zero whatever follows the valid data; return how many bytes were not
+ * already zero (what recovery dropped). */
+static int64_t zero_tail(evl_seg_t *seg, uint64_t end, uint64_t file_size)
+{
+    uint64_t limit = EVL_MIN(file_size, seg->max_bytes);
+    uint64_t last = end;
+    for (uint64_t p = end; p + 8 <= limit; p += 8)
+        if (evl_ld64(seg->map + p))
+            last = p + 8;
+    if (last > end) {
+        memset(seg->map + end, 0, (size_t)(last - end));
+        evl__os_fdatasync(seg->fd);
+    }
+    return (int64_t)(last - end);
+}
+
+/* Close a damaged, non-last segment at its valid end with a marker that
+ * sends readers to the next segment (the offsets in between are lost). */
+static int reseal(evl_part_t *part, evl_seg_t *seg, const scan_t *s, uint64_t next_base,
+                  uint64_t file_size)
+{
+    int64_t dropped = zero_tail(seg, s->pos, file_size);
+    evl__stat_add(part->log, EVL_STAT_TRUNCATED_BYTES, dropped);
+    evl__logf(&part->log->lg, EVL_LOG_ERR,
+              "%s/%d: segment %llu damaged: kept offsets up to %llu, lost up to %llu "
+              "(%lld bytes dropped)",
+              part->topic->name, part->id, (unsigned long long)seg->base,
+              (unsigned long long)s->next_offset, (unsigned long long)next_base,
+              (long long)dropped);
+    uint32_t n = evl__seg_idx_rebuild(seg, 0, s->pos, part->index_interval);
+    return evl__seg_seal(seg, s->pos, next_base, s->max_ts, n);
+}
+
+static void scan_from_ckpt(const evl_seg_t *seg, scan_t *s, uint32_t *idx_trusted)
+{
+    evl_ckpt_t ck;
+    s->pos = EVL_SEG_HDR;
+    s->next_offset = seg->base;
+    s->max_ts = INT64_MIN;
+    s->eof = false;
+    *idx_trusted = 0;
+    if (evl__seg_ckpt_read(seg, &ck) && !(ck.flags & EVL_SEG_SEALED)) {
+        s->pos = ck.pos;
+        s->next_offset = ck.next_offset;
+        s->max_ts = ck.max_ts;
+        *idx_trusted = ck.idx_count;
+    }
+}
+
+/* Check a non-last segment; fix it if it does not end where the next one
+ * starts. Returns 0, or a negative code when the file cannot be used. */
+static int check_middle(evl_part_t *part, uint64_t base, uint64_t next_base)
+{
+    evl_seg_t *seg;
+    int rc = evl__part_seg_at(part, base, &seg);
+    if (rc) {
+        quarantine(part, base, evl_strerror(rc));
+        return 0;
+    }
+    if (evl__part_seg_sealed(part, seg) && seg->end_offset == next_base) {
+        evl__seg_unref(seg);
+        return 0;
+    }
+    int64_t size = evl__seg_file_size(seg);
+    scan_t s;
+    uint32_t trusted;
+    scan_from_ckpt(seg, &s, &trusted);
+    scan_frames(seg, (uint64_t)size, &s);
+    if (s.eof && s.eof_next == next_base) {
+        /* Sealed on disk, checkpoint lost: write it again. */
+        uint32_t n = evl__seg_idx_rebuild(seg, 0, s.pos, part->index_interval);
+        rc = evl__seg_seal(seg, s.pos, next_base, s.max_ts, n);
+    } else {
+        rc = reseal(part, seg, &s, next_base, (uint64_t)size);
+    }
+    evl__seg_unref(seg);
+    return rc;
+}
+
+static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
+{
+    evl_ctl_t *ctl = part->ctl;
+    evl_seg_t *seg;
+    int rc = evl__part_seg_at(part, base, &seg);
+    if (rc)
+        return rc;
+    int64_t size = evl__seg_file_size(seg);
+    if (size < 0) {
+        evl__seg_unref(seg);
+        return (int)size;
+    }
+    scan_t s;
+    uint32_t trusted;
+    scan_from_ckpt(seg, &s, &trusted);
+    if (evl__part_seg_sealed(part, seg)) {
+        s.pos = seg->end_pos;
+        s.next_offset = seg->end_offset;
+        s.max_ts = seg->max_ts;
+        s.eof = true;
+    } else {
+        scan_frames(seg, (uint64_t)size, &s);
+    }
+    if (s.eof) {
+        /* The segment was sealed but its successor never appeared (the
+         * crash came between the two): start the successor now. */
+        uint64_t alloc = evl__part_initial_alloc(part);
+        evl_seg_t *nseg;
+        if (!seg->sealed) {
+            uint32_t n = evl__seg_idx_rebuild(seg, 0, s.pos, part->index_interval);
+            if ((rc = evl__seg_seal(seg, s.pos, s.next_offset, s.max_ts, n))) {
+                evl__seg_unref(seg);
+                return rc;
+            }
+        }
+        evl__seg_unref(seg);
+        rc = evl__seg_create(part->dir, s.next_offset, part->seg_bytes, part->idx_cap, alloc,
+                             evl_now_ms(), &nseg);
+        if (rc)
+            return rc;
+        atomic_store(&ctl->next_offset, s.next_offset);
+        evl__part_activate(part, nseg, alloc, evl_now_ms());
+        pthread_mutex_lock(&part->seg_mu);
+        nseg->next = NULL;
+        evl_seg_t **pp = &part->segs;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = nseg; /* the creation reference goes to the cache */
+        pthread_mutex_unlock(&part->seg_mu);
+        return 0;
+    }
+    int64_t dropped = zero_tail(seg, s.pos, (uint64_t)size);
+    if (dropped > 0) {
+        *dropped_any = true;
+        evl__stat_add(part->log, EVL_STAT_TRUNCATED_BYTES, dropped);
+        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+                  "%s/%d: recovery truncated the torn tail at offset %llu "
+                  "(segment %llu, position %llu): %lld bytes dropped",
+                  part->topic->name, part->id, (unsigned long long)s.next_offset,
+                  (unsigned long long)base, (unsigned long long)s.pos, (long long)dropped);
+    }
+    uint64_t alloc = (uint64_t)size;
+    if (alloc < s.pos + EVL_FRAME_EOF_BYTES) {
+        uint64_t want = EVL_MIN(s.pos + evl__part_initial_alloc(part), part->seg_bytes);
+        if ((rc = evl__os_allocate(seg->fd, 0, want))) {
+            evl__seg_unref(seg);
+            return rc;
+        }
+        alloc = want;
+    }
+    uint32_t n = evl__seg_idx_rebuild(seg, trusted, s.pos, part->index_interval);
+    uint64_t last_idx = EVL_SEG_HDR;
+    if (n > 0 && seg->idx)
+        last_idx = evl_ld32(seg->idx + (uint64_t)(n - 1) * EVL_IDX_ENTRY + 4);
+    /* Find the last frame's start, for the cheap check on later opens. */
+    uint64_t lf = 0;
+    for (uint64_t p = last_idx; p < s.pos;) {
+        uint32_t fl = evl__frame_len_acquire(seg->map + p);
+        lf = p;
+        p += EVL_ALIGN8(fl);
+    }
+    const uint8_t *h = seg->map;
+    atomic_store(&ctl->write_pos, s.pos);
+    atomic_store(&ctl->dirty_end, s.pos);
+    atomic_store(&ctl->alloc_end, EVL_MIN(alloc, part->seg_bytes));
+    atomic_store(&ctl->next_offset, s.next_offset);
+    atomic_store(&ctl->max_ts, s.max_ts);
+    atomic_store(&ctl->seg_created_ms, (int64_t)evl_ld64(h + 32));
+    atomic_store(&ctl->idx_count, n);
+    atomic_store(&ctl->idx_synced, trusted);
+    atomic_store(&ctl->last_idx_pos, last_idx);
+    atomic_store(&ctl->last_frame_pos, lf);
+    atomic_store(&ctl->active_base, base);
+    atomic_fetch_add(&ctl->seg_epoch, 1);
+    evl__seg_unref(part->wseg);
+    part->wseg = seg; /* keeps our reference */
+    return 0;
+}
+
+int evl__part_recover(evl_part_t *part)
+{
+    evl_ctl_t *ctl = part->ctl;
+    remove_temps(part->dir);
+    uint64_t *bases;
+    size_t n;
+    int rc = evl__part_list(part->dir, &bases, &n);
+    if (rc)
+        return rc;
+    if (n == 0) {
+        /* A new partition. */
+        free(bases);
+        evl_seg_t *seg;
+        uint64_t alloc = evl__part_initial_alloc(part);
+        uint64_t start = atomic_load(&ctl->next_offset);
+        rc = evl__seg_create(part->dir, start, part->seg_bytes, part->idx_cap, alloc,
+                             evl_now_ms(), &seg);
+        if (rc)
+            return rc;
+        atomic_store(&ctl->start_offset, start);
+        evl__part_activate(part, seg, alloc, evl_now_ms());
+        pthread_mutex_lock(&part->seg_mu);
+        seg->next = part->segs;
+        part->segs = seg;
+        pthread_mutex_unlock(&part->seg_mu);
+        return 0;
+    }
+    evl__stat_add(part->log, EVL_STAT_RECOVERIES, 1);
+    /* The last segment whose header can be read is the active one. */
+    size_t last = n;
+    while (last-- > 0) {
+        evl_seg_t *seg;
+        rc = evl__part_seg_at(part, bases[last], &seg);
+        if (rc == 0) {
+            evl__seg_unref(seg);
+            break;
+        }
+        if (rc == EVL_EVERSION) {
+            free(bases);
+            return rc;
+        }
+        quarantine(part, bases[last], evl_strerror(rc));
+        if (last == 0) {
+            /* Nothing usable: start again after what the files claimed. */
+            atomic_store(&ctl->next_offset, bases[0]);
+            free(bases);
+            return evl__part_recover(part);
+        }
+    }
+    for (size_t i = 0; i < last; i++)
+        if ((rc = check_middle(part, bases[i], bases[i + 1])) < 0)
+            break;
+    bool dropped = false;
+    if (rc >= 0)
+        rc = recover_last(part, bases[last], &dropped);
+    /* The log starts at the first segment still readable. */
+    uint64_t start = bases[last];
+    uint64_t *now_bases;
+    size_t m;
+    if (evl__part_list(part->dir, &now_bases, &m) == 0) {
+        if (m > 0)
+            start = now_bases[0];
+        free(now_bases);
+    }
+    atomic_store(&ctl->start_offset, start);
+    free(bases);
+    return rc;
+}
+
+void evl__part_repair_tail(evl_part_t *part)
+{
+    evl_ctl_t *ctl = part->ctl;
+    evl_seg_t *seg;
+    uint64_t active = atomic_load(&ctl->active_base);
+    if (evl__part_seg_at(part, active, &seg))
+        return;
+    uint64_t pos = atomic_load(&ctl->write_pos), dirty = atomic_load(&ctl->dirty_end);
+    int64_t size = evl__seg_file_size(seg);
+    uint64_t limit = EVL_MIN((uint64_t)(size > 0 ? size : 0), seg->max_bytes);
+    uint32_t fl = pos + 4 <= limit ? evl__frame_len_acquire(seg->map + pos) : 0;
+    if (fl == EVL_FRAME_EOF) {
+        /* Died mid-roll after sealing: finish the switch. */
+        evl__seg_unref(seg);
+        bool dropped = false;
+        evl__part_recover(part);
+        (void)dropped;
+        return;
+    }
+    if (fl != 0 && pos + EVL_FRAME_EOF_BYTES <= limit &&
+        evl__frame_check(seg->map + pos, fl, limit - pos - EVL_FRAME_EOF_BYTES,
+                         (int64_t)atomic_load(&ctl->next_offset), true) == 0) {
+        /* It had published the frame: readers may have seen it, keep it. */
+        const uint8_t *f = seg->map + pos;
+        int64_t t = evl__frame_max_ts(f);
+        if (t > atomic_load(&ctl->max_ts))
+            atomic_store(&ctl->max_ts, t);
+        atomic_store(&ctl->last_frame_pos, pos);
+        atomic_store(&ctl->write_pos, pos + EVL_ALIGN8(fl));
+        atomic_store(&ctl->next_offset, atomic_load(&ctl->next_offset) + evl__frame_count(f));
+        pos += EVL_ALIGN8(fl);
+    } else if (dirty > pos && dirty <= limit) {
+        memset(seg->map + pos, 0, (size_t)(dirty - pos));
+    }
+    atomic_store(&ctl->dirty_end, atomic_load(&ctl->write_pos));
+    /* An index entry for a frame that never got published must go. */
+    uint64_t ic = atomic_load(&ctl->idx_count);
+    if (ic > 0 && seg->idx &&
+        evl_ld32(seg->idx + (ic - 1) * EVL_IDX_ENTRY + 4) >= atomic_load(&ctl->write_pos))
+        atomic_store(&ctl->idx_count, ic - 1);
+    evl__seg_unref(seg);
+    /* A segment file past the active one is an interrupted roll's. */
+    uint64_t *bases;
+    size_t n;
+    if (evl__part_list(part->dir, &bases, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (bases[i] > active) {
+                char path[PATH_MAX];
+                evl__seg_path(path, sizeof path, part->dir, bases[i], "log");
+                unlink(path);
+                evl__seg_path(path, sizeof path, part->dir, bases[i], "idx");
+                unlink(path);
+            }
+        free(bases);
+    }
+}

@@ -1,0 +1,430 @@
+/*
+ * topic.c - topics: creation, deletion, listing, partition growth, settings
+ * stored in LMDB, and the log's cache of open topics and partitions.
+ *
+ * A topic's record in LMDB is text, "partitions=N\n" followed by its
+ * settings as "name=value" lines: readable with mdb_dump, and a later
+ * version can add settings without a migration. The topic's folder under
+ * DIR/topics holds one folder per partition, made when first opened.
+ * Deleting renames the folder into DIR/trash before removing it, so a crash
+ * midway never leaves a half-deleted topic under its name.
+ */
+#include "topic.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "os.h"
+#include "record.h"
+
+/* ---- LMDB records ------------------------------------------------------ */
+
+struct topic_rec {
+    const char *name;
+    char *text;     /* in: what to store; out: what was read (malloc'd) */
+    size_t len;
+    int nparts;     /* for add_partitions */
+};
+
+static int put_new(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
+{
+    struct topic_rec *r = arg;
+    MDB_val k = {strlen(r->name), (void *)r->name}, v = {r->len, r->text};
+    return evl__meta_rc(mdb_put(txn, dbi[EVL_DB_TOPICS], &k, &v, MDB_NOOVERWRITE));
+}
+
+static int get_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
+{
+    struct topic_rec *r = arg;
+    MDB_val k = {strlen(r->name), (void *)r->name}, v;
+    int rc = mdb_get(txn, dbi[EVL_DB_TOPICS], &k, &v);
+    if (rc)
+        return evl__meta_rc(rc);
+    free(r->text);
+    if (!(r->text = evl__malloc(v.mv_size + 1)))
+        return EVL_ENOMEM;
+    memcpy(r->text, v.mv_data, v.mv_size);
+    r->text[v.mv_size] = 0;
+    r->len = v.mv_size;
+    return 0;
+}
+
+static int del_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
+{
+    struct topic_rec *r = arg;
+    MDB_val k = {strlen(r->name), (void *)r->name};
+    return evl__meta_rc(mdb_del(txn, dbi[EVL_DB_TOPICS], &k, NULL));
+}
+
+static int parse_nparts(const char *text)
+{
+    if (strncmp(text, "partitions=", 11) != 0)
+        return EVL_ECORRUPT;
+    long n = strtol(text + 11, NULL, 10);
+    return n >= 1 && n <= 100000 ? (int)n : EVL_ECORRUPT;
+}
+
+static int grow_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
+{
+    struct topic_rec *r = arg;
+    int rc = get_rec(txn, dbi, r);
+    if (rc)
+        return rc;
+    int cur = parse_nparts(r->text);
+    if (cur < 0)
+        return cur;
+    if (r->nparts <= cur)
+        return EVL_EINVAL;
+    const char *rest = strchr(r->text, '\n');
+    rest = rest ? rest + 1 : "";
+    size_t cap = strlen(rest) + 32;
+    char *text = evl__malloc(cap);
+    if (!text)
+        return EVL_ENOMEM;
+    int n = snprintf(text, cap, "partitions=%d\n%s", r->nparts, rest);
+    MDB_val k = {strlen(r->name), (void *)r->name}, v = {(size_t)n, text};
+    rc = evl__meta_rc(mdb_put(txn, dbi[EVL_DB_TOPICS], &k, &v, 0));
+    free(text);
+    return rc;
+}
+
+/* ---- public topic calls -------------------------------------------------- */
+
+static int topic_dir(const evl_log_t *log, const char *name, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s/topics/%s", log->dir, name);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
+                             const evl_config_t *cfg)
+{
+    if (!log)
+        return EVL_EINVAL;
+    if (!evl__name_valid(name))
+        return EVL_EBADNAME;
+    if (partitions < 0 || partitions > 100000)
+        return EVL_EINVAL;
+    evl_config_t eff;
+    int rc = evl__cfg_copy(&eff, cfg ? cfg : &log->cfg);
+    if (rc)
+        return rc;
+    if (cfg && (rc = evl__cfg_overlay_topic(&eff, &log->cfg)))
+        goto out;
+    if (partitions == 0)
+        partitions = (int)evl__cfg_int(cfg && (cfg->set & (1ull << EVL_CFG_NUM_PARTITIONS))
+                                           ? cfg : &log->cfg, EVL_CFG_NUM_PARTITIONS);
+    /* The largest record must fit in a segment with its frame. */
+    if ((uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES) + EVL_FRAME_HDR + EVL_REC_HDR +
+            EVL_SEG_HDR + EVL_FRAME_EOF_BYTES > (uint64_t)evl__cfg_int(&eff, EVL_CFG_SEGMENT_BYTES)) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "topic %s: max.message.bytes does not fit segment.bytes",
+                  name);
+        rc = EVL_ECONFIG;
+        goto out;
+    }
+    char dir[PATH_MAX];
+    if ((rc = topic_dir(log, name, dir, sizeof dir)) || (rc = evl__os_mkdirs(dir, 0755)))
+        goto out;
+    char *settings = evl__cfg_topic_serialize(&eff);
+    if (!settings) {
+        rc = EVL_ENOMEM;
+        goto out;
+    }
+    size_t cap = strlen(settings) + 32;
+    struct topic_rec r = {name, evl__malloc(cap), 0, 0};
+    if (!r.text) {
+        free(settings);
+        rc = EVL_ENOMEM;
+        goto out;
+    }
+    r.len = (size_t)snprintf(r.text, cap, "partitions=%d\n%s", partitions, settings);
+    free(settings);
+    rc = evl__meta_write(log->meta, put_new, &r);
+    free(r.text);
+out:
+    evl__cfg_release(&eff);
+    return rc;
+}
+
+/* Forget a cached topic (its memory stays until the log closes, since
+ * producers may still point at it). */
+static void cache_forget(evl_log_t *log, const char *name)
+{
+    pthread_mutex_lock(&log->mu);
+    for (evl_topic_t *t = log->topics; t; t = t->next)
+        if (t->name[0] && !strcmp(t->name, name))
+            t->name[0] = 0; /* no longer found by name */
+    pthread_mutex_unlock(&log->mu);
+}
+
+EVL_API int evl_topic_delete(evl_log_t *log, const char *name)
+{
+    if (!log)
+        return EVL_EINVAL;
+    if (!evl__name_valid(name))
+        return EVL_EBADNAME;
+    struct topic_rec r = {name, NULL, 0, 0};
+    int rc = evl__meta_write(log->meta, del_rec, &r);
+    if (rc)
+        return rc;
+    cache_forget(log, name);
+    char dir[PATH_MAX], trash[PATH_MAX];
+    if (topic_dir(log, name, dir, sizeof dir))
+        return 0;
+    snprintf(trash, sizeof trash, "%s/trash/%s.%d.%lld", log->dir, name, (int)getpid(),
+             (long long)evl_mono_ns());
+    if (evl__os_rename(dir, trash) == 0)
+        evl__os_rmtree(trash);
+    else
+        evl__os_rmtree(dir);
+    return 0;
+}
+
+EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name, int total)
+{
+    if (!log)
+        return EVL_EINVAL;
+    if (!evl__name_valid(name))
+        return EVL_EBADNAME;
+    if (total < 1 || total > 100000)
+        return EVL_EINVAL;
+    struct topic_rec r = {name, NULL, 0, total};
+    int rc = evl__meta_write(log->meta, grow_rec, &r);
+    free(r.text);
+    return rc;
+}
+
+struct list_arg {
+    char **names;
+    size_t count;
+    int db;
+};
+
+/* Build one block: pointer array, then the strings. */
+static int list_keys(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
+{
+    struct list_arg *a = arg;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, dbi[a->db], &cur);
+    if (rc)
+        return evl__meta_rc(rc);
+    size_t n = 0, bytes = 0;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        n++;
+        bytes += k.mv_size + 1;
+    }
+    char **names = evl__malloc((n + 1) * sizeof(char *) + bytes);
+    if (!names) {
+        mdb_cursor_close(cur);
+        return EVL_ENOMEM;
+    }
+    char *s = (char *)(names + n + 1);
+    size_t i = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && i < n;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        names[i++] = s;
+        memcpy(s, k.mv_data, k.mv_size);
+        s[k.mv_size] = 0;
+        s += k.mv_size + 1;
+    }
+    names[i] = NULL;
+    mdb_cursor_close(cur);
+    free(a->names);
+    a->names = names;
+    a->count = i;
+    return 0;
+}
+
+int evl__meta_list(evl_log_t *log, int db, char ***names, size_t *count)
+{
+    struct list_arg a = {NULL, 0, db};
+    int rc = evl__meta_read(log->meta, list_keys, &a);
+    if (rc) {
+        free(a.names);
+        return rc;
+    }
+    *names = a.names;
+    *count = a.count;
+    return 0;
+}
+
+EVL_API int evl_topic_list(evl_log_t *log, char ***names, size_t *count)
+{
+    if (!log || !names || !count)
+        return EVL_EINVAL;
+    *names = NULL;
+    *count = 0;
+    return evl__meta_list(log, EVL_DB_TOPICS, names, count);
+}
+
+EVL_API int evl_topic_partitions(evl_log_t *log, const char *name)
+{
+    evl_topic_t *t;
+    int rc = log ? evl__topic_get(log, name, &t) : EVL_EINVAL;
+    return rc ? rc : evl__topic_refresh(t);
+}
+
+EVL_API int evl_topic_config_get(evl_log_t *log, const char *name, const char *key,
+                                 char *buf, size_t size)
+{
+    evl_topic_t *t;
+    int rc = log ? evl__topic_get(log, name, &t) : EVL_EINVAL;
+    return rc ? rc : evl_config_get(&t->cfg, key, buf, size);
+}
+
+EVL_API int evl_partition_info(evl_log_t *log, const char *topic, int partition,
+                               evl_partition_info_t *out)
+{
+    if (!log || !out)
+        return EVL_EINVAL;
+    evl_topic_t *t;
+    evl_part_t *part;
+    int rc = evl__topic_get(log, topic, &t);
+    if (rc || (rc = evl__topic_part(t, partition, &part)))
+        return rc;
+    return evl__part_info(part, out);
+}
+
+/* ---- the cache ------------------------------------------------------------ */
+
+static int topic_load(evl_log_t *log, const char *name, evl_topic_t **out)
+{
+    struct topic_rec r = {name, NULL, 0, 0};
+    int rc = evl__meta_read(log->meta, get_rec, &r);
+    if (rc)
+        return rc;
+    evl_topic_t *t = evl__calloc(1, sizeof *t);
+    char dir[PATH_MAX];
+    if (!t || (rc = topic_dir(log, name, dir, sizeof dir))) {
+        free(r.text);
+        free(t);
+        return t ? rc : EVL_ENOMEM;
+    }
+    evl__cfg_copy(&t->cfg, &log->cfg); /* strings of log cfg copied; may fail below */
+    t->log = log;
+    t->name = evl__strdup(name);
+    t->dir = evl__strdup(dir);
+    pthread_mutex_init(&t->mu, NULL);
+    int np = parse_nparts(r.text);
+    const char *rest = strchr(r.text, '\n');
+    if (!t->name || !t->dir)
+        rc = EVL_ENOMEM;
+    else if (np < 0)
+        rc = np;
+    else
+        rc = evl__cfg_topic_parse(&t->cfg, rest ? rest + 1 : "", rest ? strlen(rest + 1) : 0);
+    free(r.text);
+    if (rc) {
+        evl__topic_free(t);
+        return rc;
+    }
+    t->nparts = np;
+    t->refreshed_ms = evl_now_ms();
+    *out = t;
+    return 0;
+}
+
+int evl__topic_get(evl_log_t *log, const char *name, evl_topic_t **out)
+{
+    *out = NULL;
+    if (!evl__name_valid(name))
+        return EVL_EBADNAME;
+    pthread_mutex_lock(&log->mu);
+    for (evl_topic_t *t = log->topics; t; t = t->next)
+        if (!strcmp(t->name, name)) {
+            *out = t;
+            pthread_mutex_unlock(&log->mu);
+            return 0;
+        }
+    evl_topic_t *t;
+    int rc = topic_load(log, name, &t);
+    if (rc == 0) {
+        t->next = log->topics;
+        log->topics = t;
+        *out = t;
+    }
+    pthread_mutex_unlock(&log->mu);
+    return rc;
+}
+
+int evl__topic_refresh(evl_topic_t *t)
+{
+    struct topic_rec r = {t->name, NULL, 0, 0};
+    if (!t->name[0])
+        return EVL_ENOTFOUND;
+    int rc = evl__meta_read(t->log->meta, get_rec, &r);
+    if (rc)
+        return rc;
+    int np = parse_nparts(r.text);
+    free(r.text);
+    if (np < 0)
+        return np;
+    pthread_mutex_lock(&t->mu);
+    if (np > t->nparts)
+        t->nparts = np;
+    t->refreshed_ms = evl_now_ms();
+    np = t->nparts;
+    pthread_mutex_unlock(&t->mu);
+    return np;
+}
+
+int evl__topic_nparts(evl_topic_t *t)
+{
+    pthread_mutex_lock(&t->mu);
+    int n = t->nparts;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
+{
+    *out = NULL;
+    if (p < 0)
+        return EVL_EINVAL;
+    if (p >= evl__topic_nparts(t)) {
+        int rc = evl__topic_refresh(t);
+        if (rc < 0)
+            return rc;
+        if (p >= rc)
+            return EVL_ENOTFOUND;
+    }
+    pthread_mutex_lock(&t->mu);
+    /* parts[] grows in steps of 16 as partitions are added. */
+    int cap = (t->nparts + 15) / 16 * 16;
+    int rc = 0;
+    if (!t->parts || p >= t->nparts_alloc) {
+        evl_part_t **np = evl__realloc(t->parts, (size_t)cap * sizeof *np);
+        if (!np) {
+            pthread_mutex_unlock(&t->mu);
+            return EVL_ENOMEM;
+        }
+        memset(np + t->nparts_alloc, 0, (size_t)(cap - t->nparts_alloc) * sizeof *np);
+        t->parts = np;
+        t->nparts_alloc = cap;
+    }
+    if (!t->parts[p])
+        rc = evl__part_open(t, p, &t->parts[p]);
+    *out = t->parts[p];
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+void evl__topic_free(evl_topic_t *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; i < t->nparts_alloc; i++)
+        evl__part_close(t->parts[i]);
+    free(t->parts);
+    evl__cfg_release(&t->cfg);
+    pthread_mutex_destroy(&t->mu);
+    free(t->name);
+    free(t->dir);
+    free(t);
+}

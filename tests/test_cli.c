@@ -1,0 +1,1389 @@
+/*
+ * test_cli.c - the `evl` command-line tool, driven as a user drives it.
+ *
+ * Every test runs the built binary ($EVL_EVL, else build/evl) with fork and
+ * exec in a temporary directory of its own, feeds stdin through a pipe and
+ * collects stdout, stderr and the exit status. The contract under test is
+ * the issue's: exit 0/1/2, errors as one stderr line starting "evl: ",
+ * nothing but data on stdout, --json as one valid JSON document (checked by
+ * a small validator below), and round trips that give back exactly what
+ * went in.
+ *
+ * Tests that need consumer groups (evl_consumer_* / evl_group_*) are named
+ * group_* so they can be told apart while that part of the library lands.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <eventlog.h>
+
+/* ---- fixture: one temp dir per test, the log in DIR/log ------------------ */
+
+static char tmp[256];
+static char dir[300];
+
+static void setup(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/evl-cli-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
+    snprintf(dir, sizeof dir, "%s/log", tmp);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void teardown(void)
+{
+    if (tmp[0])
+        nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- running evl ------------------------------------------------------------ */
+
+static const char *evl_bin(void)
+{
+    const char *p = getenv("EVL_EVL");
+    return p && *p ? p : "build/evl";
+}
+
+struct res {
+    int status;    /* exit status, or 128 + signal */
+    char *out, *err;
+    size_t out_len, err_len;
+};
+
+struct proc {
+    pid_t pid;
+    int in, out, err; /* our ends of the pipes (-1 when closed) */
+};
+
+/* Child environment: EVL_DIR as given (NULL unsets it), cwd if not NULL. */
+struct env {
+    const char *evl_dir;
+    const char *cwd;
+};
+
+static struct proc spawn_env(const char *const *args, const struct env *env)
+{
+    int pin[2], pout[2], perr[2];
+    const char *argv[64];
+    struct proc p;
+    int n = 0;
+
+    argv[n++] = evl_bin();
+    while (*args && n < 63)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    cr_assert(pipe(pin) == 0 && pipe(pout) == 0 && pipe(perr) == 0);
+    p.pid = fork();
+    cr_assert(p.pid >= 0, "fork: %s", strerror(errno));
+    if (p.pid == 0) {
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        dup2(perr[1], 2);
+        close(pin[1]), close(pout[0]), close(perr[0]);
+        if (env && env->evl_dir)
+            setenv("EVL_DIR", env->evl_dir, 1);
+        else
+            unsetenv("EVL_DIR");
+        if (env && env->cwd && chdir(env->cwd) != 0)
+            _exit(126);
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pin[0]), close(pout[1]), close(perr[1]);
+    p.in = pin[1];
+    p.out = pout[0];
+    p.err = perr[0];
+    return p;
+}
+
+static struct proc spawn(const char *const *args)
+{
+    return spawn_env(args, NULL);
+}
+
+static int wait_status(pid_t pid, struct rusage *ru)
+{
+    int st;
+    struct rusage dummy;
+
+    while (wait4(pid, &st, 0, ru ? ru : &dummy) < 0)
+        cr_assert(errno == EINTR, "wait4: %s", strerror(errno));
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void append(char **buf, size_t *len, const char *p, size_t n)
+{
+    *buf = realloc(*buf, *len + n + 1);
+    cr_assert_not_null(*buf);
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+/* Feed in, collect stdout and stderr until both close, then reap. */
+static struct res finish(struct proc p, const char *in, size_t in_len,
+                         struct rusage *ru)
+{
+    struct res r = {0};
+    size_t sent = 0;
+    char buf[65536];
+
+    append(&r.out, &r.out_len, "", 0);
+    append(&r.err, &r.err_len, "", 0);
+    if (in_len == 0) {
+        close(p.in);
+        p.in = -1;
+    }
+    while (p.out >= 0 || p.err >= 0) {
+        struct pollfd fds[3] = {{p.out, POLLIN, 0}, {p.err, POLLIN, 0},
+                                {p.in, POLLOUT, 0}};
+        cr_assert(poll(fds, 3, 30000) > 0, "evl hangs");
+        for (int i = 0; i < 2; i++) {
+            int *fd = i ? &p.err : &p.out;
+            if (*fd < 0 || !fds[i].revents)
+                continue;
+            ssize_t n = read(*fd, buf, sizeof buf);
+            if (n <= 0) {
+                close(*fd);
+                *fd = -1;
+            } else {
+                append(i ? &r.err : &r.out, i ? &r.err_len : &r.out_len, buf,
+                       (size_t)n);
+            }
+        }
+        if (p.in >= 0 && fds[2].revents) {
+            ssize_t n = write(p.in, in + sent, in_len - sent);
+            if (n > 0)
+                sent += (size_t)n;
+            if (n <= 0 || sent == in_len) {
+                close(p.in);
+                p.in = -1;
+            }
+        }
+    }
+    if (p.in >= 0)
+        close(p.in);
+    r.status = wait_status(p.pid, ru);
+    return r;
+}
+
+static struct res run_env(const char *in, size_t in_len,
+                          const char *const *args, const struct env *env)
+{
+    return finish(spawn_env(args, env), in, in_len, NULL);
+}
+
+static void res_free(struct res *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* evl -d DIR ARGS..., no stdin / with stdin. */
+#define EVL(...) run_env(NULL, 0, ARGS("-d", dir, __VA_ARGS__), NULL)
+#define EVL_IN(in, ...) \
+    run_env((in), strlen(in), ARGS("-d", dir, __VA_ARGS__), NULL)
+
+static void assert_ok(const struct res *r)
+{
+    cr_assert_eq(r->status, 0, "exit %d, stderr: %s", r->status, r->err);
+}
+
+static void assert_one_error_line(const struct res *r)
+{
+    cr_assert(strncmp(r->err, "evl: ", 5) == 0, "stderr: %s", r->err);
+    cr_assert(r->err_len > 5 && r->err[r->err_len - 1] == '\n' &&
+                  strchr(r->err, '\n') == r->err + r->err_len - 1,
+              "not exactly one line: %s", r->err);
+}
+
+/* One stderr line starting "evl: ", nothing on stdout, the given status. */
+static void assert_error(const struct res *r, int status)
+{
+    cr_assert_eq(r->status, status, "exit %d (want %d), stderr: %s",
+                 r->status, status, r->err);
+    cr_assert_eq(r->out_len, 0, "stdout not empty: %s", r->out);
+    assert_one_error_line(r);
+}
+
+static void expect_usage(const struct res *r) { assert_error(r, 2); }
+static void expect_runtime(const struct res *r) { assert_error(r, 1); }
+
+static void ok(struct res r)
+{
+    assert_ok(&r);
+    res_free(&r);
+}
+
+static void usage_err(struct res r)
+{
+    expect_usage(&r);
+    res_free(&r);
+}
+
+static void runtime_err(struct res r, const char *needle)
+{
+    expect_runtime(&r);
+    if (needle)
+        cr_assert(strstr(r.err, needle), "stderr lacks '%s': %s", needle,
+                  r.err);
+    res_free(&r);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* ---- a small JSON validator (RFC 8259, one document) ------------------------ */
+
+static const char *js_value(const char *p, int depth);
+
+static const char *js_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *js_string(const char *p)
+{
+    const unsigned char *s = (const unsigned char *)p + 1;
+
+    if (*p != '"')
+        return NULL;
+    while (*s != '"') {
+        if (*s < 0x20)
+            return NULL;
+        if (*s == '\\') {
+            s++;
+            if (*s == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", s[i]) || !s[i])
+                        return NULL;
+                s += 5;
+                continue;
+            }
+            if (!*s || !strchr("\"\\/bfnrt", *s))
+                return NULL;
+            s++;
+            continue;
+        }
+        if (*s >= 0x80) { /* valid UTF-8 only */
+            int len = *s >= 0xF0 ? 4 : *s >= 0xE0 ? 3 : *s >= 0xC2 ? 2 : 0;
+            if (!len || *s > 0xF4)
+                return NULL;
+            for (int i = 1; i < len; i++)
+                if ((s[i] & 0xC0) != 0x80)
+                    return NULL;
+            s += len;
+            continue;
+        }
+        s++;
+    }
+    return (const char *)s + 1;
+}
+
+static const char *js_number(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        if (*++p < '0' || *p > '9')
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (*p < '0' || *p > '9')
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p;
+}
+
+static const char *js_members(const char *p, int depth, char close, int obj)
+{
+    p = js_ws(p + 1);
+    if (*p == close)
+        return p + 1;
+    for (;;) {
+        if (obj) {
+            if (!(p = js_string(js_ws(p))))
+                return NULL;
+            p = js_ws(p);
+            if (*p++ != ':')
+                return NULL;
+        }
+        if (!(p = js_value(p, depth + 1)))
+            return NULL;
+        p = js_ws(p);
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+    }
+}
+
+static const char *js_value(const char *p, int depth)
+{
+    p = js_ws(p);
+    if (depth > 64)
+        return NULL;
+    switch (*p) {
+    case '{': return js_members(p, depth, '}', 1);
+    case '[': return js_members(p, depth, ']', 0);
+    case '"': return js_string(p);
+    case 't': return strncmp(p, "true", 4) ? NULL : p + 4;
+    case 'f': return strncmp(p, "false", 5) ? NULL : p + 5;
+    case 'n': return strncmp(p, "null", 4) ? NULL : p + 4;
+    default: return js_number(p);
+    }
+}
+
+static void assert_json(const struct res *r)
+{
+    const char *end;
+
+    assert_ok(r);
+    end = js_value(r->out, 0);
+    cr_assert(end && *js_ws(end) == '\0', "not one JSON document: %s",
+              r->out);
+}
+
+Test(cli, json_validator_rejects_bad_documents)
+{
+    struct res r = {.out = "{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u00e9\"}"};
+    const char *bad[] = {"{\"a\":1,}", "[1 2]", "\"\x01\"", "{\"a\" 1}",
+                         "\"\\x\"", "01", "[1] [2]", "\"\xff\""};
+
+    cr_assert(js_value(r.out, 0) && !*js_ws(js_value(r.out, 0)));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *end = js_value(bad[i], 0);
+        cr_assert(!end || *js_ws(end), "accepted %s", bad[i]);
+    }
+}
+
+/* ---- shared steps ----------------------------------------------------------- */
+
+static void create_topic(const char *name, const char *partitions)
+{
+    ok(EVL("topic", "create", name, "-p", partitions));
+}
+
+/* A file inside the partition folder whose name ends in ext. */
+static void partition_file(const char *topic, int part, const char *ext,
+                           char *path, size_t size)
+{
+    char cmd[600];
+    FILE *f;
+
+    snprintf(cmd, sizeof cmd, "ls %s/topics/%s/%d/*%s 2>/dev/null | head -1",
+             dir, topic, part, ext);
+    f = popen(cmd, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(path, (int)size, f), "no %s file in %s/%d", ext,
+                       topic, part);
+    pclose(f);
+    path[strcspn(path, "\n")] = '\0';
+}
+
+/* Flip one byte of the first occurrence of marker in file. */
+static void corrupt_at(const char *file, const char *marker)
+{
+    int fd = open(file, O_RDWR);
+    struct stat st;
+    char *buf, *hit;
+
+    cr_assert(fd >= 0 && fstat(fd, &st) == 0);
+    buf = malloc((size_t)st.st_size);
+    cr_assert(pread(fd, buf, (size_t)st.st_size, 0) == st.st_size);
+    hit = memmem(buf, (size_t)st.st_size, marker, strlen(marker));
+    cr_assert_not_null(hit, "marker %s not in %s", marker, file);
+    hit[1] ^= 0x20;
+    cr_assert(pwrite(fd, hit + 1, 1, hit + 1 - buf) == 1);
+    close(fd);
+    free(buf);
+}
+
+/* ---- version and help ----------------------------------------------------------- */
+
+Test(cli, version)
+{
+    struct res r = EVL("--version");
+
+    assert_ok(&r);
+    cr_assert(strstr(r.out, EVL_VERSION_STRING), "%s", r.out);
+    cr_assert_eq(r.err_len, 0);
+    res_free(&r);
+}
+
+Test(cli, help_for_every_command)
+{
+    const char *cmds[][3] = {
+        {"--help", NULL, NULL},       {"topic", "--help", NULL},
+        {"topic", "create", "--help"}, {"topic", "list", "--help"},
+        {"topic", "describe", "--help"}, {"topic", "delete", "--help"},
+        {"topic", "alter", "--help"}, {"produce", "--help", NULL},
+        {"consume", "--help", NULL},  {"group", "--help", NULL},
+        {"group", "list", "--help"},  {"group", "describe", "--help"},
+        {"group", "reset", "--help"}, {"group", "delete", "--help"},
+        {"verify", "--help", NULL},   {"dump", "--help", NULL},
+        {"perf", "--help", NULL},     {"help", "consume", NULL},
+    };
+
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        struct res r = run_env(NULL, 0, cmds[i], NULL);
+        assert_ok(&r);
+        cr_assert(strncmp(r.out, "usage: evl", 10) == 0, "%s: %s", cmds[i][0],
+                  r.out);
+        cr_assert_eq(r.err_len, 0);
+        res_free(&r);
+    }
+}
+
+/* ---- usage errors: exit 2 ----------------------------------------------------------- */
+
+Test(cli, usage_errors_exit_2)
+{
+    create_topic("t", "1");
+    usage_err(run_env(NULL, 0, ARGS("-d", dir), NULL));
+    usage_err(EVL("bogus"));
+    usage_err(EVL("--bogus"));
+    usage_err(EVL("topic"));
+    usage_err(EVL("topic", "frob"));
+    usage_err(EVL("topic", "create"));
+    usage_err(EVL("topic", "create", "t2", "-p", "x"));
+    usage_err(EVL("topic", "create", "t2", "-p", "0"));
+    usage_err(EVL("topic", "create", "t2", "-p"));
+    usage_err(EVL("topic", "create", "t2", "--nope"));
+    usage_err(EVL("topic", "create", "bad name!"));
+    usage_err(EVL("topic", "create", "t2", "--retention-ms", "soon"));
+    usage_err(EVL("topic", "create", "t2", "--sync", "sometimes"));
+    usage_err(EVL("topic", "create", "t2", "-c", "no.such.setting=1"));
+    usage_err(EVL("topic", "create", "t2", "-c", "noequals"));
+    usage_err(EVL("topic", "describe"));
+    usage_err(EVL("topic", "alter", "t"));
+    usage_err(EVL("topic", "list", "extra"));
+    usage_err(EVL("produce"));
+    usage_err(EVL("produce", "t", "-H", "noequals"));
+    usage_err(EVL("produce", "t", "-H", "=value"));
+    usage_err(EVL("produce", "t", "--acks", "maybe"));
+    usage_err(EVL("produce", "t", "-K", ""));
+    usage_err(EVL("produce", "t", "-p", "-1"));
+    usage_err(EVL("consume"));
+    usage_err(EVL("consume", "t", "-o", "bogus"));
+    usage_err(EVL("consume", "t", "-o", "@soon"));
+    usage_err(EVL("consume", "t", "-o", "--5"));
+    usage_err(EVL("consume", "t", "-c", "0"));
+    usage_err(EVL("consume", "t", "-f", "%z"));
+    usage_err(EVL("consume", "t", "-f", "trailing %"));
+    usage_err(EVL("consume", "t", "-f", "\\q"));
+    usage_err(EVL("consume", "t", "-g", "G", "-p", "0"));
+    usage_err(EVL("consume", "t", "-g", "G", "-o", "5"));
+    usage_err(EVL("group"));
+    usage_err(EVL("group", "reset", "G", "t"));
+    usage_err(EVL("group", "reset", "G", "t", "--to-offset", "x"));
+    usage_err(EVL("group", "reset", "G", "t", "--to-earliest", "--to-latest"));
+    usage_err(EVL("group", "describe"));
+    usage_err(EVL("dump"));
+    usage_err(EVL("verify", "t", "u"));
+    usage_err(EVL("perf"));
+    usage_err(EVL("perf", "bogus"));
+    usage_err(EVL("perf", "produce", "--records", "0"));
+    usage_err(EVL("perf", "e2e", "--record-size", "4"));
+}
+
+/* ---- runtime errors: exit 1 ------------------------------------------------------------ */
+
+Test(cli, missing_log_directory)
+{
+    runtime_err(EVL("topic", "list"), "does not exist");
+    runtime_err(EVL("consume", "t"), "does not exist");
+    runtime_err(EVL("group", "list"), "does not exist");
+    runtime_err(EVL("verify"), "does not exist");
+    /* and none of them created it */
+    cr_assert(access(dir, F_OK) != 0);
+}
+
+Test(cli, unusable_log_directory)
+{
+    char file[400], below[500];
+    int fd;
+
+    snprintf(file, sizeof file, "%s/plain-file", tmp);
+    fd = open(file, O_CREAT | O_WRONLY, 0644);
+    cr_assert(fd >= 0);
+    close(fd);
+    snprintf(below, sizeof below, "%s/sub", file);
+    runtime_err(run_env(NULL, 0, ARGS("-d", file, "topic", "create", "t"),
+                        NULL), "cannot open log directory");
+    runtime_err(run_env(NULL, 0, ARGS("-d", below, "topic", "create", "t"),
+                        NULL), "cannot open log directory");
+    runtime_err(run_env(NULL, 0, ARGS("-d", below, "topic", "list"), NULL),
+                "log directory");
+}
+
+Test(cli, missing_topic)
+{
+    create_topic("t", "1");
+    runtime_err(EVL_IN("x\n", "produce", "nope"), "does not exist");
+    runtime_err(EVL("consume", "nope"), "does not exist");
+    runtime_err(EVL("topic", "describe", "nope"), "does not exist");
+    runtime_err(EVL("topic", "delete", "nope"), "does not exist");
+    runtime_err(EVL("topic", "alter", "nope", "-p", "3"), "does not exist");
+    runtime_err(EVL("verify", "nope"), "does not exist");
+}
+
+Test(cli, bad_partitions_and_offsets)
+{
+    create_topic("t", "2");
+    ok(EVL_IN("a\nb\nc\n", "produce", "t", "-p", "0"));
+    runtime_err(EVL_IN("x\n", "produce", "t", "-p", "2"), "partition 2");
+    runtime_err(EVL("consume", "t", "-p", "5"), "partition 5");
+    runtime_err(EVL("consume", "t", "-p", "0", "-o", "99"), "out of range");
+    runtime_err(EVL("topic", "create", "t"), "already exists");
+    runtime_err(EVL("topic", "alter", "t", "-p", "2"), "never shrink");
+    runtime_err(EVL("topic", "alter", "t", "-p", "1"), "never shrink");
+}
+
+Test(cli, dump_errors)
+{
+    char file[400];
+    int fd;
+
+    runtime_err(EVL("dump", "/nonexistent/00000000000000000000.log"), NULL);
+    snprintf(file, sizeof file, "%s/junk.log", tmp);
+    fd = open(file, O_CREAT | O_WRONLY, 0644);
+    cr_assert(fd >= 0 && write(fd, "not a segment", 13) == 13);
+    close(fd);
+    runtime_err(EVL("dump", file), NULL);
+    runtime_err(EVL("dump", tmp), "not a regular file");
+}
+
+/* ---- topics ------------------------------------------------------------------------ */
+
+Test(cli, topic_lifecycle)
+{
+    struct res r;
+
+    ok(EVL("topic", "create", "b", "-p", "3", "--retention-ms", "123456",
+           "--segment-bytes", "1048576", "--sync", "fsync"));
+    ok(EVL("topic", "create", "a"));
+    ok(EVL("topic", "create", "a", "--if-not-exists"));
+
+    r = EVL("topic", "list");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "a\nb\n");
+    res_free(&r);
+
+    r = EVL("topic", "list", "--json");
+    assert_json(&r);
+    cr_assert_str_eq(r.out, "{\"topics\":[{\"name\":\"a\",\"partitions\":1},"
+                            "{\"name\":\"b\",\"partitions\":3}]}\n");
+    res_free(&r);
+
+    r = EVL("topic", "describe", "b");
+    assert_ok(&r);
+    cr_assert(strstr(r.out, "3 partitions"), "%s", r.out);
+    cr_assert(strstr(r.out, "retention.ms") && strstr(r.out, "123456"), "%s",
+              r.out);
+    cr_assert(strstr(r.out, "fsync"), "%s", r.out);
+    cr_assert_eq(count_lines(r.out), 2 + 10 + 3, "%s", r.out);
+    res_free(&r);
+
+    ok(EVL("topic", "alter", "b", "-p", "5"));
+    r = EVL("--json", "topic", "describe", "b");
+    assert_json(&r);
+    cr_assert(strstr(r.out, "\"partition_count\":5"), "%s", r.out);
+    cr_assert(strstr(r.out, "{\"partition\":4,\"start_offset\":0,"
+                            "\"end_offset\":0,\"records\":0"), "%s", r.out);
+    cr_assert(strstr(r.out, "\"segment.bytes\":\"1048576\""), "%s", r.out);
+    res_free(&r);
+
+    ok(EVL("topic", "delete", "a"));
+    r = EVL("topic", "list");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "b\n");
+    res_free(&r);
+}
+
+Test(cli, log_dir_from_env_and_default)
+{
+    struct env e = {.evl_dir = dir};
+    struct env cwd = {.cwd = tmp};
+    char def[400];
+    struct res r;
+
+    ok(run_env(NULL, 0, ARGS("topic", "create", "from-env"), &e));
+    r = EVL("topic", "list");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "from-env\n");
+    res_free(&r);
+
+    ok(run_env(NULL, 0, ARGS("topic", "create", "from-cwd"), &cwd));
+    snprintf(def, sizeof def, "%s/evl-data", tmp);
+    r = run_env(NULL, 0, ARGS("-d", def, "topic", "list"), NULL);
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "from-cwd\n");
+    res_free(&r);
+
+    /* -d after the command works too */
+    r = run_env(NULL, 0, ARGS("topic", "list", "-d", def), NULL);
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "from-cwd\n");
+    res_free(&r);
+}
+
+/* ---- produce and consume ----------------------------------------------------------- */
+
+Test(cli, round_trip_values)
+{
+    const char *in = "first\n\nwith\ttab and spaces \nlast line, no newline";
+    struct res r;
+
+    create_topic("t", "1");
+    ok(EVL_IN(in, "produce", "t"));
+    r = EVL("consume", "t");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "first\n\nwith\ttab and spaces \nlast line, no "
+                            "newline\n");
+    cr_assert_eq(r.err_len, 0, "%s", r.err);
+    res_free(&r);
+}
+
+Test(cli, round_trip_many_lines_across_partitions)
+{
+    size_t n = 20000, i, len = 0;
+    char *in = malloc(n * 16), *seen = calloc(n, 1), *line, *save;
+    struct res r;
+
+    for (i = 0; i < n; i++)
+        len += (size_t)sprintf(in + len, "v%zu\n", i);
+    create_topic("t", "4");
+    ok(run_env(in, len, ARGS("-d", dir, "produce", "t"), NULL));
+    r = EVL("consume", "t");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), (int)n);
+    for (line = strtok_r(r.out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        size_t v = strtoul(line + 1, NULL, 10);
+        cr_assert(v < n && !seen[v], "bad or duplicate %s", line);
+        seen[v] = 1;
+    }
+    res_free(&r);
+    free(in);
+    free(seen);
+}
+
+Test(cli, format_keys_and_headers)
+{
+    struct res r;
+
+    create_topic("t", "1");
+    ok(EVL_IN("k1:v1\nno key here\nk3::v:3\n:empty key\n", "produce", "t",
+              "-K", ":", "-H", "trace=abc", "-H", "empty=", "-H", "eq=a=b"));
+    r = EVL("consume", "t", "-f", "%t|%p|%o|%k|%s|%h|%K|%S\\n");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out,
+                     "t|0|0|k1|v1|trace=abc,empty=,eq=a=b|2|2\n"
+                     "t|0|1||no key here|trace=abc,empty=,eq=a=b|-1|11\n"
+                     "t|0|2|k3|:v:3|trace=abc,empty=,eq=a=b|2|4\n"
+                     "t|0|3||empty key|trace=abc,empty=,eq=a=b|0|9\n");
+    res_free(&r);
+
+    r = EVL("consume", "t", "-c", "1", "-f", "%%\\t%o\\\\%T\\n");
+    assert_ok(&r);
+    cr_assert(strncmp(r.out, "%\t0\\", 4) == 0, "%s", r.out);
+    long long ts = atoll(r.out + 4);
+    cr_assert(ts > 1600000000000LL, "timestamp %lld", ts);
+    res_free(&r);
+
+    /* a multi-character delimiter */
+    ok(EVL_IN("user42 => hello\n", "produce", "t", "-K", " => "));
+    r = EVL("consume", "t", "-o", "4", "-f", "[%k][%s]\\n");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "[user42][hello]\n");
+    res_free(&r);
+}
+
+/* Parse "KEY PARTITION" lines into map[key] = partition; -1 unseen. */
+static void key_partitions(const char *out, int *map, int nkeys)
+{
+    const char *p = out;
+    int k, part;
+
+    while (*p) {
+        cr_assert(sscanf(p, "k%d %d", &k, &part) == 2, "line: %s", p);
+        cr_assert(k >= 0 && k < nkeys);
+        cr_assert(map[k] == -1 || map[k] == part,
+                  "key k%d in partitions %d and %d", k, map[k], part);
+        map[k] = part;
+        p = strchr(p, '\n') + 1;
+    }
+}
+
+Test(cli, keys_go_to_one_partition_each)
+{
+    enum { KEYS = 40 };
+    int map[KEYS], map2[KEYS], used[8] = {0}, distinct = 0;
+    char in[8192];
+    size_t len = 0;
+    struct res r;
+
+    for (int i = 0; i < 400; i++)
+        len += (size_t)sprintf(in + len, "k%d:value %d\n", i % KEYS, i);
+    create_topic("t", "4");
+    ok(run_env(in, len, ARGS("-d", dir, "produce", "t", "-K", ":"), NULL));
+    r = EVL("consume", "t", "-f", "%k %p\\n");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 400);
+    memset(map, -1, sizeof map);
+    key_partitions(r.out, map, KEYS);
+    res_free(&r);
+    for (int k = 0; k < KEYS; k++) {
+        cr_assert(map[k] >= 0 && map[k] < 4);
+        distinct += !used[map[k]]++;
+    }
+    cr_assert(distinct >= 2, "40 keys all hashed to one partition");
+
+    /* A second process maps each key to the same partition. */
+    ok(run_env(in, len, ARGS("-d", dir, "produce", "t", "-K", ":"), NULL));
+    r = EVL("consume", "t", "-f", "%k %p\\n");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 800);
+    memcpy(map2, map, sizeof map);
+    key_partitions(r.out, map2, KEYS);
+    cr_assert(memcmp(map, map2, sizeof map) == 0);
+    res_free(&r);
+}
+
+Test(cli, print_offsets)
+{
+    struct res r;
+    char expect[64];
+    int p, o, n = 0;
+
+    create_topic("one", "1");
+    r = EVL_IN("a\nb\nc\n", "produce", "one", "--print-offsets");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "0 0\n0 1\n0 2\n");
+    res_free(&r);
+    r = EVL_IN("d\n", "produce", "one", "--print-offsets", "--acks", "fsync");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "0 3\n");
+    res_free(&r);
+
+    /* With keys on 3 partitions, each printed pair finds its record. */
+    create_topic("three", "3");
+    r = EVL_IN("x:1\ny:2\nz:3\nx:4\ny:5\nz:6\n", "produce", "three", "-K", ":",
+               "--print-offsets", "--acks", "flush");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 6);
+    for (const char *s = r.out; *s; s = strchr(s, '\n') + 1, n++) {
+        cr_assert(sscanf(s, "%d %d", &p, &o) == 2);
+        char ps[16], os[16];
+        snprintf(ps, sizeof ps, "%d", p);
+        snprintf(os, sizeof os, "%d", o);
+        struct res c = EVL("consume", "three", "-p", ps, "-o", os, "-c", "1",
+                           "-f", "%s\\n");
+        assert_ok(&c);
+        snprintf(expect, sizeof expect, "%d\n", n + 1);
+        cr_assert_str_eq(c.out, expect);
+        res_free(&c);
+    }
+    res_free(&r);
+}
+
+/* Read one line from fd within timeout_ms (into buf); 0 on success. */
+static int read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+    size_t n = 0;
+
+    while (n + 1 < size) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, timeout_ms) <= 0)
+            return -1;
+        if (read(fd, buf + n, 1) != 1)
+            return -1;
+        if (buf[n++] == '\n')
+            break;
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+static void write_all(int fd, const char *s)
+{
+    size_t len = strlen(s);
+    while (len) {
+        ssize_t n = write(fd, s, len);
+        cr_assert(n > 0, "write: %s", strerror(errno));
+        s += n;
+        len -= (size_t)n;
+    }
+}
+
+Test(cli, print_offsets_survive_kill_9, .timeout = 60)
+{
+    enum { N = 200 };
+    struct proc p;
+    char line[128], ps[16], os[16];
+    int part[N], off[N];
+    struct res r;
+
+    create_topic("t", "3");
+    p = spawn(ARGS("-d", dir, "produce", "t", "-K", ":", "--print-offsets"));
+    for (int i = 0; i < N; i++) {
+        snprintf(line, sizeof line, "key%d:acked %d\n", i % 7, i);
+        write_all(p.in, line);
+        cr_assert(read_line(p.out, line, sizeof line, 10000) == 0,
+                  "no offset for record %d", i);
+        cr_assert(sscanf(line, "%d %d", &part[i], &off[i]) == 2, "%s", line);
+    }
+    write_all(p.in, "key0:never acknowledged, maybe written\n");
+    kill(p.pid, SIGKILL);
+    cr_assert_eq(wait_status(p.pid, NULL), 128 + SIGKILL);
+    close(p.in), close(p.out), close(p.err);
+
+    for (int i = 0; i < N; i++) {
+        snprintf(ps, sizeof ps, "%d", part[i]);
+        snprintf(os, sizeof os, "%d", off[i]);
+        r = EVL("consume", "t", "-p", ps, "-o", os, "-c", "1", "-f", "%s\\n");
+        assert_ok(&r);
+        snprintf(line, sizeof line, "acked %d\n", i);
+        cr_assert_str_eq(r.out, line, "record %d at %d/%d", i, part[i], off[i]);
+        res_free(&r);
+    }
+    r = EVL("verify");
+    assert_ok(&r);
+    res_free(&r);
+}
+
+Test(cli, offset_specs)
+{
+    struct res r;
+    char in[256], at[32];
+    size_t len = 0;
+
+    create_topic("t", "1");
+    for (int i = 0; i < 10; i++)
+        len += (size_t)sprintf(in + len, "r%d\n", i);
+    ok(EVL_IN(in, "produce", "t"));
+
+    r = EVL("consume", "t", "-o", "7");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "r7\nr8\nr9\n");
+    res_free(&r);
+    r = EVL("consume", "t", "-o", "-3");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "r7\nr8\nr9\n");
+    res_free(&r);
+    r = EVL("consume", "t", "-o", "-50");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 10);
+    res_free(&r);
+    r = EVL("consume", "t", "-o", "end");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "");
+    res_free(&r);
+    r = EVL("consume", "t", "-o", "beginning", "-c", "2");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "r0\nr1\n");
+    res_free(&r);
+    r = EVL("consume", "t", "-o", "10");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "");
+    res_free(&r);
+
+    /* @TS: everything at or after a timestamp taken between two produces */
+    struct timespec pause = {0, 20 * 1000000};
+    nanosleep(&pause, NULL);
+    snprintf(at, sizeof at, "@%lld", (long long)time(NULL) * 1000 + 999);
+    r = EVL("consume", "t", "-o", at);
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "", "records newer than the future: %s", r.out);
+    res_free(&r);
+    r = EVL("consume", "t", "-o", "@0", "-c", "1");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "r0\n");
+    res_free(&r);
+    r = EVL("consume", "t", "-c", "1", "-o", "5", "-f", "%T");
+    assert_ok(&r);
+    snprintf(at, sizeof at, "@%s", r.out);
+    res_free(&r);
+    r = EVL("consume", "t", "-o", at, "-f", "%o %T\\n");
+    assert_ok(&r);
+    {
+        long long o, ts, want = atoll(at + 1);
+        cr_assert(sscanf(r.out, "%lld %lld", &o, &ts) == 2);
+        cr_assert(o <= 5 && ts >= want, "@%lld started at %lld (ts %lld)",
+                  want, o, ts);
+        cr_assert(strstr(r.out, "\n9 "), "did not read to the end: %s", r.out);
+    }
+    res_free(&r);
+}
+
+Test(cli, produce_create_flag)
+{
+    struct res r;
+
+    runtime_err(EVL_IN("x\n", "produce", "auto"), "--create");
+    ok(EVL_IN("x\n", "produce", "auto", "--create"));
+    r = EVL("consume", "auto");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "x\n");
+    res_free(&r);
+}
+
+Test(cli, overlong_line_is_refused)
+{
+    size_t big = 5000;
+    char *in = malloc(big + 32);
+    struct res r;
+
+    ok(EVL("topic", "create", "t", "-c", "max.message.bytes=1024"));
+    strcpy(in, "before\n");
+    memset(in + 7, 'x', big);
+    strcpy(in + 7 + big, "\nafter\n");
+    r = EVL_IN(in, "produce", "t");
+    expect_runtime(&r);
+    cr_assert(strstr(r.err, "line 2") && strstr(r.err, "max.message.bytes"),
+              "%s", r.err);
+    res_free(&r);
+    r = EVL("consume", "t");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "before\n");
+    res_free(&r);
+    free(in);
+}
+
+/* A 64 MiB line without a newline: refused, and evl never buffers it. */
+Test(cli, produce_memory_stays_bounded, .timeout = 60)
+{
+    size_t chunk = 1 << 20, total = 64u << 20, sent = 0;
+    char *buf = malloc(chunk);
+    struct rusage ru;
+    struct proc p;
+    struct res r;
+
+    create_topic("t", "1");
+    memset(buf, 'y', chunk);
+    p = spawn(ARGS("-d", dir, "produce", "t"));
+    while (sent < total) {
+        ssize_t n = write(p.in, buf, chunk);
+        if (n <= 0)
+            break; /* evl gave up early: fine */
+        sent += (size_t)n;
+    }
+    r = finish(p, NULL, 0, &ru);
+    expect_runtime(&r);
+    cr_assert(strstr(r.err, "max.message.bytes"), "%s", r.err);
+    cr_assert(ru.ru_maxrss < 24 * 1024, "max RSS %ld KiB", ru.ru_maxrss);
+    res_free(&r);
+    free(buf);
+}
+
+Test(cli, consume_follow_stops_cleanly_on_sigterm, .timeout = 60)
+{
+    struct proc p;
+    char line[64];
+    struct res r;
+
+    create_topic("t", "2");
+    ok(EVL_IN("old\n", "produce", "t", "-p", "1"));
+    p = spawn(ARGS("-d", dir, "consume", "t", "--follow", "-f", "%p %s\\n"));
+    cr_assert(read_line(p.out, line, sizeof line, 10000) == 0);
+    cr_assert_str_eq(line, "1 old\n");
+    ok(EVL_IN("new0\n", "produce", "t", "-p", "0"));
+    cr_assert(read_line(p.out, line, sizeof line, 10000) == 0);
+    cr_assert_str_eq(line, "0 new0\n");
+    ok(EVL_IN("new1\n", "produce", "t", "-p", "1"));
+    cr_assert(read_line(p.out, line, sizeof line, 10000) == 0);
+    cr_assert_str_eq(line, "1 new1\n");
+    kill(p.pid, SIGTERM);
+    r = finish(p, NULL, 0, NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    cr_assert_str_eq(r.out, "");
+    res_free(&r);
+
+    p = spawn(ARGS("-d", dir, "consume", "t", "--follow", "-c", "2"));
+    ok(EVL_IN("a\nb\nc\n", "produce", "t", "-p", "0"));
+    r = finish(p, NULL, 0, NULL); /* -c ends --follow */
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 2, "%s", r.out);
+    res_free(&r);
+}
+
+/* ---- verify and dump ---------------------------------------------------------------- */
+
+/* Three producer calls: three frames of 10 records each. */
+static void produce_three_frames(void)
+{
+    char in[512];
+
+    create_topic("t", "1");
+    for (int f = 0; f < 3; f++) {
+        size_t len = 0;
+        for (int i = 0; i < 10; i++)
+            len += (size_t)sprintf(in + len, "key%d:marker-%d-%d\n", i,
+                                   f, i);
+        ok(run_env(in, len, ARGS("-d", dir, "produce", "t", "-K", ":"),
+                   NULL));
+    }
+}
+
+Test(cli, verify_clean_log)
+{
+    struct res r;
+
+    produce_three_frames();
+    create_topic("empty", "2");
+    r = EVL("verify");
+    assert_ok(&r);
+    cr_assert(strstr(r.out, "t/0: 30 records, offsets 0 to 29: ok"), "%s",
+              r.out);
+    cr_assert(strstr(r.out, "3 partitions, 30 records, 0 problems"), "%s",
+              r.out);
+    res_free(&r);
+    r = EVL("verify", "t", "--json");
+    assert_json(&r);
+    cr_assert(strstr(r.out, "\"clean\":true"), "%s", r.out);
+    res_free(&r);
+}
+
+Test(cli, verify_finds_a_corrupt_record)
+{
+    char log[512];
+    struct res r;
+
+    produce_three_frames();
+    partition_file("t", 0, ".log", log, sizeof log);
+    corrupt_at(log, "marker-1-4");
+
+    r = EVL("verify");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.out, "offset 10: corrupt record"), "%s", r.out);
+    cr_assert(strstr(r.out, "offsets 10 to 19 are unreadable, reading resumes "
+                            "at 20"), "%s", r.out);
+    cr_assert(strstr(r.out, "t/0: 20 records"), "%s", r.out);
+    cr_assert(strstr(r.err, "problem"), "%s", r.err);
+    res_free(&r);
+
+    r = EVL("verify", "--json");
+    cr_assert_eq(r.status, 1);
+    cr_assert(js_value(r.out, 0), "bad JSON: %s", r.out);
+    cr_assert(strstr(r.out, "\"clean\":false"), "%s", r.out);
+    res_free(&r);
+
+    /* --repair cannot truncate mid-log damage: still 1, data untouched */
+    r = EVL("verify", "--repair");
+    cr_assert_eq(r.status, 1);
+    res_free(&r);
+
+    /* consume stops at the bad record with a clear error */
+    r = EVL("consume", "t");
+    cr_assert_eq(r.status, 1);
+    cr_assert_eq(count_lines(r.out), 10, "%s", r.out);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.err, "corrupt"), "%s", r.err);
+    res_free(&r);
+    /* ... and can skip it */
+    r = EVL("consume", "t", "-o", "20");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 10);
+    res_free(&r);
+}
+
+Test(cli, dump_segment)
+{
+    char log[512];
+    struct res r;
+
+    produce_three_frames();
+    partition_file("t", 0, ".log", log, sizeof log);
+    r = EVL("dump", log);
+    assert_ok(&r);
+    cr_assert(strstr(r.out, "segment: version 1, base offset 0"), "%s", r.out);
+    cr_assert(strstr(r.out, "base offset 10, 10 records, crc ok"), "%s", r.out);
+    cr_assert(strstr(r.out, "offset 29  timestamp "), "%s", r.out);
+    cr_assert(strstr(r.out, "key \"key9\"  value 12 bytes  headers 0  crc ok"),
+              "%s", r.out);
+    cr_assert(strstr(r.out, "30 records"), "%s", r.out);
+    res_free(&r);
+
+    r = EVL("dump", log, "--json");
+    assert_json(&r);
+    res_free(&r);
+
+    corrupt_at(log, "marker-2-0");
+    r = EVL("dump", log);
+    cr_assert_eq(r.status, 1, "%s", r.err);
+    cr_assert(strstr(r.out, "base offset 20, 10 records, crc BAD"), "%s",
+              r.out);
+    cr_assert(strstr(r.out, "base offset 10, 10 records, crc ok"), "%s", r.out);
+    assert_one_error_line(&r);
+    res_free(&r);
+}
+
+Test(cli, dump_json_escapes_keys)
+{
+    char log[512];
+    struct res r;
+
+    create_topic("t", "1");
+    ok(EVL_IN("q\"uo\\te\x01\xff\xc3\xa9|v\n", "produce", "t", "-K", "|"));
+    partition_file("t", 0, ".log", log, sizeof log);
+    r = EVL("--json", "dump", log);
+    assert_json(&r);
+    cr_assert(strstr(r.out, "\"key\":\"q\\\"uo\\\\te\\u0001\\ufffd\xc3\xa9\""),
+              "%s", r.out);
+    res_free(&r);
+}
+
+/* ---- perf (functional only: small numbers, no timing asserted) ------------------- */
+
+Test(cli, perf_modes_run)
+{
+    const char *modes[] = {"produce", "consume", "e2e"};
+    struct res r;
+
+    for (int i = 0; i < 3; i++) {
+        r = EVL("perf", modes[i], "--records", "3000", "--record-size", "32",
+                "--partitions", "2", "--threads", "2", "--batch", "8",
+                "--json");
+        assert_json(&r);
+        cr_assert(strstr(r.out, "\"records\":3000"), "%s", r.out);
+        cr_assert(strstr(r.out, "\"records_per_sec\":"), "%s", r.out);
+        res_free(&r);
+    }
+    r = EVL("perf", "produce", "--records", "100", "--acks", "fsync");
+    assert_ok(&r);
+    cr_assert(strstr(r.out, "records/s") && strstr(r.out, "p99"), "%s", r.out);
+    res_free(&r);
+    r = EVL("topic", "describe", "evl-perf", "--json");
+    assert_json(&r);
+    cr_assert(strstr(r.out, "\"partition_count\":2"), "%s", r.out);
+    res_free(&r);
+}
+
+/* ---- consumer groups ------------------------------------------------------------------ */
+
+Test(cli, group_commits_what_it_printed)
+{
+    struct res r;
+
+    create_topic("t", "3");
+    ok(EVL_IN("a:1\nb:2\nc:3\nd:4\ne:5\nf:6\n", "produce", "t", "-K", ":"));
+    r = EVL("consume", "t", "-g", "G", "-c", "4");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 4, "%s", r.out);
+    res_free(&r);
+    r = EVL("consume", "t", "-g", "G");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 2, "the group re-read or skipped: %s",
+                 r.out);
+    res_free(&r);
+    r = EVL("consume", "t", "-g", "G");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "");
+    res_free(&r);
+
+    r = EVL("group", "list");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "G\n");
+    res_free(&r);
+    r = EVL("group", "list", "--json");
+    assert_json(&r);
+    cr_assert_str_eq(r.out, "{\"groups\":[\"G\"]}\n");
+    res_free(&r);
+
+    r = EVL("group", "describe", "G", "--json");
+    assert_json(&r);
+    cr_assert(strstr(r.out, "\"members\":[]"), "%s", r.out);
+    cr_assert(!strstr(r.out, "\"lag\":null") && strstr(r.out, "\"lag\":0"),
+              "%s", r.out);
+    res_free(&r);
+
+    ok(EVL("group", "reset", "G", "t", "--to-earliest"));
+    r = EVL("consume", "t", "-g", "G");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 6);
+    res_free(&r);
+
+    ok(EVL("group", "reset", "G", "t", "--to-offset", "0"));
+    r = EVL("group", "describe", "G");
+    assert_ok(&r);
+    cr_assert(strstr(r.out, "COMMITTED"), "%s", r.out);
+    res_free(&r);
+
+    ok(EVL("group", "delete", "G"));
+    r = EVL("group", "list");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "");
+    res_free(&r);
+    runtime_err(EVL("group", "describe", "G"), "does not exist");
+    runtime_err(EVL("group", "delete", "G"), "does not exist");
+    runtime_err(EVL("group", "reset", "G", "nope", "--to-latest"),
+                "does not exist");
+}
+
+/* Count "member" lines of `evl group describe`. */
+static int group_members(const char *group)
+{
+    struct res r = EVL("group", "describe", group);
+    int n = 0;
+
+    if (r.status == 0)
+        for (const char *s = r.out; (s = strstr(s, "  member ")); s++)
+            n++;
+    res_free(&r);
+    return n;
+}
+
+struct collected {
+    char *buf;
+    size_t len;
+};
+
+/* Drain whatever the two processes printed, for up to timeout_ms. */
+static void collect(struct proc *ps, struct collected *cs, int want_lines,
+                    int timeout_ms)
+{
+    char buf[4096];
+    int waited = 0;
+
+    while (waited < timeout_ms &&
+           count_lines(cs[0].buf ? cs[0].buf : "") +
+                   count_lines(cs[1].buf ? cs[1].buf : "") < want_lines) {
+        struct pollfd fds[2] = {{ps[0].out, POLLIN, 0}, {ps[1].out, POLLIN, 0}};
+        int n = poll(fds, 2, 100);
+        waited += 100;
+        for (int i = 0; n > 0 && i < 2; i++) {
+            if (!(fds[i].revents & POLLIN))
+                continue;
+            ssize_t got = read(ps[i].out, buf, sizeof buf);
+            if (got > 0)
+                append(&cs[i].buf, &cs[i].len, buf, (size_t)got);
+        }
+    }
+}
+
+Test(cli, group_split_across_two_processes, .timeout = 90)
+{
+    enum { N = 400 };
+    struct proc ps[2];
+    struct collected cs[2] = {{NULL, 0}, {NULL, 0}};
+    char in[N * 16], seen[4][N];
+    int parts_of[2][4] = {{0}}, waited = 0;
+    size_t len = 0;
+    struct res r;
+
+    create_topic("t", "4");
+    for (int i = 0; i < 2; i++)
+        ps[i] = spawn(ARGS("-d", dir, "consume", "t", "-g", "G", "--follow",
+                           "-f", "%p %o\\n"));
+    while (group_members("G") < 2 && waited < 20000) {
+        struct timespec nap = {0, 100 * 1000000};
+        nanosleep(&nap, NULL);
+        waited += 100;
+    }
+    cr_assert_eq(group_members("G"), 2, "both members never joined");
+    for (int i = 0; i < N; i++)
+        len += (size_t)sprintf(in + len, "k%d:%d\n", i, i);
+    ok(run_env(in, len, ARGS("-d", dir, "produce", "t", "-K", ":"), NULL));
+    append(&cs[0].buf, &cs[0].len, "", 0);
+    append(&cs[1].buf, &cs[1].len, "", 0);
+    collect(ps, cs, N, 30000);
+    for (int i = 0; i < 2; i++) {
+        kill(ps[i].pid, SIGTERM);
+        r = finish(ps[i], NULL, 0, NULL);
+        cr_assert_eq(r.status, 0, "member %d: exit %d: %s", i, r.status, r.err);
+        append(&cs[i].buf, &cs[i].len, r.out, r.out_len);
+        res_free(&r);
+    }
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(count_lines(cs[i].buf) > 0, "member %d got nothing", i);
+        for (const char *s = cs[i].buf; *s; s = strchr(s, '\n') + 1) {
+            int p, o;
+            cr_assert(sscanf(s, "%d %d", &p, &o) == 2 && p >= 0 && p < 4 &&
+                      o >= 0 && o < N);
+            cr_assert(!seen[p][o]++, "%d/%d printed twice", p, o);
+            parts_of[i][p] = 1;
+        }
+    }
+    cr_assert_eq(count_lines(cs[0].buf) + count_lines(cs[1].buf), N);
+    for (int p = 0; p < 4; p++)
+        cr_assert(!(parts_of[0][p] && parts_of[1][p]),
+                  "partition %d read by both members", p);
+    /* Both committed everything they printed before exiting. */
+    r = EVL("group", "describe", "G", "--json");
+    assert_json(&r);
+    cr_assert(!strstr(r.out, "\"lag\":null"), "%s", r.out);
+    for (const char *s = r.out; (s = strstr(s, "\"lag\":")); s++)
+        cr_assert(strncmp(s, "\"lag\":0,", 8) == 0, "%s", r.out);
+    res_free(&r);
+    free(cs[0].buf);
+    free(cs[1].buf);
+}
+
+Test(cli, group_busy_while_a_member_runs, .timeout = 60)
+{
+    struct proc p;
+    char line[64];
+    struct res r;
+
+    create_topic("t", "1");
+    ok(EVL_IN("x\n", "produce", "t"));
+    p = spawn(ARGS("-d", dir, "consume", "t", "-g", "G", "--follow"));
+    cr_assert(read_line(p.out, line, sizeof line, 10000) == 0);
+    runtime_err(EVL("group", "delete", "G"), "active members");
+    runtime_err(EVL("group", "reset", "G", "t", "--to-earliest"),
+                "active members");
+    kill(p.pid, SIGINT);
+    r = finish(p, NULL, 0, NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    res_free(&r);
+    ok(EVL("group", "delete", "G"));
+}
