@@ -104,7 +104,7 @@ $(B)/test/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/test/libevl_test.a: $(TLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/test/test_%: tests/test_%.c tests/helpers.h $(B)/test/libevl_test.a $(EVL)
+$(B)/test/test_%: tests/test_%.c tests/helpers.h $(B)/test/libevl_test.a
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
 $(B)/asan/%.o: lib/%.c $(HDRS) | deps
@@ -112,7 +112,7 @@ $(B)/asan/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/asan/libevl_test.a: $(ALIB_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/asan/test_%: tests/test_%.c tests/helpers.h $(B)/asan/libevl_test.a $(EVL)
+$(B)/asan/test_%: tests/test_%.c tests/helpers.h $(B)/asan/libevl_test.a
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
 $(B)/tsan/%.o: lib/%.c $(HDRS) | deps
@@ -120,7 +120,7 @@ $(B)/tsan/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/tsan/libevl_test.a: $(SLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/tsan/test_%: tests/test_%.c tests/helpers.h $(B)/tsan/libevl_test.a $(EVL)
+$(B)/tsan/test_%: tests/test_%.c tests/helpers.h $(B)/tsan/libevl_test.a
 	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.

@@ -180,6 +180,25 @@ static void *bg_main(void *arg)
 
 /* ---- open / close -------------------------------------------------------------- */
 
+/* Remove what an interrupted topic delete left in DIR/trash. Only the
+ * entries: other processes may be opening the log at the same moment and
+ * must find the folder itself in place. */
+static void empty_trash(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    char sub[PATH_MAX];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) < sizeof sub)
+            evl__os_rmtree(sub);
+    }
+    closedir(d);
+}
+
 EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **out)
 {
     if (!out)
@@ -209,9 +228,9 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     if ((rc = evl__os_mkdirs(path, 0755)))
         goto fail;
     snprintf(path, sizeof path, "%s/trash", dir);
-    evl__os_rmtree(path); /* leftovers of an interrupted topic delete */
     if ((rc = evl__os_mkdirs(path, 0755)))
         goto fail;
+    empty_trash(path); /* leftovers of an interrupted topic delete */
     evl__os_boot_id(log->boot_id);
     snprintf(path, sizeof path, "%s/meta", dir);
     if ((rc = evl__meta_open(path, (size_t)evl__cfg_int(&log->cfg, EVL_CFG_META_MAPSIZE),

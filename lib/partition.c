@@ -739,3 +739,22 @@ void evl__part_close(evl_part_t *part)
     free(part->dir);
     free(part);
 }
+
+#ifdef EVL_TESTING
+/* Test hook: take a partition's append lock and scribble a half-written
+ * frame past the tail, as a writer killed mid-append would leave it. The
+ * caller then dies without unlocking. */
+__attribute__((visibility("default"))) void evl_test_hold_append_lock(struct evl_log *log,
+                                                                      const char *topic, int p)
+{
+    evl_topic_t *t;
+    evl_part_t *part;
+    if (evl__topic_get(log, topic, &t) || evl__topic_part(t, p, &part) || ctl_lock(part))
+        return;
+    if (ensure_wseg(part))
+        return;
+    uint64_t pos = atomic_load(&part->ctl->write_pos);
+    atomic_store(&part->ctl->dirty_end, pos + 64);
+    memset(part->wseg->map + pos + 8, 0x5A, 56);
+}
+#endif

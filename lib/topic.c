@@ -118,9 +118,16 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
     if (partitions == 0)
         partitions = (int)evl__cfg_int(cfg && (cfg->set & (1ull << EVL_CFG_NUM_PARTITIONS))
                                            ? cfg : &log->cfg, EVL_CFG_NUM_PARTITIONS);
-    /* The largest record must fit in a segment with its frame. */
-    if ((uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES) + EVL_FRAME_HDR + EVL_REC_HDR +
-            EVL_SEG_HDR + EVL_FRAME_EOF_BYTES > (uint64_t)evl__cfg_int(&eff, EVL_CFG_SEGMENT_BYTES)) {
+    /* The largest record must fit in a segment with its frame. A default
+     * max.message.bytes shrinks to fit a small segment.bytes; one set
+     * explicitly (here or on the log) that cannot fit is an error. */
+    uint64_t room = (uint64_t)evl__cfg_int(&eff, EVL_CFG_SEGMENT_BYTES) -
+                    (EVL_FRAME_HDR + EVL_REC_HDR + EVL_SEG_HDR + EVL_FRAME_EOF_BYTES);
+    uint64_t bit = 1ull << EVL_CFG_MAX_MESSAGE_BYTES;
+    bool explicit_max = (eff.set & bit) || (log->cfg.set & bit);
+    if (!explicit_max && (uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES) > room)
+        eff.num[EVL_CFG_MAX_MESSAGE_BYTES] = (int64_t)room;
+    if ((uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES) > room) {
         evl__logf(&log->lg, EVL_LOG_ERR, "topic %s: max.message.bytes does not fit segment.bytes",
                   name);
         rc = EVL_ECONFIG;

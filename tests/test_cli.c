@@ -12,49 +12,31 @@
  * Tests that need consumer groups (evl_consumer_* / evl_group_*) are named
  * group_* so they can be told apart while that part of the library lands.
  */
-#include <criterion/criterion.h>
+#include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <eventlog.h>
+/* ---- fixture: helpers.h's temp dir per test; the log in it at log/ ------- */
 
-/* ---- fixture: one temp dir per test, the log in DIR/log ------------------ */
-
-static char tmp[256];
 static char dir[300];
 
 static void setup(void)
 {
-    snprintf(tmp, sizeof tmp, "/tmp/evl-cli-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
-    snprintf(dir, sizeof dir, "%s/log", tmp);
-    signal(SIGPIPE, SIG_IGN);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
+    test_dir_setup();
+    snprintf(dir, sizeof dir, "%s", tpath("log"));
+    signal(SIGPIPE, SIG_IGN); /* a dead evl must fail a write, not the test */
 }
 
 static void teardown(void)
 {
-    if (tmp[0])
-        nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_dir_teardown();
 }
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 60);
@@ -550,7 +532,7 @@ Test(cli, unusable_log_directory)
     char file[400], below[500];
     int fd;
 
-    snprintf(file, sizeof file, "%s/plain-file", tmp);
+    snprintf(file, sizeof file, "%s/plain-file", test_dir);
     fd = open(file, O_CREAT | O_WRONLY, 0644);
     cr_assert(fd >= 0);
     close(fd);
@@ -592,12 +574,12 @@ Test(cli, dump_errors)
     int fd;
 
     runtime_err(EVL("dump", "/nonexistent/00000000000000000000.log"), NULL);
-    snprintf(file, sizeof file, "%s/junk.log", tmp);
+    snprintf(file, sizeof file, "%s/junk.log", test_dir);
     fd = open(file, O_CREAT | O_WRONLY, 0644);
     cr_assert(fd >= 0 && write(fd, "not a segment", 13) == 13);
     close(fd);
     runtime_err(EVL("dump", file), NULL);
-    runtime_err(EVL("dump", tmp), "not a regular file");
+    runtime_err(EVL("dump", test_dir), "not a regular file");
 }
 
 /* ---- topics ------------------------------------------------------------------------ */
@@ -607,7 +589,7 @@ Test(cli, topic_lifecycle)
     struct res r;
 
     ok(EVL("topic", "create", "b", "-p", "3", "--retention-ms", "123456",
-           "--segment-bytes", "1048576", "--sync", "fsync"));
+           "--segment-bytes", "8388608", "--sync", "fsync"));
     ok(EVL("topic", "create", "a"));
     ok(EVL("topic", "create", "a", "--if-not-exists"));
 
@@ -637,7 +619,7 @@ Test(cli, topic_lifecycle)
     cr_assert(strstr(r.out, "\"partition_count\":5"), "%s", r.out);
     cr_assert(strstr(r.out, "{\"partition\":4,\"start_offset\":0,"
                             "\"end_offset\":0,\"records\":0"), "%s", r.out);
-    cr_assert(strstr(r.out, "\"segment.bytes\":\"1048576\""), "%s", r.out);
+    cr_assert(strstr(r.out, "\"segment.bytes\":\"8388608\""), "%s", r.out);
     res_free(&r);
 
     ok(EVL("topic", "delete", "a"));
@@ -650,7 +632,7 @@ Test(cli, topic_lifecycle)
 Test(cli, log_dir_from_env_and_default)
 {
     struct env e = {.evl_dir = dir};
-    struct env cwd = {.cwd = tmp};
+    struct env cwd = {.cwd = test_dir};
     char def[400];
     struct res r;
 
@@ -661,7 +643,7 @@ Test(cli, log_dir_from_env_and_default)
     res_free(&r);
 
     ok(run_env(NULL, 0, ARGS("topic", "create", "from-cwd"), &cwd));
-    snprintf(def, sizeof def, "%s/evl-data", tmp);
+    snprintf(def, sizeof def, "%s/evl-data", test_dir);
     r = run_env(NULL, 0, ARGS("-d", def, "topic", "list"), NULL);
     assert_ok(&r);
     cr_assert_str_eq(r.out, "from-cwd\n");
@@ -967,6 +949,7 @@ Test(cli, produce_create_flag)
 {
     struct res r;
 
+    create_topic("other", "1");
     runtime_err(EVL_IN("x\n", "produce", "auto"), "--create");
     ok(EVL_IN("x\n", "produce", "auto", "--create"));
     r = EVL("consume", "auto");
@@ -1056,12 +1039,15 @@ Test(cli, consume_follow_stops_cleanly_on_sigterm, .timeout = 60)
 
 /* ---- verify and dump ---------------------------------------------------------------- */
 
-/* Three producer calls: three frames of 10 records each. */
-static void produce_three_frames(void)
+/* Three producer calls: three frames of 10 records each (about 500 bytes
+ * per frame); index_interval decides how many of them get an index entry. */
+static void produce_three_frames(const char *index_interval)
 {
-    char in[512];
+    char in[512], setting[64];
 
-    create_topic("t", "1");
+    snprintf(setting, sizeof setting, "index.interval.bytes=%s",
+             index_interval);
+    ok(EVL("topic", "create", "t", "-c", setting));
     for (int f = 0; f < 3; f++) {
         size_t len = 0;
         for (int i = 0; i < 10; i++)
@@ -1076,7 +1062,7 @@ Test(cli, verify_clean_log)
 {
     struct res r;
 
-    produce_three_frames();
+    produce_three_frames("4096");
     create_topic("empty", "2");
     r = EVL("verify");
     assert_ok(&r);
@@ -1096,7 +1082,7 @@ Test(cli, verify_finds_a_corrupt_record)
     char log[512];
     struct res r;
 
-    produce_three_frames();
+    produce_three_frames("64"); /* an index entry at every frame */
     partition_file("t", 0, ".log", log, sizeof log);
     corrupt_at(log, "marker-1-4");
 
@@ -1135,19 +1121,39 @@ Test(cli, verify_finds_a_corrupt_record)
     res_free(&r);
 }
 
+/* Without an index entry after the bad frame, nothing after it is reachable
+ * through the reader: verify says so, down to the end offset. */
+Test(cli, verify_corruption_without_index_entry_after_it)
+{
+    char log[512];
+    struct res r;
+
+    produce_three_frames("4096");
+    partition_file("t", 0, ".log", log, sizeof log);
+    corrupt_at(log, "marker-1-4");
+    r = EVL("verify", "t");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    assert_one_error_line(&r);
+    cr_assert(strstr(r.out, "offset 10: corrupt record"), "%s", r.out);
+    cr_assert(strstr(r.out, "offsets 10 to 29 (the end) are unreadable") ||
+                  strstr(r.out, "offsets 10 to 19 are unreadable"),
+              "%s", r.out);
+    res_free(&r);
+}
+
 Test(cli, dump_segment)
 {
     char log[512];
     struct res r;
 
-    produce_three_frames();
+    produce_three_frames("4096");
     partition_file("t", 0, ".log", log, sizeof log);
     r = EVL("dump", log);
     assert_ok(&r);
     cr_assert(strstr(r.out, "segment: version 1, base offset 0"), "%s", r.out);
     cr_assert(strstr(r.out, "base offset 10, 10 records, crc ok"), "%s", r.out);
     cr_assert(strstr(r.out, "offset 29  timestamp "), "%s", r.out);
-    cr_assert(strstr(r.out, "key \"key9\"  value 12 bytes  headers 0  crc ok"),
+    cr_assert(strstr(r.out, "key \"key9\"  value 10 bytes  headers 0  crc ok"),
               "%s", r.out);
     cr_assert(strstr(r.out, "30 records"), "%s", r.out);
     res_free(&r);

@@ -389,8 +389,8 @@ static int64_t reader_round(const struct consume_opts *o, struct part_rd *prs,
 
     for (i = 0; i < n && *left != 0; i++) {
         for (k = 0; k < POLL_MAX && !prs[i].done && *left != 0; k++) {
-            r = reader_result(o, &prs[i], evl_reader_next(prs[i].rd, 0, &rec),
-                              rec);
+            int rc = evl_reader_next(prs[i].rd, 0, &rec);
+            r = reader_result(o, &prs[i], rc, rec);
             if (r < 0)
                 return r;
             if (r == 0)
@@ -417,7 +417,7 @@ static int reader_loop(const struct consume_opts *o, struct part_rd *prs,
 {
     const evl_record_t *rec;
     int64_t left = o->count, r;
-    int turn = 0, wait_ms = n == 1 ? FOLLOW_WAIT_MS : MULTI_WAIT_MS;
+    int rc, turn = 0, wait_ms = n == 1 ? FOLLOW_WAIT_MS : MULTI_WAIT_MS;
 
     if (!o->follow)
         for (turn = 0; turn < n; turn++) /* nothing to read at all */
@@ -427,12 +427,13 @@ static int reader_loop(const struct consume_opts *o, struct part_rd *prs,
             return (int)(-1 - r);
         if (r > 0 || !o->follow || left == 0)
             continue;
+        cli_flush_warnings(); /* idle in --follow: a good time to print */
         if (fflush(stdout) != 0)
             return cli_finish_stdout();
         /* All idle: sleep in one partition's futex for a short slice. */
         turn = (turn + 1) % n;
-        r = evl_reader_next(prs[turn].rd, wait_ms, &rec);
-        if ((r = reader_result(o, &prs[turn], (int)r, rec)) < 0)
+        rc = evl_reader_next(prs[turn].rd, wait_ms, &rec);
+        if ((r = reader_result(o, &prs[turn], rc, rec)) < 0)
             return (int)(-1 - r);
         if (r > 0 && left > 0)
             left--;
@@ -596,8 +597,10 @@ static int group_loop(struct group_run *g)
             return status;
         if (rc != 0 && rc != EVL_ETIMEDOUT)
             return cli_fail_rc(rc, "group '%s': poll failed", g->o->group);
-        if (g->o->follow)
+        if (g->o->follow) {
+            cli_flush_warnings();
             continue;
+        }
         if (group_done(g, &owned))
             break;
         if (!owned && mono_ns() - started > JOIN_WAIT_MS * 1000000ull)

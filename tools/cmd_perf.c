@@ -63,6 +63,7 @@ struct perf_opts {
     int64_t records;
     int record_size;
     int partitions;
+    int partitions_given;
     int acks;
     int threads;
     int batch;
@@ -162,7 +163,10 @@ static int perf_option(struct cli *cli, struct perf_opts *o, int c,
     switch (c) {
     case OPT_RECORDS: bad = parse_i64(arg, 1, INT64_C(1) << 40, &o->records); break;
     case OPT_SIZE: bad = parse_int(arg, 0, 64 << 20, &o->record_size); break;
-    case OPT_PARTS: bad = parse_int(arg, 1, MAX_READERS, &o->partitions); break;
+    case OPT_PARTS:
+        bad = parse_int(arg, 1, MAX_READERS, &o->partitions);
+        o->partitions_given = 1;
+        break;
     case OPT_THREADS: bad = parse_int(arg, 1, MAX_THREADS, &o->threads); break;
     case OPT_BATCH: bad = parse_int(arg, 1, 100000, &o->batch); break;
     case OPT_TOPIC: o->topic = arg; break;
@@ -540,6 +544,10 @@ static int perf_setup(struct perf *pf)
         return cli_topic_fail(rc, o->topic);
     if ((pf->parts = evl_topic_partitions(pf->log, o->topic)) < 0)
         return cli_topic_fail(pf->parts, o->topic);
+    if (rc == EVL_EEXIST && o->partitions_given && pf->parts != o->partitions)
+        cli_warn("topic '%s' exists with %d partition%s; --partitions %d "
+                 "applies only when it is created", o->topic, pf->parts,
+                 pf->parts == 1 ? "" : "s", o->partitions);
     if (pf->parts > MAX_READERS)
         return cli_fail("topic '%s' has more than %d partitions", o->topic,
                         MAX_READERS);

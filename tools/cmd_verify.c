@@ -83,6 +83,12 @@ static void notes_cb(void *opaque, int level, const char *msg)
     if (level > EVL_LOG_NOTICE)
         return;
     pthread_mutex_lock(&n->lock);
+    for (size_t i = 0; i < n->count; i++) {
+        if (strcmp(n->msgs[i], msg) == 0) { /* once is enough */
+            pthread_mutex_unlock(&n->lock);
+            return;
+        }
+    }
     grown = realloc(n->msgs, (n->count + 1) * sizeof *grown);
     if (grown) {
         n->msgs = grown;
@@ -196,6 +202,12 @@ static void scan_partition(struct part_check *pc, evl_reader_t *rd)
         if (rc != EVL_ECORRUPT) {
             problem(pc, "offset %lld: read failed: %s", (long long)off,
                     evl_strerror(rc));
+            return;
+        }
+        if (off >= end) {
+            problem(pc, "offset %lld: unreadable bytes after the end of the "
+                    "log (a torn write); readers stop here until an append "
+                    "overwrites them", (long long)off);
             return;
         }
         expected = find_readable(rd, off, end);

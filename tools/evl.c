@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     struct cli cli = {.dir = NULL, .cmd = "", .json = 0, .verbose = 0};
     const struct command *cmd;
     const char *env = getenv("EVL_DIR");
-    int c;
+    int c, status;
 
     cli.dir = env && *env ? env : "./evl-data";
     cli_getopt_reset();
@@ -123,5 +123,8 @@ int main(int argc, char **argv)
     argc -= optind;
     argv += optind;
     cli_getopt_reset();
-    return cmd->fn(&cli, argc, argv);
+    status = cmd->fn(&cli, argc, argv);
+    if (status == EXIT_OK)
+        cli_flush_warnings();
+    return status;
 }

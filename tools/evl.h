@@ -59,6 +59,8 @@ int cli_fail_rc(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* "evl: warning: message" on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the queued library warnings ("evl: warning: ...") and clear them. */
+void cli_flush_warnings(void);
 /* Print a help text to stdout; returns 0. */
 int cli_help(const char *text);
 /* Flush stdout; 0, or 1 after an "evl: " message if writing failed. */
@@ -95,7 +97,8 @@ int cli_open_log(struct cli *cli, int may_create, evl_log_t **out);
 int cli_check_dir(const struct cli *cli);
 /* As cli_open_log() with a caller's config (copied) and no existence check. */
 int cli_open_log_cfg(struct cli *cli, const evl_config_t *cfg, evl_log_t **out);
-/* The library log callback that prints to stderr ("evl: warning: ..."). */
+/* The library log callback: queues warnings (see cli_flush_warnings());
+ * with -v prints every message at once. */
 void cli_log_cb(void *opaque, int level, const char *msg);
 
 /* "topic 'X' does not exist" and friends for a failed call on topic. */

@@ -7,16 +7,65 @@
  * hard part of writing JSON is strings. Record keys and group ids are
  * arbitrary bytes, so json_str() escapes control characters and replaces
  * invalid UTF-8 with U+FFFD: the output is always a valid JSON document.
+ *
+ * Library messages (the log callback) are queued rather than printed at
+ * once, so that an error stays one line: when a command fails, the newest
+ * queued message is appended to its error line (it is usually the reason,
+ * e.g. "max.message.bytes does not fit segment.bytes"); when it succeeds,
+ * the queue is printed as "evl: warning: ..." lines.
  */
 #include "evl.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 /* ---- messages ----------------------------------------------------------- */
+
+#define NOTE_MAX 8
+#define NOTE_LEN 400
+
+static pthread_mutex_t note_lock = PTHREAD_MUTEX_INITIALIZER;
+static char notes[NOTE_MAX][NOTE_LEN];
+static int note_count, notes_dropped;
+
+static void note_push(const char *msg)
+{
+    pthread_mutex_lock(&note_lock);
+    if (note_count < NOTE_MAX)
+        snprintf(notes[note_count++], NOTE_LEN, "%s", msg);
+    else
+        notes_dropped++;
+    pthread_mutex_unlock(&note_lock);
+}
+
+/* End an error line: the newest library message as its reason, then '\n'. */
+static void end_error_line(void)
+{
+    pthread_mutex_lock(&note_lock);
+    if (note_count > 0)
+        fprintf(stderr, " (library: %s)", notes[note_count - 1]);
+    note_count = notes_dropped = 0;
+    pthread_mutex_unlock(&note_lock);
+    fputc('\n', stderr);
+}
+
+void cli_flush_warnings(void)
+{
+    int i;
+
+    pthread_mutex_lock(&note_lock);
+    for (i = 0; i < note_count; i++)
+        fprintf(stderr, "evl: warning: %s\n", notes[i]);
+    if (notes_dropped)
+        fprintf(stderr, "evl: warning: %d more library messages\n",
+                notes_dropped);
+    note_count = notes_dropped = 0;
+    pthread_mutex_unlock(&note_lock);
+}
 
 int cli_usage(const struct cli *cli, const char *fmt, ...)
 {
@@ -26,7 +75,8 @@ int cli_usage(const struct cli *cli, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'evl %s%s--help')\n", cli->cmd, top ? "" : " ");
+    fprintf(stderr, " (see 'evl %s%s--help')", cli->cmd, top ? "" : " ");
+    end_error_line();
     return EXIT_USAGE;
 }
 
@@ -37,7 +87,7 @@ int cli_fail(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    end_error_line();
     return EXIT_RUNTIME;
 }
 
@@ -48,7 +98,8 @@ int cli_fail_rc(int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s\n", evl_strerror(rc));
+    fprintf(stderr, ": %s", evl_strerror(rc));
+    end_error_line();
     return EXIT_RUNTIME;
 }
 
@@ -139,10 +190,10 @@ int parse_int(const char *s, int min, int max, int *out)
 void cli_log_cb(void *opaque, int level, const char *msg)
 {
     const struct cli *cli = opaque;
-    if (level <= EVL_LOG_WARNING)
-        fprintf(stderr, "evl: warning: %s\n", msg);
-    else if (cli && cli->verbose)
+    if (cli && cli->verbose)
         fprintf(stderr, "evl: note: %s\n", msg);
+    else if (level <= EVL_LOG_WARNING)
+        note_push(msg);
 }
 
 int cli_open_log_cfg(struct cli *cli, const evl_config_t *cfg, evl_log_t **out)

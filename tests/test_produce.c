@@ -1,0 +1,455 @@
+/*
+ * test_produce.c - producing and reading: keys and order, batches, headers,
+ * seeks by offset and time, waits woken across threads and processes, many
+ * threads and several processes appending to one partition.
+ */
+#include "helpers.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+TestSuite(produce, .init = test_dir_setup, .fini = test_dir_teardown);
+
+static evl_log_t *setup(const char *topic, int parts, evl_config_t *cfg, evl_producer_t **prod)
+{
+    evl_log_t *log = test_open(cfg);
+    int rc = evl_topic_create(log, topic, parts, cfg);
+    cr_assert_eq(rc, 0, "create: %s", evl_errname(rc));
+    cr_assert_eq(evl_producer_new(log, topic, NULL, prod), 0);
+    return log;
+}
+
+Test(produce, same_key_same_partition_in_order)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 4, NULL, &prod);
+    int32_t part_of[10];
+    for (int i = 0; i < 200; i++) {
+        char k[8], v[16];
+        snprintf(k, sizeof k, "k%d", i % 10);
+        snprintf(v, sizeof v, "%d", i);
+        int32_t p;
+        int64_t off;
+        cr_assert_eq(evl_producer_send_kv(prod, k, strlen(k), v, strlen(v), &p, &off), 0);
+        if (i < 10)
+            part_of[i] = p;
+        else
+            cr_assert_eq(p, part_of[i % 10]);
+        cr_assert_eq(p, evl_producer_partition_for(prod, k, strlen(k)));
+    }
+    /* Each partition returns its keys' values in send order, offsets 0.. */
+    int last[10];
+    memset(last, -1, sizeof last);
+    int total = 0;
+    for (int p = 0; p < 4; p++) {
+        evl_reader_t *rd;
+        cr_assert_eq(evl_reader_open(log, "t", p, &rd), 0);
+        const evl_record_t *r;
+        int64_t expect = 0;
+        while (evl_reader_next(rd, 0, &r) == 0) {
+            cr_assert_eq(evl_record_offset(r), expect++);
+            cr_assert_eq(evl_record_partition(r), p);
+            cr_assert_str_eq(evl_record_topic(r), "t");
+            size_t kl, vl;
+            const char *k = evl_record_key(r, &kl);
+            const char *v = evl_record_value(r, &vl);
+            char kb[8] = {0}, vb[16] = {0};
+            memcpy(kb, k, kl);
+            memcpy(vb, v, vl);
+            int ki = atoi(kb + 1), vi = atoi(vb);
+            cr_assert_eq(vi % 10, ki);
+            cr_assert_gt(vi, last[ki]);
+            last[ki] = vi;
+            total++;
+        }
+        evl_reader_close(rd);
+    }
+    cr_assert_eq(total, 200);
+    evl_producer_close(prod);
+    evl_log_close(log);
+}
+
+Test(produce, keyless_round_robin_and_sticky)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "t", 4, NULL), 0);
+    evl_config_t *rr = test_cfg("partitioner.keyless", "round-robin", NULL);
+    evl_config_t *st = test_cfg("sticky.records", "8", NULL);
+    evl_producer_t *a, *b;
+    cr_assert_eq(evl_producer_new(log, "t", rr, &a), 0);
+    cr_assert_eq(evl_producer_new(log, "t", st, &b), 0);
+    int32_t p, prev = -1;
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(evl_producer_send_kv(a, NULL, 0, "x", 1, &p, NULL), 0);
+        cr_assert_eq(p, i % 4);
+    }
+    for (int i = 0; i < 32; i++) {
+        cr_assert_eq(evl_producer_send_kv(b, NULL, 0, "x", 1, &p, NULL), 0);
+        if (i % 8)
+            cr_assert_eq(p, prev, "sticky producer moved within a batch");
+        prev = p;
+    }
+    for (int q = 0; q < 4; q++) {
+        evl_partition_info_t pi;
+        evl_partition_info(log, "t", q, &pi);
+        cr_assert_eq(pi.end_offset, 2 + 8);
+    }
+    evl_producer_close(a);
+    evl_producer_close(b);
+    evl_log_close(log);
+    evl_config_free(rr);
+    evl_config_free(st);
+}
+
+Test(produce, batch_is_contiguous_and_headers_survive)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 2, NULL, &prod);
+    evl_header_t hs[2] = {{"trace-id", 8, "abc", 3}, {"empty", 5, "", 0}};
+    evl_msg_t msgs[100];
+    char vals[100][16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(vals[i], 16, "v%d", i);
+        msgs[i] = (evl_msg_t){NULL, 0, vals[i], strlen(vals[i]), hs, 2, 1000 + i, i % 2, -1};
+    }
+    cr_assert_eq(evl_producer_send_batch(prod, msgs, 100, 0), 0);
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(msgs[i].partition, i % 2);
+        cr_assert_eq(msgs[i].offset, i / 2);
+    }
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 1, &rd), 0);
+    const evl_record_t *r;
+    for (int i = 0; i < 50; i++) {
+        cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+        cr_assert_eq(evl_record_timestamp(r), 1000 + 2 * i + 1);
+        evl_header_t h;
+        cr_assert_eq(evl_record_header_count(r), 2);
+        cr_assert_eq(evl_record_header_get(r, "trace-id", &h), 0);
+        cr_assert_eq(h.value_len, 3);
+        cr_assert_eq(evl_record_header_get(r, "empty", &h), 0);
+        cr_assert_not_null(h.value);
+        cr_assert_eq(h.value_len, 0);
+    }
+    cr_assert_eq(evl_reader_next(rd, 0, &r), EVL_ETIMEDOUT);
+    evl_reader_close(rd);
+    cr_assert_eq(evl_producer_send_batch(prod, NULL, 0, 0), 0);
+    evl_producer_close(prod);
+    evl_log_close(log);
+}
+
+Test(produce, bad_input_is_refused_cleanly)
+{
+    evl_config_t *cfg = test_cfg("max.message.bytes", "1024", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 2, cfg, &prod);
+    static char big[2048];
+    evl_msg_t m = {NULL, 0, big, sizeof big, NULL, 0, -1, 0, -1};
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ETOOBIG);
+    cr_assert_eq(m.offset, -1);
+    m.value_len = 100;
+    m.partition = 7;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_EINVAL);
+    m.partition = 0;
+    m.value = NULL; /* NULL with a length */
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_EINVAL);
+    cr_assert_eq(evl_producer_send(NULL, &m, 0), EVL_EINVAL);
+    evl_producer_t *p2 = (evl_producer_t *)1;
+    cr_assert_eq(evl_producer_new(log, "missing", NULL, &p2), EVL_ENOTFOUND);
+    cr_assert_null(p2);
+    evl_partition_info_t pi;
+    evl_partition_info(log, "t", 0, &pi);
+    cr_assert_eq(pi.end_offset, 0, "nothing may be appended by refused sends");
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(produce, seek_offsets_and_range_errors)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "131072", "index.interval.bytes", "256", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 1, cfg, &prod);
+    char v[200];
+    memset(v, 'x', sizeof v);
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(v, sizeof v, "%d", i);
+        v[n] = 'x';
+        evl_msg_t m = {NULL, 0, v, sizeof v, NULL, 0, -1, 0, -1};
+        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    }
+    evl_partition_info_t pi;
+    evl_partition_info(log, "t", 0, &pi);
+    cr_assert_gt(pi.segments, 3, "expected several segments");
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    const evl_record_t *r;
+    int64_t probes[] = {0, 1, 255, 1024, 1999, 2998, 2999};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        cr_assert_eq(evl_reader_seek(rd, probes[i]), 0);
+        cr_assert_eq(evl_reader_position(rd), probes[i]);
+        cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+        cr_assert_eq(evl_record_offset(r), probes[i]);
+        size_t vl;
+        cr_assert_eq(atoi(evl_record_value(r, &vl)), probes[i]);
+    }
+    cr_assert_eq(evl_reader_seek(rd, EVL_OFFSET_END), 0);
+    cr_assert_eq(evl_reader_position(rd), 3000);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), EVL_ETIMEDOUT);
+    cr_assert_eq(evl_reader_seek(rd, 3001), EVL_EOFFSET);
+    cr_assert_eq(evl_reader_seek(rd, -7), EVL_EOFFSET);
+    /* Reading straight through crosses every segment boundary. */
+    cr_assert_eq(evl_reader_seek(rd, EVL_OFFSET_BEGINNING), 0);
+    int64_t n = 0;
+    while (evl_reader_next(rd, 0, &r) == 0)
+        cr_assert_eq(evl_record_offset(r), n++);
+    cr_assert_eq(n, 3000);
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(produce, seek_by_time)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "index.interval.bytes", "128", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 1, cfg, &prod);
+    for (int i = 0; i < 2000; i++) {
+        char v[64];
+        snprintf(v, sizeof v, "%d", i);
+        evl_msg_t m = {NULL, 0, v, 60, NULL, 0, 10000 + i * 10, 0, -1};
+        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    }
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    const evl_record_t *r;
+    cr_assert_eq(evl_reader_seek_time(rd, 0), 0);
+    cr_assert_eq(evl_reader_position(rd), 0);
+    cr_assert_eq(evl_reader_seek_time(rd, 10000 + 1234 * 10), 0);
+    cr_assert_eq(evl_reader_position(rd), 1234);
+    cr_assert_eq(evl_reader_seek_time(rd, 10000 + 1234 * 10 - 5), 0);
+    cr_assert_eq(evl_reader_position(rd), 1234);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+    cr_assert_eq(evl_record_timestamp(r), 10000 + 12340);
+    cr_assert_eq(evl_reader_seek_time(rd, 99999999), 0);
+    cr_assert_eq(evl_reader_position(rd), 2000);
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+struct waiter {
+    evl_log_t *log;
+    int64_t got;
+    int rc;
+};
+
+static void *wait_thread(void *arg)
+{
+    struct waiter *w = arg;
+    evl_reader_t *rd;
+    evl_reader_open(w->log, "t", 0, &rd);
+    const evl_record_t *r;
+    w->rc = evl_reader_next(rd, 10000, &r);
+    w->got = w->rc == 0 ? evl_record_offset(r) : -1;
+    evl_reader_close(rd);
+    return NULL;
+}
+
+Test(produce, blocked_reader_woken_by_another_thread)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 1, NULL, &prod);
+    struct waiter w = {log, -1, -1};
+    pthread_t th;
+    pthread_create(&th, NULL, wait_thread, &w);
+    usleep(50000);
+    test_send(prod, 0, NULL, "wake", 0);
+    pthread_join(th, NULL);
+    cr_assert_eq(w.rc, 0);
+    cr_assert_eq(w.got, 0);
+    /* A timeout with nothing to read says so. */
+    evl_reader_t *rd;
+    evl_reader_open(log, "t", 0, &rd);
+    evl_reader_seek(rd, EVL_OFFSET_END);
+    const evl_record_t *r;
+    cr_assert_eq(evl_reader_next(rd, 30, &r), EVL_ETIMEDOUT);
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
+}
+
+Test(produce, blocked_reader_woken_by_another_process)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 1, NULL, &prod);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        evl_log_t *l;
+        evl_reader_t *rd;
+        if (evl_log_open(tpath("log"), NULL, &l) || evl_reader_open(l, "t", 0, &rd))
+            _exit(2);
+        if (write(pipefd[1], "r", 1) != 1)
+            _exit(3);
+        const evl_record_t *r;
+        int rc = evl_reader_next(rd, 10000, &r);
+        size_t vl;
+        int ok = rc == 0 && evl_record_offset(r) == 0 &&
+                 memcmp(evl_record_value(r, &vl), "hello", 5) == 0;
+        evl_reader_close(rd);
+        evl_log_close(l);
+        _exit(ok ? 0 : 1);
+    }
+    char c;
+    cr_assert_eq(read(pipefd[0], &c, 1), 1);
+    usleep(50000); /* let the child sleep on the futex */
+    log = test_open(NULL);
+    cr_assert_eq(evl_producer_new(log, "t", NULL, &prod), 0);
+    test_send(prod, 0, NULL, "hello", 0);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    evl_producer_close(prod);
+    evl_log_close(log);
+}
+
+struct sender {
+    evl_producer_t *prod;
+    int id, n;
+};
+
+static void *send_thread(void *arg)
+{
+    struct sender *s = arg;
+    for (int i = 0; i < s->n; i++) {
+        char v[32];
+        snprintf(v, sizeof v, "%d:%d", s->id, i);
+        evl_msg_t m = {NULL, 0, v, strlen(v), NULL, 0, -1, 0, -1};
+        if (evl_producer_send(s->prod, &m, 0))
+            return (void *)1;
+    }
+    return NULL;
+}
+
+/* Check partition 0 holds n records per writer, each writer's in order. */
+static void check_writers(evl_log_t *log, int writers, int n)
+{
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    int next[16] = {0};
+    const evl_record_t *r;
+    int64_t off = 0;
+    while (evl_reader_next(rd, 0, &r) == 0) {
+        cr_assert_eq(evl_record_offset(r), off++);
+        size_t vl;
+        const char *v = evl_record_value(r, &vl);
+        int id, i;
+        cr_assert_eq(sscanf(v, "%d:%d", &id, &i), 2);
+        cr_assert_eq(i, next[id]++, "writer %d out of order", id);
+    }
+    cr_assert_eq(off, (int64_t)writers * n);
+    evl_reader_close(rd);
+}
+
+Test(produce, many_threads_one_partition)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "262144", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 1, cfg, &prod);
+    int n = test_quick() ? 2000 : 10000;
+    pthread_t th[4];
+    struct sender s[4];
+    for (int i = 0; i < 4; i++) {
+        s[i] = (struct sender){prod, i, n};
+        pthread_create(&th[i], NULL, send_thread, &s[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        cr_assert_null(ret);
+    }
+    check_writers(log, 4, n);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(produce, several_processes_one_partition)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "262144", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = setup("t", 1, cfg, &prod);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    int n = test_quick() ? 1000 : 5000;
+    pid_t pids[3];
+    for (int i = 0; i < 3; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            evl_log_t *l;
+            evl_producer_t *p;
+            if (evl_log_open(tpath("log"), NULL, &l) || evl_producer_new(l, "t", NULL, &p))
+                _exit(2);
+            struct sender s = {p, i, n};
+            void *r = send_thread(&s);
+            evl_producer_close(p);
+            evl_log_close(l);
+            _exit(r ? 1 : 0);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        int status;
+        waitpid(pids[i], &status, 0);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    log = test_open(cfg);
+    check_writers(log, 3, n);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(produce, writer_killed_holding_the_lock_does_not_block_others)
+{
+    evl_producer_t *prod;
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_log_t *log = setup("t", 1, cfg, &prod);
+    test_send(prod, 0, NULL, "before", 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Take the append lock directly and die with it held: the state a
+         * writer killed mid-append leaves. */
+        evl_log_t *l;
+        evl_producer_t *p;
+        if (evl_log_open(tpath("log"), NULL, &l) || evl_producer_new(l, "t", NULL, &p))
+            _exit(2);
+        evl_msg_t m = {NULL, 0, "x", 1, NULL, 0, -1, 0, -1};
+        evl_producer_send(p, &m, 0); /* maps the partition */
+        extern void evl_test_hold_append_lock(evl_log_t *, const char *, int);
+        evl_test_hold_append_lock(l, "t", 0);
+        raise(SIGKILL);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status));
+    /* The next append must repair and go on, not hang. */
+    cr_assert_eq(test_send(prod, 0, NULL, "after", 0), 2);
+    evl_reader_t *rd;
+    evl_reader_open(log, "t", 0, &rd);
+    const evl_record_t *r;
+    int n = 0;
+    while (evl_reader_next(rd, 0, &r) == 0)
+        n++;
+    cr_assert_eq(n, 3);
+    evl_reader_close(rd);
+    cr_assert(strstr(test_logbuf, "died holding the append lock"), "log: %s", test_logbuf);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}

@@ -1,0 +1,225 @@
+/*
+ * test_record.c - the record format, CRC32C, the partitioners, config
+ * parsing, error strings and version macros (white-box where it helps).
+ */
+#include "helpers.h"
+
+#include "../lib/config.h"
+#include "../lib/crc32c.h"
+#include "../lib/partitioner.h"
+#include "../lib/record.h"
+
+Test(version, macros_expand_and_match_library)
+{
+    cr_assert_str_eq(EVL_VERSION_STRING, evl_version());
+    cr_assert_eq(EVL_VERSION_NUMBER, evl_version_number());
+    cr_assert_eq(EVL_VERINT(0, 1, 0), 0x010000);
+    cr_assert_eq(EVL_VERINT(1, 2, 3), 0x01020003);
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d.%d.%d", EVL_VERSION_MAJOR, EVL_VERSION_MINOR, EVL_VERSION_PATCH);
+    cr_assert_str_eq(buf, evl_version());
+}
+
+Test(errors, every_code_has_a_name_and_message)
+{
+    int codes[] = {EVL_EINVAL, EVL_ENOMEM, EVL_ENOSPC, EVL_EIO, EVL_ECORRUPT, EVL_ETOOBIG,
+                   EVL_ENOTFOUND, EVL_EEXIST, EVL_EOFFSET, EVL_ETIMEDOUT, EVL_EFENCED,
+                   EVL_EBADNAME, EVL_ECONFIG, EVL_ESTATE, EVL_EVERSION, EVL_EFULL, EVL_EBUSY,
+                   EVL_ENOOFFSET, EVL_EDURABILITY};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        cr_assert_neq(strcmp(evl_strerror(codes[i]), "unknown error"), 0);
+        cr_assert_eq(strncmp(evl_errname(codes[i]), "EVL_E", 5), 0);
+    }
+    cr_assert_str_eq(evl_errname(EVL_ECORRUPT), "EVL_ECORRUPT");
+    cr_assert_eq(EVL_ENOSPC, -ENOSPC);
+    cr_assert_str_eq(evl_strerror(-12345678), "unknown error");
+}
+
+Test(crc32c, known_vector_and_hw_matches_sw)
+{
+    /* The standard check value of CRC-32C for "123456789". */
+    cr_assert_eq(evl__crc32c(0, "123456789", 9), 0xE3069283u);
+    cr_assert_eq(evl__crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    unsigned char buf[1031];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 7 + 3);
+    for (size_t len = 0; len < sizeof buf; len += 37)
+        for (size_t off = 0; off < 8; off++)
+            cr_assert_eq(evl__crc32c(0, buf + off, len - (len ? off % 2 : 0)),
+                         evl__crc32c_sw(0, buf + off, len - (len ? off % 2 : 0)));
+    /* Incremental == one shot. */
+    uint32_t c = evl__crc32c(0, buf, 500);
+    cr_assert_eq(evl__crc32c(c, buf + 500, 531), evl__crc32c(0, buf, 1031));
+}
+
+Test(partitioner, murmur2_matches_kafka_utils_test)
+{
+    /* Vectors from Kafka's UtilsTest.testMurmur2. */
+    cr_assert_eq(evl__murmur2("21", 2), -973932308);
+    cr_assert_eq(evl__murmur2("foobar", 6), -790332482);
+    cr_assert_eq(evl__murmur2("a-little-bit-long-string", 24), -985981536);
+    cr_assert_eq(evl__murmur2("a-little-bit-longer-string", 26), -1486304829);
+    cr_assert_eq(evl__murmur2("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", 48), -58897971);
+    cr_assert_eq(evl__murmur2("abc", 3), 479470107);
+    /* Kafka: toPositive(murmur2) % n */
+    cr_assert_eq(evl__partition_for(EVL_PART_MURMUR2, "foobar", 6, 7),
+                 (int)((uint32_t)(-790332482 & 0x7fffffff) % 7));
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        int n = snprintf(k, sizeof k, "key-%d", i);
+        int p = evl__partition_for(EVL_PART_XXH3, k, (size_t)n, 5);
+        cr_assert(p >= 0 && p < 5);
+        cr_assert_eq(p, evl__partition_for(EVL_PART_XXH3, k, (size_t)n, 5));
+    }
+}
+
+static uint8_t frame[4096] __attribute__((aligned(8)));
+
+static uint32_t encode_sample(void)
+{
+    evl_header_t h[2] = {{"trace", 5, "abc", 3}, {"nullv", 5, NULL, 0}};
+    evl_msg_t m[3] = {
+        {"k1", 2, "value-one", 9, h, 2, 1000, 0, -1},
+        {NULL, 0, "", 0, NULL, 0, 2000, 0, -1},  /* null key, empty value */
+        {"", 0, NULL, 0, NULL, 0, 1500, 0, -1},  /* empty key, tombstone */
+    };
+    uint64_t total = EVL_FRAME_HDR;
+    for (int i = 0; i < 3; i++)
+        total += evl__rec_size(&m[i]);
+    cr_assert_leq(total, sizeof frame);
+    memset(frame, 0xAB, sizeof frame);
+    int64_t max_ts;
+    uint32_t fl = evl__frame_encode(frame, 42, m, 3, 9999, &max_ts);
+    cr_assert_eq(max_ts, 2000);
+    cr_assert_leq(fl, total);
+    cr_assert_eq(EVL_ALIGN8(fl), total);
+    evl__frame_publish(frame, fl);
+    return fl;
+}
+
+Test(record, roundtrip_keeps_null_and_empty_distinct)
+{
+    uint32_t fl = encode_sample();
+    cr_assert_eq(evl__frame_check(frame, fl, sizeof frame, 42, true), 0);
+    cr_assert_eq(evl__frame_base(frame), 42);
+    cr_assert_eq(evl__frame_count(frame), 3);
+    struct evl_record r;
+    const uint8_t *p = frame + EVL_FRAME_HDR;
+    evl__rec_decode(p, 42, &r);
+    r.topic = "t";
+    size_t len;
+    cr_assert_eq(evl_record_offset(&r), 42);
+    cr_assert_eq(evl_record_timestamp(&r), 1000);
+    const char *k = evl_record_key(&r, &len);
+    cr_assert_eq(len, 2);
+    cr_assert_eq(memcmp(k, "k1", 2), 0);
+    cr_assert_eq(evl_record_header_count(&r), 2);
+    evl_header_t h;
+    cr_assert_eq(evl_record_header(&r, 0, &h), 0);
+    cr_assert_eq(h.name_len, 5);
+    cr_assert_eq(memcmp(h.value, "abc", 3), 0);
+    cr_assert_eq(evl_record_header_get(&r, "nullv", &h), 0);
+    cr_assert_null(h.value);
+    cr_assert_eq(evl_record_header(&r, 2, &h), EVL_ENOTFOUND);
+    cr_assert_eq(evl_record_header_get(&r, "missing", &h), EVL_ENOTFOUND);
+
+    p = evl__rec_next(p);
+    evl__rec_decode(p, 42, &r);
+    cr_assert_eq(r.offset, 43);
+    cr_assert_null(evl_record_key(&r, &len));
+    cr_assert_not_null(evl_record_value(&r, &len));
+    cr_assert_eq(len, 0);
+
+    p = evl__rec_next(p);
+    evl__rec_decode(p, 42, &r);
+    cr_assert_eq(r.offset, 44);
+    cr_assert_not_null(evl_record_key(&r, &len));
+    cr_assert_eq(len, 0);
+    cr_assert_null(evl_record_value(&r, &len), "tombstone must be NULL");
+}
+
+Test(record, every_single_byte_flip_is_detected)
+{
+    uint32_t fl = encode_sample();
+    for (uint32_t i = 4; i < fl; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            frame[i] ^= (uint8_t)(1u << bit);
+            cr_assert_neq(evl__frame_check(frame, fl, sizeof frame, 42, true), 0,
+                          "flip at byte %u bit %d not detected", i, bit);
+            frame[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    cr_assert_eq(evl__frame_check(frame, fl, sizeof frame, 42, true), 0);
+}
+
+Test(record, structure_checked_without_crc_never_overruns)
+{
+    uint32_t fl = encode_sample();
+    /* Wrong expected offset, short buffer, absurd lengths. */
+    cr_assert_eq(evl__frame_check(frame, fl, sizeof frame, 41, true), EVL_ECORRUPT);
+    cr_assert_eq(evl__frame_check(frame, fl, fl - 1, 42, false), EVL_ECORRUPT);
+    cr_assert_eq(evl__frame_check(frame, 0xFFFFFFF0u, sizeof frame, 42, false), EVL_ECORRUPT);
+    uint8_t *rec = frame + EVL_FRAME_HDR;
+    uint32_t save = evl_ld32(rec + 16);
+    evl_st32(rec + 16, 0x7FFFFFF0u); /* key_len beyond the record */
+    cr_assert_eq(evl__frame_check(frame, fl, sizeof frame, 42, false), EVL_ECORRUPT);
+    evl_st32(rec + 16, save);
+    evl_st32(frame + 24, 100000); /* count beyond the frame */
+    cr_assert_eq(evl__frame_check(frame, fl, sizeof frame, 42, false), EVL_ECORRUPT);
+}
+
+Test(config, set_get_validate)
+{
+    evl_config_t *cfg = evl_config_new();
+    char err[256], buf[64];
+    cr_assert_eq(evl_config_set(cfg, "retention.ms", "1234", err, sizeof err), 0);
+    cr_assert_eq(evl_config_get(cfg, "retention.ms", buf, sizeof buf), 4);
+    cr_assert_str_eq(buf, "1234");
+    cr_assert_eq(evl_config_set(cfg, "no.such.name", "1", err, sizeof err), EVL_ECONFIG);
+    cr_assert(strstr(err, "no.such.name"));
+    cr_assert_eq(evl_config_set(cfg, "segment.bytes", "12", err, sizeof err), EVL_ECONFIG);
+    cr_assert(strstr(err, "outside"));
+    cr_assert_eq(evl_config_set(cfg, "segment.bytes", "12x", err, sizeof err), EVL_ECONFIG);
+    cr_assert_eq(evl_config_set(cfg, "durability", "sometimes", err, sizeof err), EVL_ECONFIG);
+    cr_assert_eq(evl_config_set(cfg, "durability", "fsync", err, sizeof err), 0);
+    cr_assert_eq(evl_config_set(cfg, "enable.auto.commit", "maybe", NULL, 0), EVL_ECONFIG);
+    cr_assert_eq(evl_config_set(cfg, "group.id", "g1", NULL, 0), 0);
+    cr_assert_eq(evl_config_set(NULL, "group.id", "g1", NULL, 0), EVL_EINVAL);
+    evl_config_t *dup = evl_config_dup(cfg);
+    evl_config_free(cfg);
+    cr_assert_eq(evl_config_get(dup, "group.id", buf, sizeof buf), 2);
+    cr_assert_str_eq(buf, "g1");
+    cr_assert_eq(evl_config_get(dup, "durability", buf, sizeof buf), 5);
+    cr_assert_str_eq(buf, "fsync");
+    /* Truncated copy still reports the full length. */
+    cr_assert_eq(evl_config_get(dup, "retention.ms", buf, 3), 4);
+    cr_assert_str_eq(buf, "12");
+    cr_assert_eq(evl_config_get(dup, "nope", buf, sizeof buf), EVL_ECONFIG);
+    evl_config_free(dup);
+    evl_config_free(NULL);
+}
+
+Test(config, topic_settings_serialize_and_parse)
+{
+    evl_config_t a, b;
+    evl__cfg_defaults(&a);
+    evl__cfg_defaults(&b);
+    evl_config_set(&a, "retention.bytes", "777", NULL, 0);
+    evl_config_set(&a, "partitioner", "murmur2", NULL, 0);
+    evl_config_set(&a, "retain.until.consumed.by", "fwd,audit", NULL, 0);
+    char *text = evl__cfg_topic_serialize(&a);
+    cr_assert_not_null(text);
+    cr_assert_eq(evl__cfg_topic_parse(&b, text, strlen(text)), 0);
+    cr_assert_eq(evl__cfg_int(&b, EVL_CFG_RETENTION_BYTES), 777);
+    cr_assert_eq(evl__cfg_int(&b, EVL_CFG_PARTITIONER), EVL_PART_MURMUR2);
+    cr_assert_str_eq(evl__cfg_str(&b, EVL_CFG_RETAIN_UNTIL_CONSUMED_BY), "fwd,audit");
+    /* Unknown names from a newer version are skipped; bad values are not. */
+    const char *later = "future.setting=1\nretention.ms=5\n";
+    cr_assert_eq(evl__cfg_topic_parse(&b, later, strlen(later)), 0);
+    cr_assert_eq(evl__cfg_int(&b, EVL_CFG_RETENTION_MS), 5);
+    const char *bad = "retention.ms=abc\n";
+    cr_assert_eq(evl__cfg_topic_parse(&b, bad, strlen(bad)), EVL_ECORRUPT);
+    free(text);
+    evl__cfg_release(&a);
+    evl__cfg_release(&b);
+}

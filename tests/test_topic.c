@@ -1,0 +1,120 @@
+/*
+ * test_topic.c - the log directory and topics: create, list, describe,
+ * delete, grow, names, persistence of settings, several handles.
+ */
+#include "helpers.h"
+
+TestSuite(topic, .init = test_dir_setup, .fini = test_dir_teardown);
+
+Test(topic, create_list_describe_delete)
+{
+    evl_config_t *cfg = test_cfg("retention.ms", "60000", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "orders", 3, cfg), 0);
+    cr_assert_eq(evl_topic_create(log, "audit.log-v1_x", 0, NULL), 0);
+    cr_assert_eq(evl_topic_create(log, "orders", 3, NULL), EVL_EEXIST);
+    char **names;
+    size_t n;
+    cr_assert_eq(evl_topic_list(log, &names, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(names[0], "audit.log-v1_x");
+    cr_assert_str_eq(names[1], "orders");
+    cr_assert_null(names[2]);
+    free(names);
+    cr_assert_eq(evl_topic_partitions(log, "orders"), 3);
+    cr_assert_eq(evl_topic_partitions(log, "audit.log-v1_x"), 1);
+    cr_assert_eq(evl_topic_partitions(log, "nope"), EVL_ENOTFOUND);
+    char buf[64];
+    cr_assert_gt(evl_topic_config_get(log, "orders", "retention.ms", buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "60000");
+    evl_partition_info_t pi;
+    cr_assert_eq(evl_partition_info(log, "orders", 2, &pi), 0);
+    cr_assert_eq(pi.start_offset, 0);
+    cr_assert_eq(pi.end_offset, 0);
+    cr_assert_eq(pi.segments, 1);
+    cr_assert_eq(evl_partition_info(log, "orders", 3, &pi), EVL_ENOTFOUND);
+    cr_assert_eq(evl_topic_delete(log, "orders"), 0);
+    cr_assert_eq(evl_topic_delete(log, "orders"), EVL_ENOTFOUND);
+    cr_assert_eq(access(tpath("log/topics/orders"), F_OK), -1);
+    cr_assert_eq(evl_topic_partitions(log, "orders"), EVL_ENOTFOUND);
+    /* A new topic of the same name starts empty. */
+    cr_assert_eq(evl_topic_create(log, "orders", 1, NULL), 0);
+    cr_assert_eq(evl_partition_info(log, "orders", 0, &pi), 0);
+    cr_assert_eq(pi.end_offset, 0);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(topic, names_follow_kafka_rules)
+{
+    evl_log_t *log = test_open(NULL);
+    const char *bad[] = {"", ".", "..", "a/b", "../x", "x y", "é", "a\\b", "a:b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(evl_topic_create(log, bad[i], 1, NULL), EVL_EBADNAME, "%s", bad[i]);
+    char longname[251];
+    memset(longname, 'a', 250);
+    longname[250] = 0;
+    cr_assert_eq(evl_topic_create(log, longname, 1, NULL), EVL_EBADNAME);
+    longname[249] = 0;
+    cr_assert_eq(evl_topic_create(log, longname, 1, NULL), 0);
+    cr_assert_eq(evl_topic_create(log, NULL, 1, NULL), EVL_EBADNAME);
+    cr_assert_eq(evl_topic_create(log, "ok", -1, NULL), EVL_EINVAL);
+    evl_log_close(log);
+}
+
+Test(topic, settings_persist_and_bad_combination_refused)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "max.message.bytes", "1000",
+                                 "partitioner", "murmur2", NULL);
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "t", 2, cfg), 0);
+    evl_log_close(log);
+    log = test_open(NULL);
+    char buf[64];
+    evl_topic_config_get(log, "t", "segment.bytes", buf, sizeof buf);
+    cr_assert_str_eq(buf, "65536");
+    evl_topic_config_get(log, "t", "partitioner", buf, sizeof buf);
+    cr_assert_str_eq(buf, "murmur2");
+    cr_assert_eq(evl_topic_config_get(log, "t", "bogus", buf, sizeof buf), EVL_ECONFIG);
+    evl_config_t *bad = test_cfg("segment.bytes", "65536", "max.message.bytes", "65536", NULL);
+    cr_assert_eq(evl_topic_create(log, "u", 1, bad), EVL_ECONFIG);
+    evl_log_close(log);
+    evl_config_free(cfg);
+    evl_config_free(bad);
+}
+
+Test(topic, add_partitions_grows_only)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "t", 2, NULL), 0);
+    evl_producer_t *prod;
+    cr_assert_eq(evl_producer_new(log, "t", NULL, &prod), 0);
+    cr_assert_eq(evl_topic_add_partitions(log, "t", 2), EVL_EINVAL);
+    cr_assert_eq(evl_topic_add_partitions(log, "t", 5), 0);
+    cr_assert_eq(evl_topic_add_partitions(log, "zz", 5), EVL_ENOTFOUND);
+    /* A second handle (as another process would) sees 5. */
+    evl_log_t *log2 = test_open(NULL);
+    cr_assert_eq(evl_topic_partitions(log2, "t"), 5);
+    evl_producer_t *p2;
+    cr_assert_eq(evl_producer_new(log2, "t", NULL, &p2), 0);
+    cr_assert_eq(test_send(p2, 4, NULL, "x", 0), 0);
+    /* The first producer still sends to the new partition. */
+    cr_assert_eq(test_send(prod, 4, NULL, "y", 0), 1);
+    evl_producer_close(p2);
+    evl_producer_close(prod);
+    evl_log_close(log2);
+    evl_log_close(log);
+}
+
+Test(topic, open_errors)
+{
+    evl_log_t *log = (evl_log_t *)1;
+    cr_assert_eq(evl_log_open("", NULL, &log), EVL_EINVAL);
+    cr_assert_null(log);
+    cr_assert_eq(evl_log_open(NULL, NULL, &log), EVL_EINVAL);
+    FILE *f = fopen(tpath("file"), "w");
+    fclose(f);
+    cr_assert_lt(evl_log_open(tpath("file"), NULL, &log), 0);
+    cr_assert_null(log);
+    evl_log_close(NULL);
+}
