@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char test_dir[256];
+static char test_dir[200];
 static char test_logbuf[16384];
 
 static inline void test_log_cb(void *opaque, int level, const char *msg)
@@ -50,10 +50,10 @@ static inline void test_dir_teardown(void)
 /* A path inside the test directory. */
 static inline const char *tpath(const char *rel)
 {
-    static char buf[4][512];
+    static char buf[4][1024];
     static int i;
     char *b = buf[i++ & 3];
-    snprintf(b, 512, "%s/%s", test_dir, rel);
+    snprintf(b, 1024, "%.200s/%.800s", test_dir, rel);
     return b;
 }
 

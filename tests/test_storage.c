@@ -1,0 +1,463 @@
+/*
+ * test_storage.c - what happens on disk: rolls, retention by size and age,
+ * the disk budget and its three policies, recovery of torn tails and bad
+ * indexes, durability levels and fsync failures.
+ */
+#include "helpers.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "../lib/os.h"
+
+TestSuite(storage, .init = test_dir_setup, .fini = test_dir_teardown);
+
+static void fill(evl_producer_t *prod, int partition, int n, size_t size)
+{
+    char *v = malloc(size);
+    memset(v, 'z', size);
+    for (int i = 0; i < n; i++) {
+        int k = snprintf(v, size, "%d", i);
+        v[k] = 'z';
+        evl_msg_t m = {NULL, 0, v, size, NULL, 0, -1, partition, -1};
+        int rc = evl_producer_send(prod, &m, 0);
+        cr_assert_eq(rc, 0, "send %d: %s", i, evl_strerror(rc));
+    }
+    free(v);
+}
+
+static int64_t count_records(evl_log_t *log, const char *topic, int p, int64_t *first)
+{
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, topic, p, &rd), 0);
+    const evl_record_t *r;
+    int64_t n = 0, prev = -1;
+    int rc;
+    while ((rc = evl_reader_next(rd, 0, &r)) == 0) {
+        if (prev < 0 && first)
+            *first = evl_record_offset(r);
+        if (prev >= 0)
+            cr_assert_eq(evl_record_offset(r), prev + 1, "offsets not contiguous");
+        prev = evl_record_offset(r);
+        n++;
+    }
+    cr_assert_eq(rc, EVL_ETIMEDOUT, "reader stopped with %s", evl_errname(rc));
+    evl_reader_close(rd);
+    return n;
+}
+
+Test(storage, retention_by_bytes_deletes_whole_old_segments)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "retention.bytes", "200000",
+                                 "retention.ms", "-1", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 4000, 200); /* about 900 KB: 14 segments */
+    evl_reader_t *old;
+    evl_reader_open(log, "t", 0, &old); /* holds a view into segment 0 */
+    const evl_record_t *r;
+    cr_assert_eq(evl_reader_next(old, 0, &r), 0);
+    cr_assert_eq(evl_log_retention_run(log), 0);
+    evl_partition_info_t pi;
+    evl_partition_info(log, "t", 0, &pi);
+    cr_assert_gt(pi.start_offset, 0);
+    cr_assert_leq(pi.bytes, 200000 + 2 * 65536 + 65536);
+    cr_assert_eq(pi.end_offset, 4000);
+    /* The view still reads its (now deleted) segment's bytes. */
+    size_t vl;
+    const char *v = evl_record_value(r, &vl);
+    cr_assert_eq(vl, 200);
+    cr_assert_eq(v[0], '0');
+    /* A new seek below the start is refused; reading from the start works. */
+    cr_assert_eq(evl_reader_seek(old, 0), EVL_EOFFSET);
+    evl_reader_close(old);
+    int64_t first = -1;
+    cr_assert_eq(count_records(log, "t", 0, &first), 4000 - pi.start_offset);
+    cr_assert_eq(first, pi.start_offset);
+    cr_assert_gt(evl_log_stat(log, EVL_STAT_SEGMENTS_DELETED), 0);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, retention_by_age_keeps_active_segment)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "retention.ms", "1000", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    /* Old timestamps: everything is past retention. */
+    for (int i = 0; i < 2000; i++) {
+        evl_msg_t m = {NULL, 0, "old-record-with-some-bytes", 26, NULL, 0, 1000 + i, 0, -1};
+        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    }
+    cr_assert_eq(evl_log_retention_run(log), 0);
+    evl_partition_info_t pi;
+    evl_partition_info(log, "t", 0, &pi);
+    cr_assert_eq(pi.segments, 1, "only the active segment stays");
+    cr_assert_gt(pi.start_offset, 0);
+    cr_assert_eq(pi.end_offset, 2000);
+    cr_assert_eq(count_records(log, "t", 0, NULL), 2000 - pi.start_offset);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, segment_rolls_by_age)
+{
+    evl_config_t *cfg = test_cfg("segment.ms", "50", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    test_send(prod, 0, NULL, "a", 0);
+    usleep(80000);
+    test_send(prod, 0, NULL, "b", 0);
+    evl_partition_info_t pi;
+    evl_partition_info(log, "t", 0, &pi);
+    cr_assert_eq(pi.segments, 2);
+    cr_assert_eq(count_records(log, "t", 0, NULL), 2);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, disk_budget_reject)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "1048576", "disk.bytes.max", "6000000",
+                                 "disk.full.policy", "reject", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    char v[1000] = {0};
+    int rc = 0, sent = 0;
+    for (int i = 0; i < 20000 && rc == 0; i++) {
+        evl_msg_t m = {NULL, 0, v, sizeof v, NULL, 0, -1, 0, -1};
+        if ((rc = evl_producer_send(prod, &m, 0)) == 0)
+            sent++;
+    }
+    cr_assert_eq(rc, EVL_EFULL, "got %s", evl_errname(rc));
+    cr_assert_leq(evl_log_stat(log, EVL_STAT_DISK_BYTES), 6000000);
+    /* Everything accepted is readable; the log is intact. */
+    cr_assert_eq(count_records(log, "t", 0, NULL), sent);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, disk_budget_drop_oldest_keeps_accepting)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "1048576", "disk.bytes.max", "6000000",
+                                 "disk.full.policy", "drop-oldest", "retention.ms", "-1", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "a", 1, cfg), 0);
+    cr_assert_eq(evl_topic_create(log, "b", 1, cfg), 0);
+    evl_producer_t *pa, *pb;
+    evl_producer_new(log, "a", NULL, &pa);
+    evl_producer_new(log, "b", NULL, &pb);
+    fill(pa, 0, 4000, 1000);
+    fill(pb, 0, 8000, 1000);
+    cr_assert_leq(evl_log_stat(log, EVL_STAT_DISK_BYTES), 6000000);
+    evl_partition_info_t ia, ib;
+    evl_partition_info(log, "a", 0, &ia);
+    evl_partition_info(log, "b", 0, &ib);
+    cr_assert_gt(ia.start_offset, 0, "the oldest data (topic a) goes first");
+    cr_assert_eq(ib.end_offset, 8000);
+    cr_assert_eq(count_records(log, "b", 0, NULL), ib.end_offset - ib.start_offset);
+    evl_producer_close(pa);
+    evl_producer_close(pb);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, disk_budget_block_times_out)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "1048576", "disk.bytes.max", "3000000",
+                                 "disk.full.policy", "block", "disk.full.block.ms", "100", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    char v[1000] = {0};
+    int rc = 0;
+    for (int i = 0; i < 10000 && rc == 0; i++) {
+        evl_msg_t m = {NULL, 0, v, sizeof v, NULL, 0, -1, 0, -1};
+        rc = evl_producer_send(prod, &m, 0);
+    }
+    cr_assert_eq(rc, EVL_EFULL);
+    cr_assert(strstr(test_logbuf, "disk budget"));
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+/* Remove partition.ctl, as a reboot would make it stale. */
+static void forget_shared_state(const char *topic, int p)
+{
+    char path[512];
+    snprintf(path, sizeof path, "log/topics/%s/%d/partition.ctl", topic, p);
+    cr_assert_eq(unlink(tpath(path)), 0);
+}
+
+static const char *last_segment(const char *topic, int p)
+{
+    static char best[1024];
+    char dir[512];
+    snprintf(dir, sizeof dir, "%.200s/log/topics/%.100s/%d", test_dir, topic, p);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    best[0] = 0;
+    char name[64] = "";
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".log") && strlen(e->d_name) == 24 && strcmp(e->d_name, name) > 0)
+            snprintf(name, sizeof name, "%s", e->d_name);
+    closedir(d);
+    snprintf(best, sizeof best, "%.512s/%.64s", dir, name);
+    return best;
+}
+
+Test(storage, torn_tail_is_truncated_and_reported)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 100, 100);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    /* Tear the last record: flip a byte inside it. Record frames here are
+     * 32 + 32 + 100 = 164 -> 168 bytes each, from position 4096. */
+    int fd = open(last_segment("t", 0), O_RDWR);
+    off_t last = 4096 + 99 * 168;
+    char c;
+    cr_assert_eq(pread(fd, &c, 1, last + 80), 1);
+    c ^= 0x40;
+    cr_assert_eq(pwrite(fd, &c, 1, last + 80), 1);
+    /* And leave garbage after it, as a torn write of a later frame would. */
+    cr_assert_eq(pwrite(fd, "garbage!garbage!", 16, last + 168 + 8), 16);
+    close(fd);
+    forget_shared_state("t", 0);
+    test_logbuf[0] = 0;
+    log = test_open(cfg);
+    cr_assert_eq(count_records(log, "t", 0, NULL), 99);
+    cr_assert_gt(evl_log_stat(log, EVL_STAT_TRUNCATED_BYTES), 0);
+    cr_assert_eq(evl_log_stat(log, EVL_STAT_RECOVERIES), 1);
+    cr_assert(strstr(test_logbuf, "truncated the torn tail at offset 99"), "%s", test_logbuf);
+    /* Appends continue at offset 99, and the garbage never surfaces. */
+    evl_producer_new(log, "t", NULL, &prod);
+    cr_assert_eq(test_send(prod, 0, NULL, "new", 0), 99);
+    cr_assert_eq(test_send(prod, 0, NULL, "new2", 0), 100);
+    cr_assert_eq(count_records(log, "t", 0, NULL), 101);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, garbage_index_costs_a_scan_not_a_wrong_answer)
+{
+    evl_config_t *cfg = test_cfg("index.interval.bytes", "256", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 1000, 100);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    char idx[1100];
+    snprintf(idx, sizeof idx, "%s", last_segment("t", 0));
+    strcpy(idx + strlen(idx) - 3, "idx");
+    int fd = open(idx, O_RDWR);
+    unsigned char junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 131 + 7);
+    cr_assert_eq(pwrite(fd, junk, sizeof junk, 64), (ssize_t)sizeof junk);
+    close(fd);
+    log = test_open(cfg); /* ctl still valid: live damage to the index */
+    evl_reader_t *rd;
+    evl_reader_open(log, "t", 0, &rd);
+    const evl_record_t *r;
+    for (int64_t o = 0; o < 1000; o += 97) {
+        cr_assert_eq(evl_reader_seek(rd, o), 0);
+        cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+        cr_assert_eq(evl_record_offset(r), o);
+    }
+    evl_reader_close(rd);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, live_corruption_returns_ecorrupt_not_data)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "t", 1, NULL), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 10, 100);
+    int fd = open(last_segment("t", 0), O_RDWR);
+    cr_assert_eq(pwrite(fd, "X", 1, 4096 + 5 * 168 + 100), 1);
+    close(fd);
+    evl_reader_t *rd;
+    evl_reader_open(log, "t", 0, &rd);
+    const evl_record_t *r;
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), EVL_ECORRUPT);
+    cr_assert_eq(evl_reader_position(rd), 5);
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
+}
+
+Test(storage, fsync_durability_counts_and_group_commit_stats)
+{
+    evl_config_t *cfg = test_cfg("durability", "fsync", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    cr_assert_eq(evl_producer_new(log, "t", NULL, &prod), 0);
+    for (int i = 0; i < 20; i++)
+        test_send(prod, 0, NULL, "durable", 0);
+    cr_assert_geq(evl_log_stat(log, EVL_STAT_FSYNCS), 20);
+    cr_assert_gt(evl_log_stat(log, EVL_STAT_FSYNC_NS), 0);
+    cr_assert_geq(evl_log_stat(log, EVL_STAT_FSYNC_NS), evl_log_stat(log, EVL_STAT_FSYNC_MAX_NS));
+    /* A per-call override to none skips the fsync. */
+    int64_t before = evl_log_stat(log, EVL_STAT_FSYNCS);
+    test_send(prod, 0, NULL, "fast", EVL_SEND_DURABILITY(EVL_DURABILITY_NONE));
+    cr_assert_eq(evl_log_stat(log, EVL_STAT_FSYNCS), before);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, interval_durability_flushes_in_background)
+{
+    evl_config_t *cfg = test_cfg("durability", "interval", "flush.interval.ms", "20", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    test_send(prod, 0, NULL, "x", 0);
+    cr_assert_eq(evl_log_stat(log, EVL_STAT_FSYNCS), 0, "the call itself must not fsync");
+    for (int i = 0; i < 100 && evl_log_stat(log, EVL_STAT_FSYNCS) == 0; i++)
+        usleep(10000);
+    cr_assert_gt(evl_log_stat(log, EVL_STAT_FSYNCS), 0);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, failed_fsync_is_never_reported_durable)
+{
+    evl_config_t *cfg = test_cfg("durability", "fsync", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    test_send(prod, 0, NULL, "ok", 0);
+    evl_test_fault(EVL_OS_FSYNC, 0, EIO, 1);
+    evl_msg_t m = {NULL, 0, "lost?", 5, NULL, 0, -1, 0, -1};
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_EDURABILITY);
+    cr_assert_eq(m.offset, 1, "the record was appended");
+    /* The fault is gone, but an earlier failure poisons later claims. */
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_EDURABILITY);
+    cr_assert(strstr(test_logbuf, "fdatasync failed"));
+    evl_producer_close(prod);
+    evl_log_close(log);
+    /* A new handle starts clean. */
+    log = test_open(cfg);
+    evl_producer_new(log, "t", NULL, &prod);
+    cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    cr_assert_eq(count_records(log, "t", 0, NULL), 4);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, enospc_on_growth_appends_nothing)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 10, 100);
+    evl_test_fault(EVL_OS_FALLOCATE, 0, ENOSPC, -1);
+    static char big[8 << 20];
+    int rc = 0, i;
+    for (i = 0; i < 100 && rc == 0; i++) {
+        evl_msg_t m = {NULL, 0, big, 512 << 10, NULL, 0, -1, 0, -1};
+        rc = evl_producer_send(prod, &m, 0);
+    }
+    cr_assert_eq(rc, EVL_ENOSPC);
+    evl_test_fault_clear();
+    evl_partition_info_t pi;
+    evl_partition_info(log, "t", 0, &pi);
+    cr_assert_eq(count_records(log, "t", 0, NULL), pi.end_offset);
+    cr_assert_eq(test_send(prod, 0, NULL, "after", 0), pi.end_offset);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+Test(storage, fsync_acked_records_survive_kill9)
+{
+    evl_config_t *cfg = test_cfg("durability", "fsync", "segment.bytes", "65536", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_log_close(log);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        evl_log_t *l;
+        evl_producer_t *p;
+        if (evl_log_open(tpath("log"), NULL, &l) || evl_producer_new(l, "t", NULL, &p))
+            _exit(2);
+        for (int i = 0;; i++) {
+            char v[64];
+            int n = snprintf(v, sizeof v, "rec-%d", i);
+            evl_msg_t m = {NULL, 0, v, (size_t)n, NULL, 0, -1, 0, -1};
+            if (evl_producer_send(p, &m, 0))
+                _exit(3);
+            int64_t off = m.offset;
+            if (write(fds[1], &off, sizeof off) != sizeof off)
+                _exit(4);
+        }
+    }
+    close(fds[1]);
+    int64_t acked = -1, off;
+    while (acked < 200 && read(fds[0], &off, sizeof off) == sizeof off)
+        acked = off;
+    kill(pid, SIGKILL);
+    while (read(fds[0], &off, sizeof off) == sizeof off)
+        acked = off;
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    log = test_open(cfg);
+    evl_reader_t *rd;
+    evl_reader_open(log, "t", 0, &rd);
+    const evl_record_t *r;
+    int64_t n = 0;
+    while (evl_reader_next(rd, 0, &r) == 0) {
+        char want[64];
+        int len = snprintf(want, sizeof want, "rec-%lld", (long long)n);
+        size_t vl;
+        const void *v = evl_record_value(r, &vl);
+        cr_assert_eq(vl, (size_t)len);
+        cr_assert_eq(memcmp(v, want, vl), 0);
+        cr_assert_eq(evl_record_offset(r), n++);
+    }
+    cr_assert_gt(n, acked, "acknowledged %lld, found %lld", (long long)acked, (long long)n);
+    evl_reader_close(rd);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
