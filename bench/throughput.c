@@ -10,7 +10,8 @@
  *   sweep  W1-style sends with 16 B .. 16 KiB values vs B0 (throughput.png)
  *   W4  durability fsync, one call per record, 1 and 8 threads (group
  *       commit), vs B1 write(2)+fdatasync
- *   W5  2 and 4 threads appending to one partition, vs 1 thread
+ *   W5  2 and 4 threads appending to one partition, vs 1 thread (and that
+ *       one vs B0 again)
  *   W6  scan of N records with evl_reader_next, checksums on and off, vs a
  *       bare CRC32C pass over as many bytes as the log appended for them
  *       (EVL_STAT_APPEND_BYTES: the record encodings), one CRC per record
@@ -327,12 +328,15 @@ int exp_contention(void)
 {
     static const int th[3] = {1, 2, 4};
     size_t n = scaled(2e6, 2000);
-    figure_t *f[3];
+    figure_t *f[3], *b0;
 
     fig_section("one partition, several threads through one producer, 8+100 B, "
                 "durability none (W5)");
+    b0 = fig_new("B0f.W5", "B0 memcpy 108 B rec into fresh MAP_SHARED map",
+                 "Mrec/s", HIGHER_BETTER);
     f[0] = fig_new("W5.1", "evl send, 1 thread (reference)", "Mrec/s",
                    HIGHER_BETTER);
+    fig_cmp(f[0], b0, NAN);
     f[1] = fig_new("W5.2", "evl send, 2 threads, same partition", "Mrec/s",
                    HIGHER_BETTER);
     f[2] = fig_new("W5.4", "evl send, 4 threads, same partition", "Mrec/s",
@@ -341,6 +345,7 @@ int exp_contention(void)
     fig_cmp(f[2], f[0], NAN);
     for (int r = 0; r < g_opt.runs; r++) {
         progress(1, "contention: run %d/%d", r + 1, g_opt.runs);
+        add_rate(b0, b0_memcpy_map(n, KEYLEN, 100, 0), (double)n, 1e6);
         for (int i = 0; i < 3; i++)
             add_rate(f[i], w_append(n, 100, "none", th[i], 1), (double)n, 1e6);
     }
@@ -392,7 +397,7 @@ int exp_scan(void)
     fig_section("scan with evl_reader_next, 8+100 B records written one per "
                 "call (W6)");
     snprintf(name, sizeof name,
-             "CRC32C (%s) over the records' bytes, 1 per record",
+             "CRC32C (%s) over the records' bytes, 1/record",
              crc32c_impl());
     bc = fig_new("CRC", name, "Mrec/s", HIGHER_BETTER);
     snprintf(name, sizeof name, "evl_reader_next over %zu records, crcs on", n);

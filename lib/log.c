@@ -130,13 +130,9 @@ static void bg_flush_and_retain(evl_log_t *log, bool retention)
         if (!t->name[0])
             continue;
         int64_t interval = evl__cfg_int(&t->cfg, EVL_CFG_FLUSH_INTERVAL_MS);
-        pthread_mutex_lock(&t->mu);
-        int n = t->nparts_alloc;
-        pthread_mutex_unlock(&t->mu);
+        int n = evl__topic_nparts(t);
         for (int p = 0; p < n; p++) {
-            pthread_mutex_lock(&t->mu);
-            evl_part_t *part = t->parts[p];
-            pthread_mutex_unlock(&t->mu);
+            evl_part_t *part = evl__topic_part_if_open(t, p);
             if (!part)
                 continue;
             if (atomic_load(&part->interval_flush) && atomic_load(&part->unsynced) &&
@@ -150,11 +146,34 @@ static void bg_flush_and_retain(evl_log_t *log, bool retention)
     }
 }
 
+void evl__log_kick(evl_log_t *log)
+{
+    atomic_store(&log->kicked, true);
+    pthread_mutex_lock(&log->bg_mu);
+    pthread_cond_signal(&log->bg_cv);
+    pthread_mutex_unlock(&log->bg_mu);
+}
+
+static void bg_grow(evl_log_t *log)
+{
+    pthread_mutex_lock(&log->mu);
+    evl_topic_t *topics = log->topics;
+    pthread_mutex_unlock(&log->mu);
+    for (evl_topic_t *t = topics; t; t = t->next) {
+        int n = evl__topic_nparts(t);
+        for (int p = 0; p < n; p++) {
+            evl_part_t *part = evl__topic_part_if_open(t, p);
+            if (part && atomic_load(&part->grow_wanted))
+                evl__part_grow_ahead(part);
+        }
+    }
+}
+
 static void *bg_main(void *arg)
 {
     evl_log_t *log = arg;
     int64_t ret_every = evl__cfg_int(&log->cfg, EVL_CFG_RETENTION_CHECK_MS);
-    int64_t next_ret = evl_now_ms() + ret_every;
+    int64_t next_ret = evl_now_ms() + ret_every, next_tick = 0;
     pthread_mutex_lock(&log->bg_mu);
     while (!log->stopping) {
         struct timespec ts;
@@ -164,14 +183,21 @@ static void *bg_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&log->bg_cv, &log->bg_mu, &ts);
+        if (!atomic_load(&log->kicked))
+            pthread_cond_timedwait(&log->bg_cv, &log->bg_mu, &ts);
         if (log->stopping)
             break;
         pthread_mutex_unlock(&log->bg_mu);
-        bool retention = evl_now_ms() >= next_ret;
+        if (atomic_exchange(&log->kicked, false))
+            bg_grow(log);
+        int64_t now = evl_now_ms();
+        bool retention = now >= next_ret;
         if (retention)
-            next_ret = evl_now_ms() + ret_every;
-        bg_flush_and_retain(log, retention);
+            next_ret = now + ret_every;
+        if (retention || now >= next_tick) {
+            next_tick = now + BG_TICK_MS;
+            bg_flush_and_retain(log, retention);
+        }
         pthread_mutex_lock(&log->bg_mu);
     }
     pthread_mutex_unlock(&log->bg_mu);
@@ -259,10 +285,11 @@ EVL_API void evl_log_close(evl_log_t *log)
     }
     /* Interval-durability data goes to disk before the handle disappears. */
     for (evl_topic_t *t = log->topics; t; t = t->next)
-        for (int p = 0; p < t->nparts_alloc; p++)
-            if (t->parts[p] && atomic_load(&t->parts[p]->interval_flush) &&
-                atomic_load(&t->parts[p]->unsynced))
-                evl__part_sync_now(t->parts[p]);
+        for (int p = 0; p < evl__topic_nparts(t); p++) {
+            evl_part_t *part = evl__topic_part_if_open(t, p);
+            if (part && atomic_load(&part->interval_flush) && atomic_load(&part->unsynced))
+                evl__part_sync_now(part);
+        }
     while (log->topics) {
         evl_topic_t *t = log->topics;
         log->topics = t->next;
@@ -339,5 +366,18 @@ EVL_API int64_t evl_log_stat(evl_log_t *log, int stat)
         return EVL_EINVAL;
     if (stat == EVL_STAT_DISK_BYTES)
         return evl__log_disk_bytes(log);
+    if (stat == EVL_STAT_APPENDS || stat == EVL_STAT_APPEND_BYTES) {
+        int64_t sum = 0;
+        pthread_mutex_lock(&log->mu);
+        for (evl_topic_t *t = log->topics; t; t = t->next)
+            for (int p = 0; p < evl__topic_nparts(t); p++) {
+                evl_part_t *part = evl__topic_part_if_open(t, p);
+                if (part)
+                    sum += atomic_load(stat == EVL_STAT_APPENDS ? &part->n_appends
+                                                                : &part->n_append_bytes);
+            }
+        pthread_mutex_unlock(&log->mu);
+        return sum;
+    }
     return atomic_load(&log->stats[stat]);
 }

@@ -80,6 +80,10 @@ typedef struct evl_part {
     bool sync_failed;           /* an fsync failed: nothing more is durable */
     _Atomic bool unsynced;      /* appended since the last sync */
     _Atomic bool interval_flush; /* a producer wants background flushes */
+    _Atomic bool grow_wanted;   /* the writer is close to the allocation end */
+    /* This handle's appends, updated under the append lock (so a plain
+     * load and store, not a contended atomic add per record). */
+    _Atomic int64_t n_appends, n_append_bytes;
     _Atomic int64_t last_flush_ms;
 } evl_part_t;
 
@@ -96,6 +100,9 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
 /* Make everything up to (seg_base, end_pos) durable; threads that call at
  * once share one fdatasync. EVL_EDURABILITY if an fsync ever failed. */
 int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos);
+/* Background: allocate and pre-fault space ahead of the writer, so that
+ * page faults and fallocate stay off the append path. */
+void evl__part_grow_ahead(evl_part_t *part);
 /* Sync whatever is unsynced now. */
 int evl__part_sync_now(evl_part_t *part);
 

@@ -92,11 +92,8 @@ static int msg_check(const evl_producer_t *prod, const evl_msg_t *m, uint64_t *s
 }
 
 static int after_append(evl_producer_t *prod, evl_part_t *part, int durability,
-                        uint64_t seg_base, uint64_t end_pos, size_t records,
-                        uint64_t bytes)
+                        uint64_t seg_base, uint64_t end_pos)
 {
-    evl__stat_add(prod->log, EVL_STAT_APPENDS, (int64_t)records);
-    evl__stat_add(prod->log, EVL_STAT_APPEND_BYTES, (int64_t)bytes);
     if (durability == EVL_DURABILITY_FSYNC)
         return evl__part_sync(part, seg_base, end_pos);
     if (durability == EVL_DURABILITY_INTERVAL &&
@@ -131,7 +128,7 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
         return rc;
     msg->partition = p;
     msg->offset = (int64_t)base;
-    return after_append(prod, part, resolve(prod, flags), sb, ep, 1, EVL_FRAME_HDR + size);
+    return after_append(prod, part, resolve(prod, flags), sb, ep);
 }
 
 EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key, size_t key_len,
@@ -157,7 +154,7 @@ static int append_group(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
     uint64_t limit = EVL_MIN(prod->max_msg + EVL_FRAME_HDR + EVL_REC_HDR + 8,
                              part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES);
     size_t i = 0;
-    uint64_t sb = 0, ep = 0, bytes = 0;
+    uint64_t sb = 0, ep = 0;
     while (i < n) {
         size_t k = 0;
         uint64_t fb = EVL_FRAME_HDR;
@@ -174,10 +171,9 @@ static int append_group(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
             msgs[idx[i + j]].offset = (int64_t)(base + j);
             msgs[idx[i + j]].partition = part->id;
         }
-        bytes += fb;
         i += k;
     }
-    return after_append(prod, part, durability, sb, ep, n, bytes);
+    return after_append(prod, part, durability, sb, ep);
 }
 
 EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_t count,
@@ -241,9 +237,7 @@ EVL_API int evl_producer_flush(evl_producer_t *prod)
     int rc = 0;
     int n = evl__topic_nparts(prod->topic);
     for (int p = 0; p < n; p++) {
-        pthread_mutex_lock(&prod->topic->mu);
-        evl_part_t *part = p < prod->topic->nparts_alloc ? prod->topic->parts[p] : NULL;
-        pthread_mutex_unlock(&prod->topic->mu);
+        evl_part_t *part = evl__topic_part_if_open(prod->topic, p);
         if (part && atomic_load(&part->unsynced)) {
             int r = evl__part_sync_now(part);
             if (r && !rc)

@@ -331,7 +331,7 @@ static int topic_load(evl_log_t *log, const char *name, evl_topic_t **out)
         evl__topic_free(t);
         return rc;
     }
-    t->nparts = np;
+    atomic_store(&t->nparts, np);
     t->refreshed_ms = evl_now_ms();
     *out = t;
     return 0;
@@ -373,25 +373,56 @@ int evl__topic_refresh(evl_topic_t *t)
     if (np < 0)
         return np;
     pthread_mutex_lock(&t->mu);
-    if (np > t->nparts)
-        t->nparts = np;
+    if (np > atomic_load(&t->nparts))
+        atomic_store(&t->nparts, np);
     t->refreshed_ms = evl_now_ms();
-    np = t->nparts;
+    np = atomic_load(&t->nparts);
     pthread_mutex_unlock(&t->mu);
     return np;
 }
 
 int evl__topic_nparts(evl_topic_t *t)
 {
-    pthread_mutex_lock(&t->mu);
-    int n = t->nparts;
-    pthread_mutex_unlock(&t->mu);
-    return n;
+    return atomic_load_explicit(&t->nparts, memory_order_acquire);
+}
+
+evl_part_t *evl__topic_part_if_open(evl_topic_t *t, int p)
+{
+    /* Length first: a length that includes p implies the array it was
+     * published with (or a later one) is the one we load next. */
+    int n = atomic_load_explicit(&t->nparts_alloc, memory_order_acquire);
+    evl_part_t **arr = atomic_load_explicit(&t->parts, memory_order_acquire);
+    if (p < 0 || p >= n)
+        return NULL;
+    return __atomic_load_n(&arr[p], __ATOMIC_ACQUIRE);
+}
+
+/* Replace parts[] with a larger copy (t->mu held). */
+static int parts_grow(evl_topic_t *t, int cap)
+{
+    int old_n = atomic_load(&t->nparts_alloc);
+    evl_part_t **old = atomic_load(&t->parts);
+    /* One extra slot in front links retired arrays for freeing at close. */
+    void **block = evl__calloc((size_t)cap + 1, sizeof(void *));
+    if (!block)
+        return EVL_ENOMEM;
+    evl_part_t **arr = (evl_part_t **)(block + 1);
+    if (old_n)
+        memcpy(arr, old, (size_t)old_n * sizeof *arr);
+    atomic_store_explicit(&t->parts, arr, memory_order_release);
+    atomic_store_explicit(&t->nparts_alloc, cap, memory_order_release);
+    if (old) {
+        void **old_block = (void **)old - 1;
+        old_block[0] = t->retired;
+        t->retired = old_block;
+    }
+    return 0;
 }
 
 int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
 {
-    *out = NULL;
+    if ((*out = evl__topic_part_if_open(t, p)))
+        return 0;
     if (p < 0)
         return EVL_EINVAL;
     if (p >= evl__topic_nparts(t)) {
@@ -402,22 +433,18 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
             return EVL_ENOTFOUND;
     }
     pthread_mutex_lock(&t->mu);
-    /* parts[] grows in steps of 16 as partitions are added. */
-    int cap = (t->nparts + 15) / 16 * 16;
     int rc = 0;
-    if (!t->parts || p >= t->nparts_alloc) {
-        evl_part_t **np = evl__realloc(t->parts, (size_t)cap * sizeof *np);
-        if (!np) {
-            pthread_mutex_unlock(&t->mu);
-            return EVL_ENOMEM;
-        }
-        memset(np + t->nparts_alloc, 0, (size_t)(cap - t->nparts_alloc) * sizeof *np);
-        t->parts = np;
-        t->nparts_alloc = cap;
+    int cap = (atomic_load(&t->nparts) + 15) / 16 * 16;
+    if (p >= atomic_load(&t->nparts_alloc))
+        rc = parts_grow(t, cap);
+    evl_part_t **arr = atomic_load(&t->parts);
+    if (rc == 0 && !arr[p]) {
+        evl_part_t *part;
+        rc = evl__part_open(t, p, &part);
+        if (rc == 0)
+            __atomic_store_n(&arr[p], part, __ATOMIC_RELEASE);
     }
-    if (!t->parts[p])
-        rc = evl__part_open(t, p, &t->parts[p]);
-    *out = t->parts[p];
+    *out = rc ? NULL : arr[p];
     pthread_mutex_unlock(&t->mu);
     return rc;
 }
@@ -426,9 +453,16 @@ void evl__topic_free(evl_topic_t *t)
 {
     if (!t)
         return;
-    for (int i = 0; i < t->nparts_alloc; i++)
-        evl__part_close(t->parts[i]);
-    free(t->parts);
+    evl_part_t **arr = atomic_load(&t->parts);
+    for (int i = 0; i < atomic_load(&t->nparts_alloc); i++)
+        evl__part_close(arr[i]);
+    if (arr)
+        free((void **)arr - 1);
+    while (t->retired) {
+        void **b = t->retired;
+        t->retired = b[0];
+        free(b);
+    }
     evl__cfg_release(&t->cfg);
     pthread_mutex_destroy(&t->mu);
     free(t->name);

@@ -15,10 +15,14 @@ typedef struct evl_topic {
     char *name;
     char *dir;                 /* DIR/topics/NAME */
     evl_config_t cfg;          /* effective settings */
-    pthread_mutex_t mu;        /* protects nparts and parts */
-    int nparts;
-    evl_part_t **parts;        /* opened on first use */
-    int nparts_alloc;          /* slots in parts */
+    pthread_mutex_t mu;        /* serialises changes to the fields below */
+    _Atomic int nparts;        /* partition count (only grows) */
+    /* Open partitions, read without a lock on the append path: the array
+     * is replaced (never changed in place) when it grows, with its length
+     * published after it; replaced arrays are freed at close. */
+    _Atomic(evl_part_t **) parts;
+    _Atomic int nparts_alloc;  /* slots in parts */
+    void *retired;             /* replaced arrays (a linked list) */
     int64_t refreshed_ms;      /* last reload of the partition count */
     struct evl_topic *next;
 } evl_topic_t;
@@ -32,6 +36,8 @@ int evl__topic_part(evl_topic_t *topic, int p, evl_part_t **out);
 /* Reload the partition count from LMDB; returns it or a negative code. */
 int evl__topic_refresh(evl_topic_t *topic);
 int evl__topic_nparts(evl_topic_t *topic);
+/* Partition p if this handle has opened it already, else NULL. Lock-free. */
+evl_part_t *evl__topic_part_if_open(evl_topic_t *topic, int p);
 void evl__topic_free(evl_topic_t *topic);
 /* Sorted keys of an LMDB table (EVL_DB_*), one malloc'd block. */
 int evl__meta_list(struct evl_log *log, int db, char ***names, size_t *count);
