@@ -310,7 +310,9 @@ EVL_API int evl_topic_config_get(evl_log_t *log, const char *name,
 typedef struct evl_partition_info {
     int64_t start_offset; /**< first offset still in the log */
     int64_t end_offset;   /**< offset the next record will get */
-    int64_t bytes;        /**< bytes of record data on disk */
+    int64_t bytes;        /**< bytes of record data (frames) in the log;
+                               disk usage, preallocation included, is
+                               EVL_STAT_DISK_BYTES */
     int64_t segments;     /**< number of segment files */
 } evl_partition_info_t;
 

@@ -32,6 +32,16 @@ static inline uint64_t evl_ld64(const void *p) { uint64_t v; memcpy(&v, p, 8); r
 static inline void evl_st32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void evl_st64(void *p, uint64_t v) { memcpy(p, &v, 8); }
 
+/* A hint to the CPU inside a spin loop. */
+static inline void evl_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static inline int64_t evl_now_ms(void)
 {
     struct timespec ts;

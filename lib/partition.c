@@ -37,12 +37,23 @@
  * the write position: at a few GB/s of appends that is a few ms of work,
  * done on another core while the writer only copies bytes. */
 #define PREFAULT_AHEAD (8u << 20)
+#define AHEAD(part) EVL_MIN((uint64_t)PREFAULT_AHEAD, (part)->seg_bytes / 8)
 
 /* ---- locking ------------------------------------------------------------ */
 
 static int ctl_lock(evl_part_t *part)
 {
-    int rc = pthread_mutex_lock(&part->ctl->lock);
+    /* The lock is held for the time of a memcpy, so spin briefly before
+     * sleeping in the kernel: a futex sleep and wake cost far more than the
+     * wait, and with two busy writers would make both slower than one. */
+    int rc = EBUSY;
+    for (int i = 0; i < 200 && rc == EBUSY; i++) {
+        rc = pthread_mutex_trylock(&part->ctl->lock);
+        if (rc == EBUSY)
+            evl_cpu_relax();
+    }
+    if (rc == EBUSY)
+        rc = pthread_mutex_lock(&part->ctl->lock);
     if (rc == EOWNERDEAD) {
         evl__logf(&part->log->lg, EVL_LOG_WARNING,
                   "%s/%d: a writer died holding the append lock; repairing the tail",
@@ -384,7 +395,7 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     *seg_base = seg->base;
     *end_pos = end;
     bool low = atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed) <
-               EVL_MIN(end + PREFAULT_AHEAD, part->seg_bytes);
+               EVL_MIN(end + AHEAD(part), part->seg_bytes);
 out:
     ctl_unlock(part);
     if (rc == 0) {
@@ -407,7 +418,7 @@ void evl__part_grow_ahead(evl_part_t *part)
     evl_ctl_t *ctl = part->ctl;
     evl_seg_t *seg = NULL;
     uint64_t cur = atomic_load(&ctl->alloc_end);
-    uint64_t target = EVL_MIN(atomic_load(&ctl->write_pos) + PREFAULT_AHEAD + GROW_CHUNK,
+    uint64_t target = EVL_MIN(atomic_load(&ctl->write_pos) + AHEAD(part) + GROW_CHUNK,
                               part->seg_bytes);
     if (ensure_wseg(part) == 0 && target > cur && evl__log_reserve(part->log, target - cur) == 0 &&
         evl__os_allocate(part->wseg->fd, cur, target - cur) == 0) {
@@ -502,6 +513,8 @@ int evl__part_sync_now(evl_part_t *part)
 
 /* ---- retention ------------------------------------------------------------ */
 
+static int64_t seg_data_bytes(evl_part_t *part, uint64_t base);
+
 static int64_t seg_files_bytes(const char *dir, uint64_t base)
 {
     char path[PATH_MAX];
@@ -578,11 +591,12 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
     if (rc)
         return rc;
     uint64_t active = atomic_load(&part->ctl->active_base);
+    /* retention.bytes counts record data, as Kafka's log size does. */
     int64_t total = 0, freed = 0;
     for (size_t i = 0; i < n; i++)
-        total += seg_files_bytes(part->dir, bases[i]);
+        total += seg_data_bytes(part, bases[i]);
     for (size_t i = 0; i + 1 < n && bases[i] < active; i++) {
-        int64_t size = seg_files_bytes(part->dir, bases[i]);
+        int64_t size = seg_data_bytes(part, bases[i]);
         int64_t ts = seg_max_ts(part, bases[i]);
         bool by_time = ret_ms >= 0 && ts >= 0 && ts < now_ms - ret_ms;
         bool by_size = ret_bytes >= 0 && total - size >= ret_bytes;
@@ -620,6 +634,21 @@ int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts, bool dry_run
     return r;
 }
 
+/* Bytes of record data in segment base: sealed files hold exactly theirs,
+ * the active one up to the write position (its preallocated tail is not
+ * data). */
+static int64_t seg_data_bytes(evl_part_t *part, uint64_t base)
+{
+    if (base == atomic_load(&part->ctl->active_base))
+        return (int64_t)(atomic_load(&part->ctl->write_pos) - EVL_SEG_HDR);
+    char path[PATH_MAX];
+    struct stat st;
+    evl__seg_path(path, sizeof path, part->dir, base, "log");
+    if (stat(path, &st) == 0 && st.st_size > (off_t)(EVL_SEG_HDR + EVL_FRAME_EOF_BYTES))
+        return st.st_size - (off_t)(EVL_SEG_HDR + EVL_FRAME_EOF_BYTES);
+    return 0;
+}
+
 int evl__part_info(evl_part_t *part, evl_partition_info_t *out)
 {
     uint64_t *bases;
@@ -629,7 +658,7 @@ int evl__part_info(evl_part_t *part, evl_partition_info_t *out)
         return rc;
     int64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        bytes += seg_files_bytes(part->dir, bases[i]);
+        bytes += seg_data_bytes(part, bases[i]);
     free(bases);
     out->start_offset = (int64_t)evl__part_start(part);
     out->end_offset = (int64_t)evl__part_end(part);

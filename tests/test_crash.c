@@ -561,7 +561,7 @@ static evl_log_t *steps_setup(int nrecords)
 }
 
 /* Read everything; every record must be writer 1's next. Returns the count. */
-static int64_t steps_check(evl_log_t *log)
+static int64_t steps_check_ex(evl_log_t *log, bool strict_end)
 {
     evl_reader_t *rd;
     cr_assert_eq(evl_reader_open(log, steps_topic, 0, &rd), 0);
@@ -579,11 +579,15 @@ static int64_t steps_check(evl_log_t *log)
     cr_assert_eq(rc, EVL_ETIMEDOUT, "reader stopped at %lld: %s", (long long)n, evl_strerror(rc));
     evl_partition_info_t info;
     cr_assert_eq(evl_partition_info(log, steps_topic, 0, &info), 0);
-    cr_assert_eq(info.end_offset, n, "end offset %lld, %lld readable", (long long)info.end_offset,
-                 (long long)n);
+    /* Until the next locker repairs it, a frame the dead writer published
+     * is readable before the end offset counts it. */
+    cr_assert(info.end_offset == n || (!strict_end && info.end_offset == n - 1),
+              "end offset %lld, %lld readable", (long long)info.end_offset, (long long)n);
     evl_reader_close(rd);
     return n;
 }
+
+static int64_t steps_check(evl_log_t *log) { return steps_check_ex(log, true); }
 
 /* Append writer 1's next record and check its offset. */
 static void steps_append(evl_log_t *log, int64_t expect, int durability)
@@ -702,15 +706,35 @@ static __attribute__((noreturn)) void die_in_roll(int step)
     _exit(0);
 }
 
-static void run_dead_child(void (*fn)(int, uint32_t), int step, uint32_t seq)
+/* Fork a child that waits for a go, then replays a protocol up to step and
+ * dies holding the append lock. Meanwhile the parent opens the log and the
+ * partition, so that it meets the dead writer as a running process does
+ * (through the lock, not through the checks made when a partition is
+ * opened). Returns the parent's handle. */
+static evl_log_t *run_dead_child(void (*fn)(int, uint32_t), int step, uint32_t seq,
+                                 evl_config_t *cfg)
 {
+    int go[2];
+    cr_assert_eq(pipe(go), 0);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
-    if (pid == 0)
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        if (read(go[0], &c, 1) != 1)
+            _exit(7);
         fn(step, seq);
+    }
+    close(go[0]);
+    evl_log_t *log = test_open(cfg);
+    evl_partition_info_t info;
+    cr_assert_eq(evl_partition_info(log, steps_topic, 0, &info), 0); /* opens the partition */
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    close(go[1]);
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "step child failed: status %#x", st);
+    return log;
 }
 
 static void die_in_roll2(int step, uint32_t seq)
@@ -724,51 +748,69 @@ static void die_in_append2(int step, uint32_t seq) { die_in_append(step, seq); }
 Test(crash, append_protocol_every_step, .timeout = 120)
 {
     for (int step = 0; step <= 8; step++) {
-        test_dir_teardown();
-        test_dir_setup();
-        evl_log_t *log = steps_setup(3);
-        evl_log_close(log); /* no handle across fork */
-        run_dead_child(die_in_append2, step, 3);
-        evl_config_t *cfg = test_cfg(NULL);
-        log = test_open(cfg);
-        int64_t n = steps_check(log);
-        /* From step 5 on the frame was published: readers may have seen it,
-         * so it must stay. Before, it must vanish. */
-        cr_assert_eq(n, step >= 5 ? 4 : 3, "step %d: %lld records readable", step, (long long)n);
-        steps_append(log, n, EVL_DURABILITY_FSYNC);
-        cr_assert_eq(rl_log_count("died holding the append lock"), 1, "step %d: log:\n%s", step,
-                     test_logbuf);
-        cr_assert_eq(steps_check(log), n + 1, "step %d", step);
-        evl_log_close(log);
-        /* And once more from cold (ctl still valid, same boot). */
-        log = test_open(cfg);
-        cr_assert_eq(steps_check(log), n + 1, "step %d, reopened", step);
-        evl_log_close(log);
-        evl_config_free(cfg);
+        for (int cold = 0; cold <= 1; cold++) {
+            test_dir_teardown();
+            test_dir_setup();
+            evl_log_t *log = steps_setup(3);
+            evl_log_close(log); /* no handle across fork */
+            evl_config_t *cfg = test_cfg(NULL);
+            if (getenv("EVL_RL_VERBOSE"))
+                fprintf(stderr, "append step %d cold %d\n", step, cold);
+            log = run_dead_child(die_in_append2, step, 3, cfg);
+            if (cold) { /* meet it through a fresh open instead */
+                evl_log_close(log);
+                log = test_open(cfg);
+            }
+            int64_t n = steps_check_ex(log, false);
+            /* From step 5 on the frame was published: readers may have seen
+             * it, so it must stay. Before, it must vanish. */
+            cr_assert_eq(n, step >= 5 ? 4 : 3, "step %d: %lld records readable", step,
+                         (long long)n);
+            steps_append(log, n, EVL_DURABILITY_FSYNC);
+            cr_assert_eq(rl_log_count("died holding the append lock"), 1, "step %d: log:\n%s",
+                         step, test_logbuf);
+            cr_assert_eq(steps_check(log), n + 1, "step %d", step);
+            for (int64_t i = n + 1; i < n + 200; i++)
+                steps_append(log, i, EVL_DURABILITY_NONE);
+            cr_assert_eq(steps_check(log), n + 200, "step %d", step);
+            evl_log_close(log);
+            log = test_open(cfg);
+            cr_assert_eq(steps_check(log), n + 200, "step %d, reopened", step);
+            evl_log_close(log);
+            evl_config_free(cfg);
+        }
     }
 }
 
 Test(crash, roll_protocol_every_step, .timeout = 120)
 {
     for (int step = 1; step <= 4; step++) {
-        test_dir_teardown();
-        test_dir_setup();
-        evl_log_t *log = steps_setup(3);
-        evl_log_close(log);
-        run_dead_child(die_in_roll2, step, 0);
-        evl_config_t *cfg = test_cfg(NULL);
-        log = test_open(cfg);
-        cr_assert_eq(steps_check(log), 3, "step %d", step);
-        steps_append(log, 3, EVL_DURABILITY_FSYNC);
-        cr_assert_eq(steps_check(log), 4, "step %d: log:\n%s", step, test_logbuf);
-        /* Keep going across further rolls. */
-        for (int i = 4; i < 400; i++)
-            steps_append(log, i, EVL_DURABILITY_NONE);
-        cr_assert_eq(steps_check(log), 400, "step %d", step);
-        evl_log_close(log);
-        log = test_open(cfg);
-        cr_assert_eq(steps_check(log), 400, "step %d, reopened", step);
-        evl_log_close(log);
-        evl_config_free(cfg);
+        for (int cold = 0; cold <= 1; cold++) {
+            test_dir_teardown();
+            test_dir_setup();
+            evl_log_t *log = steps_setup(3);
+            evl_log_close(log);
+            evl_config_t *cfg = test_cfg(NULL);
+            if (getenv("EVL_RL_VERBOSE"))
+                fprintf(stderr, "roll step %d cold %d\n", step, cold);
+            log = run_dead_child(die_in_roll2, step, 0, cfg);
+            if (cold) {
+                evl_log_close(log);
+                log = test_open(cfg);
+            }
+            cr_assert_eq(steps_check(log), 3, "step %d cold %d", step, cold);
+            steps_append(log, 3, EVL_DURABILITY_FSYNC);
+            cr_assert_eq(steps_check(log), 4, "step %d cold %d: log:\n%s", step, cold,
+                         test_logbuf);
+            /* Keep going across further rolls. */
+            for (int i = 4; i < 400; i++)
+                steps_append(log, i, EVL_DURABILITY_NONE);
+            cr_assert_eq(steps_check(log), 400, "step %d cold %d", step, cold);
+            evl_log_close(log);
+            log = test_open(cfg);
+            cr_assert_eq(steps_check(log), 400, "step %d cold %d, reopened", step, cold);
+            evl_log_close(log);
+            evl_config_free(cfg);
+        }
     }
 }
