@@ -43,7 +43,8 @@ ALIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/asan/%.o)
 SLIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/tsan/%.o)
 TESTS     := $(TEST_SRC:tests/%.c=$(B)/test/%)
 ATESTS    := $(TEST_SRC:tests/%.c=$(B)/asan/%)
-TSAN_TESTS:= $(B)/tsan/test_concurrency
+TSAN_SRC  := $(sort $(wildcard tests/tsan_*.c))
+TSAN_TESTS:= $(TSAN_SRC:tests/%.c=$(B)/tsan/%)
 EXAMPLES  := $(EX_SRC:examples/%.c=$(B)/examples/%)
 SHARED    := lib/libeventlog.so.$(VERSION)
 STATIC    := lib/libeventlog.a
@@ -120,8 +121,9 @@ $(B)/tsan/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/tsan/libevl_test.a: $(SLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/tsan/test_%: tests/test_%.c tests/helpers.h $(B)/tsan/libevl_test.a
-	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+# TSan programs are plain executables: Criterion cannot run under TSan.
+$(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a
+	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_test.a $(LDFLAGS) $(LIBS)
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
@@ -135,7 +137,7 @@ test-asan: all $(ATESTS)
 
 test-tsan: all $(TSAN_TESTS)
 	@set -e; for t in $(TSAN_TESTS); do echo "== $$t"; \
-	  TSAN_OPTIONS=halt_on_error=1 EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS); done
+	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 EVL_TEST_QUICK=1 $$t; done
 
 test: test-unit test-asan test-tsan
 	@echo "all test suites passed"

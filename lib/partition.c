@@ -69,10 +69,11 @@ static void ctl_unlock(evl_part_t *part) { pthread_mutex_unlock(&part->ctl->lock
 
 static inline void notify(evl_part_t *part)
 {
-    /* Pairs with the fence in the reader's wait: either the reader sees the
-     * published frame, or we see its waiters count and wake it. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&part->ctl->waiters, memory_order_relaxed)) {
+    /* An RMW (adding 0) rather than a load: it is ordered with the reader's
+     * waiters++ in one modification order. If the reader's increment came
+     * first we see it and wake it; if ours came first, the reader's RMW
+     * synchronises with ours and its next look sees the published frame. */
+    if (atomic_fetch_add(&part->ctl->waiters, 0)) {
         atomic_fetch_add(&part->ctl->futex_seq, 1);
         evl__futex_wake_all(&part->ctl->futex_seq);
     }
@@ -147,6 +148,33 @@ static void cache_prune(evl_part_t *part)
     }
 }
 
+/* Keep at most this many segments mapped per partition and handle, beyond
+ * those in use: every cached segment holds two fds and a mapping, and a
+ * partition may have thousands of segments. */
+#define SEG_CACHE_MAX 8
+
+/* Drop cached segments that nobody else references, oldest first, until
+ * the cache is back under its bound (seg_mu held). */
+static void cache_trim(evl_part_t *part, const evl_seg_t *keep)
+{
+    size_t n = 0;
+    for (evl_seg_t *s = part->segs; s; s = s->next)
+        n++;
+    uint64_t active = atomic_load(&part->ctl->active_base);
+    evl_seg_t **pp = &part->segs;
+    while (n > SEG_CACHE_MAX && *pp) {
+        evl_seg_t *s = *pp;
+        if (s != keep && s != part->wseg && s->base != active &&
+            atomic_load(&s->refs) == 1) {
+            *pp = s->next;
+            evl__seg_unref(s);
+            n--;
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
 int evl__part_seg_at(evl_part_t *part, uint64_t base, evl_seg_t **out)
 {
     pthread_mutex_lock(&part->seg_mu);
@@ -167,6 +195,7 @@ int evl__part_seg_at(evl_part_t *part, uint64_t base, evl_seg_t **out)
         evl__seg_ref(seg);
         *out = seg;
         cache_prune(part);
+        cache_trim(part, seg);
     } else {
         *out = NULL;
     }

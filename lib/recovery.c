@@ -121,6 +121,11 @@ static int reseal(evl_part_t *part, evl_seg_t *seg, const scan_t *s, uint64_t ne
 {
     int64_t dropped = zero_tail(seg, s->pos, file_size);
     evl__stat_add(part->log, EVL_STAT_TRUNCATED_BYTES, dropped);
+    if (dropped == 0 && s->next_offset == next_base)
+        evl__logf(&part->log->lg, EVL_LOG_NOTICE,
+                  "%s/%d: segment %llu: completed an interrupted roll (nothing lost)",
+                  part->topic->name, part->id, (unsigned long long)seg->base);
+    else
     evl__logf(&part->log->lg, EVL_LOG_ERR,
               "%s/%d: segment %llu damaged: kept offsets up to %llu, lost up to %llu "
               "(%lld bytes dropped)",
@@ -350,11 +355,40 @@ void evl__part_repair_tail(evl_part_t *part)
     evl_ctl_t *ctl = part->ctl;
     evl_seg_t *seg;
     uint64_t active = atomic_load(&ctl->active_base);
+    /* A segment file past the active one means the writer died inside a
+     * roll. Its ctl fields may be half switched (activate() resets the tail
+     * fields before active_base), so nothing below may trust them: zeroing
+     * from a reset write_pos would wipe the sealed segment, and deleting the
+     * new file would send the next append into the sealed one. Rebuild from
+     * the files instead, which completes the roll (rare; bounded by one
+     * segment's scan). */
+    uint64_t *bases;
+    size_t n;
+    if (evl__part_list(part->dir, &bases, &n) == 0) {
+        bool rolling = n > 0 && bases[n - 1] > active;
+        free(bases);
+        if (rolling) {
+            evl__part_recover(part);
+            return;
+        }
+    }
     if (evl__part_seg_at(part, active, &seg))
         return;
     uint64_t pos = atomic_load(&ctl->write_pos), dirty = atomic_load(&ctl->dirty_end);
     int64_t size = evl__seg_file_size(seg);
     uint64_t limit = EVL_MIN((uint64_t)(size > 0 ? size : 0), seg->max_bytes);
+    /* write_pos is stored before next_offset: if the writer died between
+     * the two, the frame ending at write_pos is not counted yet. */
+    uint64_t lf = atomic_load(&ctl->last_frame_pos);
+    if (lf >= EVL_SEG_HDR && lf < pos && pos <= limit) {
+        uint32_t lfl = evl__frame_len_acquire(seg->map + lf);
+        if (lfl != EVL_FRAME_EOF && lf + EVL_ALIGN8(lfl) == pos &&
+            evl__frame_check(seg->map + lf, lfl, pos - lf, -1, true) == 0) {
+            uint64_t want = evl__frame_base(seg->map + lf) + evl__frame_count(seg->map + lf);
+            if (atomic_load(&ctl->next_offset) != want)
+                atomic_store(&ctl->next_offset, want);
+        }
+    }
     uint32_t fl = pos + 4 <= limit ? evl__frame_len_acquire(seg->map + pos) : 0;
     if (fl == EVL_FRAME_EOF) {
         /* Died mid-roll after sealing: finish the switch. */
@@ -386,18 +420,4 @@ void evl__part_repair_tail(evl_part_t *part)
         evl_ld32(seg->idx + (ic - 1) * EVL_IDX_ENTRY + 4) >= atomic_load(&ctl->write_pos))
         atomic_store(&ctl->idx_count, ic - 1);
     evl__seg_unref(seg);
-    /* A segment file past the active one is an interrupted roll's. */
-    uint64_t *bases;
-    size_t n;
-    if (evl__part_list(part->dir, &bases, &n) == 0) {
-        for (size_t i = 0; i < n; i++)
-            if (bases[i] > active) {
-                char path[PATH_MAX];
-                evl__seg_path(path, sizeof path, part->dir, bases[i], "log");
-                unlink(path);
-                evl__seg_path(path, sizeof path, part->dir, bases[i], "idx");
-                unlink(path);
-            }
-        free(bases);
-    }
 }

@@ -364,8 +364,9 @@ static void ctx_topic(crash_ctx_t *c, int epoch, int segment_bytes)
     char sb[32];
     snprintf(sb, sizeof sb, "%d", segment_bytes);
     evl_config_t *tcfg = test_cfg("segment.bytes", sb, "index.interval.bytes", "512",
-                                  "flush.interval.ms", "5", "max.message.bytes", "65536", NULL);
-    cr_assert_eq(evl_topic_create(log, c->topic, c->nparts, tcfg), 0);
+                                  "flush.interval.ms", "5", "max.message.bytes", "32768", NULL);
+    int rc = evl_topic_create(log, c->topic, c->nparts, tcfg);
+    cr_assert_eq(rc, 0, "create %s: %s\n%s", c->topic, evl_strerror(rc), test_logbuf);
     evl_log_close(log);
     evl_config_free(tcfg);
     evl_config_free(cfg);

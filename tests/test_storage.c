@@ -217,7 +217,7 @@ static const char *last_segment(const char *topic, int p)
     char name[64] = "";
     while ((e = readdir(d)))
         if (strstr(e->d_name, ".log") && strlen(e->d_name) == 24 && strcmp(e->d_name, name) > 0)
-            snprintf(name, sizeof name, "%s", e->d_name);
+            snprintf(name, sizeof name, "%.63s", e->d_name);
     closedir(d);
     snprintf(best, sizeof best, "%.512s/%.64s", dir, name);
     return best;
