@@ -77,6 +77,19 @@ int evl__gstate_topic(evl_gstate_t *g, const char *name, bool add);
 int evl__group_assign(evl_gstate_t *g);
 /* Index of the member owning (topic, part), or -1. */
 int evl__gstate_owner(const evl_gstate_t *g, int32_t topic, int32_t part);
+/* The group record inside a transaction (*exists false: an empty g). */
+int evl__gstate_load(MDB_txn *txn, const MDB_dbi *dbi, const char *group, evl_gstate_t *g,
+                     bool *exists);
+int evl__gstate_save(MDB_txn *txn, const MDB_dbi *dbi, const char *group,
+                     const evl_gstate_t *g);
+
+/* DIR/groups/GROUP into buf. */
+int evl__group_dir(evl_log_t *log, const char *group, char *buf, size_t size);
+/* Remove members that are dead or stalled (and rebalance), as a member's
+ * tick does; for the administration calls. */
+int evl__group_reap(evl_log_t *log, const char *group);
+/* Unlink the free *.lock files in dir of members not in ids[0..n). */
+void evl__group_gc_files(const char *dir, char (*ids)[EVL_MEMBER_ID_MAX], size_t n);
 
 /* ---- membership handle (consumer.c) --------------------------------------- */
 

@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -219,6 +220,7 @@ static void cache_insert(evl_part_t *part, evl_seg_t *seg)
         seg->next = *pp;
         *pp = seg;
     }
+    cache_trim(part, seg); /* a writer's rolls add segments too */
     pthread_mutex_unlock(&part->seg_mu);
 }
 
@@ -466,6 +468,27 @@ void evl__part_grow_ahead(evl_part_t *part)
 
 /* ---- group commit ------------------------------------------------------- */
 
+/*
+ * After an fdatasync the written pages are clean and write-protected, so the
+ * next store into one takes a write fault, and on ext4 that fault waits for
+ * the journal commit a concurrent fdatasync started. Taken inside the append
+ * lock, that wait serialises every writer behind every fsync and defeats
+ * group commit. So a durable append takes the fault first, outside the lock;
+ * MADV_POPULATE_WRITE fails cleanly (no SIGBUS) if the file moved on.
+ */
+void evl__part_pretouch(evl_part_t *part, uint64_t bytes)
+{
+    evl_seg_t *seg;
+    uint64_t base = atomic_load(&part->ctl->active_base);
+    if (evl__part_seg_at(part, base, &seg))
+        return;
+    uint64_t pos = atomic_load(&part->ctl->write_pos);
+    uint64_t alloc = atomic_load(&part->ctl->alloc_end);
+    if (seg->writable && pos < alloc)
+        evl__os_prefault(seg->map + pos, (size_t)EVL_MIN(bytes, alloc - pos));
+    evl__seg_unref(seg);
+}
+
 int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
 {
     pthread_mutex_lock(&part->sync_mu);
@@ -477,6 +500,10 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
     if (part->synced_base > seg_base ||
         (part->synced_base == seg_base && part->synced_pos >= end_pos))
         goto out; /* another thread's fsync covered us: group commit */
+    /* Commit delay: other durable sends are on their way; let them append
+     * first so that this fsync covers them too. */
+    if (atomic_load(&part->durable_inflight) > 1)
+        sched_yield();
     if ((rc = ctl_lock(part)))
         goto out;
     evl_ctl_t *ctl = part->ctl;

@@ -78,6 +78,7 @@ typedef struct evl_part {
     pthread_mutex_t sync_mu;
     uint64_t synced_base, synced_pos;
     bool sync_failed;           /* an fsync failed: nothing more is durable */
+    _Atomic int durable_inflight; /* fsync-level sends between append and sync */
     _Atomic bool unsynced;      /* appended since the last sync */
     _Atomic bool interval_flush; /* a producer wants background flushes */
     _Atomic bool grow_wanted;   /* the writer is close to the allocation end */
@@ -97,6 +98,9 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
                      uint64_t frame_bytes, uint64_t *base, uint64_t *seg_base,
                      uint64_t *end_pos);
 
+/* Before a durable append: take the write fault on the tail pages now,
+ * outside the append lock (see partition.c). */
+void evl__part_pretouch(evl_part_t *part, uint64_t bytes);
 /* Make everything up to (seg_base, end_pos) durable; threads that call at
  * once share one fdatasync. EVL_EDURABILITY if an fsync ever failed. */
 int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos);

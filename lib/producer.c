@@ -123,12 +123,20 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
     if (p < 0 || (rc = evl__topic_part(prod->topic, p, &part)))
         return p < 0 || rc == EVL_ENOTFOUND ? EVL_EINVAL : rc;
     uint64_t base, sb, ep;
+    int durability = resolve(prod, flags);
+    if (durability == EVL_DURABILITY_FSYNC) {
+        atomic_fetch_add(&part->durable_inflight, 1);
+        evl__part_pretouch(part, EVL_FRAME_HDR + size);
+    }
     rc = evl__part_append(part, msg, 1, EVL_FRAME_HDR + size, &base, &sb, &ep);
-    if (rc)
-        return rc;
-    msg->partition = p;
-    msg->offset = (int64_t)base;
-    return after_append(prod, part, resolve(prod, flags), sb, ep);
+    if (rc == 0) {
+        msg->partition = p;
+        msg->offset = (int64_t)base;
+        rc = after_append(prod, part, durability, sb, ep);
+    }
+    if (durability == EVL_DURABILITY_FSYNC)
+        atomic_fetch_sub(&part->durable_inflight, 1);
+    return rc;
 }
 
 EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key, size_t key_len,

@@ -480,6 +480,13 @@ static void crash_round(crash_ctx_t *c, rl_rng_t *rng, int round, int nprocs, in
                 all = all && (!alive[i] || counts[i] > before[i] + 1);
             if (all)
                 break;
+            if (waited >= 20000 && getenv("EVL_RL_HANG_DEBUG")) {
+                for (int i = 0; i < nprocs; i++)
+                    if (alive[i])
+                        fprintf(stderr, "stuck producer pid %d (acks %ld -> %ld)\n", (int)pids[i],
+                                before[i], counts[i]);
+                sleep(300);
+            }
             cr_assert_lt(waited, 20000, "surviving producers made no progress for 20 s after "
                          "a kill: blocked on the append lock?");
             pump(c, fds[0], 10, writer0, nthreads, counts);
