@@ -35,6 +35,8 @@ enum evl_os_op {
 __attribute__((visibility("default"))) void evl_test_fault(int op, int after,
                                                            int err, int count);
 __attribute__((visibility("default"))) void evl_test_fault_clear(void);
+/* Make every fdatasync take at least us microseconds (0: off). */
+__attribute__((visibility("default"))) void evl_test_fsync_delay(int us);
 int evl__os_fault(int op); /* 0 or the errno to fail with */
 #define EVL_FAULT(op) evl__os_fault(op)
 #else

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,8 +52,14 @@ void evl_test_fault_clear(void)
     pthread_mutex_unlock(&fault_mu);
 }
 
+static _Atomic int fsync_delay_us;
+
+void evl_test_fsync_delay(int us) { atomic_store(&fsync_delay_us, us); }
+
 int evl__os_fault(int op)
 {
+    if (op == EVL_OS_FSYNC && atomic_load(&fsync_delay_us) > 0)
+        usleep((useconds_t)atomic_load(&fsync_delay_us));
     int err = 0;
     pthread_mutex_lock(&fault_mu);
     if (faults[op].armed) {

@@ -489,73 +489,106 @@ void evl__part_pretouch(evl_part_t *part, uint64_t bytes)
     evl__seg_unref(seg);
 }
 
+static bool covered(const evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
+{
+    return part->synced_base > seg_base ||
+           (part->synced_base == seg_base && part->synced_pos >= end_pos);
+}
+
+/*
+ * Group commit, leader and followers: one thread at a time (the leader)
+ * snapshots the tail and fsyncs; the others wait on a condition variable and,
+ * when it finishes, return at once if its fsync covered them. A follower that
+ * is not covered becomes the next leader, and its fsync covers everyone who
+ * appended meanwhile.
+ */
 int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
 {
     pthread_mutex_lock(&part->sync_mu);
-    int rc = 0;
-    if (part->sync_failed) {
-        rc = EVL_EDURABILITY;
-        goto out;
+    for (;;) {
+        if (part->sync_failed) {
+            pthread_mutex_unlock(&part->sync_mu);
+            return EVL_EDURABILITY;
+        }
+        if (covered(part, seg_base, end_pos)) {
+            pthread_mutex_unlock(&part->sync_mu);
+            return 0;
+        }
+        if (!part->sync_leader)
+            break;
+        pthread_cond_wait(&part->sync_cv, &part->sync_mu);
     }
-    if (part->synced_base > seg_base ||
-        (part->synced_base == seg_base && part->synced_pos >= end_pos))
-        goto out; /* another thread's fsync covered us: group commit */
+    part->sync_leader = true;
+    pthread_mutex_unlock(&part->sync_mu);
+
     /* Commit delay: other durable sends are on their way; let them append
      * first so that this fsync covers them too. */
     if (atomic_load(&part->durable_inflight) > 1)
         sched_yield();
-    if ((rc = ctl_lock(part)))
-        goto out;
+    int rc = ctl_lock(part);
     evl_ctl_t *ctl = part->ctl;
-    evl_ckpt_t ck = {0, atomic_load(&ctl->write_pos), atomic_load(&ctl->next_offset),
-                     atomic_load(&ctl->max_ts), 0, (uint32_t)atomic_load(&ctl->idx_count)};
-    uint64_t active = atomic_load(&ctl->active_base);
-    bool idx_dirty = atomic_load(&ctl->idx_synced) < ck.idx_count;
-    ctl_unlock(part);
-    if (active != seg_base && seg_base < active) {
-        /* Rolled since: sealing synced that segment already. */
-        part->synced_base = seg_base;
-        part->synced_pos = end_pos;
-        goto out;
-    }
-    evl_seg_t *seg;
-    if ((rc = evl__part_seg_at(part, active, &seg)))
-        goto out;
-    int64_t t0 = evl_mono_ns();
-    rc = evl__os_fdatasync(seg->fd);
-    if (rc == 0 && idx_dirty && seg->idx_fd >= 0)
-        rc = evl__os_fdatasync(seg->idx_fd);
-    int64_t dt = evl_mono_ns() - t0;
-    evl__stat_add(part->log, EVL_STAT_FSYNCS, 1);
-    evl__stat_add(part->log, EVL_STAT_FSYNC_NS, dt);
-    evl__stat_max(part->log, EVL_STAT_FSYNC_MAX_NS, dt);
-    if (rc) {
-        /* After a failed fsync the kernel may have dropped the dirty pages
-         * and a later fsync can succeed without writing them: from now on
-         * nothing in this partition is reported durable. */
-        part->sync_failed = true;
-        evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: fdatasync failed: %s",
-                  part->topic->name, part->id, evl_strerror(rc));
-        evl__seg_unref(seg);
-        rc = EVL_EDURABILITY;
-        goto out;
-    }
-    /* Record the checkpoint, unless the segment was sealed meanwhile (a
-     * sealed checkpoint must stay the newest). */
-    if (ctl_lock(part) == 0) {
-        if (atomic_load(&ctl->active_base) == active) {
-            evl__seg_ckpt_write(seg, &ck);
-            uint64_t prev = atomic_load(&ctl->idx_synced);
-            if (ck.idx_count > prev)
-                atomic_store(&ctl->idx_synced, ck.idx_count);
-        }
+    evl_ckpt_t ck = {0};
+    uint64_t active = 0;
+    bool idx_dirty = false;
+    if (rc == 0) {
+        ck.pos = atomic_load(&ctl->write_pos);
+        ck.next_offset = atomic_load(&ctl->next_offset);
+        ck.max_ts = atomic_load(&ctl->max_ts);
+        ck.idx_count = (uint32_t)atomic_load(&ctl->idx_count);
+        active = atomic_load(&ctl->active_base);
+        idx_dirty = atomic_load(&ctl->idx_synced) < ck.idx_count;
         ctl_unlock(part);
     }
-    evl__seg_unref(seg);
-    part->synced_base = active;
-    part->synced_pos = ck.pos;
-    atomic_store(&part->unsynced, false);
-out:
+    evl_seg_t *seg = NULL;
+    bool failed = false;
+    if (rc == 0 && active != seg_base && seg_base < active) {
+        /* Rolled since: sealing synced that segment already. */
+        ck.pos = EVL_SEG_HDR;
+    } else if (rc == 0 && (rc = evl__part_seg_at(part, active, &seg)) == 0) {
+        int64_t t0 = evl_mono_ns();
+        rc = evl__os_fdatasync(seg->fd);
+        if (rc == 0 && idx_dirty && seg->idx_fd >= 0)
+            rc = evl__os_fdatasync(seg->idx_fd);
+        int64_t dt = evl_mono_ns() - t0;
+        evl__stat_add(part->log, EVL_STAT_FSYNCS, 1);
+        evl__stat_add(part->log, EVL_STAT_FSYNC_NS, dt);
+        evl__stat_max(part->log, EVL_STAT_FSYNC_MAX_NS, dt);
+        if (rc) {
+            /* After a failed fsync the kernel may have dropped the dirty
+             * pages and a later fsync can succeed without writing them:
+             * from now on nothing in this partition is reported durable. */
+            failed = true;
+            evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: fdatasync failed: %s",
+                      part->topic->name, part->id, evl_strerror(rc));
+            rc = EVL_EDURABILITY;
+        } else if (ctl_lock(part) == 0) {
+            /* Record the checkpoint, unless the segment was sealed
+             * meanwhile (a sealed checkpoint must stay the newest). */
+            if (atomic_load(&ctl->active_base) == active) {
+                evl__seg_ckpt_write(seg, &ck);
+                if (ck.idx_count > atomic_load(&ctl->idx_synced))
+                    atomic_store(&ctl->idx_synced, ck.idx_count);
+            }
+            ctl_unlock(part);
+        }
+        evl__seg_unref(seg);
+    }
+
+    pthread_mutex_lock(&part->sync_mu);
+    if (failed)
+        part->sync_failed = true;
+    if (rc == 0) {
+        /* Durable now: everything before (active, ck.pos). When the segment
+         * rolled, ck.pos is the start of the new one: sealing synced the
+         * old. active >= seg_base always (segments only move forward). */
+        if (!covered(part, active, ck.pos)) {
+            part->synced_base = active;
+            part->synced_pos = ck.pos;
+        }
+        atomic_store(&part->unsynced, false);
+    }
+    part->sync_leader = false;
+    pthread_cond_broadcast(&part->sync_cv);
     pthread_mutex_unlock(&part->sync_mu);
     return rc;
 }
@@ -827,6 +860,7 @@ int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
     part->ctl_fd = -1;
     pthread_mutex_init(&part->seg_mu, NULL);
     pthread_mutex_init(&part->sync_mu, NULL);
+    pthread_cond_init(&part->sync_cv, NULL);
     const evl_config_t *cfg = &topic->cfg;
     part->seg_bytes = (uint64_t)evl__cfg_int(cfg, EVL_CFG_SEGMENT_BYTES);
     part->seg_ms = evl__cfg_int(cfg, EVL_CFG_SEGMENT_MS);
@@ -864,6 +898,7 @@ void evl__part_close(evl_part_t *part)
         close(part->ctl_fd);
     pthread_mutex_destroy(&part->seg_mu);
     pthread_mutex_destroy(&part->sync_mu);
+    pthread_cond_destroy(&part->sync_cv);
     free(part->dir);
     free(part);
 }

@@ -74,9 +74,11 @@ typedef struct evl_part {
     evl_seg_t *segs;
     /* The writer's mapping of the active segment; under the ctl lock. */
     evl_seg_t *wseg;
-    /* Group commit (this process). */
+    /* Group commit (this process): sync_mu protects these fields. */
     pthread_mutex_t sync_mu;
-    uint64_t synced_base, synced_pos;
+    pthread_cond_t sync_cv;     /* followers wait here for the leader */
+    bool sync_leader;           /* a thread is fsyncing */
+    uint64_t synced_base, synced_pos; /* durable up to here */
     bool sync_failed;           /* an fsync failed: nothing more is durable */
     _Atomic int durable_inflight; /* fsync-level sends between append and sync */
     _Atomic bool unsynced;      /* appended since the last sync */
