@@ -119,6 +119,15 @@ EVL_API const char *evl_errname(int rc);
  *   disk.full.policy [reject]     reject | block | drop-oldest
  *   disk.full.block.ms [5000]     how long `block` waits before EVL_EFULL
  *   meta.mapsize [16777216]       initial LMDB map size; it grows on demand
+ *   retention.check.interval.ms [30000]  how often the background thread
+ *                                 applies retention to open topics
+ *   recovery.mode [auto]          auto: trust the shared state left in this
+ *                                 boot (O(1) open after a process crash) and
+ *                                 rebuild it from the files after a reboot;
+ *                                 rebuild: always rebuild from the files, as
+ *                                 after a power loss (checks every partition's
+ *                                 tail). Use rebuild only when no other
+ *                                 process has the log open.
  *
  * Topic (evl_topic_create; evl_log_open's config gives the defaults):
  *   num.partitions [1]

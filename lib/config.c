@@ -14,6 +14,7 @@
 enum { T_INT, T_BOOL, T_ENUM, T_STR };
 
 static const char *const full_policies[] = {"reject", "block", "drop-oldest", NULL};
+static const char *const recovery_modes[] = {"auto", "rebuild", NULL};
 static const char *const partitioners[] = {"xxh3", "murmur2", NULL};
 static const char *const durabilities[] = {"none", "interval", "fsync", NULL};
 static const char *const keyless[] = {"sticky", "round-robin", NULL};
@@ -31,6 +32,7 @@ static const struct row {
     [EVL_CFG_DISK_FULL_BLOCK_MS] = {"disk.full.block.ms", T_INT, 5000, 0, INT32_MAX, NULL},
     [EVL_CFG_META_MAPSIZE] = {"meta.mapsize", T_INT, 1 << 24, 1 << 20, INT64_MAX / 4, NULL},
     [EVL_CFG_RETENTION_CHECK_MS] = {"retention.check.interval.ms", T_INT, 30000, 10, INT32_MAX, NULL},
+    [EVL_CFG_RECOVERY_MODE] = {"recovery.mode", T_ENUM, 0, 0, 0, recovery_modes},
     [EVL_CFG_NUM_PARTITIONS] = {"num.partitions", T_INT, 1, 1, 100000, NULL},
     [EVL_CFG_SEGMENT_BYTES] = {"segment.bytes", T_INT, 1 << 30, 1 << 16, 1LL << 31, NULL},
     [EVL_CFG_SEGMENT_MS] = {"segment.ms", T_INT, 604800000, 1, INT64_MAX, NULL},

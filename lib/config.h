@@ -18,6 +18,7 @@ enum evl_cfg_key {
     EVL_CFG_DISK_FULL_BLOCK_MS,
     EVL_CFG_META_MAPSIZE,
     EVL_CFG_RETENTION_CHECK_MS,
+    EVL_CFG_RECOVERY_MODE,
     EVL_CFG_NUM_PARTITIONS,
     /* topic-level settings, stored with each topic: */
     EVL_CFG_SEGMENT_BYTES,
@@ -50,6 +51,7 @@ enum evl_cfg_key {
 
 /* Enumerated values (their index in the row's list). */
 enum { EVL_FULL_REJECT = 0, EVL_FULL_BLOCK, EVL_FULL_DROP_OLDEST };
+enum { EVL_RECOVERY_AUTO = 0, EVL_RECOVERY_REBUILD };
 enum { EVL_PART_XXH3 = 0, EVL_PART_MURMUR2 };
 enum { EVL_KEYLESS_STICKY = 0, EVL_KEYLESS_ROUND_ROBIN };
 enum { EVL_RESET_POLICY_EARLIEST = 0, EVL_RESET_POLICY_LATEST, EVL_RESET_POLICY_NONE };

@@ -823,7 +823,8 @@ static int ctl_setup(evl_part_t *part)
     if ((rc = evl__os_mmap(fd, 4096, 1, (void **)&part->ctl)) < 0)
         goto out;
     evl_ctl_t *ctl = part->ctl;
-    if (!ctl_current(part)) {
+    bool rebuild = evl__cfg_int(&part->log->cfg, EVL_CFG_RECOVERY_MODE) == EVL_RECOVERY_REBUILD;
+    if (rebuild || !ctl_current(part)) {
         memset(ctl, 0, sizeof *ctl);
         if ((rc = init_mutex(&ctl->lock)))
             goto out;

@@ -512,3 +512,31 @@ Test(storage, concurrent_fsync_senders_share_fsyncs)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+Test(storage, recovery_mode_rebuild_checks_tails_without_a_reboot)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 50, 100);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    int fd = open(last_segment("t", 0), O_RDWR);
+    cr_assert_eq(pwrite(fd, "torn", 4, 4096 + 49 * 168 + 60), 4);
+    close(fd);
+    evl_config_t *rb = test_cfg("recovery.mode", "rebuild", NULL);
+    log = test_open(rb);
+    cr_assert_eq(count_records(log, "t", 0, NULL), 49);
+    cr_assert_eq(evl_log_stat(log, EVL_STAT_RECOVERIES), 1);
+    cr_assert_gt(evl_log_stat(log, EVL_STAT_TRUNCATED_BYTES), 0);
+    evl_log_close(log);
+    /* Back to auto: the rebuilt state is trusted, nothing more to drop. */
+    log = test_open(cfg);
+    cr_assert_eq(count_records(log, "t", 0, NULL), 49);
+    cr_assert_eq(evl_log_stat(log, EVL_STAT_RECOVERIES), 0);
+    evl_log_close(log);
+    evl_config_free(cfg);
+    evl_config_free(rb);
+}
