@@ -94,6 +94,7 @@ EVL_API void evl_reader_close(evl_reader_t *rd)
         return;
     evl__reader_unpin(rd);
     evl__seg_unref(rd->seg);
+    evl__stat_add(rd->log, EVL_STAT_READ_RECORDS, rd->read_records);
     free(rd);
 }
 
@@ -191,8 +192,8 @@ static int load_frame(evl_reader_t *rd)
             rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
         }
         if (rd->pos + fl > rd->known_size ||
-            evl__frame_check(f, fl, rd->known_size - rd->pos, (int64_t)rd->frame_next,
-                             rd->check_crc) != 0) {
+            evl__frame_check_head(f, fl, rd->known_size - rd->pos, (int64_t)rd->frame_next,
+                                  rd->check_crc) != 0) {
             evl__logf(&rd->log->lg, EVL_LOG_ERR,
                       "%s/%d: frame at offset %llu (segment %llu, position %llu) is corrupt",
                       rd->topic->name, rd->part->id, (unsigned long long)rd->frame_next,
@@ -200,6 +201,7 @@ static int load_frame(evl_reader_t *rd)
             return EVL_ECORRUPT;
         }
         rd->frame = f;
+        rd->frame_end = f + fl;
         rd->rec = f + EVL_FRAME_HDR;
         rd->rec_i = 0;
         rd->frame_count = evl__frame_count(f);
@@ -211,34 +213,45 @@ static int load_frame(evl_reader_t *rd)
     }
 }
 
-/* Next record from the loaded frame, or NULL when it is used up. */
-static const evl_record_t *take(evl_reader_t *rd)
+/* Next record from the loaded frame: 0 with *out set, 1 when the frame is
+ * used up (or none is loaded), EVL_ECORRUPT for a malformed record (the
+ * frame passed its checksum, so only a hostile or buggy writer gets here). */
+static int take(evl_reader_t *rd, const evl_record_t **out)
 {
     while (rd->frame && rd->rec_i < rd->frame_count) {
         const uint8_t *r = rd->rec;
+        if (evl__rec_check(r, (uint64_t)(rd->frame_end - r), rd->rec_i) != 0) {
+            evl__logf(&rd->log->lg, EVL_LOG_ERR, "%s/%d: malformed record at offset %llu",
+                      rd->topic->name, rd->part->id,
+                      (unsigned long long)(rd->frame_next + rd->rec_i));
+            return EVL_ECORRUPT;
+        }
+        uint64_t off = rd->frame_next + rd->rec_i;
         rd->rec = evl__rec_next(r);
         rd->rec_i++;
-        uint64_t off = rd->frame_next + evl_ld32(r + 4);
         if (off < rd->next)
             continue; /* before the sought offset */
         evl__rec_decode(r, rd->frame_next, &rd->cur);
         rd->next = off + 1;
-        return &rd->cur;
+        *out = &rd->cur;
+        return 0;
     }
     if (rd->frame) {
         rd->pos += EVL_ALIGN8(evl_ld32(rd->frame));
         rd->frame_next += rd->frame_count;
-        evl__stat_add(rd->log, EVL_STAT_READ_RECORDS, rd->frame_count);
+        rd->read_records += rd->frame_count;
         rd->frame = NULL;
     }
-    return NULL;
+    return 1;
 }
 
 bool evl__reader_ready(evl_reader_t *rd)
 {
     if (rd->frame && rd->rec_i < rd->frame_count)
         return true;
-    take(rd);
+    const evl_record_t *r;
+    if (take(rd, &r) <= 0) /* a record (cannot happen here) or an error */
+        return true;
     return load_frame(rd) == 0;
 }
 
@@ -248,12 +261,10 @@ int evl__reader_next(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **
     int64_t deadline = timeout_ns > 0 ? evl_mono_ns() + timeout_ns : 0;
     evl_ctl_t *ctl = rd->part->ctl;
     for (;;) {
-        const evl_record_t *r = take(rd);
-        if (r) {
-            *out = r;
-            return 0;
-        }
-        int rc = load_frame(rd);
+        int rc = take(rd, out);
+        if (rc <= 0)
+            return rc;
+        rc = load_frame(rd);
         if (rc == 0)
             continue;
         if (rc < 0)

@@ -22,6 +22,8 @@ struct evl_reader {
     uint64_t known_size;       /* .log size last seen (reads stay below) */
     uint64_t dropped_to;       /* pages before this were released (RSS) */
     const uint8_t *frame;      /* frame being returned, or NULL */
+    const uint8_t *frame_end;  /* its end (frame + frame_len) */
+    int64_t read_records;      /* added to EVL_STAT_READ_RECORDS at close */
     const uint8_t *rec;        /* next record in it */
     uint32_t frame_count, rec_i;
     bool check_crc;

@@ -119,6 +119,23 @@ static uint64_t rec_check(const uint8_t *r, uint64_t room, uint32_t index)
     return EVL_ALIGN8(rec_len);
 }
 
+int evl__frame_check_head(const uint8_t *p, uint32_t frame_len, uint64_t avail,
+                          int64_t expected_offset, bool crc)
+{
+    if (frame_len < EVL_FRAME_HDR + EVL_REC_HDR || frame_len > avail ||
+        frame_len == EVL_FRAME_EOF)
+        return EVL_ECORRUPT;
+    uint32_t count = evl__frame_count(p);
+    if ((evl_ld32(p + 28) & 0xffff) != EVL_FRAME_MAGIC || count == 0 ||
+        (uint64_t)count * EVL_REC_HDR > frame_len)
+        return EVL_ECORRUPT;
+    if (expected_offset >= 0 && evl__frame_base(p) != (uint64_t)expected_offset)
+        return EVL_ECORRUPT;
+    if (crc && evl_ld32(p + 4) != evl__crc32c(0, p + 8, frame_len - 8))
+        return EVL_ECORRUPT;
+    return 0;
+}
+
 int evl__frame_check(const uint8_t *p, uint32_t frame_len, uint64_t avail,
                      int64_t expected_offset, bool crc)
 {
@@ -196,10 +213,16 @@ EVL_API int evl_record_header(const evl_record_t *rec, size_t i, evl_header_t *o
         return EVL_EINVAL;
     if (i >= rec->hdr_count)
         return EVL_ENOTFOUND;
-    const uint8_t *h = rec->hdrs;
+    /* Walk with bounds: the block was not checked when the record was read
+     * (most readers never look at headers). */
+    const uint8_t *h = rec->hdrs, *end = rec->hdrs + rec->hdr_bytes;
     for (size_t k = 0;; k++) {
+        if (end - h < 8)
+            return EVL_ECORRUPT;
         uint32_t nl = evl_ld32(h);
         int32_t vl = (int32_t)evl_ld32(h + 4);
+        if (vl < -1 || (uint64_t)nl + (uint64_t)(vl > 0 ? vl : 0) > (uint64_t)(end - h - 8))
+            return EVL_ECORRUPT;
         if (k == i) {
             out->name = (const char *)h + 8;
             out->name_len = nl;
@@ -220,7 +243,9 @@ EVL_API int evl_record_header_get(const evl_record_t *rec, const char *name,
     int found = EVL_ENOTFOUND;
     evl_header_t h;
     for (size_t i = 0; i < rec->hdr_count; i++) {
-        evl_record_header(rec, i, &h);
+        int rc = evl_record_header(rec, i, &h);
+        if (rc)
+            return rc;
         if (h.name_len == n && memcmp(h.name, name, n) == 0) {
             *out = h;
             found = 0;

@@ -97,6 +97,29 @@ static inline uint32_t evl__frame_len_acquire(const uint8_t *frame)
 int evl__frame_check(const uint8_t *p, uint32_t frame_len, uint64_t avail,
                      int64_t expected_offset, bool crc);
 
+/* The frame-level part of evl__frame_check (header, bounds, checksum),
+ * without walking the records: readers check each record as they decode it
+ * (evl__rec_check), so a frame is walked once, not twice. */
+int evl__frame_check_head(const uint8_t *p, uint32_t frame_len, uint64_t avail,
+                          int64_t expected_offset, bool crc);
+
+/* Bounds of record `index` at rec, with `room` bytes left in its frame:
+ * 0, or EVL_ECORRUPT. The headers block is checked by the accessors. */
+static inline int evl__rec_check(const uint8_t *rec, uint64_t room, uint32_t index)
+{
+    if (room < EVL_REC_HDR)
+        return EVL_ECORRUPT;
+    uint32_t rec_len = evl_ld32(rec);
+    int32_t klen = (int32_t)evl_ld32(rec + 16), vlen = (int32_t)evl_ld32(rec + 20);
+    uint64_t need = (uint64_t)EVL_REC_HDR + (uint64_t)(klen > 0 ? klen : 0) +
+                    (uint64_t)(vlen > 0 ? vlen : 0) + evl_ld32(rec + 28);
+    if (rec_len < EVL_REC_HDR || rec_len > room || evl_ld32(rec + 4) != index ||
+        klen < -1 || vlen < -1 || need != rec_len ||
+        (uint64_t)evl_ld32(rec + 24) * 8 > evl_ld32(rec + 28))
+        return EVL_ECORRUPT;
+    return 0;
+}
+
 /* Frame header fields. */
 static inline uint64_t evl__frame_base(const uint8_t *f) { return evl_ld64(f + 8); }
 static inline int64_t evl__frame_max_ts(const uint8_t *f) { return (int64_t)evl_ld64(f + 16); }
