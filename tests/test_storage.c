@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../lib/crc32c.h"
 #include "../lib/os.h"
 
 TestSuite(storage, .init = test_dir_setup, .fini = test_dir_teardown);
@@ -539,4 +540,35 @@ Test(storage, recovery_mode_rebuild_checks_tails_without_a_reboot)
     evl_log_close(log);
     evl_config_free(cfg);
     evl_config_free(rb);
+}
+
+Test(storage, malformed_record_with_valid_checksum_is_refused)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "t", 1, NULL), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 3, 100);
+    /* Frame 1 starts at 4096 + 168: give its record a key length past the
+     * record, then fix the checksum so only the structure is wrong. */
+    int fd = open(last_segment("t", 0), O_RDWR);
+    uint8_t frame[168];
+    off_t at = 4096 + 168;
+    cr_assert_eq(pread(fd, frame, sizeof frame, at), (ssize_t)sizeof frame);
+    uint32_t flen, klen = 5000, crc;
+    memcpy(&flen, frame, 4);
+    memcpy(frame + 32 + 16, &klen, 4);
+    crc = evl__crc32c(0, frame + 8, flen - 8);
+    memcpy(frame + 4, &crc, 4);
+    cr_assert_eq(pwrite(fd, frame, sizeof frame, at), (ssize_t)sizeof frame);
+    close(fd);
+    evl_reader_t *rd;
+    evl_reader_open(log, "t", 0, &rd);
+    const evl_record_t *r;
+    cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), EVL_ECORRUPT);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), EVL_ECORRUPT, "must stay stopped, not skip");
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
 }
