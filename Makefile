@@ -54,7 +54,7 @@ ASANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 TSANFLAGS = -O1 -g -fsanitize=thread
 
 .PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
-        check-symbols torture fuzz
+        check-symbols check-install torture fuzz
 
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES)
 
@@ -127,7 +127,7 @@ $(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
-test-unit: all $(TESTS) check-symbols
+test-unit: all $(TESTS) check-symbols check-install
 	@set -e; for t in $(TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
 
 test-asan: all $(ATESTS)
@@ -147,6 +147,19 @@ check-symbols: $(SHARED)
 	@bad=$$(nm -D --defined-only $(SHARED) | awk '{print $$3}' | grep -v '^evl_' | grep -v '^_' || true); \
 	 if [ -n "$$bad" ]; then echo "non-evl symbols exported:"; echo "$$bad"; exit 1; fi; \
 	 echo "check-symbols: only evl_* exported"
+
+# make install into build/inst, then build a program against it through
+# pkg-config only, shared and static, and run both.
+check-install: all
+	@rm -rf $(B)/inst $(B)/inst-data
+	@$(MAKE) -s install PREFIX=$(CURDIR)/$(B)/inst >/dev/null
+	@PKG_CONFIG_PATH=$(B)/inst/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	 $(CC) tests/install_check.c $$(pkg-config --cflags --libs eventlog) -o $(B)/inst/check-shared && \
+	 $(CC) tests/install_check.c $$(pkg-config --cflags eventlog) $(B)/inst/lib/libeventlog.a \
+	   $$(pkg-config --static --libs-only-l eventlog | sed 's/-leventlog//') -o $(B)/inst/check-static && \
+	 LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-shared $(B)/inst-data/a && \
+	 $(B)/inst/check-static $(B)/inst-data/b
+	@rm -rf $(B)/inst-data
 
 # ---- demo -----------------------------------------------------------------
 demo: all

@@ -107,7 +107,7 @@ static int status(evl_log_t *log)
     int rc = evl_partition_info(log, "sensor", 0, &pi);
     if (rc)
         return rc;
-    printf("queue: offsets %lld..%lld, %lld segment(s), %lld bytes on disk\n",
+    printf("queue: offsets %lld..%lld, %lld segment(s), %lld bytes of records\n",
            (long long)pi.start_offset, (long long)pi.end_offset, (long long)pi.segments,
            (long long)pi.bytes);
     return 0;

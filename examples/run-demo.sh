@@ -8,10 +8,10 @@ echo "== 1. durable pub/sub between threads (one producer, three readers)"
 "$BIN/pubsub_threads" "$DATA/pubsub"
 echo
 echo "== 2. an IoT store-and-forward queue that survives kill -9"
-echo "-- store 2000 readings with fsync durability; kill -9 the producer midway"
-"$BIN/durable_queue" -d "$DATA/queue" produce 2000 > "$DATA/produced.txt" &
+echo "-- store readings with fsync durability; kill -9 the producer after 0.5 s"
+"$BIN/durable_queue" -d "$DATA/queue" produce 1000000 > "$DATA/produced.txt" &
 PID=$!
-sleep 0.3
+sleep 0.5
 kill -9 $PID 2>/dev/null || true
 wait $PID 2>/dev/null || true
 ACKED=$(grep -c '^stored' "$DATA/produced.txt" || true)

@@ -53,8 +53,23 @@ static int ctl_lock(evl_part_t *part)
         if (rc == EBUSY)
             evl_cpu_relax();
     }
-    if (rc == EBUSY)
-        rc = pthread_mutex_lock(&part->ctl->lock);
+    /* Not a plain pthread_mutex_lock: an unlock clears the futex's waiters
+     * bit and wakes one sleeper; if that sleeper is SIGKILLed before it
+     * takes the lock, and another thread takes it uncontended meanwhile, the
+     * bit is gone and the other sleepers are never woken (the kernel's
+     * robust-list cleanup only handles a lock left free). Found by
+     * test_crash.c. A timed wait bounds such a stall to 10 ms: the retry
+     * sets the waiters bit again. */
+    while (rc == EBUSY || rc == ETIMEDOUT) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 10 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        rc = pthread_mutex_clocklock(&part->ctl->lock, CLOCK_MONOTONIC, &ts);
+    }
     if (rc == EOWNERDEAD) {
         evl__logf(&part->log->lg, EVL_LOG_WARNING,
                   "%s/%d: a writer died holding the append lock; repairing the tail",
