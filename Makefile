@@ -132,7 +132,8 @@ test-unit: all $(TESTS) check-symbols check-install
 
 test-asan: all $(ATESTS)
 	@set -e; for t in $(ATESTS); do echo "== $$t"; \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  EVL_EVL=$(CURDIR)/$(EVL) EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS); done
 
 test-tsan: all $(TSAN_TESTS)

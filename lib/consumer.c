@@ -374,7 +374,8 @@ static int sync_once(evl_consumer_t *cons)
         return rejoin(cons);
     }
     cons->gen = plan.gen;
-    evl_topic_partition_t *v = evl__malloc((cons->nparts + plan.ntarget + 1) * sizeof *v);
+    evl_topic_partition_t *v =
+        evl__malloc((cons->nparts + plan.ntarget + plan.nowned + 1) * sizeof *v);
     if (!v) {
         evl__grp_plan_free(&plan);
         return EVL_ENOMEM;
@@ -389,12 +390,25 @@ static int sync_once(evl_consumer_t *cons)
         if (!keep)
             v[n++] = (evl_topic_partition_t){cp->topic->name, cp->id, part_position(cp)};
     }
-    if (n) {
+    /* Owned in the record but not read here (a release that failed
+     * earlier): give those back too, silently, or nobody else could. */
+    size_t nrevoke = n;
+    for (size_t k = 0; k < plan.nowned; k++) {
+        const evl_topic_partition_t *o = &plan.owned[k];
+        bool wanted = false;
+        for (size_t t = 0; t < plan.ntarget && !wanted; t++)
+            wanted = plan.target[t].partition == o->partition && !strcmp(plan.target[t].topic, o->topic);
+        if (!wanted && part_find(cons, o->topic, o->partition) < 0)
+            v[n++] = *o;
+    }
+    if (nrevoke) {
         if (cons->auto_commit)
-            commit_moved(cons, v, n);
-        serve_cb(cons, EVL_REBALANCE_REVOKE, v, n);
+            commit_moved(cons, v, nrevoke);
+        serve_cb(cons, EVL_REBALANCE_REVOKE, v, nrevoke);
+    }
+    if (n) {
         rc = evl__grp_release(cons->grp, v, n);
-        drop_parts(cons, v, n);
+        drop_parts(cons, v, nrevoke);
     }
     /* 2. what comes */
     n = 0;
@@ -451,11 +465,12 @@ static size_t fetch(evl_consumer_t *cons, const evl_record_t **recs, size_t max,
     *err = 0;
     if (!np)
         return 0;
-    bool *done = evl__calloc(np, sizeof *done);
-    if (!done) {
+    bool stack_done[64], *done = stack_done;
+    if (np > EVL_ARRAY_LEN(stack_done) && !(done = evl__malloc(np * sizeof *done))) {
         *err = EVL_ENOMEM;
         return 0;
     }
+    memset(done, 0, np * sizeof *done);
     size_t quota = max / np ? max / np : 1;
     for (bool progress = true; progress && n < max;) {
         progress = false;
@@ -496,7 +511,8 @@ static size_t fetch(evl_consumer_t *cons, const evl_record_t **recs, size_t max,
         }
         quota = 1 + (max - n) / np; /* leftovers to whoever still has data */
     }
-    free(done);
+    if (done != stack_done)
+        free(done);
     cons->rr = (cons->rr + 1) % np;
     return n;
 }

@@ -34,6 +34,12 @@
  *    after each change; pollers compare it (one load, no syscall) and wait
  *    on it together with their partitions' futex words.
  *
+ *    Caveat: a process that fork()s while a member inherits the lock's open
+ *    file description; the lock then lives as long as the child too. close
+ *    unlocks explicitly (LOCK_UN), so only a parent that dies while such a
+ *    child lives is seen late (when its heartbeat goes stale). As for every
+ *    handle, a child must not use its parent's consumers.
+ *
  *  - Fencing: a commit is checked in the same write transaction that stores
  *    it (offsets.c key layout, which retention also reads). A member may
  *    commit a partition it owns, whatever its generation (it keeps owning
@@ -954,7 +960,8 @@ static int plan_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
         evl_gmember_t *mb = &g.members[m];
         pl->names = evl__calloc(g.ntopics + 1, sizeof *pl->names);
         pl->target = evl__calloc(mb->ntarget + 1, sizeof *pl->target);
-        if (!pl->names || !pl->target)
+        pl->owned = evl__calloc(mb->nowned + 1, sizeof *pl->owned);
+        if (!pl->names || !pl->target || !pl->owned)
             rc = EVL_ENOMEM;
         for (uint32_t t = 0; t < g.ntopics && !rc; t++, pl->nnames++)
             if (!(pl->names[t] = evl__strdup(g.topics[t])))
@@ -962,6 +969,9 @@ static int plan_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
         for (uint32_t i = 0; i < mb->ntarget && !rc; i++)
             pl->target[pl->ntarget++] =
                 (evl_topic_partition_t){pl->names[mb->target[i].topic], mb->target[i].part, -1};
+        for (uint32_t i = 0; i < mb->nowned && !rc; i++)
+            pl->owned[pl->nowned++] =
+                (evl_topic_partition_t){pl->names[mb->owned[i].topic], mb->owned[i].part, -1};
     }
     evl__gstate_free(&g);
     return rc;
@@ -973,6 +983,7 @@ void evl__grp_plan_free(evl_grp_plan_t *pl)
         free(pl->names[i]);
     free(pl->names);
     free(pl->target);
+    free(pl->owned);
     memset(pl, 0, sizeof *pl);
 }
 

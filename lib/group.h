@@ -101,6 +101,8 @@ typedef struct evl_grp_plan {
     bool member;                   /* false: removed from the group */
     evl_topic_partition_t *target; /* topic points into names */
     size_t ntarget;
+    evl_topic_partition_t *owned;  /* what the record says it owns */
+    size_t nowned;
     char **names;
     size_t nnames;
 } evl_grp_plan_t;

@@ -182,7 +182,8 @@ static int gi_fill(evl_log_t *log, evl_group_info_t *info, const struct describe
     }
     if (rc)
         return rc;
-    qsort(info->parts, info->nparts, sizeof *info->parts, gi_cmp);
+    if (info->nparts)
+        qsort(info->parts, info->nparts, sizeof *info->parts, gi_cmp);
     size_t w = 0;
     for (size_t i = 0; i < info->nparts; i++) {
         if (w && !gi_cmp(&info->parts[w - 1], &info->parts[i])) {

@@ -62,13 +62,23 @@ static int ctl_lock(evl_part_t *part)
      * sets the waiters bit again. */
     while (rc == EBUSY || rc == ETIMEDOUT) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+#if defined(__SANITIZE_THREAD__)
+        /* GCC 12's ThreadSanitizer does not intercept clocklock. */
+        const clockid_t clock = CLOCK_REALTIME;
+#else
+        const clockid_t clock = CLOCK_MONOTONIC; /* immune to clock jumps */
+#endif
+        clock_gettime(clock, &ts);
         ts.tv_nsec += 10 * 1000000;
         if (ts.tv_nsec >= 1000000000) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        rc = pthread_mutex_clocklock(&part->ctl->lock, CLOCK_MONOTONIC, &ts);
+#if defined(__SANITIZE_THREAD__)
+        rc = pthread_mutex_timedlock(&part->ctl->lock, &ts);
+#else
+        rc = pthread_mutex_clocklock(&part->ctl->lock, clock, &ts);
+#endif
     }
     if (rc == EOWNERDEAD) {
         evl__logf(&part->log->lg, EVL_LOG_WARNING,

@@ -174,7 +174,9 @@ static int load_frame(evl_reader_t *rd)
             if (rd->pos + EVL_FRAME_EOF_BYTES > rd->known_size)
                 return EVL_ECORRUPT;
             uint64_t next_base = evl_ld64(f + 8);
-            if (next_base < rd->frame_next)
+            /* A marker must lead forward: one pointing at its own segment
+             * (a hostile file) would loop here forever. */
+            if (next_base < rd->frame_next || next_base <= seg->base)
                 return EVL_ECORRUPT;
             evl_seg_t *nseg;
             int rc = evl__part_seg_at(rd->part, next_base, &nseg);

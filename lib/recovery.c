@@ -81,7 +81,11 @@ static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
         const uint8_t *f = seg->map + s->pos;
         uint32_t fl = evl__frame_len_acquire(f);
         if (fl == EVL_FRAME_EOF) {
-            if (s->pos + EVL_FRAME_EOF_BYTES <= limit && evl_ld64(f + 8) == s->next_offset) {
+            /* A segment ends only after holding records: a marker at the
+             * base offset is damage, not an end (its successor would get
+             * the same base). */
+            if (s->pos + EVL_FRAME_EOF_BYTES <= limit && evl_ld64(f + 8) == s->next_offset &&
+                s->next_offset > seg->base) {
                 s->eof = true;
                 s->eof_next = s->next_offset;
             }
@@ -103,10 +107,13 @@ static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
 static int64_t zero_tail(evl_seg_t *seg, uint64_t end, uint64_t file_size)
 {
     uint64_t limit = EVL_MIN(file_size, seg->max_bytes);
-    uint64_t last = end;
-    for (uint64_t p = end; p + 8 <= limit; p += 8)
+    uint64_t last = end, p = end;
+    for (; p + 8 <= limit; p += 8)
         if (evl_ld64(seg->map + p))
             last = p + 8;
+    for (; p < limit; p++) /* a file cut inside a word keeps a stray byte */
+        if (seg->map[p])
+            last = p + 1;
     if (last > end) {
         memset(seg->map + end, 0, (size_t)(last - end));
         evl__os_fdatasync(seg->fd);
@@ -132,6 +139,12 @@ static int reseal(evl_part_t *part, evl_seg_t *seg, const scan_t *s, uint64_t ne
               part->topic->name, part->id, (unsigned long long)seg->base,
               (unsigned long long)s->next_offset, (unsigned long long)next_base,
               (long long)dropped);
+    /* A file cut right at (or inside) the marker's place: storing the
+     * marker through the mapping past the end of the file is SIGBUS. */
+    int rc;
+    if (file_size < s->pos + EVL_FRAME_EOF_BYTES &&
+        (rc = evl__os_allocate(seg->fd, 0, s->pos + EVL_FRAME_EOF_BYTES)) < 0)
+        return rc;
     uint32_t n = evl__seg_idx_rebuild(seg, 0, s->pos, part->index_interval);
     return evl__seg_seal(seg, s->pos, next_base, s->max_ts, n);
 }
@@ -144,7 +157,12 @@ static void scan_from_ckpt(const evl_seg_t *seg, scan_t *s, uint32_t *idx_truste
     s->max_ts = INT64_MIN;
     s->eof = false;
     *idx_trusted = 0;
-    if (evl__seg_ckpt_read(seg, &ck) && !(ck.flags & EVL_SEG_SEALED)) {
+    /* A checkpoint past the end of the file (truncated behind our back)
+     * vouches for nothing: trusting it would extend the file with zeros
+     * inside the "durable" range and strand everything appended after. */
+    int64_t fsz = evl__seg_file_size(seg);
+    if (evl__seg_ckpt_read(seg, &ck) && !(ck.flags & EVL_SEG_SEALED) && fsz >= 0 &&
+        ck.pos + EVL_FRAME_EOF_BYTES <= (uint64_t)fsz) {
         s->pos = ck.pos;
         s->next_offset = ck.next_offset;
         s->max_ts = ck.max_ts;
@@ -158,10 +176,12 @@ static int check_middle(evl_part_t *part, uint64_t base, uint64_t next_base)
 {
     evl_seg_t *seg;
     int rc = evl__part_seg_at(part, base, &seg);
-    if (rc) {
+    if (rc == EVL_ECORRUPT) {
         quarantine(part, base, evl_strerror(rc));
         return 0;
     }
+    if (rc) /* EIO, ENOMEM, EMFILE...: not the file's fault; fail, keep it */
+        return rc;
     if (evl__part_seg_sealed(part, seg) && seg->end_offset == next_base) {
         evl__seg_unref(seg);
         return 0;
@@ -260,6 +280,8 @@ static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
     uint64_t lf = 0;
     for (uint64_t p = last_idx; p < s.pos;) {
         uint32_t fl = evl__frame_len_acquire(seg->map + p);
+        if (fl == 0 || fl == EVL_FRAME_EOF) /* damaged trusted data: don't spin */
+            break;
         lf = p;
         p += EVL_ALIGN8(fl);
     }
@@ -318,7 +340,10 @@ int evl__part_recover(evl_part_t *part)
             evl__seg_unref(seg);
             break;
         }
-        if (rc == EVL_EVERSION) {
+        if (rc != EVL_ECORRUPT) {
+            /* Another version's file, or a failure that says nothing about
+             * the file (EIO, ENOMEM, EMFILE, a failed mmap): fail the open
+             * and leave the data alone. Only a bad header is quarantined. */
             free(bases);
             return rc;
         }
@@ -330,6 +355,26 @@ int evl__part_recover(evl_part_t *part)
             return evl__part_recover(part);
         }
     }
+    /* Quarantine middle segments with a bad header first, so that each
+     * remaining one is checked against the segment that really follows it:
+     * its end marker is then rewritten to jump the hole, instead of sending
+     * readers to a file that is gone (EVL_EOFFSET forever). */
+    size_t kept = 0;
+    for (size_t i = 0; i < last; i++) {
+        evl_seg_t *seg;
+        int r = evl__part_seg_at(part, bases[i], &seg);
+        if (r == 0) {
+            evl__seg_unref(seg);
+            bases[kept++] = bases[i];
+        } else if (r == EVL_ECORRUPT) {
+            quarantine(part, bases[i], evl_strerror(r));
+        } else {
+            free(bases);
+            return r;
+        }
+    }
+    bases[kept] = bases[last];
+    last = kept;
     for (size_t i = 0; i < last; i++)
         if ((rc = check_middle(part, bases[i], bases[i + 1])) < 0)
             break;
@@ -340,10 +385,15 @@ int evl__part_recover(evl_part_t *part)
     uint64_t start = bases[last];
     uint64_t *now_bases;
     size_t m;
-    if (evl__part_list(part->dir, &now_bases, &m) == 0) {
+    int lrc = evl__part_list(part->dir, &now_bases, &m);
+    if (lrc == 0) {
         if (m > 0)
             start = now_bases[0];
         free(now_bases);
+    } else if (rc >= 0) {
+        /* Never guess: a start at the active segment would hide the older
+         * ones for the rest of the boot (the ctl is trusted until then). */
+        rc = lrc;
     }
     atomic_store(&ctl->start_offset, start);
     free(bases);

@@ -236,6 +236,7 @@ int evl__seg_open(const char *dir, uint64_t base, uint64_t max_bytes,
     }
     evl_ckpt_t ck;
     if (evl__seg_ckpt_read(seg, &ck) && (ck.flags & EVL_SEG_SEALED) &&
+        ck.next_offset > base && /* sealed segments hold records */
         ck.pos + EVL_FRAME_EOF_BYTES <= (uint64_t)st.st_size &&
         evl__frame_len_acquire(seg->map + ck.pos) == EVL_FRAME_EOF) {
         seg->sealed = true;
