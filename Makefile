@@ -105,7 +105,7 @@ $(B)/test/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/test/libevl_test.a: $(TLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/test/test_%: tests/test_%.c tests/helpers.h $(B)/test/libevl_test.a
+$(B)/test/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/test/libevl_test.a
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
 $(B)/asan/%.o: lib/%.c $(HDRS) | deps
@@ -113,7 +113,7 @@ $(B)/asan/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/asan/libevl_test.a: $(ALIB_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/asan/test_%: tests/test_%.c tests/helpers.h $(B)/asan/libevl_test.a
+$(B)/asan/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/asan/libevl_test.a
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
 $(B)/tsan/%.o: lib/%.c $(HDRS) | deps

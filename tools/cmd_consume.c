@@ -595,7 +595,11 @@ static int group_loop(struct group_run *g)
         rc = evl_consumer_poll(g->cons, FOLLOW_WAIT_MS, recs, max, &n);
         if (rc == 0 && (status = group_batch(g, recs, n)) != EXIT_OK)
             return status;
-        if (rc != 0 && rc != EVL_ETIMEDOUT)
+        if (rc == EVL_EFENCED) /* removed for not polling; it rejoined */
+            cli_warn("group '%s': this member was removed and joined again; "
+                     "another member may print some records again",
+                     g->o->group);
+        else if (rc != 0 && rc != EVL_ETIMEDOUT)
             return cli_fail_rc(rc, "group '%s': poll failed", g->o->group);
         if (g->o->follow) {
             cli_flush_warnings();
