@@ -488,7 +488,12 @@ EVL_API int64_t evl_reader_position(const evl_reader_t *rd);
  * *rec is valid until the next call on rd or evl_reader_close().
  * @return 0; EVL_ETIMEDOUT (nothing new); EVL_EOFFSET (the position fell
  *         below the log start through retention: seek again); EVL_ECORRUPT
- *         (a record failed its checksum; nothing invalid is returned).
+ *         (a record failed its checksum; nothing invalid is returned). The
+ *         reader stays at the damaged offset; to go past the damage, seek to
+ *         a later offset (e.g. evl_reader_position(rd) + 1): the reader
+ *         resumes at the first intact record at or after it, and the
+ *         records the damaged batch held are lost (a gap in the offsets,
+ *         reported through the log callback).
  */
 EVL_API int evl_reader_next(evl_reader_t *rd, int timeout_ms,
                             const evl_record_t **rec);

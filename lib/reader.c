@@ -154,6 +154,36 @@ EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
     return 0;
 }
 
+/* Past a damaged frame, find the next intact one: an 8-aligned position
+ * where a whole frame checks out (length, magic, offset in (damaged base,
+ * wanted offset], checksum). A false match would need a CRC-32C collision
+ * on top of a plausible header. Bounded to RESYNC_MAX bytes. */
+#define RESYNC_MAX (4u << 20)
+static bool resync(evl_reader_t *rd)
+{
+    const uint8_t *map = rd->seg->map;
+    uint64_t end = EVL_MIN(rd->known_size, rd->pos + RESYNC_MAX);
+    for (uint64_t p = rd->pos + 8; p + EVL_FRAME_HDR + EVL_REC_HDR <= end; p += 8) {
+        const uint8_t *f = map + p;
+        uint32_t fl = evl__frame_len_acquire(f);
+        uint64_t base = evl__frame_base(f);
+        if (fl < EVL_FRAME_HDR + EVL_REC_HDR || fl == EVL_FRAME_EOF || p + fl > rd->known_size ||
+            (evl_ld32(f + 28) & 0xffff) != EVL_FRAME_MAGIC || base <= rd->frame_next ||
+            base > rd->next)
+            continue;
+        if (evl__frame_check_head(f, fl, rd->known_size - p, (int64_t)base, true) == 0) {
+            evl__logf(&rd->log->lg, EVL_LOG_WARNING,
+                      "%s/%d: skipped damaged data: offsets %llu to %llu are lost",
+                      rd->topic->name, rd->part->id, (unsigned long long)rd->frame_next,
+                      (unsigned long long)base - 1);
+            rd->pos = p;
+            rd->frame_next = base;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Load the frame at rd->pos. 0: loaded; 1: nothing published yet;
  * negative: error. Crosses to the next segment at an end marker. */
 static int load_frame(evl_reader_t *rd)
@@ -196,6 +226,9 @@ static int load_frame(evl_reader_t *rd)
         if (rd->pos + fl > rd->known_size ||
             evl__frame_check_head(f, fl, rd->known_size - rd->pos, (int64_t)rd->frame_next,
                                   rd->check_crc) != 0) {
+            /* The caller sought past this frame: skip to the next intact one. */
+            if (rd->next > rd->frame_next && resync(rd))
+                continue;
             evl__logf(&rd->log->lg, EVL_LOG_ERR,
                       "%s/%d: frame at offset %llu (segment %llu, position %llu) is corrupt",
                       rd->topic->name, rd->part->id, (unsigned long long)rd->frame_next,

@@ -572,3 +572,34 @@ Test(storage, malformed_record_with_valid_checksum_is_refused)
     evl_producer_close(prod);
     evl_log_close(log);
 }
+
+Test(storage, seeking_past_damage_resumes_at_the_next_intact_record)
+{
+    evl_config_t *cfg = test_cfg(NULL); /* default index interval: 4096 */
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 40, 100);
+    /* Damage the frame of offset 10 (no index entry until ~offset 24). */
+    int fd = open(last_segment("t", 0), O_RDWR);
+    cr_assert_eq(pwrite(fd, "\xff\xff", 2, 4096 + 10 * 168 + 70), 2);
+    close(fd);
+    evl_reader_t *rd;
+    evl_reader_open(log, "t", 0, &rd);
+    const evl_record_t *r;
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), EVL_ECORRUPT);
+    cr_assert_eq(evl_reader_position(rd), 10);
+    cr_assert_eq(evl_reader_seek(rd, evl_reader_position(rd) + 1), 0);
+    int64_t n = 0;
+    while (evl_reader_next(rd, 0, &r) == 0)
+        cr_assert_eq(evl_record_offset(r), 11 + n++);
+    cr_assert_eq(n, 29, "offsets 11..39 are intact and must be readable");
+    cr_assert(strstr(test_logbuf, "skipped damaged data: offsets 10 to 10"), "%s", test_logbuf);
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
