@@ -54,32 +54,30 @@ int64_t evl__log_disk_bytes(evl_log_t *log)
     return total;
 }
 
+struct oldest {
+    evl_part_t *part;
+    int64_t ts;
+};
+
+static int find_oldest(evl_part_t *part, void *arg)
+{
+    struct oldest *o = arg;
+    int64_t ts = INT64_MAX;
+    if (evl__part_drop_oldest(part, &ts, true) > 0 && ts < o->ts) {
+        o->ts = ts;
+        o->part = part;
+    }
+    return 0;
+}
+
+static int each_partition(evl_log_t *log, int (*fn)(evl_part_t *, void *), void *arg);
+
 /* Delete the oldest sealed segment of any topic; bytes freed, 0 if none. */
 static int64_t drop_globally_oldest(evl_log_t *log)
 {
-    char **names;
-    size_t n;
-    if (evl__meta_list(log, EVL_DB_TOPICS, &names, &n))
-        return 0;
-    evl_part_t *best = NULL;
-    int64_t best_ts = INT64_MAX;
-    for (size_t i = 0; i < n; i++) {
-        evl_topic_t *t;
-        if (evl__topic_get(log, names[i], &t))
-            continue;
-        int np = evl__topic_nparts(t);
-        for (int p = 0; p < np; p++) {
-            evl_part_t *part;
-            int64_t ts = INT64_MAX;
-            if (evl__topic_part(t, p, &part) == 0 &&
-                evl__part_drop_oldest(part, &ts, true) > 0 && ts < best_ts) {
-                best_ts = ts;
-                best = part;
-            }
-        }
-    }
-    free(names);
-    return best ? evl__part_drop_oldest(best, NULL, false) : 0;
+    struct oldest o = {NULL, INT64_MAX};
+    each_partition(log, find_oldest, &o);
+    return o.part ? evl__part_drop_oldest(o.part, NULL, false) : 0;
 }
 
 int evl__log_reserve(evl_log_t *log, uint64_t bytes)
@@ -305,10 +303,10 @@ EVL_API void evl_log_close(evl_log_t *log)
     free(log);
 }
 
-EVL_API int evl_log_sync(evl_log_t *log)
+/* Call fn on every partition of every topic in the log (opening them);
+ * the first error fn returns is returned, after visiting all. */
+static int each_partition(evl_log_t *log, int (*fn)(evl_part_t *, void *), void *arg)
 {
-    if (!log)
-        return EVL_EINVAL;
     char **names;
     size_t n;
     int rc = evl__meta_list(log, EVL_DB_TOPICS, &names, &n);
@@ -317,13 +315,13 @@ EVL_API int evl_log_sync(evl_log_t *log)
     for (size_t i = 0; i < n; i++) {
         evl_topic_t *t;
         if (evl__topic_get(log, names[i], &t))
-            continue;
+            continue; /* deleted meanwhile */
         int np = evl__topic_nparts(t);
         for (int p = 0; p < np; p++) {
             evl_part_t *part;
             int r = evl__topic_part(t, p, &part);
             if (r == 0)
-                r = evl__part_sync_now(part);
+                r = fn(part, arg);
             if (r && !rc)
                 rc = r;
         }
@@ -332,32 +330,27 @@ EVL_API int evl_log_sync(evl_log_t *log)
     return rc;
 }
 
+static int sync_one(evl_part_t *part, void *arg)
+{
+    (void)arg;
+    return evl__part_sync_now(part);
+}
+
+EVL_API int evl_log_sync(evl_log_t *log)
+{
+    return log ? each_partition(log, sync_one, NULL) : EVL_EINVAL;
+}
+
+static int retain_one(evl_part_t *part, void *arg)
+{
+    int64_t r = evl__part_retention(part, *(int64_t *)arg, evl__part_keep_from(part));
+    return r < 0 ? (int)r : 0;
+}
+
 EVL_API int evl_log_retention_run(evl_log_t *log)
 {
-    if (!log)
-        return EVL_EINVAL;
-    char **names;
-    size_t n;
-    int rc = evl__meta_list(log, EVL_DB_TOPICS, &names, &n);
-    if (rc)
-        return rc;
     int64_t now = evl_now_ms();
-    for (size_t i = 0; i < n; i++) {
-        evl_topic_t *t;
-        if (evl__topic_get(log, names[i], &t))
-            continue;
-        int np = evl__topic_nparts(t);
-        for (int p = 0; p < np; p++) {
-            evl_part_t *part;
-            if (evl__topic_part(t, p, &part) == 0) {
-                int64_t r = evl__part_retention(part, now, evl__part_keep_from(part));
-                if (r < 0 && !rc)
-                    rc = (int)r;
-            }
-        }
-    }
-    free(names);
-    return rc;
+    return log ? each_partition(log, retain_one, &now) : EVL_EINVAL;
 }
 
 EVL_API int64_t evl_log_stat(evl_log_t *log, int stat)
