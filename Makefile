@@ -8,6 +8,7 @@
 #   make bench         benchmarks (see bench/README.md)
 #   make install PREFIX=/usr/local DESTDIR=
 
+SHELL := /bin/bash
 PREFIX     ?= /usr/local
 prefix      = $(PREFIX)
 libdir      = $(prefix)/lib
@@ -54,12 +55,12 @@ ASANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 TSANFLAGS = -O1 -g -fsanitize=thread
 
 .PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
-        check-symbols check-install torture fuzz
+        check-symbols check-install torture fuzz fuzz-smoke
 
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES)
 
 # ---- dependencies: install them when root, else say what to run ----------
-DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config
+DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang
 deps:
 	@missing=""; \
 	 [ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
@@ -130,17 +131,22 @@ CRITERION_FLAGS ?= --jobs 2
 test-unit: all $(TESTS) check-symbols check-install
 	@set -e; for t in $(TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
 
+# Criterion exits 0 even when LeakSanitizer reports at a test's exit, so the
+# output is checked for reports too.
 test-asan: all $(ATESTS)
 	@set -e; for t in $(ATESTS); do echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  EVL_EVL=$(CURDIR)/$(EVL) EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS); done
+	  EVL_EVL=$(CURDIR)/$(EVL) EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS) 2>&1 | tee $(B)/asan/last.log; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	  if grep -qE "ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:" $(B)/asan/last.log; then \
+	    echo "sanitizer report in $$t"; exit 1; fi; done
 
 test-tsan: all $(TSAN_TESTS)
 	@set -e; for t in $(TSAN_TESTS); do echo "== $$t"; \
 	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 EVL_TEST_QUICK=1 $$t; done
 
-test: test-unit test-asan test-tsan
+test: test-unit test-asan test-tsan fuzz-smoke
 	@echo "all test suites passed"
 
 # Only evl_* symbols may leave the shared library.
@@ -170,9 +176,19 @@ demo: all
 bench: all
 	@$(MAKE) -s -C bench run
 
-# ---- longer reliability runs --------------------------------------------------
+# ---- longer reliability runs (tests/README.md) ----------------------------------
 torture: all $(TESTS)
 	EVL_TORTURE=1 $(B)/test/test_crash $(CRITERION_FLAGS)
+	EVL_TORTURE=1 $(B)/test/test_powerloss $(CRITERION_FLAGS)
+	EVL_TORTURE=1 $(B)/test/test_hostile $(CRITERION_FLAGS)
+
+FUZZ_SECONDS ?= 600
+fuzz:
+	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# Each fuzz target for a few seconds on its committed corpus.
+fuzz-smoke:
+	@$(MAKE) -s -C tests/fuzz smoke SMOKE_SECONDS=$(or $(SMOKE_SECONDS),8)
 
 # ---- install -------------------------------------------------------------------
 install: all

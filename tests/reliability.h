@@ -227,6 +227,21 @@ static inline int rl_rm_rf(const char *path)
     return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/*
+ * Fail the test if LeakSanitizer finds unreachable memory now (ASan builds
+ * only). Needed because a leak report at process exit does not fail a
+ * Criterion test: the worker's exit status is not looked at.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+static inline void rl_leak_check(void)
+{
+    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "LeakSanitizer found leaks (above)");
+}
+#else
+static inline void rl_leak_check(void) {}
+#endif
+
 /* How many times the log callback buffer mentions needle. */
 static inline int rl_log_count(const char *needle)
 {

@@ -534,6 +534,7 @@ TestSuite(crash, .init = test_dir_setup, .fini = test_dir_teardown, .timeout = 9
 Test(crash, threads_killed)
 {
     crash_run(2, 1, 4, rl_count(16, 5, 1000), 8, false);
+    rl_leak_check();
 }
 
 /* Several processes on one partition, killed one at a time, and a reader
@@ -541,6 +542,7 @@ Test(crash, threads_killed)
 Test(crash, processes_killed_one_partition)
 {
     crash_run(1, 3, 2, rl_count(5, 2, 350), 5, true);
+    rl_leak_check();
 }
 
 /* ---- the protocols, step by step --------------------------------------------- */
@@ -788,6 +790,7 @@ Test(crash, append_protocol_every_step, .timeout = 120)
             evl_config_free(cfg);
         }
     }
+    rl_leak_check();
 }
 
 Test(crash, roll_protocol_every_step, .timeout = 120)
@@ -821,4 +824,5 @@ Test(crash, roll_protocol_every_step, .timeout = 120)
             evl_config_free(cfg);
         }
     }
+    rl_leak_check();
 }
