@@ -37,7 +37,7 @@
 struct ring { /* MAP_SHARED anonymous: works across fork */
     _Atomic uint32_t seq;     /* records published; the futex word */
     char pad1[60];
-    _Atomic uint32_t waiters; /* consumer sleeping (or about to) */
+    _Atomic uint32_t waiters; /* consumers sleeping (or about to) */
     char pad2[60];
     uint64_t ts[];            /* send time of record i */
 };
@@ -81,10 +81,14 @@ static void ring_consume(struct ring *r, size_t n, int blocking, uint64_t *lat)
                 cpu_relax();
                 continue;
             }
-            atomic_store(&r->waiters, 1);
+            /* A count, not a flag the producer clears: a cleared flag
+             * loses the wakeup when the consumer sleeps again before
+             * re-arming it. */
+            atomic_fetch_add(&r->waiters, 1);
             s = atomic_load(&r->seq);
             if (s <= i)
                 futex(&r->seq, FUTEX_WAIT, s);
+            atomic_fetch_sub(&r->waiters, 1);
         }
         lat[i] = now_ns() - r->ts[i];
     }
@@ -97,7 +101,7 @@ static void ring_produce(struct ring *r, size_t n, int blocking, int paced)
         pace(start, i, paced);
         r->ts[i] = now_ns();
         atomic_store(&r->seq, (uint32_t)(i + 1));
-        if (blocking && atomic_exchange(&r->waiters, 0))
+        if (blocking && atomic_load(&r->waiters))
             futex(&r->seq, FUTEX_WAKE, 1);
     }
 }

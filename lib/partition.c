@@ -469,26 +469,38 @@ out:
 void evl__part_grow_ahead(evl_part_t *part)
 {
     atomic_store(&part->grow_wanted, false);
-    if (ctl_lock(part))
-        return;
     evl_ctl_t *ctl = part->ctl;
-    evl_seg_t *seg = NULL;
+    evl_seg_t *seg;
+    uint64_t base = atomic_load(&ctl->active_base);
+    if (evl__part_seg_at(part, base, &seg))
+        return;
     uint64_t cur = atomic_load(&ctl->alloc_end);
     uint64_t target = EVL_MIN(atomic_load(&ctl->write_pos) + AHEAD(part) + GROW_CHUNK,
                               part->seg_bytes);
-    if (ensure_wseg(part) == 0 && target > cur && evl__log_reserve(part->log, target - cur) == 0 &&
-        evl__os_allocate(part->wseg->fd, cur, target - cur) == 0) {
-        atomic_store_explicit(&ctl->alloc_end, target, memory_order_release);
-        seg = part->wseg;
-        evl__seg_ref(seg);
+    /* fallocate outside the append lock: on ext4 it can wait for the
+     * journal for milliseconds, and writers must not wait with it. Two
+     * growers allocating the same range is harmless (fallocate is
+     * idempotent); only publishing alloc_end needs the lock, to be sure the
+     * segment is still the active one. */
+    bool grown = seg->writable && target > cur &&
+                 evl__log_reserve(part->log, target - cur) == 0 &&
+                 evl__os_allocate(seg->fd, cur, target - cur) == 0;
+    if (grown && ctl_lock(part) == 0) {
+        if (atomic_load(&ctl->active_base) == base) {
+            if (target > atomic_load(&ctl->alloc_end))
+                atomic_store_explicit(&ctl->alloc_end, target, memory_order_release);
+        } else if (evl__part_seg_sealed(part, seg)) {
+            /* Rolled meanwhile: give back what we added past its end. */
+            evl__os_ftruncate(seg->fd, seg->end_pos + EVL_FRAME_EOF_BYTES);
+            grown = false;
+        }
+        ctl_unlock(part);
+        /* The writer may already be storing into these pages, which is
+         * fine; whichever touches a page first maps it. */
+        if (grown)
+            evl__os_prefault(seg->map + cur, (size_t)(target - cur));
     }
-    ctl_unlock(part);
-    if (seg) {
-        /* Outside the lock: the writer may already be storing into these
-         * pages, which is fine; whichever touches a page first maps it. */
-        evl__os_prefault(seg->map + cur, (size_t)(target - cur));
-        evl__seg_unref(seg);
-    }
+    evl__seg_unref(seg);
 }
 
 /* ---- group commit ------------------------------------------------------- */
@@ -831,12 +843,15 @@ static int ctl_setup(evl_part_t *part)
     int fd = evl__os_open(path, O_RDWR | O_CREAT, 0644);
     if (fd < 0)
         return fd;
-    part->ctl_fd = fd;
     /* flock serialises set-up between processes (and handles: it belongs to
-     * the open file description). */
+     * the open file description). The fd is closed when set-up is done: the
+     * mapping outlives it, and a partition should not cost an fd for it. */
     while (flock(fd, LOCK_EX) < 0)
-        if (errno != EINTR)
-            return -errno;
+        if (errno != EINTR) {
+            int e = -errno;
+            close(fd);
+            return e;
+        }
     int rc = 0;
     struct stat st;
     if (fstat(fd, &st) < 0) {
@@ -871,6 +886,7 @@ static int ctl_setup(evl_part_t *part)
     }
 out:
     flock(fd, LOCK_UN);
+    close(fd);
     return rc;
 }
 
@@ -883,7 +899,6 @@ int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
     part->log = topic->log;
     part->topic = topic;
     part->id = id;
-    part->ctl_fd = -1;
     pthread_mutex_init(&part->seg_mu, NULL);
     pthread_mutex_init(&part->sync_mu, NULL);
     pthread_cond_init(&part->sync_cv, NULL);
@@ -920,8 +935,6 @@ void evl__part_close(evl_part_t *part)
         evl__seg_unref(s);
     }
     evl__os_munmap(part->ctl, 4096);
-    if (part->ctl_fd >= 0)
-        close(part->ctl_fd);
     pthread_mutex_destroy(&part->seg_mu);
     pthread_mutex_destroy(&part->sync_mu);
     pthread_cond_destroy(&part->sync_cv);

@@ -64,7 +64,6 @@ typedef struct evl_part {
     struct evl_topic *topic;
     int id;
     char *dir;                  /* DIR/topics/T/P */
-    int ctl_fd;
     evl_ctl_t *ctl;
     /* Settings (from the topic). */
     uint64_t seg_bytes, idx_cap, index_interval, max_msg;

@@ -192,10 +192,17 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
     if (count == 0)
         return 0;
     int nparts = evl__topic_nparts(prod->topic);
-    int *pidx = evl__malloc(count * sizeof *pidx);
-    size_t *idx = evl__malloc(count * sizeof *idx);
-    uint64_t *sizes = evl__malloc(count * sizeof *sizes);
-    evl_msg_t *scratch = evl__malloc(count * sizeof *scratch);
+    /* Typical batches fit on the stack; larger ones are allocated. */
+    enum { STACK_BATCH = 128 };
+    int s_pidx[STACK_BATCH];
+    size_t s_idx[STACK_BATCH];
+    uint64_t s_sizes[STACK_BATCH];
+    evl_msg_t s_scratch[STACK_BATCH];
+    bool heap = count > STACK_BATCH;
+    int *pidx = heap ? evl__malloc(count * sizeof *pidx) : s_pidx;
+    size_t *idx = heap ? evl__malloc(count * sizeof *idx) : s_idx;
+    uint64_t *sizes = heap ? evl__malloc(count * sizeof *sizes) : s_sizes;
+    evl_msg_t *scratch = heap ? evl__malloc(count * sizeof *scratch) : s_scratch;
     int rc = 0;
     if (!pidx || !idx || !sizes || !scratch) {
         rc = EVL_ENOMEM;
@@ -231,10 +238,12 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
             rc = append_group(prod, part, msgs, idx, sizes, n, durability, scratch);
     }
 out:
-    free(pidx);
-    free(idx);
-    free(sizes);
-    free(scratch);
+    if (heap) {
+        free(pidx);
+        free(idx);
+        free(sizes);
+        free(scratch);
+    }
     return rc;
 }
 

@@ -14,8 +14,9 @@
  * a page past the end of the file (which would be SIGBUS).
  *
  * Memory: as the reader moves on, the page-table entries of the part of the
- * segment it has passed are dropped every 64 MiB, so a scan of a large log
- * keeps a bounded resident set (the page cache is untouched).
+ * segment it has passed are dropped every 16 MiB and when it leaves a
+ * segment, so a scan of a large log keeps a bounded resident set (the page
+ * cache is untouched).
  */
 #include "reader.h"
 
@@ -24,11 +25,16 @@
 #include "log.h"
 #include "os.h"
 
-#define RSS_WINDOW (64u << 20)
+#define RSS_WINDOW (16u << 20)
 
 static void reader_set_seg(evl_reader_t *rd, evl_seg_t *seg)
 {
     if (rd->seg) {
+        /* Leaving it: its pages would stay resident while the segment
+         * stays in the cache. Views into it stay valid (a shared file
+         * mapping refaults from the page cache). */
+        if (rd->pos > rd->dropped_to)
+            evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(rd->pos - rd->dropped_to));
         if (rd->npins < EVL_READER_PINS)
             rd->pins[rd->npins++] = rd->seg;
         else
