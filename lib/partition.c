@@ -39,6 +39,7 @@
  * done on another core while the writer only copies bytes. */
 #define PREFAULT_AHEAD (8u << 20)
 #define AHEAD(part) EVL_MIN((uint64_t)PREFAULT_AHEAD, (part)->seg_bytes / 8)
+#define PREFAULT_STEP (256u << 10)
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -496,9 +497,14 @@ void evl__part_grow_ahead(evl_part_t *part)
         }
         ctl_unlock(part);
         /* The writer may already be storing into these pages, which is
-         * fine; whichever touches a page first maps it. */
-        if (grown)
-            evl__os_prefault(seg->map + cur, (size_t)(target - cur));
+         * fine; whichever touches a page first maps it. In short steps with
+         * a yield between: on a machine with few cores this thread preempts
+         * a writer or a spinning reader, and a 4 MiB populate (~2 ms) in one
+         * go would stall it that long. */
+        for (uint64_t p = cur; grown && p < target; p += PREFAULT_STEP) {
+            evl__os_prefault(seg->map + p, (size_t)EVL_MIN((uint64_t)PREFAULT_STEP, target - p));
+            sched_yield();
+        }
     }
     evl__seg_unref(seg);
 }
