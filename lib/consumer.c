@@ -49,10 +49,8 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -69,7 +67,7 @@
 #define GROUP_TICK_MS 20       /* peer liveness check period */
 #define RESYNC_MS 1000         /* full re-read of the plan, in case a bump was lost */
 #define SLICE_NS 5000000       /* wait slice without futex_waitv */
-#define WAITV_MAX 128          /* the kernel's FUTEX_WAITV_MAX */
+#define WAITV_MAX EVL_FUTEX_WAITV_MAX
 
 enum { MODE_NONE = 0, MODE_SUBSCRIBED, MODE_ASSIGNED };
 
@@ -517,10 +515,6 @@ static size_t fetch(evl_consumer_t *cons, const evl_record_t **recs, size_t max,
     return n;
 }
 
-#ifdef __NR_futex_waitv
-static _Atomic bool no_waitv; /* the kernel lacks futex_waitv */
-#endif
-
 /* Sleep until a record may have arrived in an assigned partition, the
  * group changed, or until_ns (CLOCK_MONOTONIC) passed. */
 static void wait_any(evl_consumer_t *cons, int64_t until_ns)
@@ -553,24 +547,7 @@ static void wait_any(evl_consumer_t *cons, int64_t until_ns)
         ready = !cons->parts[i].need_reset && evl__reader_ready(cons->parts[i].rd);
     int64_t left = until_ns - evl_mono_ns();
     if (!ready && left > 0) {
-        long rc = -1;
-        errno = ENOSYS;
-#ifdef __NR_futex_waitv
-        if (nw && !atomic_load_explicit(&no_waitv, memory_order_relaxed)) {
-            struct futex_waitv w[WAITV_MAX];
-            memset(w, 0, nw * sizeof *w);
-            for (size_t i = 0; i < nw; i++) {
-                w[i].val = vals[i];
-                w[i].uaddr = (uintptr_t)words[i];
-                w[i].flags = FUTEX_32; /* shared: appenders in other processes wake us */
-            }
-            struct timespec ts = {until_ns / 1000000000, until_ns % 1000000000};
-            rc = syscall(__NR_futex_waitv, w, (unsigned)nw, 0, &ts, CLOCK_MONOTONIC);
-            if (rc < 0 && errno == ENOSYS)
-                atomic_store(&no_waitv, true);
-        }
-#endif
-        if (rc < 0 && errno == ENOSYS) {
+        if (evl__futex_wait_any(words, vals, nw, until_ns) == -ENOSYS) {
             if (nw)
                 evl__futex_wait(words[0], vals[0], EVL_MIN(left, (int64_t)SLICE_NS));
             else {

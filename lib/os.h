@@ -73,6 +73,13 @@ char *evl__strdup(const char *s);
  * woken or the value differed, -ETIMEDOUT, -EINTR. */
 int evl__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_ns);
 void evl__futex_wake_all(_Atomic uint32_t *addr);
+/* Sleep until any of the n words moves from its value in vals, or until
+ * until_ns (CLOCK_MONOTONIC, absolute). futex_waitv(2) (Linux 5.16+); returns
+ * 0 when woken or timed out, -ENOSYS when the kernel lacks it (the caller
+ * then waits on one word in slices). n <= EVL_FUTEX_WAITV_MAX. */
+#define EVL_FUTEX_WAITV_MAX 128
+int evl__futex_wait_any(_Atomic uint32_t *const *words, const uint32_t *vals, size_t n,
+                        int64_t until_ns);
 
 /* The kernel's boot id (36 chars + NUL): shared-memory state written under
  * another boot is stale, because the page cache did not survive. */

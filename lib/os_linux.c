@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,6 +258,33 @@ int evl__futex_wait(_Atomic uint32_t *addr, uint32_t expected, int64_t timeout_n
     if (rc == 0 || errno == EAGAIN)
         return 0;
     return -errno;
+}
+
+int evl__futex_wait_any(_Atomic uint32_t *const *words, const uint32_t *vals, size_t n,
+                        int64_t until_ns)
+{
+#ifdef __NR_futex_waitv
+    static _Atomic bool missing; /* the kernel said ENOSYS once */
+    if (n == 0 || n > EVL_FUTEX_WAITV_MAX || atomic_load_explicit(&missing, memory_order_relaxed))
+        return -ENOSYS;
+    struct futex_waitv w[EVL_FUTEX_WAITV_MAX];
+    memset(w, 0, n * sizeof *w);
+    for (size_t i = 0; i < n; i++) {
+        w[i].val = vals[i];
+        w[i].uaddr = (uintptr_t)words[i];
+        w[i].flags = FUTEX_32; /* not private: other processes wake us */
+    }
+    struct timespec ts = {until_ns / 1000000000, until_ns % 1000000000};
+    long rc = syscall(__NR_futex_waitv, w, (unsigned)n, 0, &ts, CLOCK_MONOTONIC);
+    if (rc < 0 && errno == ENOSYS) {
+        atomic_store(&missing, true);
+        return -ENOSYS;
+    }
+    return 0;
+#else
+    (void)words, (void)vals, (void)n, (void)until_ns;
+    return -ENOSYS;
+#endif
 }
 
 void evl__futex_wake_all(_Atomic uint32_t *addr)
