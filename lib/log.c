@@ -2,11 +2,12 @@
  * log.c - evl_log_t: opening a log directory, counters, the disk budget and
  * the background thread.
  *
- * The background thread (one per handle) does two periodic jobs: it flushes
- * partitions whose producers asked for `interval` durability, and it applies
- * retention to the topics this handle has open. Both are things a producer
- * must not wait for. It sleeps on a condition variable, so close wakes it at
- * once.
+ * The background thread (one per handle) flushes partitions whose
+ * producers asked for `interval` durability, applies retention to the topics
+ * this handle has open, and allocates and pre-faults space ahead of writers:
+ * things a producer must not wait for. It sleeps on a condition variable
+ * until the next job is due, so close wakes it at once and an idle log
+ * costs no wake-ups.
  */
 #include "log.h"
 
@@ -20,7 +21,6 @@
 #include "os.h"
 #include "topic.h"
 
-#define BG_TICK_MS 50
 
 int64_t evl__log_disk_bytes(evl_log_t *log)
 {
@@ -118,12 +118,14 @@ int evl__log_reserve(evl_log_t *log, uint64_t bytes)
 
 /* ---- background thread ---------------------------------------------------- */
 
-static void bg_flush_and_retain(evl_log_t *log, bool retention)
+/* Flush partitions whose interval is due, apply retention when asked;
+ * returns when the next flush falls due (ms, INT64_MAX if none waits). */
+static int64_t bg_flush_and_retain(evl_log_t *log, bool retention)
 {
     pthread_mutex_lock(&log->mu);
     evl_topic_t *topics = log->topics; /* topics are never freed before close */
     pthread_mutex_unlock(&log->mu);
-    int64_t now = evl_now_ms();
+    int64_t now = evl_now_ms(), next = INT64_MAX;
     for (evl_topic_t *t = topics; t; t = t->next) {
         if (!t->name[0])
             continue;
@@ -133,15 +135,20 @@ static void bg_flush_and_retain(evl_log_t *log, bool retention)
             evl_part_t *part = evl__topic_part_if_open(t, p);
             if (!part)
                 continue;
-            if (atomic_load(&part->interval_flush) && atomic_load(&part->unsynced) &&
-                now - atomic_load(&part->last_flush_ms) >= interval) {
-                atomic_store(&part->last_flush_ms, now);
-                evl__part_sync_now(part);
+            if (atomic_load(&part->interval_flush) && atomic_load(&part->unsynced)) {
+                int64_t due = atomic_load(&part->last_flush_ms) + interval;
+                if (now >= due) {
+                    atomic_store(&part->last_flush_ms, now);
+                    evl__part_sync_now(part);
+                } else if (due < next) {
+                    next = due;
+                }
             }
             if (retention)
                 evl__part_retention(part, now, evl__part_keep_from(part));
         }
     }
+    return next;
 }
 
 void evl__log_kick(evl_log_t *log)
@@ -167,22 +174,27 @@ static void bg_grow(evl_log_t *log)
     }
 }
 
+/* The thread sleeps until its next job is due: the earliest interval
+ * flush, the retention check, or a kick (space wanted ahead of a writer, or
+ * a partition that just got unsynced interval-durability data). An idle log
+ * costs no wake-ups but the retention check. */
 static void *bg_main(void *arg)
 {
     evl_log_t *log = arg;
     int64_t ret_every = evl__cfg_int(&log->cfg, EVL_CFG_RETENTION_CHECK_MS);
-    int64_t next_ret = evl_now_ms() + ret_every, next_tick = 0;
+    int64_t next_ret = evl_now_ms() + ret_every, next_flush = INT64_MAX;
     pthread_mutex_lock(&log->bg_mu);
     while (!log->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += BG_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (!atomic_load(&log->kicked))
+        int64_t wake_ms = EVL_MIN(next_ret, next_flush);
+        int64_t wait_ns = (wake_ms - evl_now_ms()) * 1000000;
+        if (!atomic_load(&log->kicked) && wait_ns > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            int64_t at = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + wait_ns;
+            ts.tv_sec = at / 1000000000;
+            ts.tv_nsec = at % 1000000000;
             pthread_cond_timedwait(&log->bg_cv, &log->bg_mu, &ts);
+        }
         if (log->stopping)
             break;
         pthread_mutex_unlock(&log->bg_mu);
@@ -192,10 +204,7 @@ static void *bg_main(void *arg)
         bool retention = now >= next_ret;
         if (retention)
             next_ret = now + ret_every;
-        if (retention || now >= next_tick) {
-            next_tick = now + BG_TICK_MS;
-            bg_flush_and_retain(log, retention);
-        }
+        next_flush = bg_flush_and_retain(log, retention);
         pthread_mutex_lock(&log->bg_mu);
     }
     pthread_mutex_unlock(&log->bg_mu);
@@ -236,7 +245,11 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     pthread_mutex_init(&log->mu, NULL);
     pthread_mutex_init(&log->bg_mu, NULL);
     pthread_mutex_init(&log->budget_mu, NULL);
-    pthread_cond_init(&log->bg_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* immune to clock jumps */
+    pthread_cond_init(&log->bg_cv, &ca);
+    pthread_condattr_destroy(&ca);
     int rc;
     evl_config_t defaults;
     evl__cfg_defaults(&defaults);

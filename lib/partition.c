@@ -457,8 +457,13 @@ out:
     ctl_unlock(part);
     if (rc == 0) {
         notify(part);
-        if (!atomic_load_explicit(&part->unsynced, memory_order_relaxed))
+        if (!atomic_load_explicit(&part->unsynced, memory_order_relaxed)) {
             atomic_store_explicit(&part->unsynced, true, memory_order_relaxed);
+            /* The background thread sleeps until a flush is due: tell it
+             * one will be (once per flush interval, not per record). */
+            if (atomic_load_explicit(&part->interval_flush, memory_order_relaxed))
+                evl__log_kick(part->log);
+        }
         if (low && !atomic_load_explicit(&part->grow_wanted, memory_order_relaxed)) {
             atomic_store(&part->grow_wanted, true);
             evl__log_kick(part->log);

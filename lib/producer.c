@@ -97,8 +97,10 @@ static int after_append(evl_producer_t *prod, evl_part_t *part, int durability,
     if (durability == EVL_DURABILITY_FSYNC)
         return evl__part_sync(part, seg_base, end_pos);
     if (durability == EVL_DURABILITY_INTERVAL &&
-        !atomic_load_explicit(&part->interval_flush, memory_order_relaxed))
+        !atomic_load_explicit(&part->interval_flush, memory_order_relaxed)) {
         atomic_store(&part->interval_flush, true);
+        evl__log_kick(part->log); /* schedule the first flush */
+    }
     return 0;
 }
 

@@ -603,3 +603,24 @@ Test(storage, seeking_past_damage_resumes_at_the_next_intact_record)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+Test(storage, background_thread_applies_retention_on_its_schedule)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "retention.bytes", "100000",
+                                 "retention.ms", "-1", "retention.check.interval.ms", "50", NULL);
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_producer_t *prod;
+    evl_producer_new(log, "t", NULL, &prod);
+    fill(prod, 0, 2000, 200);
+    evl_partition_info_t pi = {0};
+    for (int i = 0; i < 200 && pi.start_offset == 0; i++) {
+        usleep(10000);
+        evl_partition_info(log, "t", 0, &pi);
+    }
+    cr_assert_gt(pi.start_offset, 0, "no retention without an explicit call");
+    cr_assert_gt(evl_log_stat(log, EVL_STAT_SEGMENTS_DELETED), 0);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
