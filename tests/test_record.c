@@ -47,6 +47,17 @@ Test(crc32c, known_vector_and_hw_matches_sw)
         for (size_t off = 0; off < 8; off++)
             cr_assert_eq(evl__crc32c(0, buf + off, len - (len ? off % 2 : 0)),
                          evl__crc32c_sw(0, buf + off, len - (len ? off % 2 : 0)));
+    /* Long buffers take the three-stream path: every length around its
+     * block boundaries (768, 8192 * 3) must agree with the table version. */
+    static unsigned char big[3 * 8192 * 2 + 1024];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 2654435761u >> 13);
+    size_t lens[] = {767, 768, 769, 775, 776, 1535, 1536, 2304, 4097, 8191, 24575,
+                     24576, 24577, 24583, 24584, 25344, 49152, 49152 + 771, sizeof big - 3};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (size_t off = 0; off < 3; off++)
+            cr_assert_eq(evl__crc32c(7, big + off, lens[i]), evl__crc32c_sw(7, big + off, lens[i]),
+                         "length %zu offset %zu", lens[i], off);
     /* Incremental == one shot. */
     uint32_t c = evl__crc32c(0, buf, 500);
     cr_assert_eq(evl__crc32c(c, buf + 500, 531), evl__crc32c(0, buf, 1031));
