@@ -2,10 +2,11 @@
  * log.c - evl_log_t: opening a log directory, counters, the disk budget and
  * the background thread.
  *
- * The background thread (one per handle) flushes partitions whose
- * producers asked for `interval` durability, applies retention to the topics
- * this handle has open, and allocates and pre-faults space ahead of writers:
- * things a producer must not wait for. It sleeps on a condition variable
+ * Two threads per handle do what a producer must not wait for: the
+ * background thread flushes partitions whose producers asked for `interval`
+ * durability and applies retention to the topics this handle has open; the
+ * prefault thread (SCHED_IDLE) allocates and pre-faults space ahead of
+ * writers. It sleeps on a condition variable
  * until the next job is due, so close wakes it at once and an idle log
  * costs no wake-ups.
  */
@@ -159,6 +160,14 @@ void evl__log_kick(evl_log_t *log)
     pthread_mutex_unlock(&log->bg_mu);
 }
 
+void evl__log_kick_prefault(evl_log_t *log)
+{
+    atomic_store(&log->pf_kicked, true);
+    pthread_mutex_lock(&log->bg_mu);
+    pthread_cond_signal(&log->pf_cv);
+    pthread_mutex_unlock(&log->bg_mu);
+}
+
 static void bg_grow(evl_log_t *log)
 {
     pthread_mutex_lock(&log->mu);
@@ -174,10 +183,34 @@ static void bg_grow(evl_log_t *log)
     }
 }
 
-/* The thread sleeps until its next job is due: the earliest interval
- * flush, the retention check, or a kick (space wanted ahead of a writer, or
- * a partition that just got unsynced interval-durability data). An idle log
- * costs no wake-ups but the retention check. */
+/* The prefault thread: runs at SCHED_IDLE, so the work of mapping pages
+ * ahead of writers uses idle CPU and never preempts an application thread
+ * (on two cores, a producer and a spinning consumer would otherwise lose
+ * their core for milliseconds). If it starves, writers grow files
+ * themselves, which is slower but never wrong. */
+static void *pf_main(void *arg)
+{
+    evl_log_t *log = arg;
+    evl__os_sched_idle();
+    pthread_mutex_lock(&log->bg_mu);
+    while (!log->stopping) {
+        if (!atomic_load(&log->pf_kicked))
+            pthread_cond_wait(&log->pf_cv, &log->bg_mu);
+        if (log->stopping)
+            break;
+        pthread_mutex_unlock(&log->bg_mu);
+        if (atomic_exchange(&log->pf_kicked, false))
+            bg_grow(log);
+        pthread_mutex_lock(&log->bg_mu);
+    }
+    pthread_mutex_unlock(&log->bg_mu);
+    return NULL;
+}
+
+/* The background thread sleeps until its next job is due: the earliest
+ * interval flush, the retention check, or a kick (a partition just got
+ * unsynced interval-durability data). An idle log costs no wake-ups but the
+ * retention check. */
 static void *bg_main(void *arg)
 {
     evl_log_t *log = arg;
@@ -198,8 +231,7 @@ static void *bg_main(void *arg)
         if (log->stopping)
             break;
         pthread_mutex_unlock(&log->bg_mu);
-        if (atomic_exchange(&log->kicked, false))
-            bg_grow(log);
+        atomic_store(&log->kicked, false);
         int64_t now = evl_now_ms();
         bool retention = now >= next_ret;
         if (retention)
@@ -250,6 +282,7 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* immune to clock jumps */
     pthread_cond_init(&log->bg_cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&log->pf_cv, NULL);
     int rc;
     evl_config_t defaults;
     evl__cfg_defaults(&defaults);
@@ -276,6 +309,9 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     if ((rc = -pthread_create(&log->bg, NULL, bg_main, log)))
         goto fail;
     log->bg_started = true;
+    if ((rc = -pthread_create(&log->pf, NULL, pf_main, log)))
+        goto fail;
+    log->pf_started = true;
     *out = log;
     return 0;
 fail:
@@ -287,13 +323,15 @@ EVL_API void evl_log_close(evl_log_t *log)
 {
     if (!log)
         return;
-    if (log->bg_started) {
-        pthread_mutex_lock(&log->bg_mu);
-        log->stopping = true;
-        pthread_cond_signal(&log->bg_cv);
-        pthread_mutex_unlock(&log->bg_mu);
+    pthread_mutex_lock(&log->bg_mu);
+    log->stopping = true;
+    pthread_cond_signal(&log->bg_cv);
+    pthread_cond_signal(&log->pf_cv);
+    pthread_mutex_unlock(&log->bg_mu);
+    if (log->bg_started)
         pthread_join(log->bg, NULL);
-    }
+    if (log->pf_started)
+        pthread_join(log->pf, NULL);
     /* Interval-durability data goes to disk before the handle disappears. */
     for (evl_topic_t *t = log->topics; t; t = t->next)
         for (int p = 0; p < evl__topic_nparts(t); p++) {
@@ -312,6 +350,7 @@ EVL_API void evl_log_close(evl_log_t *log)
     pthread_mutex_destroy(&log->bg_mu);
     pthread_mutex_destroy(&log->budget_mu);
     pthread_cond_destroy(&log->bg_cv);
+    pthread_cond_destroy(&log->pf_cv);
     free(log->dir);
     free(log);
 }

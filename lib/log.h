@@ -29,7 +29,12 @@ struct evl_log {
     pthread_mutex_t bg_mu;
     pthread_cond_t bg_cv;
     pthread_mutex_t budget_mu;  /* one budget check at a time in a process */
-    _Atomic bool kicked;        /* a partition wants space made ahead */
+    _Atomic bool kicked;        /* a flush was scheduled: recompute the sleep */
+    /* The prefault thread (SCHED_IDLE): makes space ahead of writers. */
+    pthread_t pf;
+    bool pf_started;
+    pthread_cond_t pf_cv;       /* with bg_mu */
+    _Atomic bool pf_kicked;     /* a partition wants space made ahead */
 };
 
 static inline void evl__stat_add(struct evl_log *log, int stat, int64_t v)
@@ -47,8 +52,10 @@ static inline void evl__stat_max(struct evl_log *log, int stat, int64_t v)
 /* Before growing files by `bytes`: enforce disk.bytes.max with the log's
  * policy. 0, EVL_EFULL. `self` is the partition asking (its lock is held). */
 int evl__log_reserve(struct evl_log *log, uint64_t bytes);
-/* Wake the background thread to make space ahead of a writer. */
+/* Wake the background thread: a flush was scheduled. */
 void evl__log_kick(struct evl_log *log);
+/* Wake the prefault thread: a writer is close to its allocation end. */
+void evl__log_kick_prefault(struct evl_log *log);
 /* Bytes of all segment files under DIR/topics. */
 int64_t evl__log_disk_bytes(struct evl_log *log);
 

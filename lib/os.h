@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 enum evl_os_op {
@@ -84,6 +85,11 @@ int evl__futex_wait_any(_Atomic uint32_t *const *words, const uint32_t *vals, si
 /* The kernel's boot id (36 chars + NUL): shared-memory state written under
  * another boot is stale, because the page cache did not survive. */
 void evl__os_boot_id(char out[40]);
+
+/* Run the calling thread at SCHED_IDLE from now on, for background work
+ * that must never preempt application threads (unprivileged threads cannot
+ * come back, so only a dedicated thread does this). 0, or -1 if refused. */
+int evl__os_sched_idle(void);
 
 /* mkdir -p; 0 or -errno. */
 int evl__os_mkdirs(const char *path, int mode);

@@ -8,6 +8,8 @@
 #include "os.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -309,6 +311,12 @@ void evl__os_boot_id(char out[40])
         clock_gettime(CLOCK_BOOTTIME, &up);
         snprintf(out, 40, "bt-%lld", (long long)(now.tv_sec - up.tv_sec) / 10);
     }
+}
+
+int evl__os_sched_idle(void)
+{
+    struct sched_param sp = {0};
+    return pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0 ? 0 : -1;
 }
 
 int evl__os_mkdirs(const char *path, int mode)

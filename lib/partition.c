@@ -466,7 +466,7 @@ out:
         }
         if (low && !atomic_load_explicit(&part->grow_wanted, memory_order_relaxed)) {
             atomic_store(&part->grow_wanted, true);
-            evl__log_kick(part->log);
+            evl__log_kick_prefault(part->log);
         }
     }
     return rc;
@@ -503,9 +503,10 @@ void evl__part_grow_ahead(evl_part_t *part)
         ctl_unlock(part);
         /* The writer may already be storing into these pages, which is
          * fine; whichever touches a page first maps it. In short steps with
-         * a yield between: on a machine with few cores this thread preempts
-         * a writer or a spinning reader, and a 4 MiB populate (~2 ms) in one
-         * go would stall it that long. */
+         * a yield between, on the log's SCHED_IDLE prefault thread: on a
+         * machine with few cores it would otherwise preempt a writer or a
+         * spinning reader, and a 4 MiB populate (~2 ms) in one go would
+         * stall it that long. If it starves, the writer grows for itself. */
         for (uint64_t p = cur; grown && p < target; p += PREFAULT_STEP) {
             evl__os_prefault(seg->map + p, (size_t)EVL_MIN((uint64_t)PREFAULT_STEP, target - p));
             sched_yield();
