@@ -40,6 +40,7 @@
 #define PREFAULT_AHEAD (8u << 20)
 #define AHEAD(part) EVL_MIN((uint64_t)PREFAULT_AHEAD, (part)->seg_bytes / 8)
 #define PREFAULT_STEP (256u << 10)
+#define WRITER_WINDOW (64u << 10)
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -330,7 +331,10 @@ static int grow(evl_part_t *part, uint64_t need_end)
     rc = evl__os_allocate(part->wseg->fd, cur, want - cur);
     if (rc)
         return rc;
-    evl__os_prefault(part->wseg->map + cur, (size_t)(want - cur));
+    /* No pre-faulting here: this runs under the append lock (the prefault
+     * thread did not keep up, e.g. every core is busy), and populating
+     * 4 MiB takes milliseconds. The writer takes each page's fault as it
+     * gets there instead: microseconds, spread out. */
     atomic_store_explicit(&ctl->alloc_end, want, memory_order_release);
     return 0;
 }
@@ -451,11 +455,29 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     *base = off;
     *seg_base = seg->base;
     *end_pos = end;
-    bool low = atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed) <
-               EVL_MIN(end + AHEAD(part), part->seg_bytes);
+    uint64_t alloc = atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed);
+    bool low = alloc < EVL_MIN(end + AHEAD(part), part->seg_bytes);
+    /* Crossing a window boundary: fault in the next window after unlocking
+     * (see below). The reference keeps the mapping alive past a roll. */
+    evl_seg_t *pf_seg = NULL;
+    uint64_t pf_from = ((end / WRITER_WINDOW) + 1) * WRITER_WINDOW;
+    uint64_t pf_to = EVL_MIN(pf_from + WRITER_WINDOW, alloc);
+    if (pos / WRITER_WINDOW != end / WRITER_WINDOW && pf_to > pf_from) {
+        pf_seg = seg;
+        evl__seg_ref(seg);
+    }
 out:
     ctl_unlock(part);
     if (rc == 0) {
+        /* The writer faults in the window after the one it writes, outside
+         * the lock: a few microseconds per 64 KiB, so no page fault happens
+         * under the lock even when the prefault thread gets no CPU (every
+         * core busy). Where it did run, the pages are there and this is
+         * cheap. */
+        if (pf_seg) {
+            evl__os_prefault(pf_seg->map + pf_from, (size_t)(pf_to - pf_from));
+            evl__seg_unref(pf_seg);
+        }
         notify(part);
         if (!atomic_load_explicit(&part->unsynced, memory_order_relaxed)) {
             atomic_store_explicit(&part->unsynced, true, memory_order_relaxed);
