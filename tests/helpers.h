@@ -83,6 +83,19 @@ static inline evl_log_t *test_open(const evl_config_t *cfg)
     return log;
 }
 
+/* Open the test log, create topic with parts partitions (cfg gives both the
+ * log's and the topic's settings; may be NULL) and a producer for it. */
+static inline evl_log_t *test_open_topic(evl_config_t *cfg, const char *topic, int parts,
+                                         evl_producer_t **prod)
+{
+    evl_log_t *log = test_open(cfg);
+    int rc = evl_topic_create(log, topic, parts, cfg);
+    cr_assert_eq(rc, 0, "create %s: %s", topic, evl_errname(rc));
+    rc = evl_producer_new(log, topic, NULL, prod);
+    cr_assert_eq(rc, 0, "producer: %s", evl_errname(rc));
+    return log;
+}
+
 /* Append value (a string) with optional key to a partition; return offset. */
 static inline int64_t test_send(evl_producer_t *prod, int partition, const char *key,
                                 const char *value, int flags)

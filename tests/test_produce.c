@@ -11,19 +11,11 @@
 
 TestSuite(produce, .init = test_dir_setup, .fini = test_dir_teardown);
 
-static evl_log_t *setup(const char *topic, int parts, evl_config_t *cfg, evl_producer_t **prod)
-{
-    evl_log_t *log = test_open(cfg);
-    int rc = evl_topic_create(log, topic, parts, cfg);
-    cr_assert_eq(rc, 0, "create: %s", evl_errname(rc));
-    cr_assert_eq(evl_producer_new(log, topic, NULL, prod), 0);
-    return log;
-}
 
 Test(produce, same_key_same_partition_in_order)
 {
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 4, NULL, &prod);
+    evl_log_t *log = test_open_topic(NULL, "t", 4, &prod);
     int32_t part_of[10];
     for (int i = 0; i < 200; i++) {
         char k[8], v[16];
@@ -105,7 +97,7 @@ Test(produce, keyless_round_robin_and_sticky)
 Test(produce, batch_is_contiguous_and_headers_survive)
 {
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 2, NULL, &prod);
+    evl_log_t *log = test_open_topic(NULL, "t", 2, &prod);
     evl_header_t hs[2] = {{"trace-id", 8, "abc", 3}, {"empty", 5, "", 0}};
     evl_msg_t msgs[100];
     char vals[100][16];
@@ -143,7 +135,7 @@ Test(produce, bad_input_is_refused_cleanly)
 {
     evl_config_t *cfg = test_cfg("max.message.bytes", "1024", NULL);
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 2, cfg, &prod);
+    evl_log_t *log = test_open_topic(cfg, "t", 2, &prod);
     static char big[2048];
     evl_msg_t m = {NULL, 0, big, sizeof big, NULL, 0, -1, 0, -1};
     cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ETOOBIG);
@@ -170,7 +162,7 @@ Test(produce, seek_offsets_and_range_errors)
 {
     evl_config_t *cfg = test_cfg("segment.bytes", "131072", "index.interval.bytes", "256", NULL);
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 1, cfg, &prod);
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
     char v[200];
     memset(v, 'x', sizeof v);
     for (int i = 0; i < 3000; i++) {
@@ -215,7 +207,7 @@ Test(produce, seek_by_time)
 {
     evl_config_t *cfg = test_cfg("segment.bytes", "65536", "index.interval.bytes", "128", NULL);
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 1, cfg, &prod);
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
     for (int i = 0; i < 2000; i++) {
         char v[64];
         snprintf(v, sizeof v, "%d", i);
@@ -262,7 +254,7 @@ static void *wait_thread(void *arg)
 Test(produce, blocked_reader_woken_by_another_thread)
 {
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 1, NULL, &prod);
+    evl_log_t *log = test_open_topic(NULL, "t", 1, &prod);
     struct waiter w = {log, -1, -1};
     pthread_t th;
     pthread_create(&th, NULL, wait_thread, &w);
@@ -285,7 +277,7 @@ Test(produce, blocked_reader_woken_by_another_thread)
 Test(produce, blocked_reader_woken_by_another_process)
 {
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 1, NULL, &prod);
+    evl_log_t *log = test_open_topic(NULL, "t", 1, &prod);
     evl_producer_close(prod);
     evl_log_close(log);
     int pipefd[2];
@@ -362,7 +354,7 @@ Test(produce, many_threads_one_partition)
 {
     evl_config_t *cfg = test_cfg("segment.bytes", "262144", NULL);
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 1, cfg, &prod);
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
     int n = test_quick() ? 2000 : 10000;
     pthread_t th[4];
     struct sender s[4];
@@ -385,7 +377,7 @@ Test(produce, several_processes_one_partition)
 {
     evl_config_t *cfg = test_cfg("segment.bytes", "262144", NULL);
     evl_producer_t *prod;
-    evl_log_t *log = setup("t", 1, cfg, &prod);
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
     evl_producer_close(prod);
     evl_log_close(log);
     int n = test_quick() ? 1000 : 5000;
@@ -419,7 +411,7 @@ Test(produce, writer_killed_holding_the_lock_does_not_block_others)
 {
     evl_producer_t *prod;
     evl_config_t *cfg = test_cfg(NULL);
-    evl_log_t *log = setup("t", 1, cfg, &prod);
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
     test_send(prod, 0, NULL, "before", 0);
     pid_t pid = fork();
     if (pid == 0) {
