@@ -43,6 +43,7 @@ static void reader_set_seg(evl_reader_t *rd, evl_seg_t *seg)
     rd->seg = seg;
     rd->frame = NULL;
     rd->dropped_to = EVL_SEG_HDR;
+    rd->fast_end = 0; /* the first frame takes the general path */
     int64_t sz = evl__seg_file_size(seg);
     rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
 }
@@ -130,6 +131,22 @@ static void seg_bounds(evl_reader_t *rd, evl_seg_t *seg, uint32_t *count, uint64
         *count = 0;
         *limit = EVL_SEG_HDR;
     }
+}
+
+/*
+ * The reader's window on its segment, moved as it goes: page-table entries
+ * behind it are dropped every RSS_WINDOW bytes, so a scan keeps a bounded
+ * resident set. fast_end is where next_fast() has to come back here.
+ */
+static void reader_window(evl_reader_t *rd)
+{
+    if (rd->pos - rd->dropped_to >= RSS_WINDOW) {
+        evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(rd->pos - rd->dropped_to));
+        rd->dropped_to = rd->pos;
+    }
+    rd->fast_end = rd->known_size >= EVL_FRAME_HDR
+                       ? EVL_MIN(rd->dropped_to + RSS_WINDOW, rd->known_size - EVL_FRAME_HDR + 1)
+                       : 0;
 }
 
 EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
@@ -246,10 +263,7 @@ static int load_frame(evl_reader_t *rd)
         rd->rec = f + EVL_FRAME_HDR;
         rd->rec_i = 0;
         rd->frame_count = evl__frame_count(f);
-        if (rd->pos - rd->dropped_to >= RSS_WINDOW) {
-            evl__os_dontneed(seg->map + rd->dropped_to, (size_t)(rd->pos - rd->dropped_to));
-            rd->dropped_to = rd->pos;
-        }
+        reader_window(rd);
         return 0;
     }
 }
@@ -296,7 +310,56 @@ bool evl__reader_ready(evl_reader_t *rd)
     return load_frame(rd) == 0;
 }
 
-int evl__reader_next(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **out)
+/*
+ * The common case of a scan, kept short: the next record of the loaded
+ * frame, or the first record of the frame right after it when that one is
+ * published, inside the part of the file already known, and passes its
+ * checks. Everything else (nothing new, segment ends, the RSS window, a
+ * seek into the middle of a frame, damage) returns false with the reader in
+ * a state the general path below continues from.
+ */
+static inline bool next_fast(evl_reader_t *rd, const evl_record_t **out)
+{
+    const uint8_t *r;
+    if (rd->frame) {
+        if (rd->rec_i < rd->frame_count) {
+            r = rd->rec;
+            if (rd->frame_next + rd->rec_i != rd->next ||
+                evl__rec_check(r, (uint64_t)(rd->frame_end - r), rd->rec_i) != 0)
+                return false;
+            goto found;
+        }
+        rd->pos += EVL_ALIGN8((uint64_t)(rd->frame_end - rd->frame));
+        rd->frame_next += rd->frame_count;
+        rd->read_records += rd->frame_count;
+        rd->frame = NULL;
+    }
+    uint64_t pos = rd->pos;
+    if (pos >= rd->fast_end || rd->next != rd->frame_next)
+        return false;
+    const uint8_t *f = rd->seg->map + pos;
+    uint32_t fl = evl__frame_len_acquire(f);
+    if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > rd->known_size ||
+        evl__frame_check_head(f, fl, rd->known_size - pos, (int64_t)rd->frame_next,
+                              rd->check_crc) != 0)
+        return false;
+    r = f + EVL_FRAME_HDR;
+    if (evl__rec_check(r, fl - EVL_FRAME_HDR, 0) != 0)
+        return false; /* the general path reports it */
+    rd->frame = f;
+    rd->frame_end = f + fl;
+    rd->rec_i = 0;
+    rd->frame_count = evl__frame_count(f);
+found:
+    evl__rec_decode(r, rd->frame_next, &rd->cur);
+    rd->rec = evl__rec_next(r);
+    rd->rec_i++;
+    rd->next++;
+    *out = &rd->cur;
+    return true;
+}
+
+static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **out)
 {
     *out = NULL;
     int64_t deadline = timeout_ns > 0 ? evl_mono_ns() + timeout_ns : 0;
@@ -334,13 +397,22 @@ int evl__reader_next(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **
     }
 }
 
+int evl__reader_next(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **out)
+{
+    if (next_fast(rd, out))
+        return 0;
+    return next_slow(rd, timeout_ns, out);
+}
+
 EVL_API int evl_reader_next(evl_reader_t *rd, int timeout_ms, const evl_record_t **rec)
 {
     if (!rd || !rec)
         return EVL_EINVAL;
-    evl__reader_unpin(rd);
-    int64_t ns = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
-    return evl__reader_next(rd, ns, rec);
+    if (__builtin_expect(rd->npins != 0, 0))
+        evl__reader_unpin(rd);
+    if (next_fast(rd, rec))
+        return 0;
+    return next_slow(rd, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000, rec);
 }
 
 /* First record with timestamp >= ts at or after (seg, pos); sets *offset. */

@@ -119,23 +119,6 @@ static uint64_t rec_check(const uint8_t *r, uint64_t room, uint32_t index)
     return EVL_ALIGN8(rec_len);
 }
 
-int evl__frame_check_head(const uint8_t *p, uint32_t frame_len, uint64_t avail,
-                          int64_t expected_offset, bool crc)
-{
-    if (frame_len < EVL_FRAME_HDR + EVL_REC_HDR || frame_len > avail ||
-        frame_len == EVL_FRAME_EOF)
-        return EVL_ECORRUPT;
-    uint32_t count = evl__frame_count(p);
-    if ((evl_ld32(p + 28) & 0xffff) != EVL_FRAME_MAGIC || count == 0 ||
-        (uint64_t)count * EVL_REC_HDR > frame_len)
-        return EVL_ECORRUPT;
-    if (expected_offset >= 0 && evl__frame_base(p) != (uint64_t)expected_offset)
-        return EVL_ECORRUPT;
-    if (crc && evl_ld32(p + 4) != evl__crc32c(0, p + 8, frame_len - 8))
-        return EVL_ECORRUPT;
-    return 0;
-}
-
 int evl__frame_check(const uint8_t *p, uint32_t frame_len, uint64_t avail,
                      int64_t expected_offset, bool crc)
 {
@@ -164,23 +147,6 @@ int evl__frame_check(const uint8_t *p, uint32_t frame_len, uint64_t avail,
             return EVL_ECORRUPT;
     }
     return 0;
-}
-
-void evl__rec_decode(const uint8_t *r, uint64_t base, struct evl_record *out)
-{
-    int32_t klen = (int32_t)evl_ld32(r + 16), vlen = (int32_t)evl_ld32(r + 20);
-    const uint8_t *d = r + EVL_REC_HDR;
-    out->offset = (int64_t)(base + evl_ld32(r + 4));
-    out->timestamp = (int64_t)evl_ld64(r + 8);
-    out->key = klen < 0 ? NULL : d;
-    out->key_len = klen < 0 ? 0 : (size_t)klen;
-    d += out->key_len;
-    out->value = vlen < 0 ? NULL : d;
-    out->value_len = vlen < 0 ? 0 : (size_t)vlen;
-    d += out->value_len;
-    out->hdr_count = evl_ld32(r + 24);
-    out->hdr_bytes = evl_ld32(r + 28);
-    out->hdrs = d;
 }
 
 EVL_API int64_t evl_record_offset(const evl_record_t *rec) { return rec ? rec->offset : -1; }

@@ -41,6 +41,7 @@
 #define EVL_RECORD_H
 
 #include "common.h"
+#include "crc32c.h"
 
 #define EVL_FRAME_HDR 32u
 #define EVL_REC_HDR 32u
@@ -97,11 +98,6 @@ static inline uint32_t evl__frame_len_acquire(const uint8_t *frame)
 int evl__frame_check(const uint8_t *p, uint32_t frame_len, uint64_t avail,
                      int64_t expected_offset, bool crc);
 
-/* The frame-level part of evl__frame_check (header, bounds, checksum),
- * without walking the records: readers check each record as they decode it
- * (evl__rec_check), so a frame is walked once, not twice. */
-int evl__frame_check_head(const uint8_t *p, uint32_t frame_len, uint64_t avail,
-                          int64_t expected_offset, bool crc);
 
 /* Bounds of record `index` at rec, with `room` bytes left in its frame:
  * 0, or EVL_ECORRUPT. The headers block is checked by the accessors. */
@@ -125,8 +121,44 @@ static inline uint64_t evl__frame_base(const uint8_t *f) { return evl_ld64(f + 8
 static inline int64_t evl__frame_max_ts(const uint8_t *f) { return (int64_t)evl_ld64(f + 16); }
 static inline uint32_t evl__frame_count(const uint8_t *f) { return evl_ld32(f + 24); }
 
-/* Decode the record at rec (inside a checked frame of base offset base). */
-void evl__rec_decode(const uint8_t *rec, uint64_t base, struct evl_record *out);
+/* The frame-level part of evl__frame_check (header, bounds, checksum),
+ * without walking the records: readers check each record as they decode it
+ * (evl__rec_check), so a frame is walked once, not twice. Inline: it is on
+ * every reader's per-frame path. */
+static inline int evl__frame_check_head(const uint8_t *p, uint32_t frame_len, uint64_t avail,
+                                        int64_t expected_offset, bool crc)
+{
+    if (frame_len < EVL_FRAME_HDR + EVL_REC_HDR || frame_len > avail ||
+        frame_len == EVL_FRAME_EOF)
+        return EVL_ECORRUPT;
+    uint32_t count = evl__frame_count(p);
+    if ((evl_ld32(p + 28) & 0xffff) != EVL_FRAME_MAGIC || count == 0 ||
+        (uint64_t)count * EVL_REC_HDR > frame_len)
+        return EVL_ECORRUPT;
+    if (expected_offset >= 0 && evl__frame_base(p) != (uint64_t)expected_offset)
+        return EVL_ECORRUPT;
+    if (crc && evl_ld32(p + 4) != evl__crc32c(0, p + 8, frame_len - 8))
+        return EVL_ECORRUPT;
+    return 0;
+}
+
+/* Decode the record at r (inside a checked frame of base offset base). */
+static inline void evl__rec_decode(const uint8_t *r, uint64_t base, struct evl_record *out)
+{
+    int32_t klen = (int32_t)evl_ld32(r + 16), vlen = (int32_t)evl_ld32(r + 20);
+    const uint8_t *d = r + EVL_REC_HDR;
+    out->offset = (int64_t)(base + evl_ld32(r + 4));
+    out->timestamp = (int64_t)evl_ld64(r + 8);
+    out->key = klen < 0 ? NULL : d;
+    out->key_len = klen < 0 ? 0 : (size_t)klen;
+    d += out->key_len;
+    out->value = vlen < 0 ? NULL : d;
+    out->value_len = vlen < 0 ? 0 : (size_t)vlen;
+    d += out->value_len;
+    out->hdr_count = evl_ld32(r + 24);
+    out->hdr_bytes = evl_ld32(r + 28);
+    out->hdrs = d;
+}
 /* The record after rec. */
 static inline const uint8_t *evl__rec_next(const uint8_t *rec)
 {
