@@ -97,11 +97,15 @@ static void ctl_unlock(evl_part_t *part) { pthread_mutex_unlock(&part->ctl->lock
 
 static inline void notify(evl_part_t *part)
 {
-    /* An RMW (adding 0) rather than a load: it is ordered with the reader's
-     * waiters++ in one modification order. If the reader's increment came
-     * first we see it and wake it; if ours came first, the reader's RMW
-     * synchronises with ours and its next look sees the published frame. */
-    if (atomic_fetch_add(&part->ctl->waiters, 0)) {
+    /* A store-load pair on each side, each with a seq_cst fence between:
+     * we published the frame, then look at waiters; a reader increments
+     * waiters, then looks at the frame (reader.c, consumer.c). Of the two
+     * fences one comes first, so either we see the waiter or it sees the
+     * frame. The fence is a locked op on our own stack on x86, so a plain
+     * load leaves the waiters line shared instead of taking it from the
+     * other cores each append (as an RMW on it would). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&part->ctl->waiters, memory_order_relaxed)) {
         atomic_fetch_add(&part->ctl->futex_seq, 1);
         evl__futex_wake_all(&part->ctl->futex_seq);
     }

@@ -29,7 +29,7 @@
 #include "segment.h"
 
 #define EVL_CTL_MAGIC "EVLCTL1"
-#define EVL_CTL_VERSION 1u
+#define EVL_CTL_VERSION 2u
 
 typedef struct evl_ctl {
     char magic[8];
@@ -37,25 +37,34 @@ typedef struct evl_ctl {
     char boot_id[40];                 /* boot this state belongs to */
     _Atomic uint32_t valid;           /* 1 once built for this boot */
     uint32_t pad0;
+    /* Cache line 1: the lock and what every append writes. Two writers
+     * taking turns move as few lines between their cores as possible. */
     pthread_mutex_t lock;             /* the append lock (robust, pshared) */
-    char pad1[64];
-    _Atomic uint64_t active_base;     /* base offset of the active segment */
     _Atomic uint64_t write_pos;       /* end of published frames in it */
     _Atomic uint64_t dirty_end;       /* > write_pos while a frame is written */
-    _Atomic uint64_t alloc_end;       /* bytes allocated for the active .log */
     _Atomic uint64_t next_offset;     /* offset the next record gets */
-    _Atomic uint64_t start_offset;    /* first offset still in the log */
+    /* Cache line 2: the rest of the tail, read by every append. */
+    _Atomic uint64_t active_base;     /* base offset of the active segment */
+    _Atomic uint64_t alloc_end;       /* bytes allocated for the active .log */
     _Atomic int64_t max_ts;           /* largest timestamp in active segment */
     _Atomic int64_t seg_created_ms;   /* when the active segment was made */
-    _Atomic uint64_t idx_count;       /* index entries of the active segment */
-    _Atomic uint64_t last_idx_pos;    /* position of the last index entry */
     _Atomic uint64_t last_frame_pos;  /* start of the last published frame */
+    _Atomic uint64_t last_idx_pos;    /* position of the last index entry */
+    _Atomic uint64_t idx_count;       /* index entries of the active segment */
     _Atomic uint64_t seg_epoch;       /* bumped when segments come or go */
+    /* Cache line 3: rarely written. */
+    _Atomic uint64_t start_offset;    /* first offset still in the log */
     _Atomic uint64_t idx_synced;      /* index entries known on disk */
-    char pad2[64];
+    char pad2[48];
+    /* Cache line 4: readers' side (appends only read it). */
     _Atomic uint32_t futex_seq;       /* readers sleep on this word */
     _Atomic uint32_t waiters;         /* readers sleeping (any process) */
 } evl_ctl_t;
+
+_Static_assert(offsetof(evl_ctl_t, lock) == 64 && offsetof(evl_ctl_t, active_base) == 128 &&
+                   offsetof(evl_ctl_t, start_offset) == 192 &&
+                   offsetof(evl_ctl_t, futex_seq) == 256,
+               "evl_ctl_t: hot fields on their own cache lines");
 
 struct evl_topic;
 
