@@ -541,7 +541,7 @@ static void wait_any(evl_consumer_t *cons, int64_t until_ns)
     }
     if (nparts < cons->nparts) /* more than the kernel can watch: slices */
         until_ns = EVL_MIN(until_ns, evl_mono_ns() + SLICE_NS);
-    atomic_thread_fence(memory_order_seq_cst);
+    EVL_FENCE_SC();
     bool ready = false;
     for (size_t i = 0; i < cons->nparts && !ready; i++)
         ready = !cons->parts[i].need_reset && evl__reader_ready(cons->parts[i].rd);

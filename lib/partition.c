@@ -104,8 +104,12 @@ static inline void notify(evl_part_t *part)
      * frame. The fence is a locked op on our own stack on x86, so a plain
      * load leaves the waiters line shared instead of taking it from the
      * other cores each append (as an RMW on it would). */
+#if defined(__SANITIZE_THREAD__)
+    if (atomic_fetch_add(&part->ctl->waiters, 0)) {
+#else
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&part->ctl->waiters, memory_order_relaxed)) {
+#endif
         atomic_fetch_add(&part->ctl->futex_seq, 1);
         evl__futex_wake_all(&part->ctl->futex_seq);
     }

@@ -379,7 +379,7 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
          * sees the waiter and bumps the futex word. */
         uint32_t seq = atomic_load(&ctl->futex_seq);
         atomic_fetch_add(&ctl->waiters, 1);
-        atomic_thread_fence(memory_order_seq_cst); /* pairs with notify() */
+        EVL_FENCE_SC(); /* pairs with notify() */
         rc = load_frame(rd);
         if (rc == 1) {
             int64_t left = -1;
