@@ -445,3 +445,87 @@ Test(produce, writer_killed_holding_the_lock_does_not_block_others)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+/* The value written for offset off: its decimal digits, then a pattern, of
+ * a length that varies with off. */
+static size_t scan_value(int64_t off, char *buf)
+{
+    size_t n = (size_t)snprintf(buf, 32, "%lld:", (long long)off);
+    size_t len = n + (size_t)(off * 37 % 1500);
+    for (size_t i = n; i < len; i++)
+        buf[i] = (char)('a' + (off + (int64_t)i) % 26);
+    return len;
+}
+
+static void scan_check(const evl_record_t *r, int64_t want)
+{
+    char buf[1600];
+    size_t len, wl = scan_value(want, buf);
+    cr_assert_eq(evl_record_offset(r), want);
+    const char *v = evl_record_value(r, &len);
+    cr_assert_eq(len, wl, "offset %lld: length %zu, want %zu", (long long)want, len, wl);
+    cr_assert_eq(memcmp(v, buf, len), 0, "offset %lld: wrong bytes", (long long)want);
+}
+
+/* A reader's fast path (next record of a frame, first record of the next
+ * frame) and its general path (segment ends, the resident-set window, seeks
+ * into the middle of a batch) hand over to each other at every boundary:
+ * single sends and batches of 2-9 records, mixed, over small segments (many
+ * rolls) and over one segment larger than the 16 MiB window. */
+Test(produce, scans_and_seeks_cross_frames_segments_and_windows)
+{
+    const char *seg_sizes[] = {"65536", "67108864"};
+    const int64_t counts[] = {3000, 40000}; /* ~2 MB, ~30 MB */
+    for (int t = 0; t < 2; t++) {
+        evl_config_t *cfg = test_cfg("segment.bytes", seg_sizes[t], NULL);
+        evl_producer_t *prod;
+        evl_log_t *log = test_open_topic(cfg, "s", 1, &prod);
+        static char vals[9][1600];
+        evl_msg_t m[9];
+        int64_t off = 0;
+        for (int call = 0; off < counts[t]; call++) {
+            int n = call % 2 ? 1 : 1 + (call / 2) % 9; /* 1, 2, 1, 3, ... 1, 9 */
+            if (off + n > counts[t])
+                n = (int)(counts[t] - off);
+            for (int i = 0; i < n; i++) {
+                size_t len = scan_value(off + i, vals[i]);
+                m[i] = (evl_msg_t){"k", 1, vals[i], len, NULL, 0, EVL_TIMESTAMP_NOW, 0, -1};
+            }
+            int rc = n == 1 ? evl_producer_send(prod, m, 0) : evl_producer_send_batch(prod, m, (size_t)n, 0);
+            cr_assert_eq(rc, 0, "send: %s", evl_errname(rc));
+            cr_assert_eq(m[0].offset, off);
+            off += n;
+        }
+        for (int check = 0; check < 2; check++) {
+            evl_reader_t *rd;
+            cr_assert_eq(evl_reader_open(log, "s", 0, &rd), 0);
+            evl_reader_set_check_crcs(rd, check);
+            const evl_record_t *r;
+            int64_t want = 0;
+            int rc;
+            while ((rc = evl_reader_next(rd, 0, &r)) == 0)
+                scan_check(r, want++);
+            cr_assert_eq(rc, EVL_ETIMEDOUT);
+            cr_assert_eq(want, counts[t], "scanned %lld of %lld", (long long)want,
+                         (long long)counts[t]);
+            /* Seeks anywhere (inside batches too), then a few records on. */
+            for (int i = 0; i < 300; i++) {
+                int64_t at = (int64_t)(((uint64_t)i * 2654435761u) % (uint64_t)counts[t]);
+                cr_assert_eq(evl_reader_seek(rd, at), 0);
+                for (int k = 0; k < 12 && at + k < counts[t]; k++) {
+                    cr_assert_eq(evl_reader_next(rd, 0, &r), 0, "after seek to %lld", (long long)at);
+                    scan_check(r, at + k);
+                }
+            }
+            evl_reader_close(rd);
+        }
+        /* Nothing was skipped or reported damaged on the way. */
+        cr_assert_null(strstr(test_logbuf, "[3]"), "log: %s", test_logbuf);
+        cr_assert_null(strstr(test_logbuf, "[4]"), "log: %s", test_logbuf);
+        evl_producer_close(prod);
+        evl_log_close(log);
+        evl_config_free(cfg);
+        test_dir_teardown();
+        test_dir_setup();
+    }
+}
