@@ -155,35 +155,52 @@ EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key, size_t k
     return rc;
 }
 
-/* Append msgs[idx[0..n)] to one partition, as few frames as max.message.bytes
- * and the segment size allow. */
-static int append_group(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
-                        const size_t *idx, const uint64_t *sizes, size_t n, int durability,
-                        evl_msg_t *scratch)
+static uint64_t frame_limit(const evl_producer_t *prod, const evl_part_t *part)
 {
-    uint64_t limit = EVL_MIN(prod->max_msg + EVL_FRAME_HDR + EVL_REC_HDR + 8,
-                             part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES);
-    size_t i = 0;
-    uint64_t sb = 0, ep = 0;
-    while (i < n) {
-        size_t k = 0;
-        uint64_t fb = EVL_FRAME_HDR;
-        while (i + k < n && (k == 0 || fb + sizes[idx[i + k]] <= limit)) {
-            scratch[k] = msgs[idx[i + k]];
-            fb += sizes[idx[i + k]];
-            k++;
-        }
+    return EVL_MIN(prod->max_msg + EVL_FRAME_HDR + EVL_REC_HDR + 8,
+                   part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES);
+}
+
+/* Append msgs[0..n) (sizes[0..n)) to one partition, as few frames as
+ * max.message.bytes and the segment size allow. */
+static int append_run(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
+                      const uint64_t *sizes, size_t n, int durability)
+{
+    uint64_t limit = frame_limit(prod, part), sb = 0, ep = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = 1;
+        uint64_t fb = EVL_FRAME_HDR + sizes[i];
+        while (i + k < n && fb + sizes[i + k] <= limit)
+            fb += sizes[i + k++];
         uint64_t base;
-        int rc = evl__part_append(part, scratch, k, fb, &base, &sb, &ep);
+        int rc = evl__part_append(part, msgs + i, k, fb, &base, &sb, &ep);
         if (rc)
             return rc;
         for (size_t j = 0; j < k; j++) {
-            msgs[idx[i + j]].offset = (int64_t)(base + j);
-            msgs[idx[i + j]].partition = part->id;
+            msgs[i + j].offset = (int64_t)(base + j);
+            msgs[i + j].partition = part->id;
         }
         i += k;
     }
     return after_append(prod, part, durability, sb, ep);
+}
+
+/* Append msgs[idx[0..n)] to one partition: gathered into scratch (sizes
+ * into gsizes) to be appended as a run, offsets copied back. */
+static int append_group(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
+                        const size_t *idx, const uint64_t *sizes, size_t n, int durability,
+                        evl_msg_t *scratch, uint64_t *gsizes)
+{
+    for (size_t k = 0; k < n; k++) {
+        scratch[k] = msgs[idx[k]];
+        gsizes[k] = sizes[idx[k]];
+    }
+    int rc = append_run(prod, part, scratch, gsizes, n, durability);
+    for (size_t k = 0; k < n; k++) {
+        msgs[idx[k]].offset = scratch[k].offset;
+        msgs[idx[k]].partition = scratch[k].partition;
+    }
+    return rc;
 }
 
 EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_t count,
@@ -198,15 +215,16 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
     enum { STACK_BATCH = 128 };
     int s_pidx[STACK_BATCH];
     size_t s_idx[STACK_BATCH];
-    uint64_t s_sizes[STACK_BATCH];
+    uint64_t s_sizes[STACK_BATCH], s_gsizes[STACK_BATCH];
     evl_msg_t s_scratch[STACK_BATCH];
     bool heap = count > STACK_BATCH;
     int *pidx = heap ? evl__malloc(count * sizeof *pidx) : s_pidx;
     size_t *idx = heap ? evl__malloc(count * sizeof *idx) : s_idx;
     uint64_t *sizes = heap ? evl__malloc(count * sizeof *sizes) : s_sizes;
+    uint64_t *gsizes = heap ? evl__malloc(count * sizeof *gsizes) : s_gsizes;
     evl_msg_t *scratch = heap ? evl__malloc(count * sizeof *scratch) : s_scratch;
     int rc = 0;
-    if (!pidx || !idx || !sizes || !scratch) {
+    if (!pidx || !idx || !sizes || !gsizes || !scratch) {
         rc = EVL_ENOMEM;
         goto out;
     }
@@ -224,6 +242,16 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
     }
     /* One group per partition, in order of first appearance. */
     int durability = resolve(prod, flags);
+    bool one = true;
+    for (size_t i = 1; i < count && one; i++)
+        one = pidx[i] == pidx[0];
+    if (one) { /* the common case: the whole batch to one partition */
+        evl_part_t *part;
+        rc = evl__topic_part(prod->topic, pidx[0], &part);
+        if (rc == 0)
+            rc = append_run(prod, part, msgs, sizes, count, durability);
+        goto out;
+    }
     for (size_t i = 0; i < count && rc == 0; i++) {
         if (pidx[i] < 0)
             continue;
@@ -237,13 +265,14 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
         evl_part_t *part;
         rc = evl__topic_part(prod->topic, p, &part);
         if (rc == 0)
-            rc = append_group(prod, part, msgs, idx, sizes, n, durability, scratch);
+            rc = append_group(prod, part, msgs, idx, sizes, n, durability, scratch, gsizes);
     }
 out:
     if (heap) {
         free(pidx);
         free(idx);
         free(sizes);
+        free(gsizes);
         free(scratch);
     }
     return rc;

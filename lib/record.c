@@ -34,6 +34,19 @@ static uint8_t *put_bytes(uint8_t *d, const void *s, size_t n)
     return d + n;
 }
 
+/* Copy n bytes; sizes of 8 to 16 (keys, mostly) as two overlapping words
+ * instead of a call. */
+static inline uint8_t *put_small(uint8_t *d, const void *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        const uint8_t *p = s;
+        evl_st64(d, evl_ld64(p));
+        evl_st64(d + n - 8, evl_ld64(p + n - 8));
+        return d + n;
+    }
+    return put_bytes(d, s, n);
+}
+
 uint32_t evl__frame_encode(uint8_t *dst, uint64_t base_offset,
                            const evl_msg_t *msgs, size_t n, int64_t now_ms,
                            int64_t *max_ts_out)
@@ -52,6 +65,10 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t base_offset,
         uint32_t klen = m->key ? (uint32_t)m->key_len : 0;
         uint32_t vlen = m->value ? (uint32_t)m->value_len : 0;
         uint32_t rec_len = EVL_REC_HDR + klen + vlen + hb;
+        /* Padding first: zero the record's last aligned word; the header
+         * and data written next overwrite what of it is not padding. */
+        uint8_t *next = r + EVL_ALIGN8(rec_len);
+        evl_st64(next - 8, 0);
         evl_st32(r, rec_len);
         evl_st32(r + 4, (uint32_t)i);
         evl_st64(r + 8, (uint64_t)ts);
@@ -60,7 +77,7 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t base_offset,
         evl_st32(r + 24, (uint32_t)m->header_count);
         evl_st32(r + 28, hb);
         uint8_t *d = r + EVL_REC_HDR;
-        d = put_bytes(d, m->key, klen);
+        d = put_small(d, m->key, klen);
         d = put_bytes(d, m->value, vlen);
         for (size_t h = 0; h < m->header_count; h++) {
             const evl_header_t *hd = &m->headers[h];
@@ -70,10 +87,6 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t base_offset,
             d = put_bytes(d, hd->value, hd->value ? hd->value_len : 0);
         }
         rec_end = d;
-        /* Zero the alignment padding so the bytes on disk are deterministic. */
-        uint8_t *next = r + EVL_ALIGN8(rec_len);
-        if (next > d)
-            memset(d, 0, (size_t)(next - d));
         r = next;
     }
     uint32_t frame_len = (uint32_t)(rec_end - dst);
@@ -85,19 +98,6 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t base_offset,
     if (max_ts_out)
         *max_ts_out = max_ts;
     return frame_len;
-}
-
-/* Copy n bytes; sizes of 8 to 16 (keys, mostly) as two overlapping words
- * instead of a call. */
-static inline uint8_t *put_small(uint8_t *d, const void *s, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        const uint8_t *p = s;
-        evl_st64(d, evl_ld64(p));
-        evl_st64(d + n - 8, evl_ld64(p + n - 8));
-        return d + n;
-    }
-    return put_bytes(d, s, n);
 }
 
 uint32_t evl__frame_encode1(uint8_t *dst, uint64_t base_offset, const evl_msg_t *m,

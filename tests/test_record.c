@@ -176,6 +176,8 @@ Test(record, single_record_encoder_matches_general_encoder)
                 cr_assert_eq(ma, ts < 0 ? 1234 : ts);
                 cr_assert_eq(memcmp(a, b, sizeof a), 0, "bytes differ: key %ld value %ld", kl,
                              vl);
+                for (uint32_t i = la; i < EVL_ALIGN8(la); i++)
+                    cr_assert_eq(a[i], 0, "padding byte %u not zeroed", i);
                 evl__frame_publish(b, lb);
                 cr_assert_eq(evl__frame_check(b, lb, sizeof b, 77, true), 0);
             }
