@@ -92,6 +92,10 @@ typedef struct evl_part {
     _Atomic bool unsynced;      /* appended since the last sync */
     _Atomic bool interval_flush; /* a producer wants background flushes */
     _Atomic bool grow_wanted;   /* the writer is close to the allocation end */
+    /* The prefault thread's last look: the writer's rate decides whether
+     * it maps pages ahead or only allocates (evl__part_grow_ahead). */
+    int64_t pf_last_ns;
+    uint64_t pf_last_pos, pf_last_base;
     /* This handle's appends, updated under the append lock (so a plain
      * load and store, not a contended atomic add per record). */
     _Atomic int64_t n_appends, n_append_bytes;
