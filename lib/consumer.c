@@ -309,18 +309,27 @@ static void drop_parts(evl_consumer_t *cons, const evl_topic_partition_t *tps, s
 }
 
 /* Removed from the group: everything is lost already; say so, join again. */
+/* Give up every partition, telling the rebalance callback first when
+ * revoke is set. */
+static void drop_all(evl_consumer_t *cons, bool revoke)
+{
+    if (revoke && cons->nparts) {
+        evl_topic_partition_t *tps = all_parts(cons);
+        if (tps)
+            serve_cb(cons, EVL_REBALANCE_REVOKE, tps, cons->nparts);
+        free(tps);
+    }
+    while (cons->nparts)
+        part_remove(cons, cons->nparts - 1);
+}
+
 static int rejoin(evl_consumer_t *cons)
 {
     evl__logf(&cons->lg, EVL_LOG_WARNING,
               "group %s: member %s was removed (no poll for max.poll.interval.ms); "
               "its partitions went to others, joining again", cons->group,
               evl__grp_member_id(cons->grp));
-    evl_topic_partition_t *tps = all_parts(cons);
-    if (tps)
-        serve_cb(cons, EVL_REBALANCE_REVOKE, tps, cons->nparts);
-    free(tps);
-    while (cons->nparts)
-        part_remove(cons, cons->nparts - 1);
+    drop_all(cons, true);
     cons->fenced = true;
     return evl__grp_join(cons->grp, (const char *const *)cons->subs, cons->nsubs, cons->strategy,
                          cons->max_poll_ms);
@@ -920,14 +929,7 @@ EVL_API void evl_consumer_close(evl_consumer_t *cons)
         return;
     if (cons->auto_commit && cons->nparts)
         commit_moved(cons, NULL, 0);
-    if (cons->mode == MODE_SUBSCRIBED && cons->nparts) {
-        evl_topic_partition_t *tps = all_parts(cons);
-        if (tps)
-            serve_cb(cons, EVL_REBALANCE_REVOKE, tps, cons->nparts);
-        free(tps);
-    }
-    while (cons->nparts)
-        part_remove(cons, cons->nparts - 1);
+    drop_all(cons, cons->mode == MODE_SUBSCRIBED);
     evl__grp_close(cons->grp); /* leaves the group: the others take over */
     for (size_t i = 0; i < cons->nsubs; i++)
         free(cons->subs[i]);

@@ -442,9 +442,7 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     uint8_t *dst = seg->map + pos;
     uint64_t off = atomic_load_explicit(&ctl->next_offset, memory_order_relaxed);
     int64_t max_ts;
-    uint32_t flen = n == 1 && msgs->header_count == 0
-                        ? evl__frame_encode1(dst, off, msgs, now, &max_ts)
-                        : evl__frame_encode(dst, off, msgs, n, now, &max_ts);
+    uint32_t flen = evl__frame_encode(dst, off, msgs, n, now, &max_ts);
     int64_t seg_max = atomic_load_explicit(&ctl->max_ts, memory_order_relaxed);
     uint64_t last_idx = atomic_load_explicit(&ctl->last_idx_pos, memory_order_relaxed);
     if (pos - last_idx >= part->index_interval) {

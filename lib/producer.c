@@ -185,12 +185,15 @@ static int append_run(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
     return after_append(prod, part, durability, sb, ep);
 }
 
-/* Append msgs[idx[0..n)] to one partition: gathered into scratch (sizes
- * into gsizes) to be appended as a run, offsets copied back. */
+/* Append msgs[idx[0..n)] to one partition. Contiguous indexes (a batch
+ * for one partition, the common case) are appended in place; others are
+ * gathered into scratch (sizes into gsizes), offsets copied back. */
 static int append_group(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
                         const size_t *idx, const uint64_t *sizes, size_t n, int durability,
                         evl_msg_t *scratch, uint64_t *gsizes)
 {
+    if (idx[n - 1] - idx[0] == n - 1) /* increasing, so contiguous */
+        return append_run(prod, part, msgs + idx[0], sizes + idx[0], n, durability);
     for (size_t k = 0; k < n; k++) {
         scratch[k] = msgs[idx[k]];
         gsizes[k] = sizes[idx[k]];
@@ -242,16 +245,6 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
     }
     /* One group per partition, in order of first appearance. */
     int durability = resolve(prod, flags);
-    bool one = true;
-    for (size_t i = 1; i < count && one; i++)
-        one = pidx[i] == pidx[0];
-    if (one) { /* the common case: the whole batch to one partition */
-        evl_part_t *part;
-        rc = evl__topic_part(prod->topic, pidx[0], &part);
-        if (rc == 0)
-            rc = append_run(prod, part, msgs, sizes, count, durability);
-        goto out;
-    }
     for (size_t i = 0; i < count && rc == 0; i++) {
         if (pidx[i] < 0)
             continue;

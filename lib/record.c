@@ -100,34 +100,6 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t base_offset,
     return frame_len;
 }
 
-uint32_t evl__frame_encode1(uint8_t *dst, uint64_t base_offset, const evl_msg_t *m,
-                            int64_t now_ms, int64_t *max_ts_out)
-{
-    int64_t ts = m->timestamp < 0 ? now_ms : m->timestamp;
-    uint32_t klen = m->key ? (uint32_t)m->key_len : 0;
-    uint32_t vlen = m->value ? (uint32_t)m->value_len : 0;
-    uint32_t rec_len = EVL_REC_HDR + klen + vlen;
-    uint32_t frame_len = EVL_FRAME_HDR + rec_len;
-    uint8_t *r = dst + EVL_FRAME_HDR;
-    /* The alignment padding: zero the frame's last word first; the data
-     * copied next overwrites whatever part of it is not padding. */
-    evl_st64(dst + EVL_ALIGN8(frame_len) - 8, 0);
-    evl_st64(dst + 8, base_offset);
-    evl_st64(dst + 16, (uint64_t)ts);
-    evl_st32(dst + 24, 1);
-    evl_st32(dst + 28, EVL_FRAME_MAGIC); /* magic, attributes = 0 */
-    evl_st32(r, rec_len);
-    evl_st32(r + 4, 0);
-    evl_st64(r + 8, (uint64_t)ts);
-    evl_st32(r + 16, m->key ? klen : (uint32_t)-1);
-    evl_st32(r + 20, m->value ? vlen : (uint32_t)-1);
-    evl_st64(r + 24, 0); /* no headers: count and bytes */
-    put_bytes(put_small(r + EVL_REC_HDR, m->key, klen), m->value, vlen);
-    evl_st32(dst + 4, evl__crc32c(0, dst + 8, frame_len - 8));
-    *max_ts_out = ts;
-    return frame_len;
-}
-
 /* Check one record's structure; returns its aligned size or 0. */
 static uint64_t rec_check(const uint8_t *r, uint64_t room, uint32_t index)
 {

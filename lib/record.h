@@ -77,11 +77,6 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t base_offset,
                            const evl_msg_t *msgs, size_t n, int64_t now_ms,
                            int64_t *max_ts);
 
-/* The same for one record without headers (the common single send),
- * byte for byte, without the loops. */
-uint32_t evl__frame_encode1(uint8_t *dst, uint64_t base_offset, const evl_msg_t *msg,
-                            int64_t now_ms, int64_t *max_ts);
-
 static inline void evl__frame_publish(uint8_t *frame, uint32_t frame_len)
 {
     atomic_store_explicit((_Atomic uint32_t *)(void *)frame, frame_len,

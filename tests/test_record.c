@@ -149,11 +149,13 @@ Test(record, roundtrip_keeps_null_and_empty_distinct)
     cr_assert_null(evl_record_value(&r, &len), "tombstone must be NULL");
 }
 
-/* The single-record encoder (the common send) writes exactly the bytes the
- * general one writes, padding included, for every key and value shape. */
-Test(record, single_record_encoder_matches_general_encoder)
+/* The encoder for every key and value shape (null, empty, the 8-16 byte
+ * inline key copy and around it, long), one and two records per frame:
+ * exact length, alignment padding zeroed, nothing written past the frame,
+ * and the records decode to what was sent. */
+Test(record, encoder_handles_every_key_and_value_shape)
 {
-    static uint8_t a[2048] __attribute__((aligned(8))), b[2048] __attribute__((aligned(8)));
+    static uint8_t a[4096] __attribute__((aligned(8)));
     static uint8_t data[1100];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i * 31 + 7);
@@ -161,25 +163,43 @@ Test(record, single_record_encoder_matches_general_encoder)
     const long vlens[] = {-1, 0, 1, 5, 8, 100, 1000};
     for (size_t ki = 0; ki < EVL_ARRAY_LEN(klens); ki++)
         for (size_t vi = 0; vi < EVL_ARRAY_LEN(vlens); vi++)
-            for (int64_t ts = -1; ts <= 5; ts += 6) {
+            for (size_t n = 1; n <= 2; n++) {
                 long kl = klens[ki], vl = vlens[vi];
+                int64_t ts = n == 1 ? -1 : 5;
                 evl_msg_t m = {kl < 0 ? NULL : data, kl < 0 ? 0 : (size_t)kl,
                                vl < 0 ? NULL : data + 50, vl < 0 ? 0 : (size_t)vl,
                                NULL, 0, ts, 0, -1};
+                evl_msg_t ms[2] = {m, m};
+                uint64_t rec = EVL_REC_HDR + (uint64_t)(kl > 0 ? kl : 0) + (uint64_t)(vl > 0 ? vl : 0);
                 memset(a, 0xA5, sizeof a);
-                memset(b, 0xA5, sizeof b);
-                int64_t ma, mb;
-                uint32_t la = evl__frame_encode(a, 77, &m, 1, 1234, &ma);
-                uint32_t lb = evl__frame_encode1(b, 77, &m, 1234, &mb);
-                cr_assert_eq(la, lb, "key %ld value %ld", kl, vl);
-                cr_assert_eq(ma, mb);
-                cr_assert_eq(ma, ts < 0 ? 1234 : ts);
-                cr_assert_eq(memcmp(a, b, sizeof a), 0, "bytes differ: key %ld value %ld", kl,
-                             vl);
-                for (uint32_t i = la; i < EVL_ALIGN8(la); i++)
+                int64_t max_ts;
+                uint32_t fl = evl__frame_encode(a, 77, ms, n, 1234, &max_ts);
+                cr_assert_eq(fl, EVL_FRAME_HDR + (n - 1) * EVL_ALIGN8(rec) + rec,
+                             "key %ld value %ld", kl, vl);
+                cr_assert_eq(max_ts, ts < 0 ? 1234 : ts);
+                for (uint32_t i = EVL_FRAME_HDR + (uint32_t)rec; i < EVL_ALIGN8(EVL_FRAME_HDR + rec); i++)
                     cr_assert_eq(a[i], 0, "padding byte %u not zeroed", i);
-                evl__frame_publish(b, lb);
-                cr_assert_eq(evl__frame_check(b, lb, sizeof b, 77, true), 0);
+                for (uint32_t i = fl; i < EVL_ALIGN8(fl); i++)
+                    cr_assert_eq(a[i], 0, "padding byte %u not zeroed", i);
+                for (size_t i = EVL_ALIGN8(fl); i < EVL_ALIGN8(fl) + 64; i++)
+                    cr_assert_eq(a[i], 0xA5, "byte %zu past the frame written", i);
+                evl__frame_publish(a, fl);
+                cr_assert_eq(evl__frame_check(a, fl, sizeof a, 77, true), 0);
+                const uint8_t *r = a + EVL_FRAME_HDR;
+                for (size_t k = 0; k < n; k++, r = evl__rec_next(r)) {
+                    struct evl_record d;
+                    evl__rec_decode(r, 77, &d);
+                    cr_assert_eq(d.offset, 77 + (int64_t)k);
+                    cr_assert_eq(d.timestamp, ts < 0 ? 1234 : ts);
+                    cr_assert_eq(d.key == NULL, kl < 0);
+                    cr_assert_eq(d.value == NULL, vl < 0);
+                    cr_assert_eq(d.key_len, (size_t)(kl > 0 ? kl : 0));
+                    cr_assert_eq(d.value_len, (size_t)(vl > 0 ? vl : 0));
+                    if (kl > 0)
+                        cr_assert_eq(memcmp(d.key, data, (size_t)kl), 0);
+                    if (vl > 0)
+                        cr_assert_eq(memcmp(d.value, data + 50, (size_t)vl), 0);
+                }
             }
 }
 
