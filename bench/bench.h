@@ -114,13 +114,12 @@ int report_tsv(const char *path);
 /** Number of runs recorded so far for f. */
 int fig_runs(const figure_t *f);
 
-/* ---- CRC32C (crc32c.c, crc32c_hw.c) -------------------------------------- */
-uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t len);
-uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t len);
-/** The fastest one this CPU runs; name says which ("sse4.2" or "slice-8"). */
+/* ---- CRC32C (crc32c.c: the library's own routine) ------------------------ */
+/** The fastest one this CPU runs; crc32c_impl() says which ("sse4.2+pclmul",
+ * "sse4.2" or "slice-8"). */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 const char *crc32c_impl(void);
-/** Self-check of both implementations. 0 or -1. */
+/** Self-check against the software version. 0 or -1. */
 int crc32c_selftest(void);
 
 /* ---- baselines (baselines.c): each returns elapsed ns, or -errno --------- */

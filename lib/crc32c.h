@@ -13,5 +13,8 @@
 uint32_t evl__crc32c(uint32_t crc, const void *buf, size_t len);
 /* The portable version, exposed for tests that compare both. */
 uint32_t evl__crc32c_sw(uint32_t crc, const void *buf, size_t len);
+/* Which path evl__crc32c takes on this CPU: "sse4.2+pclmul", "sse4.2" or
+ * "slice-8" (for tests and the benchmark header). */
+const char *evl__crc32c_impl(void);
 
 #endif

@@ -47,6 +47,21 @@ Test(crc32c, known_vector_and_hw_matches_sw)
         for (size_t off = 0; off < 8; off++)
             cr_assert_eq(evl__crc32c(0, buf + off, len - (len ? off % 2 : 0)),
                          evl__crc32c_sw(0, buf + off, len - (len ? off % 2 : 0)));
+#if defined(__x86_64__)
+    /* The short three-stream path checks itself at start-up and steps aside
+     * if it disagrees with the table version: it must not have. */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("pclmul"))
+        cr_assert_str_eq(evl__crc32c_impl(), "sse4.2+pclmul");
+#endif
+    /* Every short length (one chain below 72 bytes, three streams joined by
+     * a carry-less multiply from 72 to 767, the 4-byte and byte tails), at
+     * every alignment, from a non-zero starting CRC. */
+    for (size_t len = 0; len + 8 <= sizeof buf && len <= 800; len++)
+        for (size_t off = 0; off < 8; off++)
+            cr_assert_eq(evl__crc32c(0x1234567u, buf + off, len),
+                         evl__crc32c_sw(0x1234567u, buf + off, len), "length %zu offset %zu",
+                         len, off);
     /* Long buffers take the three-stream path: every length around its
      * block boundaries (768, 8192 * 3) must agree with the table version. */
     static unsigned char big[3 * 8192 * 2 + 1024];
