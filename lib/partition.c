@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "os.h"
 #include "record.h"
@@ -418,13 +419,17 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
 {
     if (frame_bytes + EVL_SEG_HDR + EVL_FRAME_EOF_BYTES > part->seg_bytes)
         return EVL_ETOOBIG;
+    /* The clock is read before locking (it is a fifth of an append's time):
+     * as with a producer's own timestamps, two threads' records may then
+     * carry times out of offset order; a segment's max_ts and the time index
+     * allow for that. */
+    int64_t now = evl__append_ms();
     int rc = ctl_lock(part);
     if (rc)
         return rc;
     evl_ctl_t *ctl = part->ctl;
     if ((rc = ensure_wseg(part)))
         goto out;
-    int64_t now = evl_now_ms();
     uint64_t pos = atomic_load_explicit(&ctl->write_pos, memory_order_relaxed);
     if (pos > EVL_SEG_HDR &&
         (pos + frame_bytes + EVL_FRAME_EOF_BYTES > part->seg_bytes ||

@@ -1,9 +1,11 @@
 /*
- * test_record.c - the record format, CRC32C, the partitioners, config
- * parsing, error strings and version macros (white-box where it helps).
+ * test_record.c - the record format, CRC32C, the append clock, the
+ * partitioners, config parsing, error strings and version macros
+ * (white-box where it helps).
  */
 #include "helpers.h"
 
+#include "../lib/clock.h"
 #include "../lib/config.h"
 #include "../lib/crc32c.h"
 #include "../lib/partitioner.h"
@@ -76,6 +78,45 @@ Test(crc32c, known_vector_and_hw_matches_sw)
     /* Incremental == one shot. */
     uint32_t c = evl__crc32c(0, buf, 500);
     cr_assert_eq(evl__crc32c(c, buf + 500, 531), evl__crc32c(0, buf, 1031));
+}
+
+static int64_t realtime_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+Test(clock, append_ms_is_exactly_the_realtime_millisecond)
+{
+    /* Calibration takes ~20 ms of calls; where the kernel keeps time with
+     * the TSC the cached path must then be on. */
+    int64_t t_end = realtime_ms() + 60;
+    while (realtime_ms() < t_end)
+        (void)evl__append_ms();
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    char cs[32] = "";
+    if (f) {
+        cr_assert_not_null(fgets(cs, sizeof cs, f));
+        fclose(f);
+    }
+#if defined(__x86_64__)
+    if (strcmp(cs, "tsc\n") == 0)
+        cr_assert(evl__clock_tsc_active());
+#endif
+    /* Over ~200 boundaries: never a millisecond before a clock read that
+     * came first, nor after one that came next. */
+    long calls = 0;
+    t_end = realtime_ms() + 200;
+    for (int64_t before = realtime_ms(); before < t_end; before = realtime_ms(), calls++) {
+        int64_t ms = evl__append_ms();
+        int64_t after = realtime_ms();
+        cr_assert(before <= ms && ms <= after, "before %lld, append_ms %lld, after %lld",
+                  (long long)before, (long long)ms, (long long)after);
+        for (int i = 0; i < 3; i++) /* and runs of cached calls in between */
+            cr_assert_geq(evl__append_ms(), ms);
+    }
+    cr_assert_gt(calls, 1000);
 }
 
 Test(partitioner, murmur2_matches_kafka_utils_test)
