@@ -344,7 +344,11 @@ typedef struct evl_header {
 } evl_header_t;
 
 #define EVL_PARTITION_ANY (-1) /**< let the partitioner choose */
-#define EVL_TIMESTAMP_NOW (-1) /**< take the timestamp at append */
+/** Take the timestamp at append: CLOCK_REALTIME in ms, read as the send
+ * starts. Like producers' own timestamps, those of records sent at the same
+ * moment from different threads may be out of offset order by a ms; time
+ * lookups allow for that (each index entry keeps the maximum so far). */
+#define EVL_TIMESTAMP_NOW (-1)
 
 /**
  * A record to produce. Frozen struct. key == NULL is a null key (distinct
