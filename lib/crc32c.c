@@ -156,8 +156,9 @@ __attribute__((target("sse4.2"))) static uint64_t chain3(uint64_t c0, const unsi
  * dependent latency instead of ~63 for one chain.
  */
 #define SHORT3_MIN 72
-#define SHORT3_MAX_RUN (3 * SHORT_BLOCK / 3) /* bytes per run, exclusive */
-static uint64_t shift_k[2 * SHORT3_MAX_RUN / 8 + 1]; /* K(8i) */
+/* Below 3 * SHORT_BLOCK bytes a run is under SHORT_BLOCK, so the join
+ * shifts by less than 2 * SHORT_BLOCK. */
+static uint64_t shift_k[2 * SHORT_BLOCK / 8]; /* shift_k[i] = K(8i) */
 static int have_clmul;
 
 static void shift_k_init(void)
