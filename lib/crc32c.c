@@ -117,6 +117,25 @@ static inline uint32_t crc_shift(uint32_t tab[4][256], uint32_t crc)
            tab[3][crc >> 24];
 }
 
+/* The three streams: c[0..2] continued over p[0, run), p[run, 2 run) and
+ * p[2 run, 3 run), run a multiple of 8. */
+__attribute__((target("sse4.2"), always_inline)) static inline void
+streams3(uint64_t c[3], const unsigned char *p, size_t run)
+{
+    uint64_t c0 = c[0], c1 = c[1], c2 = c[2], v0, v1, v2;
+    for (const unsigned char *end = p + run; p < end; p += 8) {
+        memcpy(&v0, p, 8);
+        memcpy(&v1, p + run, 8);
+        memcpy(&v2, p + 2 * run, 8);
+        c0 = __builtin_ia32_crc32di(c0, v0);
+        c1 = __builtin_ia32_crc32di(c1, v1);
+        c2 = __builtin_ia32_crc32di(c2, v2);
+    }
+    c[0] = c0;
+    c[1] = c1;
+    c[2] = c2;
+}
+
 __attribute__((target("sse4.2"))) static uint64_t chain3(uint64_t c0, const unsigned char **pp,
                                                          size_t *lenp, size_t block,
                                                          uint32_t tab[4][256])
@@ -124,20 +143,11 @@ __attribute__((target("sse4.2"))) static uint64_t chain3(uint64_t c0, const unsi
     const unsigned char *p = *pp;
     size_t len = *lenp;
     while (len >= 3 * block) {
-        uint64_t c1 = 0, c2 = 0, v0, v1, v2;
-        const unsigned char *end = p + block;
-        do {
-            memcpy(&v0, p, 8);
-            memcpy(&v1, p + block, 8);
-            memcpy(&v2, p + 2 * block, 8);
-            c0 = __builtin_ia32_crc32di(c0, v0);
-            c1 = __builtin_ia32_crc32di(c1, v1);
-            c2 = __builtin_ia32_crc32di(c2, v2);
-            p += 8;
-        } while (p < end);
-        c0 = crc_shift(tab, (uint32_t)c0) ^ c1;
-        c0 = crc_shift(tab, (uint32_t)c0) ^ c2;
-        p += 2 * block;
+        uint64_t c[3] = {c0, 0, 0};
+        streams3(c, p, block);
+        c0 = crc_shift(tab, (uint32_t)c[0]) ^ c[1];
+        c0 = crc_shift(tab, (uint32_t)c0) ^ c[2];
+        p += 3 * block;
         len -= 3 * block;
     }
     *pp = p;
@@ -175,25 +185,17 @@ __attribute__((target("sse4.2,pclmul"))) static uint64_t chain3_short(uint64_t c
                                                                       const unsigned char **pp,
                                                                       size_t *lenp)
 {
-    const unsigned char *p = *pp;
     size_t s = *lenp / 24 * 8;
-    uint64_t c1 = 0, c2 = 0, v0, v1, v2;
-    for (const unsigned char *end = p + s; p < end; p += 8) {
-        memcpy(&v0, p, 8);
-        memcpy(&v1, p + s, 8);
-        memcpy(&v2, p + 2 * s, 8);
-        c0 = __builtin_ia32_crc32di(c0, v0);
-        c1 = __builtin_ia32_crc32di(c1, v1);
-        c2 = __builtin_ia32_crc32di(c2, v2);
-    }
-    __m128i a = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)(uint32_t)c0),
+    uint64_t c[3] = {c0, 0, 0};
+    streams3(c, *pp, s);
+    __m128i a = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)(uint32_t)c[0]),
                                      _mm_cvtsi64_si128((long long)shift_k[2 * s / 8]), 0);
-    __m128i b = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)(uint32_t)c1),
+    __m128i b = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)(uint32_t)c[1]),
                                      _mm_cvtsi64_si128((long long)shift_k[s / 8]), 0);
     uint64_t j = (uint64_t)_mm_cvtsi128_si64(_mm_xor_si128(a, b));
-    *pp = p + 2 * s;
+    *pp += 3 * s;
     *lenp -= 3 * s;
-    return __builtin_ia32_crc32di(0, j) ^ c2;
+    return __builtin_ia32_crc32di(0, j) ^ c[2];
 }
 
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc,
