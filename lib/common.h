@@ -20,6 +20,8 @@
 #define EVL_ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
 #define EVL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define EVL_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* The size of a huge page (PMD) on x86-64 and on arm64 with 4 KiB pages. */
+#define EVL_HUGE_PAGE (2u << 20)
 #define EVL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define EVL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define EVL_UNLIKELY(x) __builtin_expect(!!(x), 0)

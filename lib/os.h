@@ -61,6 +61,10 @@ int evl__os_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 /* Pre-fault [addr, addr+len) of a shared writable mapping so later stores do
  * not page-fault; best effort. */
 void evl__os_prefault(void *addr, size_t len);
+/* Ask for the page cache behind [addr, addr+len) of a file mapping to be
+ * built of 2 MiB folios, mapped by one page-table entry each (the range is
+ * shrunk to whole 2 MiB units); best effort. */
+void evl__os_hugepages(void *addr, size_t len);
 /* Drop a read-only range from the page tables (RSS), keeping the page cache. */
 void evl__os_dontneed(void *addr, size_t len);
 

@@ -6,6 +6,7 @@
  * operation first asks the fault table whether it should fail.
  */
 #include "os.h"
+#include "common.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -207,6 +208,14 @@ void evl__os_prefault(void *addr, size_t len)
     uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
     size_t l = len + ((uintptr_t)addr - a);
     (void)madvise((void *)a, l, MADV_POPULATE_WRITE);
+}
+
+void evl__os_hugepages(void *addr, size_t len)
+{
+    uintptr_t a = ((uintptr_t)addr + EVL_HUGE_PAGE - 1) & ~(uintptr_t)(EVL_HUGE_PAGE - 1);
+    uintptr_t e = ((uintptr_t)addr + len) & ~(uintptr_t)(EVL_HUGE_PAGE - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
 void evl__os_dontneed(void *addr, size_t len)

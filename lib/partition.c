@@ -48,6 +48,14 @@
  * the writer would spend most of its time in page faults. */
 #define PREFAULT_MIN_RATE (64u << 20)
 #define WRITER_WINDOW (64u << 10)
+/* A 2 MiB folio whose prefault took longer than this (thread CPU time) came
+ * from memory that was not ready (see prefault_unit); the next
+ * HUGE_BACKOFF units use small pages, twice as many after each further slow
+ * one (up to 32x). On the 2-core VM of the benchmarks 512 small pages take
+ * ~0.8 ms, a 2 MiB folio 0.06-0.5 ms, one from memory handed back to the
+ * host 5-10 ms. */
+#define HUGE_SLOW_NS 1000000
+#define HUGE_BACKOFF 32
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -513,6 +521,58 @@ out:
     return rc;
 }
 
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Map [p, e), at most one 2 MiB unit of seg, ahead of a writer that appends
+ * faster than PREFAULT_MIN_RATE; as one 2 MiB folio if huge (the rate was
+ * measured, not a first guess) and the unit is whole.
+ *
+ * Such a writer fills 2 MiB in about a millisecond, so the page cache ahead
+ * of it is built of 2 MiB folios where that is cheap: one fault and one
+ * page-table entry per 2 MiB instead of 512, for the writer and for every
+ * reader mapping the range later (a re-scan maps a 4 KiB page's worth in
+ * ~20 ns instead of ~255, and takes fewer TLB misses). Two costs keep it conditional:
+ *  - a dirty folio is written back whole, so behind a slow writer (one
+ *    fsync per record) every fsync would write 2 MiB: hence the rate;
+ *  - a 2 MiB folio needs a free 2 MiB block. On a VM that hands free memory
+ *    back to its host (virtio free page reporting) those blocks are the
+ *    ones handed back, and touching one costs 5-10 ms, ~10x the small
+ *    pages it replaces. The first step, which allocates and zeroes the folio, is
+ *    timed, and after a slow one the next HUGE_BACKOFF units are small.
+ * Nor where the writer is already close: it would fault the folio itself.
+ */
+static void prefault_unit(evl_part_t *part, evl_seg_t *seg, uint64_t p, uint64_t e, bool huge)
+{
+    huge = huge && p % EVL_HUGE_PAGE == 0 && e == p + EVL_HUGE_PAGE &&
+           atomic_load_explicit(&part->ctl->write_pos, memory_order_relaxed) +
+                   2 * WRITER_WINDOW <= p;
+    if (part->pf_small_units > 0) {
+        part->pf_small_units--;
+        huge = false;
+    }
+    if (huge)
+        evl__os_hugepages(seg->map + p, EVL_HUGE_PAGE);
+    /* In short steps with a yield between, on the log's SCHED_IDLE
+     * prefault thread: on a machine with few cores it would otherwise
+     * preempt a writer or a spinning reader, and a 4 MiB populate (~2 ms)
+     * in one go would stall it that long. */
+    for (uint64_t q = p; q < e; q += PREFAULT_STEP) {
+        int64_t t0 = huge && q == p ? thread_cpu_ns() : 0;
+        evl__os_prefault(seg->map + q, (size_t)EVL_MIN((uint64_t)PREFAULT_STEP, e - q));
+        if (t0 && thread_cpu_ns() - t0 > HUGE_SLOW_NS)
+            part->pf_small_units = HUGE_BACKOFF << EVL_MIN(part->pf_slow_probes++, 5);
+        else if (t0)
+            part->pf_slow_probes = 0;
+        sched_yield();
+    }
+}
+
 void evl__part_grow_ahead(evl_part_t *part)
 {
     atomic_store(&part->grow_wanted, false);
@@ -522,14 +582,17 @@ void evl__part_grow_ahead(evl_part_t *part)
     if (evl__part_seg_at(part, base, &seg))
         return;
     uint64_t cur = atomic_load(&ctl->alloc_end), wp = atomic_load(&ctl->write_pos);
-    uint64_t target = EVL_MIN(wp + AHEAD(part) + GROW_CHUNK, part->seg_bytes);
+    uint64_t target = (wp + AHEAD(part) + GROW_CHUNK + EVL_HUGE_PAGE - 1) & ~(uint64_t)(EVL_HUGE_PAGE - 1);
+    target = EVL_MIN(target, part->seg_bytes);
     /* The writer's rate since the last call (only this thread calls). */
     int64_t now = evl_mono_ns();
-    bool fast = true;
+    bool fast = true, measured = false;
     if (part->pf_last_ns && part->pf_last_base == base && wp >= part->pf_last_pos &&
-        now > part->pf_last_ns)
+        now > part->pf_last_ns) {
         fast = (double)(wp - part->pf_last_pos) * 1e9 / (double)(now - part->pf_last_ns) >=
                (double)PREFAULT_MIN_RATE;
+        measured = true;
+    }
     part->pf_last_ns = now;
     part->pf_last_pos = wp;
     part->pf_last_base = base;
@@ -552,14 +615,12 @@ void evl__part_grow_ahead(evl_part_t *part)
         }
         ctl_unlock(part);
         /* The writer may already be storing into these pages, which is
-         * fine; whichever touches a page first maps it. In short steps with
-         * a yield between, on the log's SCHED_IDLE prefault thread: on a
-         * machine with few cores it would otherwise preempt a writer or a
-         * spinning reader, and a 4 MiB populate (~2 ms) in one go would
-         * stall it that long. If it starves, the writer grows for itself. */
-        for (uint64_t p = cur; grown && fast && p < target; p += PREFAULT_STEP) {
-            evl__os_prefault(seg->map + p, (size_t)EVL_MIN((uint64_t)PREFAULT_STEP, target - p));
-            sched_yield();
+         * fine; whichever touches a page first maps it. If this thread
+         * starves, the writer maps its own windows. */
+        for (uint64_t p = cur; grown && fast && p < target;) {
+            uint64_t e = EVL_MIN((p & ~(uint64_t)(EVL_HUGE_PAGE - 1)) + EVL_HUGE_PAGE, target);
+            prefault_unit(part, seg, p, e, measured);
+            p = e;
         }
     }
     evl__seg_unref(seg);

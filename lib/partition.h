@@ -96,6 +96,8 @@ typedef struct evl_part {
      * it maps pages ahead or only allocates (evl__part_grow_ahead). */
     int64_t pf_last_ns;
     uint64_t pf_last_pos, pf_last_base;
+    int pf_small_units; /* 2 MiB units left to prefault with small pages */
+    int pf_slow_probes; /* slow 2 MiB folios in a row (prefault_unit) */
     /* This handle's appends, updated under the append lock (so a plain
      * load and store, not a contended atomic add per record). */
     _Atomic int64_t n_appends, n_append_bytes;

@@ -141,8 +141,11 @@ static void seg_bounds(evl_reader_t *rd, evl_seg_t *seg, uint32_t *count, uint64
 static void reader_window(evl_reader_t *rd)
 {
     if (rd->pos - rd->dropped_to >= RSS_WINDOW) {
-        evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(rd->pos - rd->dropped_to));
-        rd->dropped_to = rd->pos;
+        /* Up to a 2 MiB boundary: a huge page mapped by one entry is then
+         * dropped whole instead of being split into 512 entries first. */
+        uint64_t to = rd->pos & ~(uint64_t)(EVL_HUGE_PAGE - 1);
+        evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(to - rd->dropped_to));
+        rd->dropped_to = to;
     }
     rd->fast_end = rd->known_size >= EVL_FRAME_HDR
                        ? EVL_MIN(rd->dropped_to + RSS_WINDOW, rd->known_size - EVL_FRAME_HDR + 1)
