@@ -54,6 +54,7 @@ static const struct row {
     [EVL_CFG_ASSIGNMENT_STRATEGY] = {"partition.assignment.strategy", T_ENUM, 0, 0, 0, strategies},
     [EVL_CFG_CHECK_CRCS] = {"check.crcs", T_BOOL, 1, 0, 1, NULL},
     [EVL_CFG_MAX_POLL_RECORDS] = {"max.poll.records", T_INT, 500, 1, 1000000, NULL},
+    [EVL_CFG_WAIT_SPIN_US] = {"wait.spin.us", T_INT, -1, -1, 1000000, NULL},
 };
 
 int evl__cfg_key_lookup(const char *name)

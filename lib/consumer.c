@@ -87,6 +87,7 @@ struct evl_consumer {
     int mode;
     int reset_policy;          /* EVL_RESET_POLICY_* */
     bool auto_commit, check_crcs;
+    evl_spin_t spin;           /* how a waiting poll waits (spin.h) */
     int64_t commit_interval_ms, max_poll_ms;
     int strategy;
     /* group membership (subscribed) */
@@ -537,6 +538,24 @@ static void wait_any(evl_consumer_t *cons, int64_t until_ns)
         if (vals[nw++] != cons->seen)
             return;
     }
+    /* Spin first (spin.h): note the partitions' next offsets, look once
+     * more (an append before the note would not show as a change), watch. */
+    if (evl__spin_wanted(&cons->spin)) {
+        _Atomic uint64_t *sw[WAITV_MAX];
+        uint64_t sv[WAITV_MAX];
+        size_t ns = 0;
+        for (size_t i = 0; i < cons->nparts && ns < WAITV_MAX; i++)
+            if (!cons->parts[i].need_reset) {
+                sw[ns] = &cons->parts[i].rd->part->ctl->next_offset;
+                sv[ns] = atomic_load_explicit(sw[ns], memory_order_relaxed);
+                ns++;
+            }
+        for (size_t i = 0; i < cons->nparts; i++)
+            if (!cons->parts[i].need_reset && evl__reader_ready(cons->parts[i].rd))
+                return;
+        if (evl__spin(&cons->spin, sw, sv, ns, until_ns))
+            return;
+    }
     /* Announce ourselves to the appenders, then look once more: an append
      * after the look sees the waiter and bumps the word (reader.c). */
     for (size_t i = 0; i < cons->nparts && nw < WAITV_MAX; i++) {
@@ -556,6 +575,7 @@ static void wait_any(evl_consumer_t *cons, int64_t until_ns)
         ready = !cons->parts[i].need_reset && evl__reader_ready(cons->parts[i].rd);
     int64_t left = until_ns - evl_mono_ns();
     if (!ready && left > 0) {
+        evl__stat_add(cons->log, EVL_STAT_READ_SLEEPS, 1);
         if (evl__futex_wait_any(words, vals, nw, until_ns) == -ENOSYS) {
             if (nw)
                 evl__futex_wait(words[0], vals[0], EVL_MIN(left, (int64_t)SLICE_NS));
@@ -609,6 +629,7 @@ EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg, evl_consum
     cons->max_poll_ms = evl__cfg_int(&cons->cfg, EVL_CFG_MAX_POLL_INTERVAL_MS);
     cons->strategy = (int)evl__cfg_int(&cons->cfg, EVL_CFG_ASSIGNMENT_STRATEGY);
     cons->check_crcs = evl__cfg_int(&cons->cfg, EVL_CFG_CHECK_CRCS) != 0;
+    evl__spin_init(&cons->spin, evl__cfg_int(&cons->cfg, EVL_CFG_WAIT_SPIN_US));
     cons->next_commit_ms = mono_ms() + cons->commit_interval_ms;
     *out = cons;
     return 0;

@@ -21,6 +21,7 @@
 #include "reader.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "os.h"
@@ -48,6 +49,20 @@ static void reader_set_seg(evl_reader_t *rd, evl_seg_t *seg)
     rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
 }
 
+void evl__spin_init(evl_spin_t *sp, int64_t us)
+{
+    static _Atomic long ncpu;
+    if (us < 0) {
+        long n = atomic_load_explicit(&ncpu, memory_order_relaxed);
+        if (n == 0) {
+            n = sysconf(_SC_NPROCESSORS_ONLN);
+            atomic_store_explicit(&ncpu, n, memory_order_relaxed);
+        }
+        us = n >= 2 ? EVL_SPIN_DEFAULT_US : 0;
+    }
+    *sp = (evl_spin_t){.ns = us * 1000};
+}
+
 void evl__reader_unpin(evl_reader_t *rd)
 {
     for (int i = 0; i < rd->npins; i++)
@@ -69,6 +84,7 @@ int evl__reader_open(evl_log_t *log, evl_topic_t *topic, int partition, evl_read
     rd->topic = topic;
     rd->part = part;
     rd->check_crc = true;
+    evl__spin_init(&rd->spin, -1);
     rd->cur.topic = topic->name;
     rd->cur.partition = partition;
     rc = evl_reader_seek(rd, EVL_OFFSET_BEGINNING);
@@ -109,6 +125,12 @@ EVL_API void evl_reader_set_check_crcs(evl_reader_t *rd, int on)
 {
     if (rd)
         rd->check_crc = on != 0;
+}
+
+EVL_API void evl_reader_set_spin_us(evl_reader_t *rd, int us)
+{
+    if (rd)
+        evl__spin_init(&rd->spin, us < 0 ? -1 : EVL_MIN(us, 1000000));
 }
 
 EVL_API int64_t evl_reader_position(const evl_reader_t *rd)
@@ -367,7 +389,9 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
     *out = NULL;
     int64_t deadline = timeout_ns > 0 ? evl_mono_ns() + timeout_ns : 0;
     evl_ctl_t *ctl = rd->part->ctl;
+    bool spun = false;
     for (;;) {
+        uint64_t seen = atomic_load_explicit(&ctl->next_offset, memory_order_relaxed);
         int rc = take(rd, out);
         if (rc <= 0)
             return rc;
@@ -378,6 +402,13 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
             return rc;
         if (timeout_ns == 0)
             return EVL_ETIMEDOUT;
+        /* Spin briefly first (spin.h): an append changes next_offset. */
+        if (!spun) {
+            spun = true;
+            _Atomic uint64_t *word = &ctl->next_offset;
+            if (evl__spin_wanted(&rd->spin) && evl__spin(&rd->spin, &word, &seen, 1, deadline))
+                continue;
+        }
         /* Announce ourselves, then look again: an append after our look
          * sees the waiter and bumps the futex word. */
         uint32_t seq = atomic_load(&ctl->futex_seq);
@@ -393,6 +424,7 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
                     return EVL_ETIMEDOUT;
                 }
             }
+            evl__stat_add(rd->log, EVL_STAT_READ_SLEEPS, 1);
             evl__part_wait(rd->part, seq, left);
         }
         atomic_fetch_sub(&ctl->waiters, 1);

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "partition.h"
 #include "record.h"
+#include "spin.h"
 #include "topic.h"
 
 #define EVL_READER_PINS 8
@@ -28,6 +29,7 @@ struct evl_reader {
     const uint8_t *rec;        /* next record in it */
     uint32_t frame_count, rec_i;
     bool check_crc;
+    evl_spin_t spin;           /* how a blocking next() waits */
     struct evl_record cur;
     /* Segments left behind while views into them may still be in use
      * (a consumer's batch); released at the next evl__reader_unpin. */

@@ -465,6 +465,40 @@ Test(consumer, blocking_poll_wakes_on_append)
     evl_log_close(lg);
 }
 
+/* wait.spin.us: a poll that spins long enough catches the append without
+ * sleeping on the futex; one that does not spin sleeps. */
+Test(consumer, waiting_poll_spins_first_when_configured)
+{
+    setup_log();
+    mk_topic("t", 3, NULL);
+    evl_topic_partition_t tps[3] = {{"t", 0, EVL_OFFSET_END}, {"t", 1, EVL_OFFSET_END},
+                                    {"t", 2, EVL_OFFSET_END}};
+    const char *spins[2] = {"0", "1000000"};
+    for (int k = 0; k < 2; k++) {
+        evl_consumer_t *c = consumer("wait.spin.us", spins[k], NULL);
+        cr_assert_eq(evl_consumer_assign(c, tps, 3), 0);
+        int64_t sleeps = evl_log_stat(lg, EVL_STAT_READ_SLEEPS);
+        pthread_t th;
+        pthread_create(&th, NULL, late_producer, "t");
+        const evl_record_t *recs[2];
+        size_t n;
+        cr_assert_eq(evl_consumer_poll(c, 10000, recs, 2, &n), 0);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(value_num(recs[0]), 77);
+        pthread_join(th, NULL);
+        if (k == 0)
+            cr_assert_gt(evl_log_stat(lg, EVL_STAT_READ_SLEEPS), sleeps, "no spin: it sleeps");
+        else
+            cr_assert_eq(evl_log_stat(lg, EVL_STAT_READ_SLEEPS), sleeps, "a 1 s spin slept");
+        evl_consumer_close(c);
+    }
+    evl_config_t *cfg = evl_config_new();
+    cr_assert_eq(evl_config_set(cfg, "wait.spin.us", "-2", NULL, 0), EVL_ECONFIG);
+    cr_assert_eq(evl_config_set(cfg, "wait.spin.us", "1000001", NULL, 0), EVL_ECONFIG);
+    evl_config_free(cfg);
+    evl_log_close(lg);
+}
+
 Test(consumer, argument_and_state_errors)
 {
     setup_log();

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "../lib/spin.h"
+
 TestSuite(produce, .init = test_dir_setup, .fini = test_dir_teardown);
 
 
@@ -272,6 +274,83 @@ Test(produce, blocked_reader_woken_by_another_thread)
     evl_reader_close(rd);
     evl_producer_close(prod);
     evl_log_close(log);
+}
+
+static void *paced_sender(void *arg)
+{
+    for (int i = 0; i < 20; i++) {
+        usleep(2000);
+        test_send(arg, 0, NULL, "paced", 0);
+    }
+    return NULL;
+}
+
+/* A waiting read spins first (evl_reader_set_spin_us): records that come
+ * within the spin are taken without a futex sleep; with no spin every wait
+ * sleeps; a spin never outlasts the read's timeout. */
+Test(produce, waiting_reader_spins_before_sleeping)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(NULL, "t", 1, &prod);
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    const evl_record_t *r;
+    for (int k = 0; k < 2; k++) {
+        evl_reader_set_spin_us(rd, k ? 1000000 : 0);
+        int64_t sleeps = evl_log_stat(log, EVL_STAT_READ_SLEEPS);
+        pthread_t th;
+        pthread_create(&th, NULL, paced_sender, prod);
+        for (int i = 0; i < 20; i++) {
+            cr_assert_eq(evl_reader_next(rd, -1, &r), 0);
+            cr_assert_eq(evl_record_offset(r), k * 20 + i);
+        }
+        pthread_join(th, NULL);
+        if (k)
+            cr_assert_eq(evl_log_stat(log, EVL_STAT_READ_SLEEPS), sleeps, "a 1 s spin slept");
+        else
+            cr_assert_gt(evl_log_stat(log, EVL_STAT_READ_SLEEPS), sleeps, "no spin: it sleeps");
+    }
+    int64_t t0 = evl_mono_ns();
+    cr_assert_eq(evl_reader_next(rd, 30, &r), EVL_ETIMEDOUT);
+    int64_t took = evl_mono_ns() - t0;
+    cr_assert(took >= 30000000 && took < 500000000, "a 30 ms read with a 1 s spin took %lld ns",
+              (long long)took);
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
+}
+
+/* The spin policy: a spin ends when a word moves; after EVL_SPIN_MISSES
+ * failed spins the next EVL_SPIN_SKIP waits sleep at once, then it tries
+ * again; no spin on request. */
+Test(produce, failing_spins_are_left_out_for_a_while)
+{
+    evl_spin_t sp;
+    evl__spin_init(&sp, 100);
+    _Atomic uint64_t w = 5;
+    _Atomic uint64_t *wp = &w;
+    uint64_t seen = 5;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < EVL_SPIN_MISSES; i++) {
+            cr_assert(evl__spin_wanted(&sp));
+            int64_t t0 = evl_mono_ns();
+            cr_assert_not(evl__spin(&sp, &wp, &seen, 1, 0));
+            cr_assert_geq(evl_mono_ns() - t0, 100000);
+        }
+        for (int i = 0; i < EVL_SPIN_SKIP; i++)
+            cr_assert_not(evl__spin_wanted(&sp), "wait %d after the misses spun", i);
+    }
+    cr_assert(evl__spin_wanted(&sp));
+    atomic_store(&w, 6);
+    cr_assert(evl__spin(&sp, &wp, &seen, 1, 0));
+    /* A deadline before the spin's end ends it. */
+    evl__spin_init(&sp, 1000000);
+    int64_t t0 = evl_mono_ns();
+    seen = 6;
+    cr_assert_not(evl__spin(&sp, &wp, &seen, 1, t0 + 2000000));
+    cr_assert_lt(evl_mono_ns() - t0, 500000000);
+    evl__spin_init(&sp, 0);
+    cr_assert_not(evl__spin_wanted(&sp));
 }
 
 Test(produce, blocked_reader_woken_by_another_process)
