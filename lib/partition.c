@@ -55,6 +55,8 @@
  * ~0.8 ms, a 2 MiB folio 0.06-0.5 ms, one from memory handed back to the
  * host 5-10 ms. */
 #define HUGE_SLOW_NS 1000000
+/* The longest a group commit's leader waits for senders on their way. */
+#define COMMIT_DELAY_MAX_NS 1000000
 #define HUGE_BACKOFF 32
 
 /* ---- locking ------------------------------------------------------------ */
@@ -681,9 +683,17 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
     part->sync_leader = true;
     pthread_mutex_unlock(&part->sync_mu);
 
-    /* Commit delay: other durable sends are on their way; let them append
-     * first so that this fsync covers them too. */
-    if (atomic_load(&part->durable_inflight) > 1)
+    /* Commit delay: wait for as many records past the last fsync's
+     * snapshot as there were durable senders at once since it began: the
+     * ones it covered are about to send again. Without this the senders
+     * split into two cohorts that take turns, each fsync covering half of
+     * them. At most as long as the last fsync took (one later fsync for
+     * all beats two); a single sender never waits. */
+    uint64_t want = (uint64_t)atomic_exchange(&part->durable_peak,
+                                              atomic_load(&part->durable_inflight));
+    int64_t until = evl_mono_ns() + EVL_MIN(part->last_fsync_ns, COMMIT_DELAY_MAX_NS);
+    while (atomic_load(&part->ctl->next_offset) - part->snap_next < want &&
+           evl_mono_ns() < until)
         sched_yield();
     int rc = ctl_lock(part);
     evl_ctl_t *ctl = part->ctl;
@@ -693,6 +703,7 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
     if (rc == 0) {
         ck.pos = atomic_load(&ctl->write_pos);
         ck.next_offset = atomic_load(&ctl->next_offset);
+        part->snap_next = ck.next_offset;
         ck.max_ts = atomic_load(&ctl->max_ts);
         ck.idx_count = (uint32_t)atomic_load(&ctl->idx_count);
         active = atomic_load(&ctl->active_base);
@@ -710,6 +721,7 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
         if (rc == 0 && idx_dirty && seg->idx_fd >= 0)
             rc = evl__os_fdatasync(seg->idx_fd);
         int64_t dt = evl_mono_ns() - t0;
+        part->last_fsync_ns = dt;
         evl__stat_add(part->log, EVL_STAT_FSYNCS, 1);
         evl__stat_add(part->log, EVL_STAT_FSYNC_NS, dt);
         evl__stat_max(part->log, EVL_STAT_FSYNC_MAX_NS, dt);

@@ -88,7 +88,11 @@ typedef struct evl_part {
     bool sync_leader;           /* a thread is fsyncing */
     uint64_t synced_base, synced_pos; /* durable up to here */
     bool sync_failed;           /* an fsync failed: nothing more is durable */
-    _Atomic int durable_inflight; /* fsync-level sends between append and sync */
+    _Atomic int durable_inflight; /* fsync-level sends, from before append to after sync */
+    _Atomic int durable_peak;   /* most in flight since the last fsync began */
+    /* Group commit leaders only (one at a time): */
+    int64_t last_fsync_ns;      /* the last fsync's duration */
+    uint64_t snap_next;         /* next offset when the last fsync began */
     _Atomic bool unsynced;      /* appended since the last sync */
     _Atomic bool interval_flush; /* a producer wants background flushes */
     _Atomic bool grow_wanted;   /* the writer is close to the allocation end */

@@ -127,7 +127,9 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
     uint64_t base, sb, ep;
     int durability = resolve(prod, flags);
     if (durability == EVL_DURABILITY_FSYNC) {
-        atomic_fetch_add(&part->durable_inflight, 1);
+        int n = atomic_fetch_add(&part->durable_inflight, 1) + 1;
+        if (n > atomic_load_explicit(&part->durable_peak, memory_order_relaxed))
+            atomic_store_explicit(&part->durable_peak, n, memory_order_relaxed);
         evl__part_pretouch(part, EVL_FRAME_HDR + size);
     }
     rc = evl__part_append(part, msg, 1, EVL_FRAME_HDR + size, &base, &sb, &ep);

@@ -479,9 +479,12 @@ Test(storage, concurrent_fsync_senders_share_fsyncs)
     evl_test_fsync_delay(0);
     int64_t fsyncs = evl_log_stat(log, EVL_STAT_FSYNCS) - before;
     /* 320 durable sends; while one fsync runs the others queue behind it
-     * and are covered by the next one (group commit). */
+     * and are covered by the next one (group commit), and the next one
+     * waits for the senders it covered to send again: ~40 fsyncs of 8.
+     * Without that wait the senders split into two cohorts taking turns
+     * (61-75 fsyncs). */
     cr_log_info("%lld fsyncs for 320 sends", (long long)fsyncs);
-    cr_assert_lt(fsyncs, 320 / 3, "%lld fsyncs for 320 sends: no group commit",
+    cr_assert_lt(fsyncs, 320 / 6, "%lld fsyncs for 320 sends: group commit in halves or none",
                  (long long)fsyncs);
     cr_assert_gt(fsyncs, 0);
     evl_producer_close(prod);
