@@ -38,6 +38,8 @@ __attribute__((visibility("default"))) void evl_test_fault(int op, int after,
 __attribute__((visibility("default"))) void evl_test_fault_clear(void);
 /* Make every fdatasync take at least us microseconds (0: off). */
 __attribute__((visibility("default"))) void evl_test_fsync_delay(int us);
+/* How many times op was called (failed or not) since the process began. */
+__attribute__((visibility("default"))) long evl_test_calls(int op);
 int evl__os_fault(int op); /* 0 or the errno to fail with */
 #define EVL_FAULT(op) evl__os_fault(op)
 #else

@@ -60,8 +60,16 @@ static _Atomic int fsync_delay_us;
 
 void evl_test_fsync_delay(int us) { atomic_store(&fsync_delay_us, us); }
 
+static _Atomic long op_calls[EVL_OS__COUNT];
+
+long evl_test_calls(int op)
+{
+    return op >= 0 && op < EVL_OS__COUNT ? atomic_load(&op_calls[op]) : 0;
+}
+
 int evl__os_fault(int op)
 {
+    atomic_fetch_add(&op_calls[op], 1);
     if (op == EVL_OS_FSYNC && atomic_load(&fsync_delay_us) > 0)
         usleep((useconds_t)atomic_load(&fsync_delay_us));
     int err = 0;

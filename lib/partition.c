@@ -55,6 +55,9 @@
  * ~0.8 ms, a 2 MiB folio 0.06-0.5 ms, one from memory handed back to the
  * host 5-10 ms. */
 #define HUGE_SLOW_NS 1000000
+/* Index entries written but not yet synced before a durable sync also
+ * syncs the index file (evl__part_sync). */
+#define IDX_SYNC_ENTRIES 64
 /* The longest a group commit's leader waits for senders on their way. */
 #define COMMIT_DELAY_MAX_NS 1000000
 #define HUGE_BACKOFF 32
@@ -707,7 +710,15 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
         ck.max_ts = atomic_load(&ctl->max_ts);
         ck.idx_count = (uint32_t)atomic_load(&ctl->idx_count);
         active = atomic_load(&ctl->active_base);
-        idx_dirty = atomic_load(&ctl->idx_synced) < ck.idx_count;
+        /* The index file costs a second fdatasync (and journal commit):
+         * only once IDX_SYNC_ENTRIES entries are waiting. Until then the
+         * checkpoint vouches for the synced entries only, and recovery
+         * after a power loss rebuilds the rest from the frames (a scan of
+         * at most IDX_SYNC_ENTRIES index intervals). */
+        uint64_t synced = atomic_load(&ctl->idx_synced);
+        idx_dirty = synced + IDX_SYNC_ENTRIES <= ck.idx_count;
+        if (!idx_dirty && synced < ck.idx_count)
+            ck.idx_count = (uint32_t)synced;
         ctl_unlock(part);
     }
     evl_seg_t *seg = NULL;
