@@ -17,10 +17,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "os.h"
 #include "topic.h"
+
+/* How much of a reader's next window the prefault thread maps per step. */
+#define MAP_AHEAD_STEP ((uint64_t)256 << 10)
 
 
 int64_t evl__log_disk_bytes(evl_log_t *log)
@@ -168,6 +173,76 @@ void evl__log_kick_prefault(evl_log_t *log)
     pthread_mutex_unlock(&log->bg_mu);
 }
 
+/* With bg_mu. */
+static void map_cancel_locked(evl_log_t *log, const void *token)
+{
+    int k = 0;
+    for (int i = 0; i < log->n_map_reqs; i++) {
+        if (log->map_reqs[i].token == token)
+            evl__seg_unref(log->map_reqs[i].seg);
+        else
+            log->map_reqs[k++] = log->map_reqs[i];
+    }
+    log->n_map_reqs = k;
+    if (log->map_cur == token)
+        atomic_store(&log->map_cancel, true);
+}
+
+void evl__log_map_cancel(evl_log_t *log, const void *token)
+{
+    pthread_mutex_lock(&log->bg_mu);
+    map_cancel_locked(log, token);
+    pthread_mutex_unlock(&log->bg_mu);
+}
+
+void evl__log_map_ahead(evl_log_t *log, const void *token, evl_seg_t *seg, uint64_t from,
+                        uint64_t len)
+{
+    pthread_mutex_lock(&log->bg_mu);
+    /* A request it made before and is still waiting or running is behind
+     * it now: mapped late, that range would stay mapped behind the reader. */
+    map_cancel_locked(log, token);
+    if (log->n_map_reqs < (int)EVL_ARRAY_LEN(log->map_reqs) && !log->stopping) {
+        evl__seg_ref(seg);
+        log->map_reqs[log->n_map_reqs++] = (struct evl_map_req){token, seg, from, len};
+        atomic_store(&log->pf_kicked, true);
+        pthread_cond_signal(&log->pf_cv);
+    }
+    pthread_mutex_unlock(&log->bg_mu);
+}
+
+static void bg_grow(evl_log_t *log);
+
+/* Map the ranges readers asked for, oldest first, in short steps; space
+ * ahead of writers goes first whenever a writer asks. */
+static void map_ahead(evl_log_t *log)
+{
+    for (;;) {
+        pthread_mutex_lock(&log->bg_mu);
+        if (log->n_map_reqs == 0 || log->stopping) {
+            pthread_mutex_unlock(&log->bg_mu);
+            return;
+        }
+        struct evl_map_req r = log->map_reqs[0];
+        log->n_map_reqs--;
+        memmove(log->map_reqs, log->map_reqs + 1, (size_t)log->n_map_reqs * sizeof r);
+        log->map_cur = r.token;
+        atomic_store(&log->map_cancel, false);
+        pthread_mutex_unlock(&log->bg_mu);
+        for (uint64_t p = r.from; p < r.from + r.len && !atomic_load(&log->map_cancel);
+             p += MAP_AHEAD_STEP) {
+            evl__os_populate_read(r.seg->map + p, EVL_MIN(MAP_AHEAD_STEP, r.from + r.len - p));
+            sched_yield();
+            if (atomic_exchange(&log->pf_kicked, false))
+                bg_grow(log);
+        }
+        pthread_mutex_lock(&log->bg_mu);
+        log->map_cur = NULL;
+        pthread_mutex_unlock(&log->bg_mu);
+        evl__seg_unref(r.seg);
+    }
+}
+
 static void bg_grow(evl_log_t *log)
 {
     pthread_mutex_lock(&log->mu);
@@ -201,6 +276,7 @@ static void *pf_main(void *arg)
         pthread_mutex_unlock(&log->bg_mu);
         if (atomic_exchange(&log->pf_kicked, false))
             bg_grow(log);
+        map_ahead(log);
         pthread_mutex_lock(&log->bg_mu);
     }
     pthread_mutex_unlock(&log->bg_mu);
@@ -332,6 +408,8 @@ EVL_API void evl_log_close(evl_log_t *log)
         pthread_join(log->bg, NULL);
     if (log->pf_started)
         pthread_join(log->pf, NULL);
+    for (int i = 0; i < log->n_map_reqs; i++)
+        evl__seg_unref(log->map_reqs[i].seg);
     /* Interval-durability data goes to disk before the handle disappears. */
     for (evl_topic_t *t = log->topics; t; t = t->next)
         for (int p = 0; p < evl__topic_nparts(t); p++) {

@@ -35,6 +35,17 @@ struct evl_log {
     bool pf_started;
     pthread_cond_t pf_cv;       /* with bg_mu */
     _Atomic bool pf_kicked;     /* a partition wants space made ahead */
+    /* Ranges readers will reach next, for the prefault thread to map
+     * (with bg_mu; each holds a reference on its segment). At most one
+     * per reader (its token, never dereferenced). */
+    struct evl_map_req {
+        const void *token;
+        struct evl_seg *seg;
+        uint64_t from, len;
+    } map_reqs[8];
+    int n_map_reqs;
+    const void *map_cur;        /* token of the request being mapped */
+    _Atomic bool map_cancel;    /* stop mapping it */
 };
 
 static inline void evl__stat_add(struct evl_log *log, int stat, int64_t v)
@@ -56,6 +67,13 @@ int evl__log_reserve(struct evl_log *log, uint64_t bytes);
 void evl__log_kick(struct evl_log *log);
 /* Wake the prefault thread: a writer is close to its allocation end. */
 void evl__log_kick_prefault(struct evl_log *log);
+/* Ask the prefault thread to map [from, from + len) of seg, which the
+ * reader `token` will scan next, instead of what it asked for before
+ * (dropped when 8 requests are already waiting). */
+void evl__log_map_ahead(struct evl_log *log, const void *token, struct evl_seg *seg,
+                        uint64_t from, uint64_t len);
+/* Forget what the reader `token` asked for (it moved, or closes). */
+void evl__log_map_cancel(struct evl_log *log, const void *token);
 /* Bytes of all segment files under DIR/topics. */
 int64_t evl__log_disk_bytes(struct evl_log *log);
 

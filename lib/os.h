@@ -63,6 +63,9 @@ int evl__os_pwrite(int fd, const void *buf, size_t len, uint64_t off);
 /* Pre-fault [addr, addr+len) of a shared writable mapping so later stores do
  * not page-fault; best effort. */
 void evl__os_prefault(void *addr, size_t len);
+/* Map [addr, addr+len) of a shared mapping readable ahead of a reader (the
+ * page cache reads it in if needed); best effort. */
+void evl__os_populate_read(void *addr, size_t len);
 /* Ask for the page cache behind [addr, addr+len) of a file mapping to be
  * built of 2 MiB folios, mapped by one page-table entry each (the range is
  * shrunk to whole 2 MiB units); best effort. */

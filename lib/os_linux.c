@@ -26,6 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -216,6 +219,12 @@ void evl__os_prefault(void *addr, size_t len)
     uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
     size_t l = len + ((uintptr_t)addr - a);
     (void)madvise((void *)a, l, MADV_POPULATE_WRITE);
+}
+
+void evl__os_populate_read(void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
+    (void)madvise((void *)a, len + ((uintptr_t)addr - a), MADV_POPULATE_READ);
 }
 
 void evl__os_hugepages(void *addr, size_t len)

@@ -23,6 +23,7 @@ struct evl_reader {
     uint64_t known_size;       /* .log size last seen (reads stay below) */
     uint64_t dropped_to;       /* pages before this were released (RSS) */
     uint64_t fast_end;         /* next_fast() stops before this position */
+    uint64_t ahead;            /* mapping asked for up to here (map_ahead) */
     const uint8_t *frame;      /* frame being returned, or NULL */
     const uint8_t *frame_end;  /* its end (frame + frame_len) */
     int64_t read_records;      /* added to EVL_STAT_READ_RECORDS at close */

@@ -130,6 +130,46 @@ static void *observer(void *arg)
     return NULL;
 }
 
+/* Large records on a topic of 64 MiB segments: the prefault thread maps
+ * ahead of a fast writer (2 MiB units) and ahead of scanners (their next
+ * 16 MiB window), which seek back and close while it works. */
+#define BIG_RECS 1024
+static char big_value[64 << 10];
+
+static void *big_writer(void *arg)
+{
+    (void)arg;
+    evl_producer_t *prod;
+    if (evl_producer_new(log_a, "big", NULL, &prod))
+        return (void *)1;
+    for (int i = 0; i < BIG_RECS; i++) {
+        evl_msg_t m = {NULL, 0, big_value, sizeof big_value, NULL, 0, -1, 0, -1};
+        if (evl_producer_send(prod, &m, 0))
+            return (void *)1;
+    }
+    evl_producer_close(prod);
+    return NULL;
+}
+
+static void *scanner(void *arg)
+{
+    evl_reader_t *rd;
+    if (evl_reader_open(arg, "big", 0, &rd))
+        return (void *)1;
+    evl_reader_set_check_crcs(rd, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        if (evl_reader_seek(rd, EVL_OFFSET_BEGINNING))
+            return (void *)1;
+        for (int64_t i = 0; i < (pass ? BIG_RECS : BIG_RECS / 2); i++) {
+            const evl_record_t *r;
+            if (evl_reader_next(rd, 5000, &r) || evl_record_offset(r) != i)
+                return (void *)1;
+        }
+    }
+    evl_reader_close(rd);
+    return NULL;
+}
+
 int main(void)
 {
     char dir[] = "/tmp/evl-tsan.XXXXXX";
@@ -171,6 +211,20 @@ int main(void)
         pthread_join(rt[i], NULL);
         CHECK(ra[i].bad == 0, "reader %d saw %d bad records", i, ra[i].bad);
         CHECK(ra[i].got == (long)PRODUCERS * PER_PRODUCER, "reader %d got %ld", i, ra[i].got);
+    }
+    evl_config_t *bcfg = evl_config_new();
+    evl_config_set(bcfg, "segment.bytes", "67108864", err, sizeof err);
+    CHECK(evl_topic_create(log_a, "big", 1, bcfg) == 0, "create big");
+    evl_config_free(bcfg);
+    pthread_t bw, sc[2];
+    pthread_create(&bw, NULL, big_writer, NULL);
+    pthread_create(&sc[0], NULL, scanner, log_a);
+    pthread_create(&sc[1], NULL, scanner, log_b);
+    pthread_join(bw, &bret);
+    CHECK(bret == NULL, "big writer failed");
+    for (int i = 0; i < 2; i++) {
+        pthread_join(sc[i], &bret);
+        CHECK(bret == NULL, "scanner %d failed", i);
     }
     evl_partition_info_t pi;
     CHECK(evl_partition_info(log_a, "t", 0, &pi) == 0 &&
