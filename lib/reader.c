@@ -422,7 +422,10 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
     evl_ctl_t *ctl = rd->part->ctl;
     bool spun = false;
     for (;;) {
-        uint64_t seen = atomic_load_explicit(&ctl->next_offset, memory_order_relaxed);
+        /* Noted before looking, for the spin below (not when polling: a
+         * load of a line every append writes would slow the writer). */
+        uint64_t seen = timeout_ns ? atomic_load_explicit(&ctl->next_offset,
+                                                          memory_order_relaxed) : 0;
         int rc = take(rd, out);
         if (rc <= 0)
             return rc;
