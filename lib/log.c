@@ -15,9 +15,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,7 +26,6 @@
 
 /* How much of a reader's next window the prefault thread maps per step. */
 #define MAP_AHEAD_STEP ((uint64_t)256 << 10)
-
 
 int64_t evl__log_disk_bytes(evl_log_t *log)
 {

@@ -55,12 +55,12 @@
  * ~0.8 ms, a 2 MiB folio 0.06-0.5 ms, one from memory handed back to the
  * host 5-10 ms. */
 #define HUGE_SLOW_NS 1000000
-/* Index entries written but not yet synced before a durable sync also
- * syncs the index file (evl__part_sync). */
+#define HUGE_BACKOFF 32
+/* A durable sync also syncs the index file once this many index entries
+ * wait (evl__part_sync). */
 #define IDX_SYNC_ENTRIES 64
 /* The longest a group commit's leader waits for senders on their way. */
 #define COMMIT_DELAY_MAX_NS 1000000
-#define HUGE_BACKOFF 32
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -542,14 +542,15 @@ static int64_t thread_cpu_ns(void)
  * of it is built of 2 MiB folios where that is cheap: one fault and one
  * page-table entry per 2 MiB instead of 512, for the writer and for every
  * reader mapping the range later (a re-scan maps a 4 KiB page's worth in
- * ~20 ns instead of ~255, and takes fewer TLB misses). Two costs keep it conditional:
+ * ~20 ns instead of ~255, and takes fewer TLB misses). Two costs keep it
+ * conditional:
  *  - a dirty folio is written back whole, so behind a slow writer (one
  *    fsync per record) every fsync would write 2 MiB: hence the rate;
  *  - a 2 MiB folio needs a free 2 MiB block. On a VM that hands free memory
  *    back to its host (virtio free page reporting) those blocks are the
  *    ones handed back, and touching one costs 5-10 ms, ~10x the small
- *    pages it replaces. The first step, which allocates and zeroes the folio, is
- *    timed, and after a slow one the next HUGE_BACKOFF units are small.
+ *    pages it replaces. The first step, which allocates and zeroes the
+ *    folio, is timed, and after a slow one the next units are small.
  * Nor where the writer is already close: it would fault the folio itself.
  */
 static void prefault_unit(evl_part_t *part, evl_seg_t *seg, uint64_t p, uint64_t e, bool huge)
@@ -570,10 +571,12 @@ static void prefault_unit(evl_part_t *part, evl_seg_t *seg, uint64_t p, uint64_t
     for (uint64_t q = p; q < e; q += PREFAULT_STEP) {
         int64_t t0 = huge && q == p ? thread_cpu_ns() : 0;
         evl__os_prefault(seg->map + q, (size_t)EVL_MIN((uint64_t)PREFAULT_STEP, e - q));
-        if (t0 && thread_cpu_ns() - t0 > HUGE_SLOW_NS)
-            part->pf_small_units = HUGE_BACKOFF << EVL_MIN(part->pf_slow_probes++, 5);
-        else if (t0)
+        if (t0 && thread_cpu_ns() - t0 > HUGE_SLOW_NS) {
+            part->pf_small_units = HUGE_BACKOFF << EVL_MIN(part->pf_slow_probes, 5);
+            part->pf_slow_probes++;
+        } else if (t0) {
             part->pf_slow_probes = 0;
+        }
         sched_yield();
     }
 }
@@ -587,7 +590,8 @@ void evl__part_grow_ahead(evl_part_t *part)
     if (evl__part_seg_at(part, base, &seg))
         return;
     uint64_t cur = atomic_load(&ctl->alloc_end), wp = atomic_load(&ctl->write_pos);
-    uint64_t target = (wp + AHEAD(part) + GROW_CHUNK + EVL_HUGE_PAGE - 1) & ~(uint64_t)(EVL_HUGE_PAGE - 1);
+    /* Whole 2 MiB units, so that they can be huge pages. */
+    uint64_t target = EVL_ALIGN_UP(wp + AHEAD(part) + GROW_CHUNK, EVL_HUGE_PAGE);
     target = EVL_MIN(target, part->seg_bytes);
     /* The writer's rate since the last call (only this thread calls). */
     int64_t now = evl_mono_ns();
@@ -623,7 +627,7 @@ void evl__part_grow_ahead(evl_part_t *part)
          * fine; whichever touches a page first maps it. If this thread
          * starves, the writer maps its own windows. */
         for (uint64_t p = cur; grown && fast && p < target;) {
-            uint64_t e = EVL_MIN((p & ~(uint64_t)(EVL_HUGE_PAGE - 1)) + EVL_HUGE_PAGE, target);
+            uint64_t e = EVL_MIN(EVL_ALIGN_UP(p + 1, EVL_HUGE_PAGE), target);
             prefault_unit(part, seg, p, e, measured);
             p = e;
         }

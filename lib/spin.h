@@ -30,7 +30,7 @@ typedef struct evl_spin {
     uint8_t skip;    /* waits left that sleep at once */
 } evl_spin_t;
 
-/* us < 0: the default for this machine. */
+/* us < 0: the default for this machine. (In reader.c.) */
 void evl__spin_init(evl_spin_t *sp, int64_t us);
 
 /* Should this wait spin? (Counts down the waits skipped after failures.) */
