@@ -48,6 +48,7 @@ struct lat_cfg {
     int blocking; /* futex wait instead of busy-poll */
     int paced;    /* 100k/s instead of full speed */
     size_t n;
+    int nospin;   /* blocking reader with evl_reader_set_spin_us(rd, 0) */
 };
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
@@ -206,6 +207,8 @@ static int run_threads(const struct lat_cfg *c, const char *dir,
         rc = evl_log_open(dir, NULL, &log);
         if (rc == 0)
             rc = evl_reader_open(log, TOPIC, 0, &k.rd);
+        if (rc == 0 && c->nospin)
+            evl_reader_set_spin_us(k.rd, 0);
         if (rc == 0)
             rc = evl_producer_new(log, TOPIC, NULL, &p);
         if (rc != 0)
@@ -366,27 +369,27 @@ static void make_figs(struct lat_figs *L, const struct lat_cfg *c)
 {
     char id[16], name[96], series[48];
     const char *who = c->evl ? (c->proc ? "W8" : "W7") : (c->proc ? "BP" : "BT");
+    char mode = c->nospin ? 'z' : c->blocking ? 'b' : 's';
     const char *what = c->evl ? "evl_reader_next" : "shm ring";
     L->cfg = *c;
-    snprintf(series, sizeof series, "%s %s %s", who,
-             c->blocking ? "blocking" : "busy-poll",
-             c->paced ? "100k/s" : "full speed");
+    const char *how = c->nospin ? "futex only" : c->blocking ? "blocking" : "busy-poll";
+    snprintf(series, sizeof series, "%s %s %s", who, how, c->paced ? "100k/s" : "full speed");
     for (int q = 0; q < 4; q++) {
-        snprintf(id, sizeof id, "%s%c%c.%s", who, c->blocking ? 'b' : 's',
-                 c->paced ? 'p' : 'f', pname[q]);
+        snprintf(id, sizeof id, "%s%c%c.%s", who, mode, c->paced ? 'p' : 'f', pname[q]);
         snprintf(name, sizeof name, "%s: %s, %s, %s: %s",
-                 c->proc ? "processes" : "threads", what,
-                 c->blocking ? "blocking" : "busy-poll",
+                 c->proc ? "processes" : "threads", what, how,
                  c->paced ? "100k/s" : "full", pname[q]);
         L->f[q] = fig_new(id, name, "us", LOWER_BETTER);
-        fig_plot(L->f[q], "latency", series, pname[q]);
+        if (!c->nospin)
+            fig_plot(L->f[q], "latency", series, pname[q]);
     }
 }
 
 int exp_latency(void)
 {
-    /* index: proc*8 + evl*4 + blocking*2 + (!paced) */
-    struct lat_figs L[16];
+    /* index: proc*8 + evl*4 + blocking*2 + (!paced); L[16]: W7 blocking
+     * paced with the reader's spin off (the futex path alone) */
+    struct lat_figs L[17];
     size_t n = scaled(1e5, 200);
 
     for (int proc = 0; proc < 2; proc++) {
@@ -397,9 +400,15 @@ int exp_latency(void)
         for (int blocking = 0; blocking < 2; blocking++)
             for (int full = 0; full < 2; full++)
                 for (int evl = 0; evl < 2; evl++) {
-                    struct lat_cfg c = {evl, proc, blocking, !full, n};
+                    struct lat_cfg c = {evl, proc, blocking, !full, n, 0};
                     make_figs(&L[proc * 8 + evl * 4 + blocking * 2 + full], &c);
                 }
+        if (!proc) {
+            struct lat_cfg c = {1, 0, 1, 1, n, 1};
+            make_figs(&L[16], &c);
+            for (int q = 0; q < 4; q++)
+                fig_cmp(L[16].f[q], L[2].f[q], NAN); /* vs the ring, blocking, paced */
+        }
     }
     for (int i = 0; i < 16; i++) {
         int proc = i / 8, evl = (i / 4) % 2, blocking = (i / 2) % 2,
@@ -421,7 +430,7 @@ int exp_latency(void)
     }
     for (int r = 0; r < g_opt.runs; r++) {
         progress(1, "latency: run %d/%d", r + 1, g_opt.runs);
-        for (int i = 0; i < 16; i++) {
+        for (int i = 0; i < 17; i++) {
             double pct[4];
             int rc = lat_run(&L[i].cfg, pct);
             for (int q = 0; q < 4; q++)
