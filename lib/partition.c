@@ -68,12 +68,19 @@ static int ctl_lock(evl_part_t *part)
 {
     /* The lock is held for the time of a memcpy, so spin briefly before
      * sleeping in the kernel: a futex sleep and wake cost far more than the
-     * wait, and with two busy writers would make both slower than one. */
+     * wait, and with two busy writers would make both slower than one.
+     * Between tries the pause doubles up to 8: each try takes the lock's
+     * line from the holder, which then waits for it to unlock (two writers
+     * on one partition, 4 M sends, 5 alternating runs: median 8.9 -> 9.5
+     * M/s). */
     int rc = EBUSY;
-    for (int i = 0; i < 200 && rc == EBUSY; i++) {
+    for (int i = 0, pause = 1; i < 200 && rc == EBUSY; i++) {
         rc = pthread_mutex_trylock(&part->ctl->lock);
-        if (rc == EBUSY)
-            evl_cpu_relax();
+        if (rc == EBUSY) {
+            for (int k = 0; k < pause; k++)
+                evl_cpu_relax();
+            pause = EVL_MIN(pause * 2, 8);
+        }
     }
     /* Not a plain pthread_mutex_lock: an unlock clears the futex's waiters
      * bit and wakes one sleeper; if that sleeper is SIGKILLed before it
