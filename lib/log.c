@@ -191,6 +191,13 @@ void evl__log_map_cancel(evl_log_t *log, const void *token)
 {
     pthread_mutex_lock(&log->bg_mu);
     map_cancel_locked(log, token);
+    /* A step being mapped for it (256 KiB at most) ends first, so that the
+     * caller can drop what was mapped. */
+    while (log->map_cur == token) {
+        pthread_mutex_unlock(&log->bg_mu);
+        sched_yield();
+        pthread_mutex_lock(&log->bg_mu);
+    }
     pthread_mutex_unlock(&log->bg_mu);
 }
 

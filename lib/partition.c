@@ -703,8 +703,10 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
      * split into two cohorts that take turns, each fsync covering half of
      * them. At most as long as the last fsync took (one later fsync for
      * all beats two); a single sender never waits. */
-    uint64_t want = (uint64_t)atomic_exchange(&part->durable_peak,
-                                              atomic_load(&part->durable_inflight));
+    int inflight = atomic_load(&part->durable_inflight);
+    uint64_t want = (uint64_t)atomic_exchange(&part->durable_peak, inflight);
+    if (inflight == 0)
+        want = 0; /* a flush or evl_log_sync with no durable sender about */
     int64_t until = evl_mono_ns() + EVL_MIN(part->last_fsync_ns, COMMIT_DELAY_MAX_NS);
     while (atomic_load(&part->ctl->next_offset) - part->snap_next < want &&
            evl_mono_ns() < until)

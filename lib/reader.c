@@ -30,21 +30,31 @@
 #define RSS_WINDOW (16u << 20)
 #define MAP_AHEAD_MIN (1u << 20)
 
+/* Drop what this reader mapped in its segment: up to where it is, and the
+ * window mapped ahead of it (cancelled first, so that nothing is mapped
+ * after the drop). */
+static void reader_release(evl_reader_t *rd)
+{
+    if (rd->ahead)
+        evl__log_map_cancel(rd->log, rd);
+    uint64_t end = EVL_MAX(rd->pos, rd->ahead);
+    if (rd->seg && end > rd->dropped_to)
+        evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(end - rd->dropped_to));
+    rd->ahead = 0;
+}
+
 static void reader_set_seg(evl_reader_t *rd, evl_seg_t *seg)
 {
     if (rd->seg) {
         /* Leaving it: its pages would stay resident while the segment
          * stays in the cache. Views into it stay valid (a shared file
          * mapping refaults from the page cache). */
-        if (rd->pos > rd->dropped_to)
-            evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(rd->pos - rd->dropped_to));
+        reader_release(rd);
         if (rd->npins < EVL_READER_PINS)
             rd->pins[rd->npins++] = rd->seg;
         else
             evl__seg_unref(rd->seg); /* cannot happen within one batch */
     }
-    if (rd->ahead)
-        evl__log_map_cancel(rd->log, rd);
     rd->seg = seg;
     rd->frame = NULL;
     rd->dropped_to = EVL_SEG_HDR;
@@ -120,8 +130,7 @@ EVL_API void evl_reader_close(evl_reader_t *rd)
 {
     if (!rd)
         return;
-    if (rd->ahead)
-        evl__log_map_cancel(rd->log, rd);
+    reader_release(rd);
     evl__reader_unpin(rd);
     evl__seg_unref(rd->seg);
     evl__stat_add(rd->log, EVL_STAT_READ_RECORDS, rd->read_records);
@@ -168,8 +177,9 @@ static void seg_bounds(evl_reader_t *rd, evl_seg_t *seg, uint32_t *count, uint64
  * resident set. fast_end is where next_fast() has to come back here.
  */
 /*
- * A reader that has more than a window of data ahead (a scan, not a reader
- * at the tail) asks the prefault thread to map the next window while it
+ * A reader that has read a whole window in order since it was positioned
+ * and has more than a window of data ahead (a scan, not a reader at the
+ * tail or a lookup) asks the prefault thread to map the next window while it
  * reads this one: mapping a page costs ~0.25 us on a VM, 10 ns a record
  * of 108 bytes, and is done on an idle core instead. At most one window
  * more is resident; on a busy machine the thread gets no CPU and the reader
@@ -182,6 +192,8 @@ static void map_next_window(evl_reader_t *rd)
     if (atomic_load_explicit(&rd->part->ctl->active_base, memory_order_relaxed) == seg->base)
         data_end = EVL_MIN(data_end, atomic_load_explicit(&rd->part->ctl->write_pos,
                                                           memory_order_acquire));
+    if (!rd->scanning)
+        return;
     uint64_t from = EVL_MAX(rd->ahead, rd->dropped_to + RSS_WINDOW);
     uint64_t to = EVL_MIN(rd->dropped_to + 2 * RSS_WINDOW, data_end);
     if (to >= from + MAP_AHEAD_MIN) {
@@ -198,6 +210,7 @@ static void reader_window(evl_reader_t *rd)
         uint64_t to = rd->pos & ~(uint64_t)(EVL_HUGE_PAGE - 1);
         evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(to - rd->dropped_to));
         rd->dropped_to = to;
+        rd->scanning = true; /* a whole window read in order */
     }
     rd->fast_end = rd->known_size >= EVL_FRAME_HDR
                        ? EVL_MIN(rd->dropped_to + RSS_WINDOW, rd->known_size - EVL_FRAME_HDR + 1)
@@ -228,6 +241,11 @@ EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
     reader_set_seg(rd, seg);
     evl__reader_unpin(rd);
     rd->pos = pos;
+    /* Its window starts here, and nothing is mapped ahead of it until it
+     * has read a whole window in order: a seek to read a few records must
+     * not map (or read from disk) the 16 MiB after them. */
+    rd->dropped_to = EVL_MAX((uint64_t)EVL_SEG_HDR, pos & ~(uint64_t)(EVL_HUGE_PAGE - 1));
+    rd->scanning = false;
     rd->frame_next = fbase;
     rd->next = (uint64_t)offset;
     return 0;

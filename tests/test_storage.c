@@ -788,3 +788,41 @@ Test(storage, scan_maps_the_next_window_ahead_and_stays_bounded)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+/* A lookup (seek, read a record) maps no window ahead, and what a reader
+ * mapped is dropped when it seeks elsewhere: seeks all over a segment keep
+ * its resident set small. */
+Test(storage, seeks_map_nothing_ahead_and_leave_nothing_behind)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
+    static char big[64 << 10];
+    evl_msg_t m = {NULL, 0, big, sizeof big, NULL, 0, -1, 0, -1};
+    for (int i = 0; i < 96 * 16; i++)
+        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    log = test_open(cfg);
+    long rss0 = rss_file_kb(), peak = 0;
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    const evl_record_t *r;
+    /* A scan of the first 40 MiB (map-ahead on), then lookups backwards. */
+    for (int i = 0; i < 40 * 16; i++)
+        cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+    for (int64_t off = 96 * 16 - 1; off >= 0; off -= 37) {
+        cr_assert_eq(evl_reader_seek(rd, off), 0);
+        cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+        cr_assert_eq(evl_record_offset(r), off);
+        cr_assert_eq(rd->ahead, 0, "a lookup at %lld mapped ahead", (long long)off);
+        peak = EVL_MAX(peak, rss_file_kb() - rss0);
+    }
+    cr_log_info("lookups after a scan: resident file pages grew by at most %ld KiB", peak);
+    cr_assert_lt(peak, 44 << 10, "lookups kept %ld KiB resident", peak);
+    long end = rss_file_kb() - rss0;
+    cr_assert_lt(end, 8 << 10, "%ld KiB still resident after the lookups", end);
+    evl_reader_close(rd);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
