@@ -18,8 +18,9 @@
 #include "eventlog.h"
 
 #define EVL_ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
-/* x rounded up to a multiple of a (a power of two). */
-#define EVL_ALIGN_UP(x, a) (((uint64_t)(x) + (a) - 1) & ~((uint64_t)(a) - 1))
+/* x rounded down or up to a multiple of a (a power of two). */
+#define EVL_ALIGN_DOWN(x, a) ((uint64_t)(x) & ~((uint64_t)(a) - 1))
+#define EVL_ALIGN_UP(x, a) EVL_ALIGN_DOWN((uint64_t)(x) + (a) - 1, a)
 #define EVL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define EVL_MAX(a, b) ((a) > (b) ? (a) : (b))
 /* The size of a huge page (PMD) on x86-64 and on arm64 with 4 KiB pages. */

@@ -229,8 +229,8 @@ void evl__os_populate_read(void *addr, size_t len)
 
 void evl__os_hugepages(void *addr, size_t len)
 {
-    uintptr_t a = ((uintptr_t)addr + EVL_HUGE_PAGE - 1) & ~(uintptr_t)(EVL_HUGE_PAGE - 1);
-    uintptr_t e = ((uintptr_t)addr + len) & ~(uintptr_t)(EVL_HUGE_PAGE - 1);
+    uintptr_t a = EVL_ALIGN_UP((uintptr_t)addr, EVL_HUGE_PAGE);
+    uintptr_t e = EVL_ALIGN_DOWN((uintptr_t)addr + len, EVL_HUGE_PAGE);
     if (e > a)
         (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }

@@ -58,7 +58,6 @@ static void reader_set_seg(evl_reader_t *rd, evl_seg_t *seg)
     rd->seg = seg;
     rd->frame = NULL;
     rd->dropped_to = EVL_SEG_HDR;
-    rd->ahead = 0;
     rd->fast_end = 0; /* the first frame takes the general path */
     int64_t sz = evl__seg_file_size(seg);
     rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
@@ -187,13 +186,13 @@ static void seg_bounds(evl_reader_t *rd, evl_seg_t *seg, uint32_t *count, uint64
  */
 static void map_next_window(evl_reader_t *rd)
 {
+    if (!rd->scanning)
+        return; /* before touching the lines every append writes */
     evl_seg_t *seg = rd->seg;
     uint64_t data_end = rd->known_size;
     if (atomic_load_explicit(&rd->part->ctl->active_base, memory_order_relaxed) == seg->base)
         data_end = EVL_MIN(data_end, atomic_load_explicit(&rd->part->ctl->write_pos,
                                                           memory_order_acquire));
-    if (!rd->scanning)
-        return;
     uint64_t from = EVL_MAX(rd->ahead, rd->dropped_to + RSS_WINDOW);
     uint64_t to = EVL_MIN(rd->dropped_to + 2 * RSS_WINDOW, data_end);
     if (to >= from + MAP_AHEAD_MIN) {
@@ -207,7 +206,7 @@ static void reader_window(evl_reader_t *rd)
     if (rd->pos - rd->dropped_to >= RSS_WINDOW) {
         /* Up to a 2 MiB boundary: a huge page mapped by one entry is then
          * dropped whole instead of being split into 512 entries first. */
-        uint64_t to = rd->pos & ~(uint64_t)(EVL_HUGE_PAGE - 1);
+        uint64_t to = EVL_ALIGN_DOWN(rd->pos, EVL_HUGE_PAGE);
         evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(to - rd->dropped_to));
         rd->dropped_to = to;
         rd->scanning = true; /* a whole window read in order */
@@ -244,7 +243,7 @@ EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
     /* Its window starts here, and nothing is mapped ahead of it until it
      * has read a whole window in order: a seek to read a few records must
      * not map (or read from disk) the 16 MiB after them. */
-    rd->dropped_to = EVL_MAX((uint64_t)EVL_SEG_HDR, pos & ~(uint64_t)(EVL_HUGE_PAGE - 1));
+    rd->dropped_to = EVL_MAX((uint64_t)EVL_SEG_HDR, EVL_ALIGN_DOWN(pos, EVL_HUGE_PAGE));
     rd->scanning = false;
     rd->frame_next = fbase;
     rd->next = (uint64_t)offset;

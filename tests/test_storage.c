@@ -53,6 +53,27 @@ static int64_t count_records(evl_log_t *log, const char *topic, int p, int64_t *
     return n;
 }
 
+/* Create topic "t" (one partition) with cfg's settings, and close the log:
+ * for tests whose writer is a child process. */
+static void topic_in_closed_log(const evl_config_t *cfg)
+{
+    evl_log_t *log = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    evl_log_close(log);
+}
+
+/* A log holding mib MiB in 64 KiB records on partition 0 of "t", closed
+ * and opened again, so that nothing of it is mapped in this process. */
+static evl_log_t *reopened_log_of(const evl_config_t *cfg, int mib)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic((evl_config_t *)cfg, "t", 1, &prod);
+    fill(prod, 0, mib * 16, 64 << 10);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    return test_open(cfg);
+}
+
 Test(storage, retention_by_bytes_deletes_whole_old_segments)
 {
     evl_config_t *cfg = test_cfg("segment.bytes", "65536", "retention.bytes", "200000",
@@ -390,9 +411,7 @@ Test(storage, enospc_on_growth_appends_nothing)
 Test(storage, fsync_acked_records_survive_kill9)
 {
     evl_config_t *cfg = test_cfg("durability", "fsync", "segment.bytes", "65536", NULL);
-    evl_log_t *log = test_open(cfg);
-    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
-    evl_log_close(log);
+    topic_in_closed_log(cfg);
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
     pid_t pid = fork();
@@ -422,7 +441,7 @@ Test(storage, fsync_acked_records_survive_kill9)
         acked = off;
     waitpid(pid, NULL, 0);
     close(fds[0]);
-    log = test_open(cfg);
+    evl_log_t *log = test_open(cfg);
     evl_reader_t *rd;
     evl_reader_open(log, "t", 0, &rd);
     const evl_record_t *r;
@@ -632,13 +651,10 @@ Test(storage, huge_pages_only_ahead_of_fast_writers)
     evl_config_t *cfg = test_cfg(NULL);
     evl_producer_t *prod;
     evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
-    static char big[64 << 10];
-    evl_msg_t m = {NULL, 0, big, sizeof big, NULL, 0, -1, 0, -1};
     /* 24 MiB at ~25 MiB/s: the segment grows several times, slowly. */
-    for (int i = 0; i < 24 * 16; i++) {
-        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
-        if (i % 16 == 15)
-            usleep(40000);
+    for (int mib = 0; mib < 24; mib++) {
+        fill(prod, 0, 16, 64 << 10);
+        usleep(40000);
     }
     int maps;
     cr_assert_eq(hugepage_segment_maps(&maps), 0, "a slow writer's segment got huge pages");
@@ -655,8 +671,7 @@ Test(storage, huge_pages_only_ahead_of_fast_writers)
          * ahead even when the machine is busy. */
         int hg = 0;
         for (int mib = 0; mib < 512 && !hg; mib += 4) {
-            for (int i = 0; i < 64; i++)
-                cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+            fill(prod, 0, 64, 64 << 10);
             usleep(2000);
             if (mib % 16 == 12)
                 hg = hugepage_segment_maps(&maps);
@@ -675,9 +690,7 @@ Test(storage, huge_pages_only_ahead_of_fast_writers)
 Test(storage, index_synced_in_batches_and_rebuilt_after_a_cut)
 {
     evl_config_t *cfg = test_cfg("durability", "fsync", "index.interval.bytes", "64", NULL);
-    evl_log_t *log = test_open(cfg);
-    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
-    evl_log_close(log);
+    topic_in_closed_log(cfg);
     enum { N = 300 };
     pid_t pid = fork();
     if (pid == 0) {
@@ -700,7 +713,7 @@ Test(storage, index_synced_in_batches_and_rebuilt_after_a_cut)
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
     evl_config_t *rb = test_cfg("recovery.mode", "rebuild", NULL);
-    log = test_open(rb);
+    evl_log_t *log = test_open(rb);
     cr_assert_eq(count_records(log, "t", 0, NULL), N);
     evl_reader_t *rd;
     cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
@@ -753,15 +766,7 @@ static long pages_mapped(const void *addr, size_t len)
 Test(storage, scan_maps_the_next_window_ahead_and_stays_bounded)
 {
     evl_config_t *cfg = test_cfg(NULL);
-    evl_producer_t *prod;
-    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
-    static char big[64 << 10];
-    evl_msg_t m = {NULL, 0, big, sizeof big, NULL, 0, -1, 0, -1};
-    for (int i = 0; i < 96 * 16; i++)
-        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
-    evl_producer_close(prod);
-    evl_log_close(log); /* unmaps: the reader below starts with nothing mapped */
-    log = test_open(cfg);
+    evl_log_t *log = reopened_log_of(cfg, 96); /* nothing of it mapped */
     long rss0 = rss_file_kb();
     evl_reader_t *rd;
     cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
@@ -795,15 +800,7 @@ Test(storage, scan_maps_the_next_window_ahead_and_stays_bounded)
 Test(storage, seeks_map_nothing_ahead_and_leave_nothing_behind)
 {
     evl_config_t *cfg = test_cfg(NULL);
-    evl_producer_t *prod;
-    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
-    static char big[64 << 10];
-    evl_msg_t m = {NULL, 0, big, sizeof big, NULL, 0, -1, 0, -1};
-    for (int i = 0; i < 96 * 16; i++)
-        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
-    evl_producer_close(prod);
-    evl_log_close(log);
-    log = test_open(cfg);
+    evl_log_t *log = reopened_log_of(cfg, 96);
     long rss0 = rss_file_kb(), peak = 0;
     evl_reader_t *rd;
     cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
