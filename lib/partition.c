@@ -59,6 +59,9 @@
 /* A durable sync also syncs the index file once this many index entries
  * wait (evl__part_sync). */
 #define IDX_SYNC_ENTRIES 64
+/* A durable sync records a checkpoint (segment header) only once this many
+ * bytes lie past the last one, or with the index file (evl__part_sync). */
+#define CKPT_EVERY_BYTES (1u << 20)
 /* The longest a group commit's leader waits for senders on their way. */
 #define COMMIT_DELAY_MAX_NS 1000000
 
@@ -759,8 +762,15 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
             rc = EVL_EDURABILITY;
         } else if (ctl_lock(part) == 0) {
             /* Record the checkpoint, unless the segment was sealed
-             * meanwhile (a sealed checkpoint must stay the newest). */
-            if (atomic_load(&ctl->active_base) == active) {
+             * meanwhile (a sealed checkpoint must stay the newest); and
+             * only every CKPT_EVERY_BYTES, or with the index: it dirties
+             * the header page, which the next fdatasync then writes as a
+             * second I/O (one fsync'd send per call: bench W4.1 9.1 -> 10.0 k/s).
+             * Recovery scans the frames past it anyway. */
+            evl_ckpt_t prev;
+            if (atomic_load(&ctl->active_base) == active &&
+                (idx_dirty || !evl__seg_ckpt_read(seg, &prev) ||
+                 ck.pos >= prev.pos + CKPT_EVERY_BYTES)) {
                 evl__seg_ckpt_write(seg, &ck);
                 if (ck.idx_count > atomic_load(&ctl->idx_synced))
                     atomic_store(&ctl->idx_synced, ck.idx_count);

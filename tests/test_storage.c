@@ -732,6 +732,53 @@ Test(storage, index_synced_in_batches_and_rebuilt_after_a_cut)
     evl_config_free(cfg);
 }
 
+/* The newest checkpoint sequence in the header of partition 0 of "t"'s
+ * first segment (two slots, at 64 and 128). */
+static uint64_t ckpt_seq(void)
+{
+    int fd = open(tpath("log/topics/t/0/00000000000000000000.log"), O_RDONLY);
+    cr_assert_geq(fd, 0);
+    uint8_t h[192];
+    cr_assert_eq(pread(fd, h, sizeof h, 0), (ssize_t)sizeof h);
+    close(fd);
+    return EVL_MAX(evl_ld64(h + 64), evl_ld64(h + 128));
+}
+
+/* A durable send dirties its data page only: the checkpoint in the header
+ * page (which the next fdatasync would write as a second I/O) moves once
+ * per MiB. Recovery from the files scans past it and loses nothing. */
+Test(storage, durable_sends_move_the_checkpoint_once_per_mib)
+{
+    /* Index entries far apart: syncing the index records a checkpoint. */
+    evl_config_t *cfg = test_cfg("durability", "fsync", "index.interval.bytes", "1048576", NULL);
+    topic_in_closed_log(cfg);
+    enum { SMALL = 100, MORE = 1100, SIZE = 1000 };
+    pid_t pid = fork();
+    if (pid == 0) {
+        evl_log_t *l;
+        evl_producer_t *p;
+        if (evl_log_open(tpath("log"), cfg, &l) || evl_producer_new(l, "t", NULL, &p))
+            _exit(2);
+        fill(p, 0, 1, SIZE);
+        uint64_t first = ckpt_seq();
+        fill(p, 0, SMALL - 1, SIZE);
+        if (ckpt_seq() != first)
+            _exit(3); /* 100 KB moved it */
+        fill(p, 0, MORE, SIZE);
+        uint64_t last = ckpt_seq();
+        _exit(last == first + 1 ? 0 : 4); /* 1.1 MB more: once; no close */
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    evl_config_t *rb = test_cfg("recovery.mode", "rebuild", NULL);
+    evl_log_t *log = test_open(rb);
+    cr_assert_eq(count_records(log, "t", 0, NULL), SMALL + MORE);
+    evl_log_close(log);
+    evl_config_free(rb);
+    evl_config_free(cfg);
+}
+
 static long rss_file_kb(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
