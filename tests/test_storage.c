@@ -759,14 +759,18 @@ Test(storage, durable_sends_move_the_checkpoint_once_per_mib)
         evl_producer_t *p;
         if (evl_log_open(tpath("log"), cfg, &l) || evl_producer_new(l, "t", NULL, &p))
             _exit(2);
-        fill(p, 0, 1, SIZE);
-        uint64_t first = ckpt_seq();
-        fill(p, 0, SMALL - 1, SIZE);
-        if (ckpt_seq() != first)
-            _exit(3); /* 100 KB moved it */
-        fill(p, 0, MORE, SIZE);
-        uint64_t last = ckpt_seq();
-        _exit(last == first + 1 ? 0 : 4); /* 1.1 MB more: once; no close */
+        static char v[SIZE];
+        evl_msg_t m = {NULL, 0, v, SIZE, NULL, 0, -1, 0, -1};
+        uint64_t first = 0;
+        for (int i = 0; i < SMALL + MORE; i++) {
+            if (evl_producer_send(p, &m, 0))
+                _exit(3);
+            if (i == 0)
+                first = ckpt_seq();
+            else if (i == SMALL - 1 && ckpt_seq() != first)
+                _exit(4); /* 100 KB moved it */
+        }
+        _exit(ckpt_seq() == first + 1 ? 0 : 5); /* 1.1 MB more: once; no close */
     }
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
