@@ -683,6 +683,28 @@ Test(storage, huge_pages_only_ahead_of_fast_writers)
     evl_config_free(cfg);
 }
 
+/* Fork a child that opens the log and a producer on "t" (exit status 2 if
+ * it cannot): 0 in the child, with *prod set; the child's pid in the
+ * parent. */
+static pid_t fork_producer(const evl_config_t *cfg, evl_producer_t **prod)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        evl_log_t *l;
+        if (evl_log_open(tpath("log"), cfg, &l) || evl_producer_new(l, "t", NULL, prod))
+            _exit(2);
+    }
+    return pid;
+}
+
+static void wait_ok(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+}
+
 /* A durable sync writes the index file only once 64 entries wait (a second
  * fdatasync otherwise); the checkpoint vouches for the synced entries only,
  * and recovery from the files (as after a power cut) rebuilds the rest:
@@ -692,12 +714,9 @@ Test(storage, index_synced_in_batches_and_rebuilt_after_a_cut)
     evl_config_t *cfg = test_cfg("durability", "fsync", "index.interval.bytes", "64", NULL);
     topic_in_closed_log(cfg);
     enum { N = 300 };
-    pid_t pid = fork();
+    evl_producer_t *p;
+    pid_t pid = fork_producer(cfg, &p);
     if (pid == 0) {
-        evl_log_t *l;
-        evl_producer_t *p;
-        if (evl_log_open(tpath("log"), cfg, &l) || evl_producer_new(l, "t", NULL, &p))
-            _exit(2);
         long before = evl_test_calls(EVL_OS_FSYNC);
         for (int i = 0; i < N; i++) {
             evl_msg_t m = {NULL, 0, "indexed", 7, NULL, 0, 1000 + 10 * i, 0, -1};
@@ -709,9 +728,7 @@ Test(storage, index_synced_in_batches_and_rebuilt_after_a_cut)
          * per send here): ~305; 600 when the index is synced each time. */
         _exit(calls >= N && calls <= N + N / 16 ? 0 : 4); /* no close: a crash */
     }
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    wait_ok(pid);
     evl_config_t *rb = test_cfg("recovery.mode", "rebuild", NULL);
     evl_log_t *log = test_open(rb);
     cr_assert_eq(count_records(log, "t", 0, NULL), N);
@@ -753,12 +770,9 @@ Test(storage, durable_sends_move_the_checkpoint_once_per_mib)
     evl_config_t *cfg = test_cfg("durability", "fsync", "index.interval.bytes", "1048576", NULL);
     topic_in_closed_log(cfg);
     enum { SMALL = 100, MORE = 1100, SIZE = 1000 };
-    pid_t pid = fork();
+    evl_producer_t *p;
+    pid_t pid = fork_producer(cfg, &p);
     if (pid == 0) {
-        evl_log_t *l;
-        evl_producer_t *p;
-        if (evl_log_open(tpath("log"), cfg, &l) || evl_producer_new(l, "t", NULL, &p))
-            _exit(2);
         static char v[SIZE];
         evl_msg_t m = {NULL, 0, v, SIZE, NULL, 0, -1, 0, -1};
         uint64_t first = 0;
@@ -772,9 +786,7 @@ Test(storage, durable_sends_move_the_checkpoint_once_per_mib)
         }
         _exit(ckpt_seq() == first + 1 ? 0 : 5); /* 1.1 MB more: once; no close */
     }
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    wait_ok(pid);
     evl_config_t *rb = test_cfg("recovery.mode", "rebuild", NULL);
     evl_log_t *log = test_open(rb);
     cr_assert_eq(count_records(log, "t", 0, NULL), SMALL + MORE);
