@@ -309,7 +309,6 @@ static void drop_parts(evl_consumer_t *cons, const evl_topic_partition_t *tps, s
     }
 }
 
-/* Removed from the group: everything is lost already; say so, join again. */
 /* Give up every partition, telling the rebalance callback first when
  * revoke is set. */
 static void drop_all(evl_consumer_t *cons, bool revoke)
@@ -324,6 +323,7 @@ static void drop_all(evl_consumer_t *cons, bool revoke)
         part_remove(cons, cons->nparts - 1);
 }
 
+/* Removed from the group: everything is lost already; say so, join again. */
 static int rejoin(evl_consumer_t *cons)
 {
     evl__logf(&cons->lg, EVL_LOG_WARNING,

@@ -212,19 +212,23 @@ int evl__os_pwrite(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+/* madvise over the pages [addr, addr+len) touches, best effort. */
+static void advise_pages(void *addr, size_t len, int advice)
+{
+    uintptr_t a = EVL_ALIGN_DOWN((uintptr_t)addr, 4096);
+    (void)madvise((void *)a, len + ((uintptr_t)addr - a), advice);
+}
+
 void evl__os_prefault(void *addr, size_t len)
 {
     /* MADV_POPULATE_WRITE (5.14+) maps the pages writable in one call; on
      * older kernels the first store to each page takes the fault instead. */
-    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
-    size_t l = len + ((uintptr_t)addr - a);
-    (void)madvise((void *)a, l, MADV_POPULATE_WRITE);
+    advise_pages(addr, len, MADV_POPULATE_WRITE);
 }
 
 void evl__os_populate_read(void *addr, size_t len)
 {
-    uintptr_t a = (uintptr_t)addr & ~(uintptr_t)4095;
-    (void)madvise((void *)a, len + ((uintptr_t)addr - a), MADV_POPULATE_READ);
+    advise_pages(addr, len, MADV_POPULATE_READ);
 }
 
 void evl__os_hugepages(void *addr, size_t len)
@@ -237,8 +241,8 @@ void evl__os_hugepages(void *addr, size_t len)
 
 void evl__os_dontneed(void *addr, size_t len)
 {
-    uintptr_t a = ((uintptr_t)addr + 4095) & ~(uintptr_t)4095;
-    uintptr_t e = ((uintptr_t)addr + len) & ~(uintptr_t)4095;
+    uintptr_t a = EVL_ALIGN_UP((uintptr_t)addr, 4096);
+    uintptr_t e = EVL_ALIGN_DOWN((uintptr_t)addr + len, 4096);
     if (e > a)
         (void)madvise((void *)a, e - a, MADV_DONTNEED);
 }

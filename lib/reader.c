@@ -171,11 +171,6 @@ static void seg_bounds(evl_reader_t *rd, evl_seg_t *seg, uint32_t *count, uint64
 }
 
 /*
- * The reader's window on its segment, moved as it goes: page-table entries
- * behind it are dropped every RSS_WINDOW bytes, so a scan keeps a bounded
- * resident set. fast_end is where next_fast() has to come back here.
- */
-/*
  * A reader that has read a whole window in order since it was positioned
  * and has more than a window of data ahead (a scan, not a reader at the
  * tail or a lookup) asks the prefault thread to map the next window while it
@@ -201,6 +196,11 @@ static void map_next_window(evl_reader_t *rd)
     }
 }
 
+/*
+ * The reader's window on its segment, moved as it goes: page-table entries
+ * behind it are dropped every RSS_WINDOW bytes, so a scan keeps a bounded
+ * resident set. fast_end is where next_fast() has to come back here.
+ */
 static void reader_window(evl_reader_t *rd)
 {
     if (rd->pos - rd->dropped_to >= RSS_WINDOW) {
