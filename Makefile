@@ -183,11 +183,11 @@ torture: all $(TESTS)
 	EVL_TORTURE=1 $(B)/test/test_hostile $(CRITERION_FLAGS)
 
 FUZZ_SECONDS ?= 600
-fuzz:
+fuzz: deps
 	$(MAKE) -C tests/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 # Each fuzz target for a few seconds on its committed corpus.
-fuzz-smoke:
+fuzz-smoke: deps
 	@$(MAKE) -s -C tests/fuzz smoke SMOKE_SECONDS=$(or $(SMOKE_SECONDS),8)
 
 # ---- install -------------------------------------------------------------------
