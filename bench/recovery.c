@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -112,24 +113,52 @@ static void writer_child(const char *dir, int64_t target, int wfd)
     }
 }
 
-/* Run a writer child on dir until it reports, then SIGKILL it mid-append. */
+/* Start this program again as a child (argv[0] is g_opt.self) with
+ * posix_spawn, which does not copy the parent's address space: after a
+ * fork() on some hypervisors (shadow paging), the parent's first touch of
+ * each page is slow for a while, and that cost would land in the next
+ * figure this process takes. child_out, if >= 0, becomes the child's stdout;
+ * close_fd, if >= 0, is closed in the child. */
+static int spawn_self(char *const args[], int child_out, int close_fd, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    int rc;
+
+    if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+        return -rc;
+    if (close_fd >= 0)
+        rc = posix_spawn_file_actions_addclose(&fa, close_fd);
+    if (rc == 0 && child_out >= 0) {
+        rc = posix_spawn_file_actions_adddup2(&fa, child_out, 1);
+        if (rc == 0)
+            rc = posix_spawn_file_actions_addclose(&fa, child_out);
+    }
+    fflush(NULL);
+    if (rc == 0)
+        rc = posix_spawn(pid, g_opt.self, &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return -rc;
+}
+
+/* Run a writer child (this program, --child-write) on dir until it
+ * reports, then SIGKILL it mid-append. */
 static int crash_writer(const char *dir, int64_t target)
 {
-    int pfd[2], status;
-    char b = 0;
+    int pfd[2], status, rc;
+    char b = 0, tbuf[32], fbuf[16];
     pid_t pid;
 
     if (pipe(pfd) != 0)
         return -errno;
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        close(pfd[0]);
-        writer_child(dir, target, pfd[1]);
-    }
+    snprintf(tbuf, sizeof tbuf, "%lld", (long long)target);
+    snprintf(fbuf, sizeof fbuf, "%d", pfd[1]);
+    char *args[] = {(char *)g_opt.self, "--child-write", (char *)dir, tbuf, fbuf, NULL};
+    rc = spawn_self(args, -1, pfd[0], &pid);
     close(pfd[1]);
+    if (rc != 0) {
+        close(pfd[0]);
+        return rc;
+    }
     if (read(pfd[0], &b, 1) != 1)
         b = 0;
     close(pfd[0]);
@@ -266,7 +295,8 @@ static int map_one(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
-/* argv: self --child-scan DIR TOPIC | self --child-mapscan DIR */
+/* argv: self --child-scan DIR TOPIC | self --child-mapscan DIR |
+ * self --child-write DIR TARGET_BYTES FD */
 int child_scan_main(int argc, char **argv)
 {
     long rss0, hwm0;
@@ -274,6 +304,11 @@ int child_scan_main(int argc, char **argv)
 
     if (argc < 3)
         return 2;
+    if (!strcmp(argv[1], "--child-write")) {
+        if (argc < 5)
+            return 2;
+        writer_child(argv[2], strtoll(argv[3], NULL, 10), atoi(argv[4]));
+    }
     if (!strcmp(argv[1], "--child-mapscan")) {
         if (proc_mem_kb(&rss0, &hwm0) != 0)
             return 3;
@@ -327,18 +362,13 @@ static int scan_child(const char *mode, const char *dir, const char *topic,
 
     if (pipe(pfd) != 0)
         return -errno;
-    fflush(NULL);
-    pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        char *args[] = {(char *)g_opt.self, (char *)mode, (char *)dir,
-                        (char *)topic, NULL};
-        dup2(pfd[1], 1);
+    char *args[] = {(char *)g_opt.self, (char *)mode, (char *)dir,
+                    (char *)topic, NULL};
+    int rc = spawn_self(args, pfd[1], pfd[0], &pid);
+    if (rc != 0) {
         close(pfd[0]);
         close(pfd[1]);
-        execv(g_opt.self, args);
-        _exit(127);
+        return rc;
     }
     close(pfd[1]);
     while (got < (ssize_t)sizeof out - 1 &&
