@@ -49,13 +49,18 @@
 #define PREFAULT_MIN_RATE (64u << 20)
 #define WRITER_WINDOW (64u << 10)
 /* A 2 MiB folio whose prefault took longer than this (thread CPU time) came
- * from memory that was not ready (see prefault_unit); the next
- * HUGE_BACKOFF units use small pages, twice as many after each further slow
- * one (up to 32x). On the 2-core VM of the benchmarks 512 small pages take
- * ~0.8 ms, a 2 MiB folio 0.06-0.5 ms, one from memory handed back to the
- * host 5-10 ms. */
+ * from memory that was not ready (see prefault_unit). If the writer was by
+ * then within HUGE_NEAR of the unit's end, so that the slow fault could
+ * have delayed it, the next HUGE_BACKOFF units use small pages, twice as
+ * many after each further slow one (up to 4x). On the 2-core VM of the
+ * benchmarks 512 small pages take ~0.8 ms, a 2 MiB folio 0.06-0.5 ms, one
+ * from memory handed back to the host 5-10 ms. A wider back-off (32 units,
+ * up to 32x, whatever the writer's distance) kept most units small on a
+ * shadow-paging host, where small pages cost the writer far more than slow
+ * folios cost the prefault thread: W1 4.7 against 6.6-7.9 M/s (bench/README.md). */
 #define HUGE_SLOW_NS 1000000
-#define HUGE_BACKOFF 32
+#define HUGE_BACKOFF 4
+#define HUGE_NEAR (4u << 20)
 /* A durable sync also syncs the index file once this many index entries
  * wait (evl__part_sync). */
 #define IDX_SYNC_ENTRIES 64
@@ -560,7 +565,8 @@ static int64_t thread_cpu_ns(void)
  *    back to its host (virtio free page reporting) those blocks are the
  *    ones handed back, and touching one costs 5-10 ms, ~10x the small
  *    pages it replaces. The first step, which allocates and zeroes the
- *    folio, is timed, and after a slow one the next units are small.
+ *    folio, is timed, and after a slow one that the writer was close
+ *    behind, the next units are small.
  * Nor where the writer is already close: it would fault the folio itself.
  */
 static void prefault_unit(evl_part_t *part, evl_seg_t *seg, uint64_t p, uint64_t e, bool huge)
@@ -581,8 +587,9 @@ static void prefault_unit(evl_part_t *part, evl_seg_t *seg, uint64_t p, uint64_t
     for (uint64_t q = p; q < e; q += PREFAULT_STEP) {
         int64_t t0 = huge && q == p ? thread_cpu_ns() : 0;
         evl__os_prefault(seg->map + q, (size_t)EVL_MIN((uint64_t)PREFAULT_STEP, e - q));
-        if (t0 && thread_cpu_ns() - t0 > HUGE_SLOW_NS) {
-            part->pf_small_units = HUGE_BACKOFF << EVL_MIN(part->pf_slow_probes, 5);
+        if (t0 && thread_cpu_ns() - t0 > HUGE_SLOW_NS &&
+            atomic_load_explicit(&part->ctl->write_pos, memory_order_relaxed) + HUGE_NEAR >= e) {
+            part->pf_small_units = HUGE_BACKOFF << EVL_MIN(part->pf_slow_probes, 2);
             part->pf_slow_probes++;
         } else if (t0) {
             part->pf_slow_probes = 0;
