@@ -140,6 +140,7 @@ static int64_t bg_flush_and_retain(evl_log_t *log, bool retention)
             evl_part_t *part = evl__topic_part_if_open(t, p);
             if (!part)
                 continue;
+            evl__part_finish_seal(part, false); /* a roll's, or a dead process's */
             if (atomic_load(&part->interval_flush) && atomic_load(&part->unsynced)) {
                 int64_t due = atomic_load(&part->last_flush_ms) + interval;
                 if (now >= due) {

@@ -14,6 +14,8 @@
  *      it), then move write_pos and next_offset;
  *   5. unlock, and wake sleeping readers only if there are any (no system
  *      call per record otherwise).
+ * A roll (step 1) writes the old segment's end marker under the lock and
+ * leaves its fdatasync, trim and sealed checkpoint to finish_seal.
  */
 #include "partition.h"
 
@@ -321,8 +323,10 @@ bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg)
         return true;
     if (seg->base == atomic_load(&part->ctl->active_base))
         return false;
-    /* No longer active: its sealed checkpoint is on disk now (or recovery
-     * sealed it). Load it once; the fields never change afterwards. */
+    /* No longer active: once the roll's seal is finished (finish_seal), or
+     * recovery sealed it, its sealed checkpoint is on disk. Load it once;
+     * the fields never change afterwards. Until then it is not sealed for
+     * this handle, unless this handle rolled it. */
     pthread_mutex_lock(&part->seg_mu);
     if (!seg->sealed) {
         evl_ckpt_t ck;
@@ -407,12 +411,89 @@ uint64_t evl__part_initial_alloc(const evl_part_t *part)
     return EVL_MIN((uint64_t)GROW_CHUNK, part->seg_bytes);
 }
 
-/* Roll: create the next segment first (so an EOF marker never points at a
- * file that does not exist), then seal the old one, then switch. */
+static void seal_failed(evl_part_t *part, uint64_t base, int rc)
+{
+    /* A failed fsync means data of that segment may not be on disk: nothing
+     * in this partition is reported durable from now on. */
+    evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: sealing segment %llu failed: %s",
+              part->topic->name, part->id, (unsigned long long)base, evl_strerror(rc));
+    pthread_mutex_lock(&part->sync_mu);
+    part->sync_failed = true;
+    pthread_mutex_unlock(&part->sync_mu);
+}
+
+/*
+ * The second half of a roll's seal, done after the roll (by the background
+ * thread, a durable sync, the next roll, open or close): fdatasync of the
+ * old segment's data, then its files trimmed, then its sealed checkpoint.
+ * Under the append lock that fdatasync stalled every writer for the whole
+ * segment's write-back (1 GiB with durability none: 1.15 s, bench/README.md).
+ * Only the checkpoint is written under the lock, so that every checkpoint
+ * write (see evl__part_sync) is; and seal_pending is cleared after the data
+ * is on disk, never before. Finishers in several threads or processes at
+ * once do the same idempotent steps. `locked`: the caller holds the lock.
+ */
+static int finish_seal(evl_part_t *part, bool locked)
+{
+    evl_ctl_t *ctl = part->ctl;
+    if (!atomic_load(&ctl->seal_pending))
+        return 0;
+    int rc;
+    if (!locked && (rc = ctl_lock(part)))
+        return rc;
+    bool pending = atomic_load(&ctl->seal_pending);
+    uint64_t base = ctl->seal_base, pos = ctl->seal_pos, next = ctl->seal_next;
+    uint32_t idx = (uint32_t)ctl->seal_idx_count;
+    int64_t max_ts = ctl->seal_max_ts;
+    if (!locked)
+        ctl_unlock(part);
+    if (!pending)
+        return 0;
+    evl_seg_t *seg;
+    rc = evl__part_seg_at(part, base, &seg);
+    if (rc == -ENOENT) {
+        seg = NULL; /* deleted meanwhile (retention): nothing to seal */
+        rc = 0;
+    } else if (rc) {
+        return rc; /* EMFILE, ENOMEM...: stays pending, retried later */
+    } else if (!seg->writable) {
+        evl__seg_unref(seg);
+        return 0; /* left to a process that can write */
+    } else {
+        rc = evl__seg_sync_end(seg, pos, idx);
+    }
+    if (rc)
+        seal_failed(part, base, rc);
+    if (locked || ctl_lock(part) == 0) {
+        if (atomic_load(&ctl->seal_pending) && ctl->seal_base == base) {
+            /* After a failure, no sealed checkpoint: recovery after a reboot
+             * checks that segment's frames instead of trusting it. */
+            if (rc == 0 && seg)
+                evl__seg_ckpt_sealed(seg, pos, next, max_ts, idx);
+            atomic_store(&ctl->seal_pending, 0);
+        }
+        if (!locked)
+            ctl_unlock(part);
+    }
+    int src = rc == 0 && seg ? evl__os_fdatasync(seg->fd) : 0;
+    if (src)
+        seal_failed(part, base, src);
+    evl__seg_unref(seg);
+    return rc || src ? EVL_EDURABILITY : 0;
+}
+
+int evl__part_finish_seal(evl_part_t *part, bool locked) { return finish_seal(part, locked); }
+
+/* Roll: create the next segment first (so an end marker never points at a
+ * file that does not exist), then write the old one's end marker, then
+ * switch. The rest of its seal waits (finish_seal), except for a seal still
+ * pending from the roll before, which is finished here: at most one segment
+ * waits at a time, which evl__part_sync relies on. */
 static int roll(evl_part_t *part, int64_t now)
 {
     evl_ctl_t *ctl = part->ctl;
     evl_seg_t *old = part->wseg, *seg;
+    finish_seal(part, true);
     uint64_t next = atomic_load(&ctl->next_offset);
     uint64_t alloc = evl__part_initial_alloc(part);
     int rc = evl__log_reserve(part->log, alloc);
@@ -421,23 +502,32 @@ static int roll(evl_part_t *part, int64_t now)
     rc = evl__seg_create(part->dir, next, part->seg_bytes, part->idx_cap, alloc, now, &seg);
     if (rc)
         return rc;
-    rc = evl__seg_seal(old, atomic_load(&ctl->write_pos), next, atomic_load(&ctl->max_ts),
-                       (uint32_t)atomic_load(&ctl->idx_count));
-    if (rc) {
-        /* The end marker may be visible already, so the roll goes ahead; but
-         * a failed fsync means earlier data may not be on disk. */
-        evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: sealing segment %llu failed: %s",
-                  part->topic->name, part->id, (unsigned long long)old->base,
-                  evl_strerror(rc));
-        pthread_mutex_lock(&part->sync_mu);
-        part->sync_failed = true;
-        pthread_mutex_unlock(&part->sync_mu);
-    }
+    uint64_t pos = atomic_load(&ctl->write_pos);
+    int64_t max_ts = atomic_load(&ctl->max_ts);
+    uint32_t idx = (uint32_t)atomic_load(&ctl->idx_count);
+    evl__seg_mark_end(old, pos, next);
+    ctl->seal_base = old->base;
+    ctl->seal_pos = pos;
+    ctl->seal_next = next;
+    ctl->seal_idx_count = idx;
+    ctl->seal_max_ts = max_ts;
+    atomic_store(&ctl->seal_pending, 1);
+    /* This handle knows the old segment's end already: its readers and
+     * retention need not wait for the checkpoint. */
+    pthread_mutex_lock(&part->seg_mu);
+    old->end_pos = pos;
+    old->end_offset = next;
+    old->max_ts = max_ts;
+    old->idx_count = idx;
+    old->file_bytes = pos + EVL_FRAME_EOF_BYTES;
+    old->sealed = true;
+    pthread_mutex_unlock(&part->seg_mu);
     cache_insert(part, seg);
     evl__seg_ref(seg); /* cache's reference + the one activate() takes */
     evl__part_activate(part, seg, alloc, now);
     evl__seg_unref(seg);
     evl__stat_add(part->log, EVL_STAT_SEGMENTS_ROLLED, 1);
+    evl__log_kick(part->log);
     return 0;
 }
 
@@ -746,8 +836,12 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
     }
     evl_seg_t *seg = NULL;
     bool failed = false;
+    /* Data in a segment rolled before the snapshot is durable once its seal
+     * is finished; only the last one's may still be pending. */
+    if (rc == 0 && (rc = finish_seal(part, false)))
+        failed = rc == EVL_EDURABILITY;
     if (rc == 0 && active != seg_base && seg_base < active) {
-        /* Rolled since: sealing synced that segment already. */
+        /* Rolled since: its seal synced that segment. */
         ck.pos = EVL_SEG_HDR;
     } else if (rc == 0 && (rc = evl__part_seg_at(part, active, &seg)) == 0) {
         int64_t t0 = evl_mono_ns();
@@ -1093,6 +1187,10 @@ int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
         goto fail;
     if ((rc = ctl_setup(part)))
         goto fail;
+    /* A seal left by a process that died: the background thread finishes
+     * it (not this open, which would wait for a segment's write-back). */
+    if (atomic_load(&part->ctl->seal_pending))
+        evl__log_kick(part->log);
     *out = part;
     return 0;
 fail:
@@ -1104,6 +1202,8 @@ void evl__part_close(evl_part_t *part)
 {
     if (!part)
         return;
+    if (part->ctl)
+        finish_seal(part, false); /* leave the files sealed */
     evl__seg_unref(part->wseg);
     while (part->segs) {
         evl_seg_t *s = part->segs;

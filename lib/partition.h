@@ -29,7 +29,7 @@
 #include "segment.h"
 
 #define EVL_CTL_MAGIC "EVLCTL1"
-#define EVL_CTL_VERSION 2u
+#define EVL_CTL_VERSION 3u
 
 typedef struct evl_ctl {
     char magic[8];
@@ -55,7 +55,13 @@ typedef struct evl_ctl {
     /* Cache line 3: rarely written. */
     _Atomic uint64_t start_offset;    /* first offset still in the log */
     _Atomic uint64_t idx_synced;      /* index entries known on disk */
-    char pad2[48];
+    /* The seal a roll left to finish (partition.c, finish_seal): set under
+     * the lock; while seal_pending is 1, the segment at seal_base has its
+     * end marker but its data may not be on disk yet. At most one at a
+     * time: a roll finishes the previous one first. */
+    _Atomic uint64_t seal_pending;
+    uint64_t seal_base, seal_pos, seal_next, seal_idx_count;
+    int64_t seal_max_ts;
     /* Cache line 4: readers' side (appends only read it). */
     _Atomic uint32_t futex_seq;       /* readers sleep on this word */
     _Atomic uint32_t waiters;         /* readers sleeping (any process) */
@@ -129,6 +135,11 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos);
 void evl__part_grow_ahead(evl_part_t *part);
 /* Sync whatever is unsynced now. */
 int evl__part_sync_now(evl_part_t *part);
+/* Finish the seal the last roll left (see evl_ctl_t.seal_pending), if any:
+ * its data on disk, its files trimmed, its sealed checkpoint. `locked`: the
+ * caller holds the append lock. 0, or EVL_EDURABILITY when the fdatasync
+ * failed. */
+int evl__part_finish_seal(evl_part_t *part, bool locked);
 
 /* Segments: the one holding offset (greatest base <= offset), or the one
  * with exactly base. A reference is taken: evl__seg_unref when done. */

@@ -18,7 +18,8 @@
  *     from there.
  *
  * The cost is the data written since the last checkpoint (bounded by one
- * segment), not the size of the log.
+ * segment, or two when the power went while a roll's seal was still
+ * pending: partition.c, finish_seal), not the size of the log.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -306,6 +307,10 @@ static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
 int evl__part_recover(evl_part_t *part)
 {
     evl_ctl_t *ctl = part->ctl;
+    /* Every segment is checked below, so no seal is left pending; the
+     * ctl's note of one is not trusted here (evl__part_repair_tail finishes
+     * it first when the ctl is). */
+    atomic_store(&ctl->seal_pending, 0);
     remove_temps(part->dir);
     uint64_t *bases;
     size_t n;
@@ -418,6 +423,10 @@ void evl__part_repair_tail(evl_part_t *part)
         bool rolling = n > 0 && bases[n - 1] > active;
         free(bases);
         if (rolling) {
+            /* The roll before it may have left a seal pending, of a segment
+             * this handle may know as sealed already (it rolled it), which
+             * the rebuild would then skip. The ctl is trusted for that. */
+            evl__part_finish_seal(part, true);
             evl__part_recover(part);
             return;
         }

@@ -339,11 +339,14 @@ void evl__seg_idx_find_time(const evl_seg_t *seg, uint32_t count, int64_t ts,
     idx_pick(seg, best, limit, pos, frame_base);
 }
 
-int evl__seg_seal(evl_seg_t *seg, uint64_t pos, uint64_t next_offset,
-                  int64_t max_ts, uint32_t idx_count)
+void evl__seg_mark_end(evl_seg_t *seg, uint64_t pos, uint64_t next_offset)
 {
     evl_st64(seg->map + pos + 8, next_offset);
     evl__frame_publish(seg->map + pos, EVL_FRAME_EOF);
+}
+
+int evl__seg_sync_end(evl_seg_t *seg, uint64_t pos, uint32_t idx_count)
+{
     int rc;
     if ((rc = evl__os_fdatasync(seg->fd)) < 0)
         return rc;
@@ -355,11 +358,29 @@ int evl__seg_seal(evl_seg_t *seg, uint64_t pos, uint64_t next_offset,
             (rc = evl__os_fdatasync(seg->idx_fd)) < 0)
             return rc;
     }
-    evl_ckpt_t ck = {0, pos, next_offset, max_ts, EVL_SEG_SEALED, idx_count};
-    evl__seg_ckpt_write(seg, &ck);
-    if ((rc = evl__os_fdatasync(seg->fd)) < 0)
-        return rc;
     return 0;
+}
+
+void evl__seg_ckpt_sealed(evl_seg_t *seg, uint64_t pos, uint64_t next_offset, int64_t max_ts,
+                          uint32_t idx_count)
+{
+    evl_ckpt_t ck = {0, pos, next_offset, max_ts, EVL_SEG_SEALED, idx_count}, cur;
+    if (evl__seg_ckpt_read(seg, &cur) && (cur.flags & EVL_SEG_SEALED) && cur.pos == pos &&
+        cur.next_offset == next_offset)
+        return; /* another process finished this seal */
+    evl__seg_ckpt_write(seg, &ck);
+}
+
+int evl__seg_seal(evl_seg_t *seg, uint64_t pos, uint64_t next_offset,
+                  int64_t max_ts, uint32_t idx_count)
+{
+    evl__seg_mark_end(seg, pos, next_offset);
+    int rc;
+    if ((rc = evl__seg_sync_end(seg, pos, idx_count)) < 0)
+        return rc;
+    evl__seg_ckpt_sealed(seg, pos, next_offset, max_ts, idx_count);
+    rc = evl__os_fdatasync(seg->fd);
+    return rc < 0 ? rc : 0;
 }
 
 uint32_t evl__seg_idx_rebuild(evl_seg_t *seg, uint32_t from, uint64_t end,

@@ -54,7 +54,7 @@ typedef struct evl_seg {
     uint64_t idx_cap;       /* entries the idx mapping covers */
     bool writable;
     /* Known once sealed (immutable afterwards): */
-    bool sealed;
+    _Atomic bool sealed;    /* set after the fields below */
     uint64_t end_pos;       /* position of the end-of-segment frame */
     uint64_t end_offset;    /* first offset of the next segment */
     int64_t max_ts;
@@ -101,6 +101,14 @@ void evl__seg_idx_find_time(const evl_seg_t *seg, uint32_t count, int64_t ts,
  * them to size, write a sealed checkpoint and sync it. */
 int evl__seg_seal(evl_seg_t *seg, uint64_t pos, uint64_t next_offset,
                   int64_t max_ts, uint32_t idx_count);
+/* The same in steps, for a roll that finishes the seal later (partition.c,
+ * finish_seal): the end marker (readers move on); the data on disk and the
+ * files trimmed; the sealed checkpoint, unless it is there already (no
+ * sync: the caller syncs). */
+void evl__seg_mark_end(evl_seg_t *seg, uint64_t pos, uint64_t next_offset);
+int evl__seg_sync_end(evl_seg_t *seg, uint64_t pos, uint32_t idx_count);
+void evl__seg_ckpt_sealed(evl_seg_t *seg, uint64_t pos, uint64_t next_offset, int64_t max_ts,
+                          uint32_t idx_count);
 
 /* Rebuild the index of [EVL_SEG_HDR, end) from the frames, starting after
  * entry `from` (entries before it are kept); returns the new count. */

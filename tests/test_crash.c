@@ -674,8 +674,10 @@ static __attribute__((noreturn)) void die_in_append(int step, uint32_t seq)
 }
 
 /* In a child: take the lock and replay roll() (partition.c) up to `step`:
- * 1 next segment created, 2 old one sealed, 3 activation half done (tail
- * reset, active_base not yet switched), 4 activation done; die locked. */
+ * 1 next segment created, 2 old one's end marker written and its seal noted
+ * as pending, 3 activation half done (tail reset, active_base not yet
+ * switched), 4 activation done; die locked. 5: the roll complete and the
+ * lock released, the seal never finished; die. */
 static __attribute__((noreturn)) void die_in_roll(int step)
 {
     evl_log_t *log;
@@ -695,10 +697,16 @@ static __attribute__((noreturn)) void die_in_roll(int step)
     if (evl__seg_create(part->dir, next, part->seg_bytes, part->idx_cap, alloc, evl_now_ms(),
                         &seg))
         _exit(5);
-    if (step >= 2 && evl__seg_seal(old, atomic_load(&ctl->write_pos), next,
-                                   atomic_load(&ctl->max_ts),
-                                   (uint32_t)atomic_load(&ctl->idx_count)))
-        _exit(6);
+    if (step >= 2) {
+        uint64_t pos = atomic_load(&ctl->write_pos);
+        evl__seg_mark_end(old, pos, next);
+        ctl->seal_base = old->base;
+        ctl->seal_pos = pos;
+        ctl->seal_next = next;
+        ctl->seal_idx_count = atomic_load(&ctl->idx_count);
+        ctl->seal_max_ts = atomic_load(&ctl->max_ts);
+        atomic_store(&ctl->seal_pending, 1);
+    }
     if (step >= 3) {
         atomic_store(&ctl->write_pos, EVL_SEG_HDR);
         atomic_store(&ctl->dirty_end, EVL_SEG_HDR);
@@ -713,7 +721,28 @@ static __attribute__((noreturn)) void die_in_roll(int step)
         atomic_store(&ctl->active_base, seg->base);
         atomic_fetch_add(&ctl->seg_epoch, 1);
     }
+    if (step >= 5)
+        pthread_mutex_unlock(&ctl->lock);
     _exit(0);
+}
+
+/* The segment at base 0 carries its sealed checkpoint, at the end of its
+ * 3 records, and its file is trimmed to it. */
+static void assert_first_sealed(evl_log_t *log, const char *what)
+{
+    evl_topic_t *t;
+    evl_part_t *part;
+    evl_seg_t *seg;
+    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
+    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    cr_assert_eq(evl__part_seg_at(part, 0, &seg), 0);
+    evl_ckpt_t ck;
+    cr_assert(evl__seg_ckpt_read(seg, &ck), "%s", what);
+    cr_assert(ck.flags & EVL_SEG_SEALED, "%s: no sealed checkpoint", what);
+    cr_assert_eq(ck.next_offset, 3, "%s", what);
+    cr_assert_eq(evl__seg_file_size(seg), (int64_t)(ck.pos + EVL_FRAME_EOF_BYTES), "%s", what);
+    cr_assert_eq(atomic_load(&part->ctl->seal_pending), 0, "%s", what);
+    evl__seg_unref(seg);
 }
 
 /* Fork a child that waits for a go, then replays a protocol up to step and
@@ -793,9 +822,40 @@ Test(crash, append_protocol_every_step, .timeout = 120)
     rl_leak_check();
 }
 
+/* A writer that dies right after a roll, with the old segment's seal not
+ * yet finished, and nobody else running: the next process to open the
+ * partition finishes it in its background thread, without a durable send. */
+Test(crash, seal_left_by_a_dead_writer_is_finished_after_open, .timeout = 60)
+{
+    evl_log_t *log = steps_setup(3);
+    evl_log_close(log);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        die_in_roll(5);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "roll child failed: status %#x", st);
+    evl_config_t *cfg = test_cfg(NULL);
+    log = test_open(cfg);
+    evl_partition_info_t info;
+    cr_assert_eq(evl_partition_info(log, steps_topic, 0, &info), 0); /* opens the partition */
+    evl_topic_t *t;
+    evl_part_t *part;
+    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
+    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    for (int i = 0; i < 500 && atomic_load(&part->ctl->seal_pending); i++)
+        usleep(10000);
+    assert_first_sealed(log, "after open");
+    cr_assert_eq(steps_check(log), 3);
+    evl_log_close(log);
+    evl_config_free(cfg);
+    rl_leak_check();
+}
+
 Test(crash, roll_protocol_every_step, .timeout = 120)
 {
-    for (int step = 1; step <= 4; step++) {
+    for (int step = 1; step <= 5; step++) {
         for (int cold = 0; cold <= 1; cold++) {
             test_dir_teardown();
             test_dir_setup();
@@ -813,6 +873,11 @@ Test(crash, roll_protocol_every_step, .timeout = 120)
             steps_append(log, 3, EVL_DURABILITY_FSYNC);
             cr_assert_eq(steps_check(log), 4, "step %d cold %d: log:\n%s", step, cold,
                          test_logbuf);
+            /* A durable append returns with every earlier record on disk:
+             * the old segment's seal, left pending, is finished by then. */
+            if (step >= 2)
+                assert_first_sealed(log, step == 5 ? "after a death past the roll"
+                                                   : "after a death in the roll");
             /* Keep going across further rolls. */
             for (int i = 4; i < 400; i++)
                 steps_append(log, i, EVL_DURABILITY_NONE);

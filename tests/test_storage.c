@@ -15,7 +15,10 @@
 
 #include "../lib/crc32c.h"
 #include "../lib/os.h"
+#include "../lib/partition.h"
 #include "../lib/reader.h"
+#include "../lib/segment.h"
+#include "../lib/topic.h"
 
 TestSuite(storage, .init = test_dir_setup, .fini = test_dir_teardown);
 
@@ -125,6 +128,66 @@ Test(storage, retention_by_age_keeps_active_segment)
     cr_assert_gt(pi.start_offset, 0);
     cr_assert_eq(pi.end_offset, 2000);
     cr_assert_eq(count_records(log, "t", 0, NULL), 2000 - pi.start_offset);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+/* Every segment before the active one carries its sealed checkpoint, its
+ * file is trimmed to its end marker, and it ends where the next begins. */
+static void assert_rolled_sealed(evl_part_t *part)
+{
+    uint64_t *bases;
+    size_t n;
+    cr_assert_eq(evl__part_list(part->dir, &bases, &n), 0);
+    cr_assert_geq(n, 2);
+    for (size_t i = 0; i + 1 < n; i++) {
+        evl_seg_t *seg;
+        evl_ckpt_t ck;
+        cr_assert_eq(evl__part_seg_at(part, bases[i], &seg), 0);
+        cr_assert(evl__seg_ckpt_read(seg, &ck) && (ck.flags & EVL_SEG_SEALED),
+                  "segment %llu has no sealed checkpoint", (unsigned long long)bases[i]);
+        cr_assert_eq(ck.next_offset, bases[i + 1]);
+        cr_assert_eq(evl__seg_file_size(seg), (int64_t)(ck.pos + EVL_FRAME_EOF_BYTES),
+                     "segment %llu not trimmed", (unsigned long long)bases[i]);
+        evl__seg_unref(seg);
+    }
+    free(bases);
+}
+
+/* A roll writes the old segment's end marker and leaves the rest of its
+ * seal (fdatasync, trim, sealed checkpoint) to the background thread,
+ * instead of stalling the writer for the segment's write-back; a durable
+ * send finishes it before it returns, since it vouches for earlier records. */
+Test(storage, roll_leaves_the_seal_to_the_background_and_durable_sends)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
+    evl_topic_t *t;
+    evl_part_t *part;
+    cr_assert_eq(evl__topic_get(log, "t", &t), 0);
+    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    fill(prod, 0, 2000, 100);
+    cr_assert_geq(evl_log_stat(log, EVL_STAT_SEGMENTS_ROLLED), 3);
+    for (int i = 0; i < 500 && atomic_load(&part->ctl->seal_pending); i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&part->ctl->seal_pending), 0, "no thread finished the seal");
+    assert_rolled_sealed(part);
+    int sent = 2000;
+    for (int r = 0; r < 5; r++) {
+        int64_t rolls = evl_log_stat(log, EVL_STAT_SEGMENTS_ROLLED);
+        while (evl_log_stat(log, EVL_STAT_SEGMENTS_ROLLED) == rolls) {
+            fill(prod, 0, 1, 100);
+            sent++;
+        }
+        test_send(prod, 0, NULL, "durable", EVL_SEND_DURABILITY(EVL_DURABILITY_FSYNC));
+        sent++;
+        cr_assert_eq(atomic_load(&part->ctl->seal_pending), 0,
+                     "a durable send returned with the roll's seal pending");
+        assert_rolled_sealed(part);
+    }
+    cr_assert_eq(count_records(log, "t", 0, NULL), sent);
     evl_producer_close(prod);
     evl_log_close(log);
     evl_config_free(cfg);
