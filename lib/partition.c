@@ -484,6 +484,21 @@ static int finish_seal(evl_part_t *part, bool locked)
 
 int evl__part_finish_seal(evl_part_t *part, bool locked) { return finish_seal(part, locked); }
 
+bool evl__part_pending_end(evl_part_t *part, const evl_seg_t *seg, uint32_t *idx_count,
+                           uint64_t *end_pos)
+{
+    evl_ctl_t *ctl = part->ctl;
+    if (!atomic_load(&ctl->seal_pending) || ctl_lock(part))
+        return false;
+    bool ok = atomic_load(&ctl->seal_pending) && ctl->seal_base == seg->base;
+    if (ok) {
+        *idx_count = (uint32_t)ctl->seal_idx_count;
+        *end_pos = ctl->seal_pos;
+    }
+    ctl_unlock(part);
+    return ok;
+}
+
 /* Roll: create the next segment first (so an end marker never points at a
  * file that does not exist), then write the old one's end marker, then
  * switch. The rest of its seal waits (finish_seal), except for a seal still
@@ -1187,10 +1202,6 @@ int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
         goto fail;
     if ((rc = ctl_setup(part)))
         goto fail;
-    /* A seal left by a process that died: the background thread finishes
-     * it (not this open, which would wait for a segment's write-back). */
-    if (atomic_load(&part->ctl->seal_pending))
-        evl__log_kick(part->log);
     *out = part;
     return 0;
 fail:

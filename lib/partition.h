@@ -140,6 +140,11 @@ int evl__part_sync_now(evl_part_t *part);
  * caller holds the append lock. 0, or EVL_EDURABILITY when the fdatasync
  * failed. */
 int evl__part_finish_seal(evl_part_t *part, bool locked);
+/* While seg's seal is pending, its end as the roll noted it: index entries
+ * and the end marker's position. False otherwise. Takes the append lock:
+ * for seeks, not for each read. */
+bool evl__part_pending_end(evl_part_t *part, const evl_seg_t *seg, uint32_t *idx_count,
+                           uint64_t *end_pos);
 
 /* Segments: the one holding offset (greatest base <= offset), or the one
  * with exactly base. A reference is taken: evl__seg_unref when done. */

@@ -164,9 +164,14 @@ static void seg_bounds(evl_reader_t *rd, evl_seg_t *seg, uint32_t *count, uint64
     }
     *count = (uint32_t)atomic_load_explicit(&ctl->idx_count, memory_order_acquire);
     *limit = atomic_load_explicit(&ctl->write_pos, memory_order_acquire);
-    if (atomic_load(&ctl->active_base) != seg->base) { /* rolled meanwhile */
-        *count = 0;
-        *limit = EVL_SEG_HDR;
+    if (atomic_load(&ctl->active_base) != seg->base) {
+        /* Rolled by another handle, its seal not finished yet: the ctl
+         * holds its end. Otherwise it rolled meanwhile: no index, and the
+         * frames are followed from the start. */
+        if (!evl__part_pending_end(rd->part, seg, count, limit)) {
+            *count = 0;
+            *limit = EVL_SEG_HDR;
+        }
     }
 }
 

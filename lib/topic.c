@@ -443,6 +443,11 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
         rc = evl__part_open(t, p, &part);
         if (rc == 0)
             __atomic_store_n(&arr[p], part, __ATOMIC_RELEASE);
+        /* A seal left by a process that died: the background thread, which
+         * finds the partition from now on, finishes it (not this open,
+         * which would wait for a segment's write-back). */
+        if (rc == 0 && atomic_load(&part->ctl->seal_pending))
+            evl__log_kick(t->log);
     }
     *out = rc ? NULL : arr[p];
     pthread_mutex_unlock(&t->mu);
