@@ -433,6 +433,17 @@ static void seal_failed(evl_part_t *part, uint64_t base, int rc)
  * is on disk, never before. Finishers in several threads or processes at
  * once do the same idempotent steps. `locked`: the caller holds the lock.
  */
+/* Does seg end at pos with a marker pointing at next, as a roll left it? */
+static bool end_marker_at(evl_part_t *part, const evl_seg_t *seg, uint64_t pos, uint64_t next)
+{
+    int64_t size = evl__seg_file_size(seg);
+    return seg->base < atomic_load(&part->ctl->active_base) && pos >= EVL_SEG_HDR &&
+           pos % 8 == 0 && size >= 0 && pos + EVL_FRAME_EOF_BYTES <= (uint64_t)size &&
+           pos + EVL_FRAME_EOF_BYTES <= seg->max_bytes &&
+           evl__frame_len_acquire(seg->map + pos) == EVL_FRAME_EOF &&
+           evl_ld64(seg->map + pos + 8) == next && next > seg->base;
+}
+
 static int finish_seal(evl_part_t *part, bool locked)
 {
     evl_ctl_t *ctl = part->ctl;
@@ -459,6 +470,14 @@ static int finish_seal(evl_part_t *part, bool locked)
     } else if (!seg->writable) {
         evl__seg_unref(seg);
         return 0; /* left to a process that can write */
+    } else if (!end_marker_at(part, seg, pos, next)) {
+        /* Not what a roll leaves: trimming by it could cut data. Drop the
+         * note; recovery checks the segment's frames after a reboot. */
+        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+                  "%s/%d: segment %llu: ignoring a pending seal that does not match the file",
+                  part->topic->name, part->id, (unsigned long long)base);
+        evl__seg_unref(seg);
+        seg = NULL;
     } else {
         rc = evl__seg_sync_end(seg, pos, idx);
     }

@@ -882,6 +882,41 @@ Test(crash, seal_left_by_a_dead_writer_is_finished_after_open, .timeout = 60)
     rl_leak_check();
 }
 
+/* A pending seal whose note does not match the file (a damaged ctl) is
+ * dropped: trimming by it would cut acknowledged records. */
+Test(crash, pending_seal_not_matching_the_file_is_ignored, .timeout = 60)
+{
+    evl_log_t *log = steps_setup(3);
+    evl_log_close(log);
+    evl_config_t *cfg = test_cfg(NULL);
+    log = run_dead_child(die_in_roll2, 5, 0, cfg);
+    evl_topic_t *t;
+    evl_part_t *part;
+    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
+    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    cr_assert_eq(pthread_mutex_lock(&part->ctl->lock), 0);
+    cr_assert_eq(atomic_load(&part->ctl->seal_pending), 1);
+    part->ctl->seal_pos = EVL_SEG_HDR; /* the first record's frame */
+    pthread_mutex_unlock(&part->ctl->lock);
+    steps_append(log, 3, EVL_DURABILITY_FSYNC);
+    cr_assert_eq(atomic_load(&part->ctl->seal_pending), 0);
+    cr_assert_eq(rl_log_count("ignoring a pending seal"), 1, "log:\n%s", test_logbuf);
+    cr_assert_eq(steps_check(log), 4);
+    evl_log_close(log);
+    log = test_open(cfg);
+    cr_assert_eq(steps_check(log), 4, "reopened");
+    evl_log_close(log);
+    /* After a reboot the rebuild checks segment 0's frames and seals it. */
+    evl_config_t *rcfg = test_cfg("recovery.mode", "rebuild", NULL);
+    log = test_open(rcfg);
+    cr_assert_eq(steps_check(log), 4, "rebuilt");
+    assert_first_sealed(log, "after the rebuild");
+    evl_log_close(log);
+    evl_config_free(rcfg);
+    evl_config_free(cfg);
+    rl_leak_check();
+}
+
 Test(crash, roll_protocol_every_step, .timeout = 120)
 {
     for (int step = 1; step <= 5; step++) {
