@@ -727,15 +727,22 @@ static __attribute__((noreturn)) void die_in_roll(int step)
     _exit(0);
 }
 
+/* This handle's partition 0 of the steps topic. */
+static evl_part_t *steps_part(evl_log_t *log)
+{
+    evl_topic_t *t;
+    evl_part_t *part;
+    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
+    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    return part;
+}
+
 /* The segment at base 0 carries its sealed checkpoint, at the end of its
  * 3 records, and its file is trimmed to it. */
 static void assert_first_sealed(evl_log_t *log, const char *what)
 {
-    evl_topic_t *t;
-    evl_part_t *part;
+    evl_part_t *part = steps_part(log);
     evl_seg_t *seg;
-    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
-    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
     cr_assert_eq(evl__part_seg_at(part, 0, &seg), 0);
     evl_ckpt_t ck;
     cr_assert(evl__seg_ckpt_read(seg, &ck), "%s", what);
@@ -828,11 +835,8 @@ Test(crash, append_protocol_every_step, .timeout = 120)
  * end the ctl noted, rather than following its frames from the start. */
 static void seek_into_pending(evl_log_t *log)
 {
-    evl_topic_t *t;
-    evl_part_t *part;
+    evl_part_t *part = steps_part(log);
     evl_seg_t *seg;
-    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
-    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
     cr_assert_eq(evl__part_seg_at(part, 0, &seg), 0);
     uint32_t count;
     uint64_t end;
@@ -869,10 +873,7 @@ Test(crash, seal_left_by_a_dead_writer_is_finished_after_open, .timeout = 60)
     log = test_open(cfg);
     evl_partition_info_t info;
     cr_assert_eq(evl_partition_info(log, steps_topic, 0, &info), 0); /* opens the partition */
-    evl_topic_t *t;
-    evl_part_t *part;
-    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
-    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    evl_part_t *part = steps_part(log);
     for (int i = 0; i < 500 && atomic_load(&part->ctl->seal_pending); i++)
         usleep(10000);
     assert_first_sealed(log, "after open");
@@ -890,10 +891,7 @@ Test(crash, pending_seal_not_matching_the_file_is_ignored, .timeout = 60)
     evl_log_close(log);
     evl_config_t *cfg = test_cfg(NULL);
     log = run_dead_child(die_in_roll2, 5, 0, cfg);
-    evl_topic_t *t;
-    evl_part_t *part;
-    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
-    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    evl_part_t *part = steps_part(log);
     cr_assert_eq(pthread_mutex_lock(&part->ctl->lock), 0);
     cr_assert_eq(atomic_load(&part->ctl->seal_pending), 1);
     part->ctl->seal_pos = EVL_SEG_HDR; /* the first record's frame */
