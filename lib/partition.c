@@ -317,6 +317,19 @@ int evl__part_seg_for(evl_part_t *part, uint64_t offset, evl_seg_t **out)
     return rc;
 }
 
+/* Record where seg ends, then mark it sealed for this handle (under
+ * seg_mu; readers load `sealed` first, then the fields). */
+static void seg_set_end(evl_seg_t *seg, uint64_t pos, uint64_t next, int64_t max_ts,
+                        uint32_t idx_count, uint64_t file_bytes)
+{
+    seg->end_pos = pos;
+    seg->end_offset = next;
+    seg->max_ts = max_ts;
+    seg->idx_count = idx_count;
+    seg->file_bytes = file_bytes;
+    seg->sealed = true;
+}
+
 bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg)
 {
     if (seg->sealed)
@@ -332,14 +345,8 @@ bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg)
         evl_ckpt_t ck;
         int64_t size = evl__seg_file_size(seg);
         if (evl__seg_ckpt_read(seg, &ck) && (ck.flags & EVL_SEG_SEALED) &&
-            size >= (int64_t)(ck.pos + EVL_FRAME_EOF_BYTES)) {
-            seg->end_pos = ck.pos;
-            seg->end_offset = ck.next_offset;
-            seg->max_ts = ck.max_ts;
-            seg->file_bytes = (uint64_t)size;
-            seg->idx_count = ck.idx_count;
-            seg->sealed = true;
-        }
+            size >= (int64_t)(ck.pos + EVL_FRAME_EOF_BYTES))
+            seg_set_end(seg, ck.pos, ck.next_offset, ck.max_ts, ck.idx_count, (uint64_t)size);
     }
     pthread_mutex_unlock(&part->seg_mu);
     return seg->sealed;
@@ -422,17 +429,6 @@ static void seal_failed(evl_part_t *part, uint64_t base, int rc)
     pthread_mutex_unlock(&part->sync_mu);
 }
 
-/*
- * The second half of a roll's seal, done after the roll (by the background
- * thread, a durable sync, the next roll, open or close): fdatasync of the
- * old segment's data, then its files trimmed, then its sealed checkpoint.
- * Under the append lock that fdatasync stalled every writer for the whole
- * segment's write-back (1 GiB with durability none: 1.15 s, bench/README.md).
- * Only the checkpoint is written under the lock, so that every checkpoint
- * write (see evl__part_sync) is; and seal_pending is cleared after the data
- * is on disk, never before. Finishers in several threads or processes at
- * once do the same idempotent steps. `locked`: the caller holds the lock.
- */
 /* Does seg end at pos with a marker pointing at next, as a roll left it? */
 static bool end_marker_at(evl_part_t *part, const evl_seg_t *seg, uint64_t pos, uint64_t next)
 {
@@ -444,24 +440,42 @@ static bool end_marker_at(evl_part_t *part, const evl_seg_t *seg, uint64_t pos, 
            evl_ld64(seg->map + pos + 8) == next && next > seg->base;
 }
 
+/* The roll's note, read under the append lock (`locked`: the caller holds
+ * it): 1 if a seal is pending, 0 if none, or the lock's error. */
+static int pending_note(evl_part_t *part, bool locked, evl_seal_note_t *n)
+{
+    int rc;
+    if (!atomic_load(&part->ctl->seal_pending))
+        return 0;
+    if (!locked && (rc = ctl_lock(part)))
+        return rc;
+    rc = atomic_load(&part->ctl->seal_pending) ? 1 : 0;
+    *n = part->ctl->seal;
+    if (!locked)
+        ctl_unlock(part);
+    return rc;
+}
+
+/*
+ * The second half of a roll's seal, done after the roll (by the background
+ * thread, a durable sync, the next roll, open or close): fdatasync of the
+ * old segment's data, then its files trimmed, then its sealed checkpoint.
+ * Under the append lock that fdatasync stalled every writer for the whole
+ * segment's write-back (1 GiB with durability none: 1.15 s, bench/README.md).
+ * Only the checkpoint is written under the lock, so that every checkpoint
+ * write (see evl__part_sync) is; and seal_pending is cleared after the data
+ * is on disk, never before. Finishers in several threads or processes at
+ * once do the same idempotent steps. `locked`: the caller holds the lock.
+ */
 static int finish_seal(evl_part_t *part, bool locked)
 {
     evl_ctl_t *ctl = part->ctl;
-    if (!atomic_load(&ctl->seal_pending))
-        return 0;
-    int rc;
-    if (!locked && (rc = ctl_lock(part)))
+    evl_seal_note_t n;
+    int rc = pending_note(part, locked, &n);
+    if (rc <= 0)
         return rc;
-    bool pending = atomic_load(&ctl->seal_pending);
-    uint64_t base = ctl->seal_base, pos = ctl->seal_pos, next = ctl->seal_next;
-    uint32_t idx = (uint32_t)ctl->seal_idx_count;
-    int64_t max_ts = ctl->seal_max_ts;
-    if (!locked)
-        ctl_unlock(part);
-    if (!pending)
-        return 0;
     evl_seg_t *seg;
-    rc = evl__part_seg_at(part, base, &seg);
+    rc = evl__part_seg_at(part, n.base, &seg);
     if (rc == -ENOENT) {
         seg = NULL; /* deleted meanwhile (retention): nothing to seal */
         rc = 0;
@@ -470,25 +484,25 @@ static int finish_seal(evl_part_t *part, bool locked)
     } else if (!seg->writable) {
         evl__seg_unref(seg);
         return 0; /* left to a process that can write */
-    } else if (!end_marker_at(part, seg, pos, next)) {
+    } else if (!end_marker_at(part, seg, n.pos, n.next)) {
         /* Not what a roll leaves: trimming by it could cut data. Drop the
          * note; recovery checks the segment's frames after a reboot. */
         evl__logf(&part->log->lg, EVL_LOG_WARNING,
                   "%s/%d: segment %llu: ignoring a pending seal that does not match the file",
-                  part->topic->name, part->id, (unsigned long long)base);
+                  part->topic->name, part->id, (unsigned long long)n.base);
         evl__seg_unref(seg);
         seg = NULL;
     } else {
-        rc = evl__seg_sync_end(seg, pos, idx);
+        rc = evl__seg_sync_end(seg, n.pos, (uint32_t)n.idx_count);
     }
     if (rc)
-        seal_failed(part, base, rc);
+        seal_failed(part, n.base, rc);
     if (locked || ctl_lock(part) == 0) {
-        if (atomic_load(&ctl->seal_pending) && ctl->seal_base == base) {
+        if (atomic_load(&ctl->seal_pending) && ctl->seal.base == n.base) {
             /* After a failure, no sealed checkpoint: recovery after a reboot
              * checks that segment's frames instead of trusting it. */
             if (rc == 0 && seg)
-                evl__seg_ckpt_sealed(seg, pos, next, max_ts, idx);
+                evl__seg_ckpt_sealed(seg, n.pos, n.next, n.max_ts, (uint32_t)n.idx_count);
             atomic_store(&ctl->seal_pending, 0);
         }
         if (!locked)
@@ -496,7 +510,7 @@ static int finish_seal(evl_part_t *part, bool locked)
     }
     int src = rc == 0 && seg ? evl__os_fdatasync(seg->fd) : 0;
     if (src)
-        seal_failed(part, base, src);
+        seal_failed(part, n.base, src);
     evl__seg_unref(seg);
     return rc || src ? EVL_EDURABILITY : 0;
 }
@@ -506,16 +520,12 @@ int evl__part_finish_seal(evl_part_t *part, bool locked) { return finish_seal(pa
 bool evl__part_pending_end(evl_part_t *part, const evl_seg_t *seg, uint32_t *idx_count,
                            uint64_t *end_pos)
 {
-    evl_ctl_t *ctl = part->ctl;
-    if (!atomic_load(&ctl->seal_pending) || ctl_lock(part))
+    evl_seal_note_t n;
+    if (pending_note(part, false, &n) != 1 || n.base != seg->base)
         return false;
-    bool ok = atomic_load(&ctl->seal_pending) && ctl->seal_base == seg->base;
-    if (ok) {
-        *idx_count = (uint32_t)ctl->seal_idx_count;
-        *end_pos = ctl->seal_pos;
-    }
-    ctl_unlock(part);
-    return ok;
+    *idx_count = (uint32_t)n.idx_count;
+    *end_pos = n.pos;
+    return true;
 }
 
 /* Roll: create the next segment first (so an end marker never points at a
@@ -536,25 +546,15 @@ static int roll(evl_part_t *part, int64_t now)
     rc = evl__seg_create(part->dir, next, part->seg_bytes, part->idx_cap, alloc, now, &seg);
     if (rc)
         return rc;
-    uint64_t pos = atomic_load(&ctl->write_pos);
-    int64_t max_ts = atomic_load(&ctl->max_ts);
-    uint32_t idx = (uint32_t)atomic_load(&ctl->idx_count);
-    evl__seg_mark_end(old, pos, next);
-    ctl->seal_base = old->base;
-    ctl->seal_pos = pos;
-    ctl->seal_next = next;
-    ctl->seal_idx_count = idx;
-    ctl->seal_max_ts = max_ts;
+    evl_seal_note_t n = {old->base, atomic_load(&ctl->write_pos), next,
+                         atomic_load(&ctl->idx_count), atomic_load(&ctl->max_ts)};
+    evl__seg_mark_end(old, n.pos, next);
+    ctl->seal = n;
     atomic_store(&ctl->seal_pending, 1);
     /* This handle knows the old segment's end already: its readers and
      * retention need not wait for the checkpoint. */
     pthread_mutex_lock(&part->seg_mu);
-    old->end_pos = pos;
-    old->end_offset = next;
-    old->max_ts = max_ts;
-    old->idx_count = idx;
-    old->file_bytes = pos + EVL_FRAME_EOF_BYTES;
-    old->sealed = true;
+    seg_set_end(old, n.pos, next, n.max_ts, (uint32_t)n.idx_count, n.pos + EVL_FRAME_EOF_BYTES);
     pthread_mutex_unlock(&part->seg_mu);
     cache_insert(part, seg);
     evl__seg_ref(seg); /* cache's reference + the one activate() takes */

@@ -31,6 +31,12 @@
 #define EVL_CTL_MAGIC "EVLCTL1"
 #define EVL_CTL_VERSION 3u
 
+/* Where a rolled segment ends, as the roll noted it (evl_ctl_t.seal). */
+typedef struct evl_seal_note {
+    uint64_t base, pos, next, idx_count;
+    int64_t max_ts;
+} evl_seal_note_t;
+
 typedef struct evl_ctl {
     char magic[8];
     uint32_t version, size;
@@ -56,12 +62,11 @@ typedef struct evl_ctl {
     _Atomic uint64_t start_offset;    /* first offset still in the log */
     _Atomic uint64_t idx_synced;      /* index entries known on disk */
     /* The seal a roll left to finish (partition.c, finish_seal): set under
-     * the lock; while seal_pending is 1, the segment at seal_base has its
+     * the lock; while seal_pending is 1, the segment at seal.base has its
      * end marker but its data may not be on disk yet. At most one at a
      * time: a roll finishes the previous one first. */
     _Atomic uint64_t seal_pending;
-    uint64_t seal_base, seal_pos, seal_next, seal_idx_count;
-    int64_t seal_max_ts;
+    evl_seal_note_t seal;
     /* Cache line 4: readers' side (appends only read it). */
     _Atomic uint32_t futex_seq;       /* readers sleep on this word */
     _Atomic uint32_t waiters;         /* readers sleeping (any process) */

@@ -38,6 +38,7 @@
 #include <sys/wait.h>
 
 #include "reliability.h"
+#include "internal.h"
 
 /* White-box: the append/roll protocol tests drive the internals. */
 #include "log.h"
@@ -701,11 +702,8 @@ static __attribute__((noreturn)) void die_in_roll(int step)
     if (step >= 2) {
         uint64_t pos = atomic_load(&ctl->write_pos);
         evl__seg_mark_end(old, pos, next);
-        ctl->seal_base = old->base;
-        ctl->seal_pos = pos;
-        ctl->seal_next = next;
-        ctl->seal_idx_count = atomic_load(&ctl->idx_count);
-        ctl->seal_max_ts = atomic_load(&ctl->max_ts);
+        ctl->seal = (evl_seal_note_t){old->base, pos, next, atomic_load(&ctl->idx_count),
+                                      atomic_load(&ctl->max_ts)};
         atomic_store(&ctl->seal_pending, 1);
     }
     if (step >= 3) {
@@ -727,21 +725,11 @@ static __attribute__((noreturn)) void die_in_roll(int step)
     _exit(0);
 }
 
-/* This handle's partition 0 of the steps topic. */
-static evl_part_t *steps_part(evl_log_t *log)
-{
-    evl_topic_t *t;
-    evl_part_t *part;
-    cr_assert_eq(evl__topic_get(log, steps_topic, &t), 0);
-    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
-    return part;
-}
-
 /* The segment at base 0 carries its sealed checkpoint, at the end of its
  * 3 records, and its file is trimmed to it. */
 static void assert_first_sealed(evl_log_t *log, const char *what)
 {
-    evl_part_t *part = steps_part(log);
+    evl_part_t *part = test_part(log, steps_topic, 0);
     evl_seg_t *seg;
     cr_assert_eq(evl__part_seg_at(part, 0, &seg), 0);
     evl_ckpt_t ck;
@@ -835,13 +823,13 @@ Test(crash, append_protocol_every_step, .timeout = 120)
  * end the ctl noted, rather than following its frames from the start. */
 static void seek_into_pending(evl_log_t *log)
 {
-    evl_part_t *part = steps_part(log);
+    evl_part_t *part = test_part(log, steps_topic, 0);
     evl_seg_t *seg;
     cr_assert_eq(evl__part_seg_at(part, 0, &seg), 0);
     uint32_t count;
     uint64_t end;
     cr_assert(evl__part_pending_end(part, seg, &count, &end), "no pending seal for segment 0");
-    cr_assert_eq(end, part->ctl->seal_pos);
+    cr_assert_eq(end, part->ctl->seal.pos);
     /* 3 frames, an entry every 64 bytes; the first frame needs none. */
     cr_assert_eq(count, 2, "%u index entries", count);
     evl__seg_unref(seg);
@@ -873,7 +861,7 @@ Test(crash, seal_left_by_a_dead_writer_is_finished_after_open, .timeout = 60)
     log = test_open(cfg);
     evl_partition_info_t info;
     cr_assert_eq(evl_partition_info(log, steps_topic, 0, &info), 0); /* opens the partition */
-    evl_part_t *part = steps_part(log);
+    evl_part_t *part = test_part(log, steps_topic, 0);
     for (int i = 0; i < 500 && atomic_load(&part->ctl->seal_pending); i++)
         usleep(10000);
     assert_first_sealed(log, "after open");
@@ -891,10 +879,10 @@ Test(crash, pending_seal_not_matching_the_file_is_ignored, .timeout = 60)
     evl_log_close(log);
     evl_config_t *cfg = test_cfg(NULL);
     log = run_dead_child(die_in_roll2, 5, 0, cfg);
-    evl_part_t *part = steps_part(log);
+    evl_part_t *part = test_part(log, steps_topic, 0);
     cr_assert_eq(pthread_mutex_lock(&part->ctl->lock), 0);
     cr_assert_eq(atomic_load(&part->ctl->seal_pending), 1);
-    part->ctl->seal_pos = EVL_SEG_HDR; /* the first record's frame */
+    part->ctl->seal.pos = EVL_SEG_HDR; /* the first record's frame */
     pthread_mutex_unlock(&part->ctl->lock);
     steps_append(log, 3, EVL_DURABILITY_FSYNC);
     cr_assert_eq(atomic_load(&part->ctl->seal_pending), 0);

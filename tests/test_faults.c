@@ -30,6 +30,7 @@
  * EVL_TEST_QUICK run walks EIO in both modes.
  */
 #include "reliability.h"
+#include "internal.h"
 
 #include "os.h"
 #include "partition.h"
@@ -226,10 +227,7 @@ static int run_point(int op, int err, int after, int count, bool recover)
         cr_assert_eq(r.failures, before, "a send failed after the faults were cleared: %s", r.what);
         /* fsync level: fails (but appends) exactly when this partition has
          * seen an fsync fail since it was opened. */
-        evl_topic_t *t;
-        evl_part_t *part;
-        cr_assert_eq(evl__topic_get(log, "f", &t), 0);
-        cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+        evl_part_t *part = test_part(log, "f", 0);
         bool failed = part->sync_failed;
         if (r.saw_edurability)
             cr_assert(failed, "EVL_EDURABILITY was returned but the partition forgot it");

@@ -32,6 +32,7 @@
  * 10; EVL_TORTURE=1 300 x 10. EVL_RL_SEED replays a run.
  */
 #include "reliability.h"
+#include "internal.h"
 
 #include "partition.h"
 #include "record.h"
@@ -53,15 +54,6 @@ typedef struct scenario {
 } scenario_t;
 
 static const char *topic = "pl";
-
-static evl_part_t *white_part(evl_log_t *log)
-{
-    evl_topic_t *t;
-    evl_part_t *part;
-    cr_assert_eq(evl__topic_get(log, topic, &t), 0);
-    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
-    return part;
-}
 
 static void send_one(evl_producer_t *prod, uint64_t seed, int64_t seq, int durability,
                      size_t maxv)
@@ -90,7 +82,7 @@ static void produce(scenario_t *sc, rl_rng_t *rng)
     cr_assert_eq(evl_topic_create(log, topic, 1, tcfg), 0);
     evl_producer_t *prod;
     cr_assert_eq(evl_producer_new(log, topic, NULL, &prod), 0);
-    evl_part_t *part = white_part(log);
+    evl_part_t *part = test_part(log, topic, 0);
     size_t maxv = 64 + rl_below(rng, 4000);
     /* 1: fsync'd (every few records, and the last one). */
     int64_t n1 = 1 + (int64_t)rl_below(rng, 1500);

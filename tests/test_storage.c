@@ -4,6 +4,7 @@
  * indexes, durability levels and fsync failures.
  */
 #include "helpers.h"
+#include "internal.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -15,10 +16,8 @@
 
 #include "../lib/crc32c.h"
 #include "../lib/os.h"
-#include "../lib/partition.h"
 #include "../lib/reader.h"
 #include "../lib/segment.h"
-#include "../lib/topic.h"
 
 TestSuite(storage, .init = test_dir_setup, .fini = test_dir_teardown);
 
@@ -164,10 +163,7 @@ Test(storage, roll_leaves_the_seal_to_the_background_and_durable_sends)
     evl_config_t *cfg = test_cfg("segment.bytes", "65536", NULL);
     evl_producer_t *prod;
     evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
-    evl_topic_t *t;
-    evl_part_t *part;
-    cr_assert_eq(evl__topic_get(log, "t", &t), 0);
-    cr_assert_eq(evl__topic_part(t, 0, &part), 0);
+    evl_part_t *part = test_part(log, "t", 0);
     fill(prod, 0, 2000, 100);
     cr_assert_geq(evl_log_stat(log, EVL_STAT_SEGMENTS_ROLLED), 3);
     for (int i = 0; i < 500 && atomic_load(&part->ctl->seal_pending); i++)
