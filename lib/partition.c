@@ -339,7 +339,12 @@ bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg)
     /* No longer active: once the roll's seal is finished (finish_seal), or
      * recovery sealed it, its sealed checkpoint is on disk. Load it once;
      * the fields never change afterwards. Until then it is not sealed for
-     * this handle, unless this handle rolled it. */
+     * this handle, unless this handle rolled it. While its seal is pending,
+     * a finisher may be writing that checkpoint: not read then. Seeing any
+     * other value of seal_pending (after the roll that stored this one, as
+     * active_base was read after it) orders that write before this read. */
+    if (atomic_load(&part->ctl->seal_pending) == seg->base + 1)
+        return false;
     pthread_mutex_lock(&part->seg_mu);
     if (!seg->sealed) {
         evl_ckpt_t ck;
@@ -550,7 +555,7 @@ static int roll(evl_part_t *part, int64_t now)
                          atomic_load(&ctl->idx_count), atomic_load(&ctl->max_ts)};
     evl__seg_mark_end(old, n.pos, next);
     ctl->seal = n;
-    atomic_store(&ctl->seal_pending, 1);
+    atomic_store(&ctl->seal_pending, n.base + 1);
     /* This handle knows the old segment's end already: its readers and
      * retention need not wait for the checkpoint. */
     pthread_mutex_lock(&part->seg_mu);

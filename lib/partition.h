@@ -62,9 +62,11 @@ typedef struct evl_ctl {
     _Atomic uint64_t start_offset;    /* first offset still in the log */
     _Atomic uint64_t idx_synced;      /* index entries known on disk */
     /* The seal a roll left to finish (partition.c, finish_seal): set under
-     * the lock; while seal_pending is 1, the segment at seal.base has its
-     * end marker but its data may not be on disk yet. At most one at a
-     * time: a roll finishes the previous one first. */
+     * the lock; while seal_pending is nonzero (seal.base + 1, so that it can
+     * be checked without the lock), the segment at seal.base has its end
+     * marker but its data may not be on disk yet, nor its sealed
+     * checkpoint. At most one at a time: a roll finishes the previous one
+     * first. */
     _Atomic uint64_t seal_pending;
     evl_seal_note_t seal;
     /* Cache line 4: readers' side (appends only read it). */
