@@ -330,6 +330,13 @@ static void seg_set_end(evl_seg_t *seg, uint64_t pos, uint64_t next, int64_t max
     seg->sealed = true;
 }
 
+/* Is the seal of the segment at base the one pending (evl_ctl_t.seal)? Without
+ * the lock: seal_pending holds that segment's base + 1. */
+static bool seal_pending_for(const evl_part_t *part, uint64_t base)
+{
+    return atomic_load(&part->ctl->seal_pending) == base + 1;
+}
+
 bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg)
 {
     if (seg->sealed)
@@ -343,7 +350,7 @@ bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg)
      * a finisher may be writing that checkpoint: not read then. Seeing any
      * other value of seal_pending (after the roll that stored this one, as
      * active_base was read after it) orders that write before this read. */
-    if (atomic_load(&part->ctl->seal_pending) == seg->base + 1)
+    if (seal_pending_for(part, seg->base))
         return false;
     pthread_mutex_lock(&part->seg_mu);
     if (!seg->sealed) {
@@ -503,7 +510,7 @@ static int finish_seal(evl_part_t *part, bool locked)
     if (rc)
         seal_failed(part, n.base, rc);
     if (locked || ctl_lock(part) == 0) {
-        if (atomic_load(&ctl->seal_pending) && ctl->seal.base == n.base) {
+        if (seal_pending_for(part, n.base)) {
             /* After a failure, no sealed checkpoint: recovery after a reboot
              * checks that segment's frames instead of trusting it. */
             if (rc == 0 && seg)
@@ -526,7 +533,8 @@ bool evl__part_pending_end(evl_part_t *part, const evl_seg_t *seg, uint32_t *idx
                            uint64_t *end_pos)
 {
     evl_seal_note_t n;
-    if (pending_note(part, false, &n) != 1 || n.base != seg->base)
+    if (!seal_pending_for(part, seg->base) || pending_note(part, false, &n) != 1 ||
+        n.base != seg->base)
         return false;
     *idx_count = (uint32_t)n.idx_count;
     *end_pos = n.pos;
