@@ -111,8 +111,14 @@ EVL_API const char *evl_errname(int rc);
 
 /**
  * An opaque set of name=value settings with Kafka-style names. One config
- * type serves every object: a call reads the names that concern it and
- * ignores the rest. Names (defaults in brackets):
+ * type serves every object, and each call takes the names listed for it
+ * below. A name set on the config that does not apply to the call is
+ * refused with EVL_ECONFIG (and a log message naming it), never ignored;
+ * except that a name holding the very value the log was opened with is
+ * accepted, so one config may open the log and then create its topics.
+ * evl_log_open takes the log names and the topic and producer names (as
+ * defaults). Integers are plain decimal ("-1", "0", "65536"; not "+1",
+ * " 1" or "01"). Names (defaults in brackets):
  *
  * Log (evl_log_open):
  *   disk.bytes.max [0 = no cap]   bytes on disk for all topics together
@@ -135,7 +141,14 @@ EVL_API const char *evl_errname(int rc);
  *   segment.ms [604800000]        roll age of a segment
  *   retention.ms [604800000]      delete segments older than this; -1 never
  *   retention.bytes [-1]          per-partition size cap; -1 none
- *   max.message.bytes [1048576]   largest record (or batch) accepted
+ *   max.message.bytes [1048576]   largest record: key + value + header names
+ *                                 and values, in bytes. A larger one is
+ *                                 refused (EVL_ETOOBIG); a batch is written
+ *                                 as frames of at most this much record
+ *                                 data each. A default that does not fit
+ *                                 segment.bytes is lowered to fit (logged at
+ *                                 NOTICE); a value set explicitly that does
+ *                                 not fit is refused (EVL_ECONFIG)
  *   index.interval.bytes [4096]   bytes between sparse index entries
  *   partitioner [xxh3]            xxh3 | murmur2 (Kafka Java client's keyed
  *                                 hash); fixed when the topic is created

@@ -21,40 +21,45 @@ static const char *const keyless[] = {"sticky", "round-robin", NULL};
 static const char *const resets[] = {"earliest", "latest", "none", NULL};
 static const char *const strategies[] = {"range", "roundrobin", "sticky", NULL};
 
+/* Which calls a setting applies to (evl__cfg_scope_check). */
+enum { S_LOG = EVL_CFG_SCOPE_LOG, S_TOPIC = EVL_CFG_SCOPE_TOPIC,
+       S_PROD = EVL_CFG_SCOPE_PRODUCER, S_CONS = EVL_CFG_SCOPE_CONSUMER };
+
 static const struct row {
     const char *name;
     int type;
     int64_t def, min, max;
     const char *const *values; /* T_ENUM */
+    unsigned scope;            /* S_* */
 } rows[EVL_CFG__COUNT] = {
-    [EVL_CFG_DISK_BYTES_MAX] = {"disk.bytes.max", T_INT, 0, 0, INT64_MAX, NULL},
-    [EVL_CFG_DISK_FULL_POLICY] = {"disk.full.policy", T_ENUM, 0, 0, 0, full_policies},
-    [EVL_CFG_DISK_FULL_BLOCK_MS] = {"disk.full.block.ms", T_INT, 5000, 0, INT32_MAX, NULL},
-    [EVL_CFG_META_MAPSIZE] = {"meta.mapsize", T_INT, 1 << 24, 1 << 20, INT64_MAX / 4, NULL},
-    [EVL_CFG_RETENTION_CHECK_MS] = {"retention.check.interval.ms", T_INT, 30000, 10, INT32_MAX, NULL},
-    [EVL_CFG_RECOVERY_MODE] = {"recovery.mode", T_ENUM, 0, 0, 0, recovery_modes},
-    [EVL_CFG_NUM_PARTITIONS] = {"num.partitions", T_INT, 1, 1, 100000, NULL},
-    [EVL_CFG_SEGMENT_BYTES] = {"segment.bytes", T_INT, 1 << 30, 1 << 16, 1LL << 31, NULL},
-    [EVL_CFG_SEGMENT_MS] = {"segment.ms", T_INT, 604800000, 1, INT64_MAX, NULL},
-    [EVL_CFG_RETENTION_MS] = {"retention.ms", T_INT, 604800000, -1, INT64_MAX, NULL},
-    [EVL_CFG_RETENTION_BYTES] = {"retention.bytes", T_INT, -1, -1, INT64_MAX, NULL},
-    [EVL_CFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", T_INT, 1 << 20, 64, 1 << 30, NULL},
-    [EVL_CFG_INDEX_INTERVAL_BYTES] = {"index.interval.bytes", T_INT, 4096, 64, 1 << 30, NULL},
-    [EVL_CFG_PARTITIONER] = {"partitioner", T_ENUM, 0, 0, 0, partitioners},
-    [EVL_CFG_DURABILITY] = {"durability", T_ENUM, 0, 0, 0, durabilities},
-    [EVL_CFG_FLUSH_INTERVAL_MS] = {"flush.interval.ms", T_INT, 1000, 1, INT32_MAX, NULL},
-    [EVL_CFG_RETAIN_UNTIL_CONSUMED_BY] = {"retain.until.consumed.by", T_STR, 0, 0, 0, NULL},
-    [EVL_CFG_PARTITIONER_KEYLESS] = {"partitioner.keyless", T_ENUM, 0, 0, 0, keyless},
-    [EVL_CFG_STICKY_RECORDS] = {"sticky.records", T_INT, 64, 1, INT32_MAX, NULL},
-    [EVL_CFG_GROUP_ID] = {"group.id", T_STR, 0, 0, 0, NULL},
-    [EVL_CFG_AUTO_OFFSET_RESET] = {"auto.offset.reset", T_ENUM, 1, 0, 0, resets},
-    [EVL_CFG_ENABLE_AUTO_COMMIT] = {"enable.auto.commit", T_BOOL, 1, 0, 1, NULL},
-    [EVL_CFG_AUTO_COMMIT_INTERVAL_MS] = {"auto.commit.interval.ms", T_INT, 5000, 1, INT32_MAX, NULL},
-    [EVL_CFG_MAX_POLL_INTERVAL_MS] = {"max.poll.interval.ms", T_INT, 300000, 10, INT32_MAX, NULL},
-    [EVL_CFG_ASSIGNMENT_STRATEGY] = {"partition.assignment.strategy", T_ENUM, 0, 0, 0, strategies},
-    [EVL_CFG_CHECK_CRCS] = {"check.crcs", T_BOOL, 1, 0, 1, NULL},
-    [EVL_CFG_MAX_POLL_RECORDS] = {"max.poll.records", T_INT, 500, 1, 1000000, NULL},
-    [EVL_CFG_WAIT_SPIN_US] = {"wait.spin.us", T_INT, -1, -1, 1000000, NULL},
+    [EVL_CFG_DISK_BYTES_MAX] = {"disk.bytes.max", T_INT, 0, 0, INT64_MAX, NULL, S_LOG},
+    [EVL_CFG_DISK_FULL_POLICY] = {"disk.full.policy", T_ENUM, 0, 0, 0, full_policies, S_LOG},
+    [EVL_CFG_DISK_FULL_BLOCK_MS] = {"disk.full.block.ms", T_INT, 5000, 0, INT32_MAX, NULL, S_LOG},
+    [EVL_CFG_META_MAPSIZE] = {"meta.mapsize", T_INT, 1 << 24, 1 << 20, INT64_MAX / 4, NULL, S_LOG},
+    [EVL_CFG_RETENTION_CHECK_MS] = {"retention.check.interval.ms", T_INT, 30000, 10, INT32_MAX, NULL, S_LOG},
+    [EVL_CFG_RECOVERY_MODE] = {"recovery.mode", T_ENUM, 0, 0, 0, recovery_modes, S_LOG},
+    [EVL_CFG_NUM_PARTITIONS] = {"num.partitions", T_INT, 1, 1, 100000, NULL, S_TOPIC},
+    [EVL_CFG_SEGMENT_BYTES] = {"segment.bytes", T_INT, 1 << 30, 1 << 16, 1LL << 31, NULL, S_TOPIC},
+    [EVL_CFG_SEGMENT_MS] = {"segment.ms", T_INT, 604800000, 1, INT64_MAX, NULL, S_TOPIC},
+    [EVL_CFG_RETENTION_MS] = {"retention.ms", T_INT, 604800000, -1, INT64_MAX, NULL, S_TOPIC},
+    [EVL_CFG_RETENTION_BYTES] = {"retention.bytes", T_INT, -1, -1, INT64_MAX, NULL, S_TOPIC},
+    [EVL_CFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", T_INT, 1 << 20, 64, 1 << 30, NULL, S_TOPIC},
+    [EVL_CFG_INDEX_INTERVAL_BYTES] = {"index.interval.bytes", T_INT, 4096, 64, 1 << 30, NULL, S_TOPIC},
+    [EVL_CFG_PARTITIONER] = {"partitioner", T_ENUM, 0, 0, 0, partitioners, S_TOPIC},
+    [EVL_CFG_DURABILITY] = {"durability", T_ENUM, 0, 0, 0, durabilities, S_TOPIC | S_PROD},
+    [EVL_CFG_FLUSH_INTERVAL_MS] = {"flush.interval.ms", T_INT, 1000, 1, INT32_MAX, NULL, S_TOPIC},
+    [EVL_CFG_RETAIN_UNTIL_CONSUMED_BY] = {"retain.until.consumed.by", T_STR, 0, 0, 0, NULL, S_TOPIC},
+    [EVL_CFG_PARTITIONER_KEYLESS] = {"partitioner.keyless", T_ENUM, 0, 0, 0, keyless, S_PROD},
+    [EVL_CFG_STICKY_RECORDS] = {"sticky.records", T_INT, 64, 1, INT32_MAX, NULL, S_PROD},
+    [EVL_CFG_GROUP_ID] = {"group.id", T_STR, 0, 0, 0, NULL, S_CONS},
+    [EVL_CFG_AUTO_OFFSET_RESET] = {"auto.offset.reset", T_ENUM, 1, 0, 0, resets, S_CONS},
+    [EVL_CFG_ENABLE_AUTO_COMMIT] = {"enable.auto.commit", T_BOOL, 1, 0, 1, NULL, S_CONS},
+    [EVL_CFG_AUTO_COMMIT_INTERVAL_MS] = {"auto.commit.interval.ms", T_INT, 5000, 1, INT32_MAX, NULL, S_CONS},
+    [EVL_CFG_MAX_POLL_INTERVAL_MS] = {"max.poll.interval.ms", T_INT, 300000, 10, INT32_MAX, NULL, S_CONS},
+    [EVL_CFG_ASSIGNMENT_STRATEGY] = {"partition.assignment.strategy", T_ENUM, 0, 0, 0, strategies, S_CONS},
+    [EVL_CFG_CHECK_CRCS] = {"check.crcs", T_BOOL, 1, 0, 1, NULL, S_CONS},
+    [EVL_CFG_MAX_POLL_RECORDS] = {"max.poll.records", T_INT, 500, 1, 1000000, NULL, S_CONS},
+    [EVL_CFG_WAIT_SPIN_US] = {"wait.spin.us", T_INT, -1, -1, 1000000, NULL, S_CONS},
 };
 
 int evl__cfg_key_lookup(const char *name)
@@ -135,10 +140,17 @@ static int parse_value(int k, const char *value, int64_t *num, char *errstr,
     const struct row *r = &rows[k];
     switch (r->type) {
     case T_INT: {
+        /* Plain decimal only: no sign but a leading '-', no spaces, no
+         * leading zeros (strtoll alone takes " 1", "+1" and "01", and a
+         * value a user mistyped should not pass for another). */
+        const char *d = value + (value[0] == '-');
+        bool plain = d[0] >= '0' && d[0] <= '9' && (d[0] != '0' || d[1] == 0);
+        for (const char *c = d; plain && *c; c++)
+            plain = *c >= '0' && *c <= '9';
         errno = 0;
         char *end;
-        long long v = strtoll(value, &end, 10);
-        if (errno || end == value || *end) {
+        long long v = plain ? strtoll(value, &end, 10) : 0;
+        if (!plain || errno || *end) {
             evl__errstr(errstr, errsz, "%s: \"%s\" is not an integer", r->name, value);
             return EVL_ECONFIG;
         }
@@ -311,3 +323,18 @@ int evl__cfg_topic_parse(evl_config_t *cfg, const char *text, size_t len)
     }
     return 0;
 }
+
+int evl__cfg_scope_check(const evl_config_t *cfg, unsigned scopes, const evl_config_t *same_ok)
+{
+    for (int k = 0; k < EVL_CFG__COUNT; k++) {
+        if (!(cfg->set & (1ull << k)) || (rows[k].scope & scopes))
+            continue;
+        if (same_ok && cfg->num[k] == same_ok->num[k] &&
+            !strcmp(evl__cfg_str(cfg, k), evl__cfg_str(same_ok, k)))
+            continue;
+        return k;
+    }
+    return -1;
+}
+
+const char *evl__cfg_name(int key) { return rows[key].name; }

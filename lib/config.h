@@ -82,5 +82,16 @@ char *evl__cfg_topic_serialize(const evl_config_t *cfg);
  * compatibility; invalid values are an error). */
 int evl__cfg_topic_parse(evl_config_t *cfg, const char *text, size_t len);
 int evl__cfg_key_lookup(const char *name);
+const char *evl__cfg_name(int key);
+
+/* The calls a setting applies to. */
+#define EVL_CFG_SCOPE_LOG 1u      /* evl_log_open */
+#define EVL_CFG_SCOPE_TOPIC 2u    /* evl_topic_create (and the log's defaults) */
+#define EVL_CFG_SCOPE_PRODUCER 4u /* evl_producer_new (and the log's defaults) */
+#define EVL_CFG_SCOPE_CONSUMER 8u /* evl_consumer_new */
+/* The first key set explicitly in cfg that applies to none of scopes, and
+ * whose value differs from same_ok's (NULL: any value); -1 if none. A call
+ * refuses such a key rather than ignore it silently. */
+int evl__cfg_scope_check(const evl_config_t *cfg, unsigned scopes, const evl_config_t *same_ok);
 
 #endif

@@ -613,6 +613,14 @@ EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg, evl_consum
     }
     cons->log = log;
     cons->lg = cons->cfg.logger.cb ? cons->cfg.logger : log->lg;
+    int bad = evl__cfg_scope_check(&cons->cfg, EVL_CFG_SCOPE_CONSUMER, &log->cfg);
+    if (bad >= 0) {
+        evl__logf(&cons->lg, EVL_LOG_ERR, "consumer: %s is not a consumer setting",
+                  evl__cfg_name(bad));
+        evl__cfg_release(&cons->cfg);
+        free(cons);
+        return EVL_ECONFIG;
+    }
     const char *gid = evl__cfg_str(&cons->cfg, EVL_CFG_GROUP_ID);
     if (gid[0] && !evl__name_valid(gid))
         rc = EVL_EBADNAME;

@@ -372,6 +372,14 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     if ((rc = evl__cfg_copy(&log->cfg, cfg ? cfg : &defaults)))
         goto fail;
     log->lg = log->cfg.logger;
+    int bad = evl__cfg_scope_check(&log->cfg, EVL_CFG_SCOPE_LOG | EVL_CFG_SCOPE_TOPIC |
+                                                  EVL_CFG_SCOPE_PRODUCER, &defaults);
+    if (bad >= 0) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "log open: %s is a consumer setting (give it to "
+                  "evl_consumer_new)", evl__cfg_name(bad));
+        rc = EVL_ECONFIG;
+        goto fail;
+    }
     if (!(log->dir = evl__strdup(dir))) {
         rc = EVL_ENOMEM;
         goto fail;

@@ -35,6 +35,12 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
     *out = NULL;
     if (!log || !topic)
         return EVL_EINVAL;
+    int bad = cfg ? evl__cfg_scope_check(cfg, EVL_CFG_SCOPE_PRODUCER, &log->cfg) : -1;
+    if (bad >= 0) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "producer for %s: %s is not a producer setting", topic,
+                  evl__cfg_name(bad));
+        return EVL_ECONFIG;
+    }
     evl_topic_t *t;
     int rc = evl__topic_get(log, topic, &t);
     if (rc)
@@ -85,7 +91,7 @@ static int msg_check(const evl_producer_t *prod, const evl_msg_t *m, uint64_t *s
         if (!m->headers[h].name || (!m->headers[h].value && m->headers[h].value_len))
             return EVL_EINVAL;
     uint64_t sz = evl__rec_size(m);
-    if (sz == 0 || sz > prod->max_msg + EVL_REC_HDR + 8)
+    if (sz == 0 || evl__rec_payload(m) > prod->max_msg)
         return EVL_ETOOBIG;
     *size = sz;
     return 0;
@@ -157,23 +163,22 @@ EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key, size_t k
     return rc;
 }
 
-static uint64_t frame_limit(const evl_producer_t *prod, const evl_part_t *part)
-{
-    return EVL_MIN(prod->max_msg + EVL_FRAME_HDR + EVL_REC_HDR + 8,
-                   part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES);
-}
-
 /* Append msgs[0..n) (sizes[0..n)) to one partition, as few frames as
- * max.message.bytes and the segment size allow. */
+ * max.message.bytes and the segment size allow: a frame holds at most
+ * max.message.bytes of record payload (evl__rec_payload), as a Kafka batch
+ * is bounded by it, and must fit in a segment. */
 static int append_run(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
                       const uint64_t *sizes, size_t n, int durability)
 {
-    uint64_t limit = frame_limit(prod, part), sb = 0, ep = 0;
+    uint64_t room = part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES, sb = 0, ep = 0;
     for (size_t i = 0; i < n;) {
         size_t k = 1;
-        uint64_t fb = EVL_FRAME_HDR + sizes[i];
-        while (i + k < n && fb + sizes[i + k] <= limit)
+        uint64_t fb = EVL_FRAME_HDR + sizes[i], pl = evl__rec_payload(&msgs[i]), p2;
+        while (i + k < n && fb + sizes[i + k] <= room &&
+               (p2 = pl + evl__rec_payload(&msgs[i + k])) <= prod->max_msg) {
             fb += sizes[i + k++];
+            pl = p2;
+        }
         uint64_t base;
         int rc = evl__part_append(part, msgs + i, k, fb, &base, &sb, &ep);
         if (rc)

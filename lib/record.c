@@ -27,6 +27,14 @@ uint64_t evl__rec_size(const evl_msg_t *m)
     return EVL_ALIGN8(n);
 }
 
+uint64_t evl__rec_payload(const evl_msg_t *m)
+{
+    uint64_t n = (m->key ? m->key_len : 0) + (m->value ? m->value_len : 0);
+    for (size_t i = 0; i < m->header_count; i++)
+        n += m->headers[i].name_len + (m->headers[i].value ? m->headers[i].value_len : 0);
+    return n;
+}
+
 static uint8_t *put_bytes(uint8_t *d, const void *s, size_t n)
 {
     if (n)

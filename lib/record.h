@@ -66,6 +66,9 @@ struct evl_record {
 /* Bytes the encoded record takes inside a frame, 8-aligned; 0 if a length
  * does not fit the format (> 2 GiB). */
 uint64_t evl__rec_size(const evl_msg_t *msg);
+/* What max.message.bytes limits: key + value + header names and values, in
+ * bytes (the user's data, without the format's own fields). */
+uint64_t evl__rec_payload(const evl_msg_t *msg);
 
 /*
  * Encode msgs[0..n) as a frame at dst (which has room for

@@ -109,6 +109,12 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
         return EVL_EBADNAME;
     if (partitions < 0 || partitions > 100000)
         return EVL_EINVAL;
+    int bad = cfg ? evl__cfg_scope_check(cfg, EVL_CFG_SCOPE_TOPIC, &log->cfg) : -1;
+    if (bad >= 0) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "topic %s: %s is not a topic setting", name,
+                  evl__cfg_name(bad));
+        return EVL_ECONFIG;
+    }
     evl_config_t eff;
     int rc = evl__cfg_copy(&eff, cfg ? cfg : &log->cfg);
     if (rc)
@@ -121,15 +127,24 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
     /* The largest record must fit in a segment with its frame. A default
      * max.message.bytes shrinks to fit a small segment.bytes; one set
      * explicitly (here or on the log) that cannot fit is an error. */
-    uint64_t room = (uint64_t)evl__cfg_int(&eff, EVL_CFG_SEGMENT_BYTES) -
-                    (EVL_FRAME_HDR + EVL_REC_HDR + EVL_SEG_HDR + EVL_FRAME_EOF_BYTES);
+    uint64_t seg_bytes = (uint64_t)evl__cfg_int(&eff, EVL_CFG_SEGMENT_BYTES);
+    uint64_t room = EVL_ALIGN_DOWN(seg_bytes - (EVL_FRAME_HDR + EVL_REC_HDR + EVL_SEG_HDR +
+                                                EVL_FRAME_EOF_BYTES), 8);
     uint64_t bit = 1ull << EVL_CFG_MAX_MESSAGE_BYTES;
     bool explicit_max = (eff.set & bit) || (log->cfg.set & bit);
-    if (!explicit_max && (uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES) > room)
+    uint64_t max_msg = (uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES);
+    if (!explicit_max && max_msg > room) {
+        evl__logf(&log->lg, EVL_LOG_NOTICE,
+                  "topic %s: max.message.bytes lowered from its default %llu to %llu, the "
+                  "largest record a segment of %llu bytes holds", name,
+                  (unsigned long long)max_msg, (unsigned long long)room,
+                  (unsigned long long)seg_bytes);
         eff.num[EVL_CFG_MAX_MESSAGE_BYTES] = (int64_t)room;
-    if ((uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES) > room) {
-        evl__logf(&log->lg, EVL_LOG_ERR, "topic %s: max.message.bytes does not fit segment.bytes",
-                  name);
+    } else if (max_msg > room) {
+        evl__logf(&log->lg, EVL_LOG_ERR,
+                  "topic %s: max.message.bytes=%llu does not fit segment.bytes=%llu (at most "
+                  "%llu)", name, (unsigned long long)max_msg, (unsigned long long)seg_bytes,
+                  (unsigned long long)room);
         rc = EVL_ECONFIG;
         goto out;
     }

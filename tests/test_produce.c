@@ -608,3 +608,58 @@ Test(produce, scans_and_seeks_cross_frames_segments_and_windows)
         test_dir_setup();
     }
 }
+
+/* Issue 18: max.message.bytes is exact: key + value + header names and
+ * values may add up to the limit, not one byte more (a 1032-byte value used
+ * to pass a 1024 limit), in single sends and in batches alike. */
+Test(produce, max_message_bytes_is_exact)
+{
+    evl_config_t *cfg = test_cfg("max.message.bytes", "1024", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
+    static char v[2048];
+    memset(v, 'v', sizeof v);
+    evl_msg_t m = {NULL, 0, v, 1024, NULL, 0, -1, 0, -1};
+    cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    m.value_len = 1025;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ETOOBIG);
+    m.value_len = 1032;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ETOOBIG);
+    m.key = "key";
+    m.key_len = 3;
+    m.value_len = 1021;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    m.value_len = 1022;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ETOOBIG);
+    evl_header_t h = {"hh", 2, "xyz", 3};
+    m.headers = &h;
+    m.header_count = 1;
+    m.value_len = 1016;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    m.value_len = 1017;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ETOOBIG);
+    /* A batch: each record is checked the same way... */
+    evl_msg_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (evl_msg_t){NULL, 0, v, 400, NULL, 0, -1, 0, -1};
+    b[5].value_len = 1025;
+    cr_assert_eq(evl_producer_send_batch(prod, b, 8, 0), EVL_ETOOBIG);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(b[i].offset, -1, "nothing of a refused batch is written");
+    /* ...and one within the limit is written in frames of at most 1024
+     * bytes of records each (2 records of 400 per frame here). */
+    b[5].value_len = 400;
+    cr_assert_eq(evl_producer_send_batch(prod, b, 8, 0), 0);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(b[i].offset, 3 + i);
+    evl_partition_info_t pi;
+    cr_assert_eq(evl_partition_info(log, "t", 0, &pi), 0);
+    cr_assert_eq(pi.end_offset, 11);
+    /* 3 single frames of 1024+32+32, 1021+3+32+32 (8-aligned) and
+     * 1016+5+8+32+32, then 4 frames of 2 x (400+32) + 32. */
+    int64_t singles = (32 + 1056) + (32 + 1056) + (32 + 1064);
+    cr_assert_eq(pi.bytes, singles + 4 * (32 + 2 * 432), "bytes %lld", (long long)pi.bytes);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}

@@ -118,3 +118,81 @@ Test(topic, open_errors)
     cr_assert_null(log);
     evl_log_close(NULL);
 }
+
+/* Issue 18: " 1048576", "+65536" and "065536" used to pass for numbers. */
+Test(topic, config_numbers_are_plain_decimal)
+{
+    evl_config_t *cfg = evl_config_new();
+    char err[128];
+    const char *bad[] = {" 1048576", "+65536", "065536", "65536 ", "", "-", "1e6", "0x10000",
+                         "--1", "00"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        cr_assert_eq(evl_config_set(cfg, "segment.bytes", bad[i], err, sizeof err), EVL_ECONFIG,
+                     "'%s' accepted", bad[i]);
+        cr_assert(strstr(err, "segment.bytes"), "%s", err);
+    }
+    cr_assert_eq(evl_config_set(cfg, "segment.bytes", "65536", err, sizeof err), 0);
+    cr_assert_eq(evl_config_set(cfg, "retention.bytes", "-1", err, sizeof err), 0);
+    cr_assert_eq(evl_config_set(cfg, "disk.bytes.max", "0", err, sizeof err), 0);
+    evl_config_free(cfg);
+}
+
+/* Issue 18: settings that do not apply to a call are refused, not ignored. */
+Test(topic, settings_that_do_not_apply_are_refused)
+{
+    evl_config_t *lcfg = test_cfg("disk.bytes.max", "100000000", NULL);
+    evl_log_t *log = test_open(lcfg);
+    evl_config_t *c = test_cfg("group.id", "g", NULL);
+    cr_assert_eq(evl_topic_create(log, "a", 1, c), EVL_ECONFIG);
+    cr_assert(strstr(test_logbuf, "group.id is not a topic setting"), "%s", test_logbuf);
+    evl_config_free(c);
+    c = test_cfg("disk.bytes.max", "5000", NULL); /* another budget than the log's */
+    cr_assert_eq(evl_topic_create(log, "a", 1, c), EVL_ECONFIG);
+    evl_config_free(c);
+    c = test_cfg("recovery.mode", "rebuild", NULL);
+    cr_assert_eq(evl_topic_create(log, "a", 1, c), EVL_ECONFIG);
+    evl_config_free(c);
+    cr_assert_eq(evl_topic_partitions(log, "a"), EVL_ENOTFOUND, "nothing was created");
+    /* The config that opened the log may create topics: its log settings
+     * are the log's own. */
+    cr_assert_eq(evl_topic_create(log, "a", 1, lcfg), 0);
+    /* Producers take producer settings, consumers consumer settings. */
+    evl_producer_t *prod = NULL;
+    c = test_cfg("auto.offset.reset", "earliest", NULL);
+    cr_assert_eq(evl_producer_new(log, "a", c, &prod), EVL_ECONFIG);
+    cr_assert_null(prod);
+    evl_config_free(c);
+    c = test_cfg("durability", "fsync", "sticky.records", "8", NULL);
+    cr_assert_eq(evl_producer_new(log, "a", c, &prod), 0);
+    evl_producer_close(prod);
+    evl_consumer_t *cons = NULL;
+    cr_assert_eq(evl_consumer_new(log, c, &cons), EVL_ECONFIG);
+    cr_assert_null(cons);
+    evl_config_free(c);
+    evl_log_close(log);
+    /* The log takes log, topic (defaults) and producer (defaults) settings. */
+    c = test_cfg("group.id", "g", NULL);
+    log = (evl_log_t *)1;
+    cr_assert_eq(evl_log_open(tpath("log"), c, &log), EVL_ECONFIG);
+    cr_assert_null(log);
+    evl_config_free(c);
+    evl_config_free(lcfg);
+}
+
+/* Issue 18: a default max.message.bytes lowered to fit segment.bytes is said
+ * so, and the effective value is what the topic reports. */
+Test(topic, clamped_max_message_bytes_is_reported)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", NULL), *lcfg = test_cfg(NULL);
+    evl_log_t *log = test_open(lcfg);
+    evl_config_free(lcfg);
+    cr_assert_eq(evl_topic_create(log, "t", 1, cfg), 0);
+    char buf[32];
+    cr_assert_gt(evl_topic_config_get(log, "t", "max.message.bytes", buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "61360");
+    cr_assert(strstr(test_logbuf, "max.message.bytes lowered from its default 1048576 to 61360"),
+              "%s", test_logbuf);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
