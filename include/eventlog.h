@@ -246,10 +246,13 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg,
                          evl_log_t **out);
 
 /**
- * @brief Close the log. Every producer, reader and consumer opened on it must
- * be closed first. Data in the page cache is not forced to disk (it survives
- * a process crash, not a power loss): call evl_log_sync() for that.
- * Not concurrent. Accepts NULL.
+ * @brief Close the log. Every producer, reader and consumer opened on it should
+ * be closed first. If some are still open, nothing they use is freed: their
+ * calls fail with EVL_ESTATE from now on (record views already returned stay
+ * valid until their usual end), the library logs an error, and the log is
+ * released when the last of them is closed. Data in the page cache is not
+ * forced to disk (it survives a process crash, not a power loss): call
+ * evl_log_sync() for that. Not concurrent. Accepts NULL.
  */
 EVL_API void evl_log_close(evl_log_t *log);
 
@@ -435,8 +438,8 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic,
 /**
  * @brief Append one record. Key and value are copied into the log before the
  * call returns. Sets msg->partition and msg->offset.
- * @param flags  0, or EVL_SEND_DURABILITY(level)
- * @return 0; EVL_ETOOBIG; EVL_EINVAL (bad partition); EVL_EFULL (disk
+ * @param flags  0, or EVL_SEND_DURABILITY(level); other bits: EVL_EINVAL
+ * @return 0; EVL_ETOOBIG; EVL_EINVAL (bad partition or flags); EVL_EFULL (disk
  *         budget); EVL_ENOSPC, EVL_EIO (nothing was appended);
  *         EVL_EDURABILITY (appended, but the fsync failed). Thread-safe.
  */

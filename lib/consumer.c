@@ -601,6 +601,8 @@ EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg, evl_consum
     *out = NULL;
     if (!log)
         return EVL_EINVAL;
+    if (evl__log_closed(log))
+        return EVL_ESTATE;
     evl_consumer_t *cons = evl__calloc(1, sizeof *cons);
     if (!cons)
         return EVL_ENOMEM;
@@ -639,6 +641,7 @@ EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg, evl_consum
     cons->check_crcs = evl__cfg_int(&cons->cfg, EVL_CFG_CHECK_CRCS) != 0;
     evl__spin_init(&cons->spin, evl__cfg_int(&cons->cfg, EVL_CFG_WAIT_SPIN_US));
     cons->next_commit_ms = mono_ms() + cons->commit_interval_ms;
+    evl__log_ref(log);
     *out = cons;
     return 0;
 }
@@ -656,6 +659,8 @@ EVL_API int evl_consumer_subscribe(evl_consumer_t *cons, const char *const *topi
 {
     if (!cons || !topics || count == 0)
         return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
     if (!cons->group || cons->mode == MODE_ASSIGNED || cons->in_cb)
         return EVL_ESTATE;
     for (size_t i = 0; i < count; i++) {
@@ -698,6 +703,8 @@ EVL_API int evl_consumer_assign(evl_consumer_t *cons, const evl_topic_partition_
 {
     if (!cons || (count && !parts))
         return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
     if (cons->mode == MODE_SUBSCRIBED || cons->in_cb)
         return EVL_ESTATE;
     for (size_t i = 0; i < count; i++) {
@@ -785,6 +792,8 @@ EVL_API int evl_consumer_poll(evl_consumer_t *cons, int timeout_ms, const evl_re
         *count = 0;
     if (!cons || !recs || !count || max == 0)
         return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
     if (cons->in_cb)
         return EVL_ESTATE;
     max = EVL_MIN(max, (size_t)evl__cfg_int(&cons->cfg, EVL_CFG_MAX_POLL_RECORDS));
@@ -842,6 +851,8 @@ static int assigned(evl_consumer_t *cons, const char *topic, int partition, stru
     *out = NULL;
     if (!cons || !topic)
         return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
     int k = part_find(cons, topic, partition);
     if (k < 0)
         return EVL_ENOTFOUND;
@@ -899,6 +910,8 @@ EVL_API int evl_consumer_commit(evl_consumer_t *cons)
 {
     if (!cons)
         return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
     if (!cons->group)
         return EVL_ESTATE;
     evl_topic_partition_t *tps;
@@ -915,6 +928,8 @@ EVL_API int evl_consumer_commit_offsets(evl_consumer_t *cons, const evl_topic_pa
 {
     if (!cons || (count && !parts))
         return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
     if (!cons->group)
         return EVL_ESTATE;
     return commit_tps(cons, parts, count, metadata);
@@ -925,6 +940,8 @@ EVL_API int evl_consumer_committed(evl_consumer_t *cons, const char *topic, int 
 {
     if (!cons || !topic || !offset || partition < 0)
         return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
     if (!cons->group)
         return EVL_ESTATE;
     if (!evl__name_valid(topic))
@@ -967,5 +984,7 @@ EVL_API void evl_consumer_close(evl_consumer_t *cons)
     free(cons->recs);
     free(cons->group);
     evl__cfg_release(&cons->cfg);
+    evl_log_t *log = cons->log;
     free(cons);
+    evl__log_unref(log);
 }

@@ -366,6 +366,7 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     pthread_cond_init(&log->bg_cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&log->pf_cv, NULL);
+    atomic_init(&log->refs, 1);
     int rc;
     evl_config_t defaults;
     evl__cfg_defaults(&defaults);
@@ -410,10 +411,32 @@ fail:
     return rc;
 }
 
+static void log_free(evl_log_t *log);
+
+void evl__log_ref(evl_log_t *log) { atomic_fetch_add(&log->refs, 1); }
+
+void evl__log_unref(evl_log_t *log)
+{
+    if (atomic_fetch_sub(&log->refs, 1) == 1)
+        log_free(log);
+}
+
 EVL_API void evl_log_close(evl_log_t *log)
 {
     if (!log)
         return;
+    atomic_store(&log->closed, true);
+    int children = atomic_load(&log->refs) - 1;
+    if (children > 0)
+        evl__logf(&log->lg, EVL_LOG_ERR,
+                  "evl_log_close: %d producer(s), reader(s) or consumer(s) are still open; "
+                  "their calls now fail with EVL_ESTATE, and the log is released when the "
+                  "last of them is closed", children);
+    evl__log_unref(log);
+}
+
+static void log_free(evl_log_t *log)
+{
     pthread_mutex_lock(&log->bg_mu);
     log->stopping = true;
     pthread_cond_signal(&log->bg_cv);

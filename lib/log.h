@@ -46,7 +46,22 @@ struct evl_log {
     int n_map_reqs;
     const void *map_cur;        /* token of the request being mapped */
     _Atomic bool map_cancel;    /* stop mapping it */
+    /* The handle itself and each producer, reader and consumer opened on it
+     * hold a reference; the last one released frees the log. */
+    _Atomic int refs;
+    _Atomic bool closed;        /* evl_log_close was called */
 };
+
+/* A child handle (producer, reader, consumer) takes a reference on the log
+ * when it is made and drops it when closed: an evl_log_close while children
+ * are open then frees nothing they use (their calls fail with EVL_ESTATE),
+ * and the last child's close frees the log. */
+void evl__log_ref(struct evl_log *log);
+void evl__log_unref(struct evl_log *log);
+static inline bool evl__log_closed(const struct evl_log *log)
+{
+    return atomic_load_explicit(&log->closed, memory_order_relaxed);
+}
 
 static inline void evl__stat_add(struct evl_log *log, int stat, int64_t v)
 {

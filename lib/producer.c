@@ -35,6 +35,8 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
     *out = NULL;
     if (!log || !topic)
         return EVL_EINVAL;
+    if (evl__log_closed(log))
+        return EVL_ESTATE;
     int bad = cfg ? evl__cfg_scope_check(cfg, EVL_CFG_SCOPE_PRODUCER, &log->cfg) : -1;
     if (bad >= 0) {
         evl__logf(&log->lg, EVL_LOG_ERR, "producer for %s: %s is not a producer setting", topic,
@@ -56,16 +58,25 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
     prod->sticky_records = (uint64_t)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_STICKY_RECORDS);
     prod->partitioner = (int)evl__cfg_int(&t->cfg, EVL_CFG_PARTITIONER);
     prod->max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    evl__log_ref(log);
     *out = prod;
     return 0;
 }
 
-EVL_API void evl_producer_close(evl_producer_t *prod) { free(prod); }
+EVL_API void evl_producer_close(evl_producer_t *prod)
+{
+    if (!prod)
+        return;
+    evl__log_unref(prod->log);
+    free(prod);
+}
 
 EVL_API int evl_producer_partition_for(evl_producer_t *prod, const void *key, size_t key_len)
 {
     if (!prod || (!key && key_len))
         return EVL_EINVAL;
+    if (evl__log_closed(prod->log))
+        return EVL_ESTATE;
     int n = evl__topic_nparts(prod->topic);
     return evl__partition_for(prod->partitioner, key ? key : "", key_len, n);
 }
@@ -110,8 +121,12 @@ static int after_append(evl_producer_t *prod, evl_part_t *part, int durability,
     return 0;
 }
 
+/* The durability a send uses; EVL_EINVAL for flag bits that mean nothing
+ * (refused, not ignored: a caller setting them expects something). */
 static int resolve(evl_producer_t *prod, int flags)
 {
+    if (flags & ~EVL_SEND_DURABILITY(~0))
+        return EVL_EINVAL;
     int d = EVL_SEND_DURABILITY(flags);
     return d ? d : prod->durability;
 }
@@ -121,6 +136,11 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
     if (!prod || !msg)
         return EVL_EINVAL;
     msg->offset = -1;
+    if (evl__log_closed(prod->log))
+        return EVL_ESTATE;
+    int durability = resolve(prod, flags);
+    if (durability < 0)
+        return durability;
     uint64_t size;
     int rc = msg_check(prod, msg, &size);
     if (rc)
@@ -131,7 +151,6 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
     if (p < 0 || (rc = evl__topic_part(prod->topic, p, &part)))
         return p < 0 || rc == EVL_ENOTFOUND ? EVL_EINVAL : rc;
     uint64_t base, sb, ep;
-    int durability = resolve(prod, flags);
     if (durability == EVL_DURABILITY_FSYNC) {
         int n = atomic_fetch_add(&part->durable_inflight, 1) + 1;
         if (n > atomic_load_explicit(&part->durable_peak, memory_order_relaxed))
@@ -218,6 +237,13 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
 {
     if (!prod || (!msgs && count))
         return EVL_EINVAL;
+    for (size_t i = 0; i < count; i++)
+        msgs[i].offset = -1;
+    if (evl__log_closed(prod->log))
+        return EVL_ESTATE;
+    int durability = resolve(prod, flags);
+    if (durability < 0)
+        return durability;
     if (count == 0)
         return 0;
     int nparts = evl__topic_nparts(prod->topic);
@@ -239,7 +265,6 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
         goto out;
     }
     for (size_t i = 0; i < count; i++) {
-        msgs[i].offset = -1;
         if ((rc = msg_check(prod, &msgs[i], &sizes[i])))
             goto out;
         pidx[i] = choose(prod, &msgs[i], nparts);
@@ -251,7 +276,6 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
         }
     }
     /* One group per partition, in order of first appearance. */
-    int durability = resolve(prod, flags);
     for (size_t i = 0; i < count && rc == 0; i++) {
         if (pidx[i] < 0)
             continue;
@@ -282,6 +306,8 @@ EVL_API int evl_producer_flush(evl_producer_t *prod)
 {
     if (!prod)
         return EVL_EINVAL;
+    if (evl__log_closed(prod->log))
+        return EVL_ESTATE;
     int rc = 0;
     int n = evl__topic_nparts(prod->topic);
     for (int p = 0; p < n; p++) {

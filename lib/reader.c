@@ -118,11 +118,15 @@ EVL_API int evl_reader_open(evl_log_t *log, const char *topic, int partition,
     *out = NULL;
     if (!log || !topic)
         return EVL_EINVAL;
+    if (evl__log_closed(log))
+        return EVL_ESTATE;
     evl_topic_t *t;
     int rc = evl__topic_get(log, topic, &t);
-    if (rc)
+    if (rc || (rc = evl__reader_open(log, t, partition, out)))
         return rc;
-    return evl__reader_open(log, t, partition, out);
+    (*out)->log_ref = true; /* a consumer's readers count as the consumer */
+    evl__log_ref(log);
+    return 0;
 }
 
 EVL_API void evl_reader_close(evl_reader_t *rd)
@@ -133,6 +137,8 @@ EVL_API void evl_reader_close(evl_reader_t *rd)
     evl__reader_unpin(rd);
     evl__seg_unref(rd->seg);
     evl__stat_add(rd->log, EVL_STAT_READ_RECORDS, rd->read_records);
+    if (rd->log_ref)
+        evl__log_unref(rd->log);
     free(rd);
 }
 
@@ -226,6 +232,8 @@ EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
 {
     if (!rd)
         return EVL_EINVAL;
+    if (evl__log_closed(rd->log))
+        return EVL_ESTATE;
     uint64_t start = evl__part_start(rd->part), end = evl__part_end(rd->part);
     if (offset == EVL_OFFSET_BEGINNING)
         offset = (int64_t)start;
@@ -440,6 +448,10 @@ found:
 static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **out)
 {
     *out = NULL;
+    /* Checked here, off the fast path: views of a frame already loaded stay
+     * valid (the log is not freed while the reader is open). */
+    if (evl__log_closed(rd->log))
+        return EVL_ESTATE;
     int64_t deadline = timeout_ns > 0 ? evl_mono_ns() + timeout_ns : 0;
     evl_ctl_t *ctl = rd->part->ctl;
     bool spun = false;
@@ -535,6 +547,8 @@ EVL_API int evl_reader_seek_time(evl_reader_t *rd, int64_t ts)
 {
     if (!rd)
         return EVL_EINVAL;
+    if (evl__log_closed(rd->log))
+        return EVL_ESTATE;
     uint64_t *bases;
     size_t n;
     int rc = evl__part_list(rd->part->dir, &bases, &n);

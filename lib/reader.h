@@ -30,6 +30,7 @@ struct evl_reader {
     const uint8_t *rec;        /* next record in it */
     uint32_t frame_count, rec_i;
     bool check_crc;
+    bool log_ref;              /* holds a reference on the log (evl_reader_open) */
     bool scanning;             /* read a whole window in order since a seek */
     evl_spin_t spin;           /* how a blocking next() waits */
     struct evl_record cur;

@@ -663,3 +663,68 @@ Test(produce, max_message_bytes_is_exact)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+/* Issue 18: evl_log_close with children still open used to free what they
+ * use (segfault, heap-use-after-free under ASan). Now their calls fail with
+ * EVL_ESTATE and the last child's close releases the log. */
+Test(produce, log_close_with_open_children_is_safe)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(cfg, "t", 2, &prod);
+    test_send(prod, 0, NULL, "a", 0);
+    test_send(prod, 0, NULL, "b", 0);
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    evl_config_t *ccfg = evl_config_new();
+    evl_config_set(ccfg, "group.id", "g", NULL, 0);
+    evl_consumer_t *cons;
+    cr_assert_eq(evl_consumer_new(log, ccfg, &cons), 0);
+    evl_topic_partition_t tp = {"t", 0, EVL_OFFSET_BEGINNING};
+    cr_assert_eq(evl_consumer_assign(cons, &tp, 1), 0);
+    evl_log_close(log);
+    cr_assert(strstr(test_logbuf, "3 producer(s), reader(s) or consumer(s) are still open"), "%s",
+              test_logbuf);
+    evl_msg_t m = {NULL, 0, "c", 1, NULL, 0, -1, 0, -1};
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ESTATE);
+    cr_assert_eq(evl_producer_send_batch(prod, &m, 1, 0), EVL_ESTATE);
+    cr_assert_eq(evl_producer_flush(prod), EVL_ESTATE);
+    const evl_record_t *rec;
+    cr_assert_eq(evl_reader_seek(rd, 0), EVL_ESTATE);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), EVL_ESTATE);
+    const evl_record_t *recs[4];
+    size_t n;
+    cr_assert_eq(evl_consumer_poll(cons, 0, recs, 4, &n), EVL_ESTATE);
+    cr_assert_eq(evl_consumer_commit(cons), EVL_ESTATE);
+    cr_assert_eq(evl_consumer_seek(cons, "t", 0, 0), EVL_ESTATE);
+    evl_producer_close(prod);
+    evl_reader_close(rd);
+    evl_consumer_close(cons); /* the last one: the log goes now */
+    evl_config_free(ccfg);
+    evl_config_free(cfg);
+    /* Nothing was lost: what was sent is there for the next handle. */
+    log = test_open(NULL);
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), EVL_ETIMEDOUT);
+    evl_reader_close(rd);
+    evl_log_close(log);
+}
+
+/* Issue 18: send flag bits that mean nothing are refused, not ignored. */
+Test(produce, unknown_send_flags_are_refused)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(NULL, "t", 1, &prod);
+    evl_msg_t m = {NULL, 0, "x", 1, NULL, 0, -1, 0, -1};
+    cr_assert_eq(evl_producer_send(prod, &m, 0x4), EVL_EINVAL);
+    cr_assert_eq(evl_producer_send(prod, &m, 0x100 | EVL_SEND_DURABILITY(EVL_DURABILITY_FSYNC)),
+                 EVL_EINVAL);
+    cr_assert_eq(evl_producer_send_batch(prod, &m, 1, 1 << 30), EVL_EINVAL);
+    cr_assert_eq(m.offset, -1);
+    cr_assert_eq(evl_producer_send(prod, &m, EVL_SEND_DURABILITY(EVL_DURABILITY_FSYNC)), 0);
+    cr_assert_eq(m.offset, 0, "only the valid send was appended");
+    evl_producer_close(prod);
+    evl_log_close(log);
+}
