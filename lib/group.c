@@ -483,18 +483,14 @@ static int rebalance(MDB_txn *txn, const MDB_dbi *dbi, evl_gstate_t *g)
 
 /* ---- files: the state word and member lock files ------------------------------ */
 
+/* Map a group file, its blocks allocated first: a store into a page of a
+ * file grown with ftruncate on a full file system is SIGBUS, where
+ * fallocate fails cleanly with ENOSPC (and allocates the blocks a file made
+ * sparse by an older version lacks). */
 static int map_file(int fd, void **out)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    if (st.st_size < GFILE_SIZE && ftruncate(fd, GFILE_SIZE) < 0)
-        return -errno;
-    void *p = mmap(NULL, GFILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED)
-        return -errno;
-    *out = p;
-    return 0;
+    int rc = evl__os_allocate(fd, 0, GFILE_SIZE);
+    return rc ? rc : evl__os_mmap(fd, GFILE_SIZE, 1, out);
 }
 
 static void gfile_bump(struct evl_gfile *sf)
@@ -562,6 +558,24 @@ static int member_status(const char *dir, const char *id, int64_t now_ms)
     return st;
 }
 
+/* A joiner's ID.tmp is locked from just after it is made until renamed to
+ * ID.lock; one that nobody holds and that is older than a few seconds was
+ * left by a joiner that died in between: remove it. */
+#define TMP_GRACE_S 5
+static void tmp_gc(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && st.st_mtime + TMP_GRACE_S < time(NULL) &&
+        flock(fd, LOCK_EX | LOCK_NB) == 0)
+        unlink(path);
+    close(fd);
+}
+
 /* Remove *.lock files of members that are gone and not in the group (left
  * behind by members removed as stalled that then died). ids: current
  * members. Lock files appear only after being locked (made under a .tmp
@@ -574,6 +588,10 @@ void evl__group_gc_files(const char *dir, char (*ids)[EVL_MEMBER_ID_MAX], size_t
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
+        if (len > 4 && !strcmp(e->d_name + len - 4, ".tmp")) {
+            tmp_gc(dir, e->d_name);
+            continue;
+        }
         if (len < 6 || len - 5 >= EVL_MEMBER_ID_MAX || strcmp(e->d_name + len - 5, ".lock"))
             continue;
         char id[EVL_MEMBER_ID_MAX];

@@ -1169,13 +1169,10 @@ static int ctl_setup(evl_part_t *part)
             close(fd);
             return e;
         }
-    int rc = 0;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (st.st_size < 4096 && (rc = evl__os_ftruncate(fd, 4096)) < 0)
+    /* Blocks first (not ftruncate): a store into a sparse page on a full
+     * file system is SIGBUS; fallocate fails cleanly with ENOSPC. */
+    int rc = evl__os_allocate(fd, 0, 4096);
+    if (rc < 0)
         goto out;
     if ((rc = evl__os_mmap(fd, 4096, 1, (void **)&part->ctl)) < 0)
         goto out;

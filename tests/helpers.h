@@ -10,6 +10,7 @@
 
 #include <criterion/criterion.h>
 #include <eventlog.h>
+#include <errno.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,8 +42,10 @@ static inline void test_dir_setup(void)
     test_logbuf[0] = 0;
 }
 
+static inline void test_small_fs_done(void);
 static inline void test_dir_teardown(void)
 {
+    test_small_fs_done();
     if (test_dir[0])
         nftw(test_dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -108,5 +111,60 @@ static inline int64_t test_send(evl_producer_t *prod, int partition, const char 
 }
 
 static inline int test_quick(void) { return getenv("EVL_TEST_QUICK") != NULL; }
+
+/*
+ * A small file system of `bytes` at path (created), for full-disk tests: a
+ * tmpfs mounted in a mount namespace of this test's own process (Criterion
+ * runs each test in a process of its own), so the processes it starts see
+ * it, nothing else does, and it vanishes with the process. Needs root (or
+ * CAP_SYS_ADMIN); where the machine refuses, the test is skipped with the
+ * reason. test_small_fs_done() unmounts it (from .fini, before the removal).
+ */
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+static char test_small_fs_path[1024];
+
+static inline void test_small_fs(const char *path, size_t bytes)
+{
+    char opts[64];
+    cr_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        cr_skip_test("no mount namespace here (%s): full-disk test skipped", strerror(errno));
+    snprintf(opts, sizeof opts, "size=%zu", bytes);
+    if (mount("tmpfs", path, "tmpfs", 0, opts) != 0)
+        cr_skip_test("cannot mount a tmpfs (%s): full-disk test skipped", strerror(errno));
+    snprintf(test_small_fs_path, sizeof test_small_fs_path, "%s", path);
+}
+
+static inline void test_small_fs_done(void)
+{
+    if (test_small_fs_path[0])
+        umount2(test_small_fs_path, MNT_DETACH);
+    test_small_fs_path[0] = 0;
+}
+
+/* Fill the file system holding dir until ENOSPC (files fill, fill2, ...). */
+static inline void test_fill_fs(const char *dir)
+{
+    char path[1100];
+    static char block[65536];
+    static int nfill;
+    if (nfill++)
+        snprintf(path, sizeof path, "%s/fill%d", dir, nfill);
+    else
+        snprintf(path, sizeof path, "%s/fill", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    setvbuf(f, NULL, _IONBF, 0);
+    while (fwrite(block, 1, sizeof block, f) == sizeof block)
+        ;
+    while (fwrite(block, 1, 512, f) == 512)
+        ;
+    while (fwrite(block, 1, 1, f) == 1)
+        ;
+    fclose(f);
+}
 
 #endif

@@ -16,6 +16,7 @@
 #include "cli/json_check.h"
 #include "cli/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1194,4 +1195,54 @@ Test(cli, group_busy_while_a_member_runs)
     cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
     res_free(&r);
     ok(EVL("group", "delete", "G"));
+}
+
+/* ---- a full file system (issue 18) ---------------------------------------- */
+
+/* The log in a tmpfs of 8 MiB (helpers.h: test_small_fs), with topic t
+ * holding one record, then the rest of the file system filled. */
+static void full_disk_log(void)
+{
+    test_small_fs(tpath("small"), 8u << 20);
+    snprintf(dir, sizeof dir, "%s", tpath("small/log"));
+    ok(EVL("topic", "create", "t", "-c", "segment.bytes=1048576"));
+    ok(EVL_IN("x\n", "produce", "t"));
+    test_fill_fs(tpath("small"));
+}
+
+/* Joining a group mapped a member file grown with ftruncate: on a full disk
+ * the first store into it was SIGBUS (exit 135). */
+Test(cli, group_join_on_a_full_disk_is_an_error_not_sigbus)
+{
+    full_disk_log();
+    runtime_err(EVL("consume", "t", "-g", "G", "-c", "1", "-o", "beginning"),
+                "no space left on device");
+    /* No temp or lock files left behind by the failed join. */
+    DIR *d = opendir(tpath("small/log/groups/G"));
+    for (struct dirent *e; d && (e = readdir(d));)
+        cr_assert(!strstr(e->d_name, ".tmp") && !strstr(e->d_name, ".lock"), "%s", e->d_name);
+    if (d)
+        closedir(d);
+    /* With room again, the same command works. */
+    cr_assert_eq(unlink(tpath("small/fill")), 0);
+    struct res r = EVL("consume", "t", "-g", "G", "-c", "1", "-o", "beginning");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "x\n");
+    res_free(&r);
+}
+
+/* Setting up a missing partition.ctl mapped it after an ftruncate: SIGBUS
+ * on a full disk. */
+Test(cli, partition_setup_on_a_full_disk_is_an_error_not_sigbus)
+{
+    full_disk_log();
+    cr_assert_eq(unlink(tpath("small/log/topics/t/0/partition.ctl")), 0);
+    test_fill_fs(tpath("small")); /* into fill2: the 4 KiB the ctl freed too */
+    runtime_err(EVL("consume", "t", "-o", "beginning", "-c", "1"), "no space left on device");
+    cr_assert_eq(unlink(tpath("small/fill")), 0);
+    cr_assert_eq(unlink(tpath("small/fill2")), 0);
+    struct res r = EVL("consume", "t", "-o", "beginning", "-c", "1");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "x\n");
+    res_free(&r);
 }
