@@ -134,6 +134,17 @@ EVL_API const char *evl_errname(int rc);
  *                                 after a power loss (checks every partition's
  *                                 tail). Use rebuild only when no other
  *                                 process has the log open.
+ *                                 repair: as auto, then cut each partition's
+ *                                 damaged tail (records that fail their
+ *                                 checks with no intact record after them;
+ *                                 within a boot auto keeps them and readers
+ *                                 stop there with EVL_ECORRUPT), and set
+ *                                 damaged metadata aside, rebuilding it from
+ *                                 the topics' files (evl verify --repair).
+ *                                 Damage followed by intact records is not
+ *                                 cut: readers skip it when sought past. Use
+ *                                 it only when no other process has the log
+ *                                 open.
  *
  * Topic (evl_topic_create; evl_log_open's config gives the defaults):
  *   num.partitions [1]

@@ -14,7 +14,7 @@
 enum { T_INT, T_BOOL, T_ENUM, T_STR };
 
 static const char *const full_policies[] = {"reject", "block", "drop-oldest", NULL};
-static const char *const recovery_modes[] = {"auto", "rebuild", NULL};
+static const char *const recovery_modes[] = {"auto", "rebuild", "repair", NULL};
 static const char *const partitioners[] = {"xxh3", "murmur2", NULL};
 static const char *const durabilities[] = {"none", "interval", "fsync", NULL};
 static const char *const keyless[] = {"sticky", "round-robin", NULL};

@@ -4,7 +4,10 @@
 #include "meta.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -42,8 +45,9 @@ int evl__meta_rc(int rc)
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
         return EVL_ECORRUPT;
+    case MDB_INVALID: /* "not an LMDB file": damage, not a version */
+        return EVL_ECORRUPT;
     case MDB_VERSION_MISMATCH:
-    case MDB_INVALID:
         return EVL_EVERSION;
     case MDB_MAP_FULL:
         return EVL_ENOSPC;
@@ -52,8 +56,76 @@ int evl__meta_rc(int rc)
     }
 }
 
+/*
+ * LMDB maps data.mdb and reads pages through the mapping, trusting the file
+ * to be as long as its meta page says: a truncated file (a bad card, a
+ * careless copy) is SIGBUS inside LMDB, and a file that is not LMDB's comes
+ * back as MDB_INVALID, which would read as "another version". So the file
+ * is checked first, against LMDB's own layout (lmdb.h, mdb.c; stable since
+ * 0.9, data format version 1): two meta pages at the start, each a 16-byte
+ * page header then MDB_meta:
+ *   +16 u32 mm_magic 0xBEEFC0DE   +20 u32 mm_version (1)
+ *   +40 u32 mm_dbs[FREE_DBI].md_pad: the page size
+ *   +136 u64 mm_last_pg: the last page in use   +144 u64 mm_txnid
+ * (64-bit layout: pointers and size_t are 8 bytes.) The newer meta wins, as
+ * in LMDB, and the file must hold its pages 0..mm_last_pg.
+ */
+#define LMDB_MAGIC 0xBEEFC0DEu
+
+static int check_data_file(const char *dir, const evl_logger_t *lg)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    struct stat st;
+    uint8_t m0[160], m1[160];
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    if (rc == 0 && st.st_size == 0)
+        goto out; /* made but never written: LMDB starts it afresh */
+    rc = EVL_ECORRUPT;
+    if (st.st_size < (off_t)sizeof m0 || pread(fd, m0, sizeof m0, 0) != (ssize_t)sizeof m0 ||
+        evl_ld32(m0 + 16) != LMDB_MAGIC) {
+        evl__logf(lg, EVL_LOG_ERR, "meta: %s is not an LMDB file (%lld bytes): the metadata "
+                  "is damaged", path, (long long)st.st_size);
+        goto out;
+    }
+    if (evl_ld32(m0 + 20) != 1) {
+        rc = EVL_EVERSION;
+        evl__logf(lg, EVL_LOG_ERR, "meta: %s has LMDB data version %u, not 1", path,
+                  evl_ld32(m0 + 20));
+        goto out;
+    }
+    uint64_t psize = evl_ld32(m0 + 40), last = evl_ld64(m0 + 136), txn = evl_ld64(m0 + 144);
+    if (psize < 512 || psize > (1u << 16) || (psize & (psize - 1))) {
+        evl__logf(lg, EVL_LOG_ERR, "meta: %s: impossible page size %llu: the metadata is "
+                  "damaged", path, (unsigned long long)psize);
+        goto out;
+    }
+    if ((uint64_t)st.st_size >= 2 * psize &&
+        pread(fd, m1, sizeof m1, (off_t)psize) == (ssize_t)sizeof m1 &&
+        evl_ld32(m1 + 16) == LMDB_MAGIC && evl_ld64(m1 + 144) > txn)
+        last = evl_ld64(m1 + 136);
+    if (last > (uint64_t)INT64_MAX / psize || (uint64_t)st.st_size < (last + 1) * psize) {
+        evl__logf(lg, EVL_LOG_ERR,
+                  "meta: %s is truncated: %lld bytes, but its meta page needs %llu (pages "
+                  "0..%llu of %llu bytes): the metadata is damaged", path,
+                  (long long)st.st_size, (unsigned long long)((last + 1) * psize),
+                  (unsigned long long)last, (unsigned long long)psize);
+        goto out;
+    }
+    rc = 0;
+out:
+    close(fd);
+    return rc;
+}
+
 static int env_setup(evl_meta_t *m, const char *dir)
 {
+    int crc = check_data_file(dir, &m->lg);
+    if (crc)
+        return crc;
     int rc = mdb_env_create(&m->env);
     if (rc)
         return evl__meta_rc(rc);

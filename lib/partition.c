@@ -1120,26 +1120,34 @@ static bool ctl_current(const evl_part_t *part)
            atomic_load(&ctl->valid) == 1;
 }
 
+enum { CTL_OK = 0, CTL_MISMATCH, CTL_CORRUPT_LAST };
+
 /* A cheap look at a state from this boot: the active file must exist and
- * cover the allocation, and the last frame must check out. */
-static bool ctl_plausible(evl_part_t *part)
+ * cover the allocation, and the last frame must be where the ctl says and
+ * check out. CTL_CORRUPT_LAST: it is there, whole (its length leads exactly
+ * to write_pos), but fails its checksum or structure check. */
+static int ctl_plausible(evl_part_t *part)
 {
     evl_ctl_t *ctl = part->ctl;
     evl_seg_t *seg;
     if (evl__part_seg_at(part, atomic_load(&ctl->active_base), &seg))
-        return false;
-    bool ok = evl__seg_file_size(seg) >= (int64_t)atomic_load(&ctl->alloc_end);
+        return CTL_MISMATCH;
+    int st = evl__seg_file_size(seg) >= (int64_t)atomic_load(&ctl->alloc_end) ? CTL_OK
+                                                                             : CTL_MISMATCH;
     uint64_t lf = atomic_load(&ctl->last_frame_pos), wp = atomic_load(&ctl->write_pos);
-    if (ok && wp > EVL_SEG_HDR) {
-        ok = lf >= EVL_SEG_HDR && lf < wp && wp <= atomic_load(&ctl->alloc_end);
-        if (ok) {
+    if (st == CTL_OK && wp > EVL_SEG_HDR) {
+        st = lf >= EVL_SEG_HDR && lf < wp && wp <= atomic_load(&ctl->alloc_end) ? CTL_OK
+                                                                             : CTL_MISMATCH;
+        if (st == CTL_OK) {
             uint32_t fl = evl__frame_len_acquire(seg->map + lf);
-            ok = evl__frame_check(seg->map + lf, fl, wp - lf, -1, true) == 0 &&
-                 lf + EVL_ALIGN8(fl) == wp;
+            if (fl == 0 || fl == EVL_FRAME_EOF || lf + EVL_ALIGN8(fl) != wp)
+                st = CTL_MISMATCH;
+            else if (evl__frame_check(seg->map + lf, fl, wp - lf, -1, true) != 0)
+                st = CTL_CORRUPT_LAST;
         }
     }
     evl__seg_unref(seg);
-    return ok;
+    return st;
 }
 
 static int init_mutex(pthread_mutex_t *mu)
@@ -1171,13 +1179,14 @@ static int ctl_setup(evl_part_t *part)
         }
     /* Blocks first (not ftruncate): a store into a sparse page on a full
      * file system is SIGBUS; fallocate fails cleanly with ENOSPC. */
-    int rc = evl__os_allocate(fd, 0, 4096);
+    int rc = evl__os_allocate(fd, 0, 4096), st;
     if (rc < 0)
         goto out;
     if ((rc = evl__os_mmap(fd, 4096, 1, (void **)&part->ctl)) < 0)
         goto out;
     evl_ctl_t *ctl = part->ctl;
-    bool rebuild = evl__cfg_int(&part->log->cfg, EVL_CFG_RECOVERY_MODE) == EVL_RECOVERY_REBUILD;
+    int mode = (int)evl__cfg_int(&part->log->cfg, EVL_CFG_RECOVERY_MODE);
+    bool rebuild = mode == EVL_RECOVERY_REBUILD, repair = mode == EVL_RECOVERY_REPAIR;
     if (rebuild || !ctl_current(part)) {
         memset(ctl, 0, sizeof *ctl);
         if ((rc = init_mutex(&ctl->lock)))
@@ -1189,7 +1198,21 @@ static int ctl_setup(evl_part_t *part)
         ctl->size = sizeof *ctl;
         memcpy(ctl->boot_id, part->log->boot_id, sizeof ctl->boot_id);
         atomic_store(&ctl->valid, 1);
-    } else if (!ctl_plausible(part)) {
+    } else if ((st = ctl_plausible(part)) == CTL_CORRUPT_LAST && !repair) {
+        /* Published in this boot, so written whole before its length was
+         * stored: damage that came later (a scribble, bad memory or media),
+         * not a torn write. Truncating it would drop acknowledged records;
+         * it stays, readers stop there with EVL_ECORRUPT, and only an
+         * explicit repair (recovery.mode=rebuild, evl verify --repair) cuts
+         * it. */
+        uint64_t lf = atomic_load(&ctl->last_frame_pos), next = atomic_load(&ctl->next_offset);
+        evl__logf(&part->log->lg, EVL_LOG_ERR,
+                  "%s/%d: the last frame (records before offset %llu; segment %llu, position "
+                  "%llu) fails its checksum: corrupt data, kept; readers stop there "
+                  "(EVL_ECORRUPT), `evl verify --repair` cuts it",
+                  part->topic->name, part->id, (unsigned long long)next,
+                  (unsigned long long)atomic_load(&ctl->active_base), (unsigned long long)lf);
+    } else if (st == CTL_MISMATCH) {
         evl__logf(&part->log->lg, EVL_LOG_WARNING,
                   "%s/%d: shared state does not match the files; recovering",
                   part->topic->name, part->id);
@@ -1197,6 +1220,10 @@ static int ctl_setup(evl_part_t *part)
             rc = evl__part_recover(part);
             ctl_unlock(part);
         }
+    }
+    if (rc == 0 && repair && (rc = ctl_lock(part)) == 0) {
+        rc = evl__part_cut_damaged_tail(part);
+        ctl_unlock(part);
     }
 out:
     flock(fd, LOCK_UN);

@@ -199,5 +199,9 @@ void evl__part_activate(evl_part_t *part, evl_seg_t *seg, uint64_t alloc, int64_
 int evl__part_recover(evl_part_t *part);
 /* Repair after a writer died holding the append lock. */
 void evl__part_repair_tail(evl_part_t *part);
+/* recovery.mode=repair: cut the active segment's damaged tail, frames that
+ * fail their checks with no intact frame after them (append lock held).
+ * Damage followed by intact frames is left for readers to skip. */
+int evl__part_cut_damaged_tail(evl_part_t *part);
 
 #endif

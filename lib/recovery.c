@@ -480,3 +480,101 @@ void evl__part_repair_tail(evl_part_t *part)
         atomic_store(&ctl->idx_count, ic - 1);
     evl__seg_unref(seg);
 }
+
+/* The first frame of seg at or after p (up to end) that checks out with a
+ * base offset above after: the resync of reader.c, unbounded. */
+static bool intact_frame_after(const evl_seg_t *seg, uint64_t p, uint64_t end, uint64_t after)
+{
+    for (p += 8; p + EVL_FRAME_HDR + EVL_REC_HDR <= end; p += 8) {
+        const uint8_t *f = seg->map + p;
+        uint32_t fl = evl__frame_len_acquire(f);
+        if (fl < EVL_FRAME_HDR + EVL_REC_HDR || fl == EVL_FRAME_EOF || p + fl > end ||
+            evl__frame_base(f) <= after)
+            continue;
+        if (evl__frame_check(f, fl, end - p, (int64_t)evl__frame_base(f), true) == 0)
+            return true;
+    }
+    return false;
+}
+
+int evl__part_cut_damaged_tail(evl_part_t *part)
+{
+    evl_ctl_t *ctl = part->ctl;
+    evl_seg_t *seg;
+    int rc = evl__part_seg_at(part, atomic_load(&ctl->active_base), &seg);
+    if (rc)
+        return rc;
+    uint64_t wp = atomic_load(&ctl->write_pos), next = atomic_load(&ctl->next_offset);
+    int64_t size = evl__seg_file_size(seg);
+    if (!seg->writable || size < 0 || wp > (uint64_t)size || wp > seg->max_bytes) {
+        evl__seg_unref(seg);
+        return 0; /* not ours to cut, or a state recovery handles */
+    }
+    /* Walk the whole segment: an explicit repair may cost a scan. */
+    uint64_t p = EVL_SEG_HDR, off = seg->base, last = 0;
+    while (p < wp) {
+        uint32_t fl = evl__frame_len_acquire(seg->map + p);
+        if (fl == 0 || fl == EVL_FRAME_EOF || p + EVL_ALIGN8(fl) > wp ||
+            evl__frame_check(seg->map + p, fl, wp - p, (int64_t)off, true) != 0)
+            break;
+        last = p;
+        off += evl__frame_count(seg->map + p);
+        p += EVL_ALIGN8(fl);
+    }
+    if (p >= wp) {
+        evl__seg_unref(seg);
+        return 0;
+    }
+    if (intact_frame_after(seg, p, wp, off)) {
+        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+                  "%s/%d: corrupt data at offset %llu (segment %llu, position %llu) is followed "
+                  "by intact records: not cut; readers skip it when sought past",
+                  part->topic->name, part->id, (unsigned long long)off,
+                  (unsigned long long)seg->base, (unsigned long long)p);
+        evl__seg_unref(seg);
+        return 0;
+    }
+    /* Nothing readable follows: cut there. The segment's checkpoint, if it
+     * vouched for data past the cut, is rewritten first and synced, so that
+     * a later recovery never trusts the zeroed range. */
+    evl_ckpt_t ck;
+    if (evl__seg_ckpt_read(seg, &ck) && !(ck.flags & EVL_SEG_SEALED) && ck.pos > p) {
+        uint32_t ic = (uint32_t)atomic_load(&ctl->idx_count);
+        while (ic > 0 && evl_ld32(seg->idx + (uint64_t)(ic - 1) * EVL_IDX_ENTRY + 4) >= p)
+            ic--;
+        evl_ckpt_t cut = {0, p, off, atomic_load(&ctl->max_ts), 0, EVL_MIN(ic, ck.idx_count)};
+        evl__seg_ckpt_write(seg, &cut);
+        if ((rc = evl__os_fdatasync(seg->fd)) < 0) {
+            evl__seg_unref(seg);
+            return rc;
+        }
+    }
+    memset(seg->map + p, 0, (size_t)(wp - p));
+    if ((rc = evl__os_fdatasync(seg->fd)) < 0) {
+        evl__seg_unref(seg);
+        return rc;
+    }
+    uint64_t ic = atomic_load(&ctl->idx_count);
+    while (ic > 0 && evl_ld32(seg->idx + (ic - 1) * EVL_IDX_ENTRY + 4) >= p)
+        ic--;
+    atomic_store(&ctl->idx_count, ic);
+    if (atomic_load(&ctl->idx_synced) > ic)
+        atomic_store(&ctl->idx_synced, ic);
+    if (atomic_load(&ctl->last_idx_pos) >= p)
+        atomic_store(&ctl->last_idx_pos,
+                     ic ? evl_ld32(seg->idx + (ic - 1) * EVL_IDX_ENTRY + 4) : EVL_SEG_HDR);
+    atomic_store(&ctl->last_frame_pos, last);
+    atomic_store(&ctl->dirty_end, p);
+    atomic_store(&ctl->write_pos, p);
+    atomic_store(&ctl->next_offset, off);
+    atomic_fetch_add(&ctl->seg_epoch, 1);
+    evl__stat_add(part->log, EVL_STAT_TRUNCATED_BYTES, (int64_t)(wp - p));
+    evl__logf(&part->log->lg, EVL_LOG_WARNING,
+              "%s/%d: repair cut the corrupt tail: offsets %llu to %llu dropped (segment %llu, "
+              "position %llu, %llu bytes)",
+              part->topic->name, part->id, (unsigned long long)off,
+              (unsigned long long)next - 1, (unsigned long long)seg->base,
+              (unsigned long long)p, (unsigned long long)(wp - p));
+    evl__seg_unref(seg);
+    return 0;
+}

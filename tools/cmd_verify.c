@@ -11,15 +11,19 @@
  * exactly there, and a time seek to a sampled record's timestamp must not
  * return an earlier timestamp.
  *
- * Repair, and its limits: opening a log runs the library's recovery, which
- * truncates torn records after the last checkpoint (what a crash or power
- * loss leaves) and rebuilds the index there. verify reports what recovery
- * dropped (EVL_STAT_TRUNCATED_BYTES and the library's log messages); that
- * counts as a problem, except with --repair, where it is the repair. Damage
- * before a partition's checkpoint (bit rot, a scribbled byte) cannot be
- * truncated through the public API: verify --repair reports the unreadable
- * offsets and exits 1. Readers stop at such a record; skip it with
- * `evl consume -o OFFSET` or a group reset.
+ * Repair, and its limits: a plain open runs the library's recovery, which
+ * within a boot cuts nothing that was published (a frame published whole and
+ * damaged later is corruption: kept, reported, readers stop there), and
+ * after a reboot truncates torn records past the last checkpoint. verify
+ * reports what recovery dropped (EVL_STAT_TRUNCATED_BYTES and the library's
+ * log messages); that counts as a problem. --repair opens the log with
+ * recovery.mode=rebuild: every partition is rebuilt from its files as after
+ * a power loss, which cuts whatever fails its checks past the last
+ * checkpoint (torn or corrupt tails), and damaged metadata is set aside and
+ * rebuilt from the topics' files; what that drops is the repair. Damage
+ * before a checkpoint (bit rot in data already fsynced) is not cut: it is
+ * reported with its offsets and the exit status stays 1. Readers stop at
+ * such a record; skip it with `evl consume -o OFFSET` or a group reset.
  */
 #include "evl.h"
 
@@ -38,11 +42,13 @@ static const char help_verify[] =
     "the end offset, and that the offset and time indexes find sampled\n"
     "records. Exit status 0 when clean, 1 with a report of the problems.\n"
     "\n"
-    "  --repair   accept the library's recovery (it truncates torn records\n"
-    "             at a partition's tail and rebuilds the index there when the\n"
-    "             log is opened) as the repair. Corrupt records before the\n"
-    "             tail cannot be truncated through the public API: they are\n"
-    "             reported with their offsets, and the exit status stays 1.\n"
+    "  --repair   rebuild every partition from its files (as after a power\n"
+    "             loss): records that fail their checks past the last\n"
+    "             checkpoint (torn or corrupt tails) are cut, and damaged or\n"
+    "             lost metadata is rebuilt from the topics' files. Run it\n"
+    "             with no other process using the log. Corrupt records in\n"
+    "             data already fsynced are not cut: they are reported with\n"
+    "             their offsets, and the exit status stays 1.\n"
     "  --json     one JSON document: {\"clean\":BOOL,\"problems\":N,\n"
     "             \"records\":N,\"truncated_bytes\":N,\"log\":[MESSAGE,...],\n"
     "             \"partitions\":[{\"topic\":T,\"partition\":P,\"records\":N,\n"
@@ -359,9 +365,11 @@ static int64_t report_recovery(struct verify *v, evl_log_t *log,
     } else {
         for (i = 0; i < notes->count; i++)
             printf("log: %s\n", notes->msgs[i]);
-        if (dropped > 0)
-            printf("recovery truncated %lld bytes of torn records%s\n",
-                   (long long)dropped, v->repair ? " (repaired)" : "");
+        if (dropped > 0 && v->repair)
+            printf("repair dropped %lld bytes of torn or corrupt records\n",
+                   (long long)dropped);
+        else if (dropped > 0)
+            printf("recovery truncated %lld bytes of torn records\n", (long long)dropped);
     }
     return dropped > 0 && !v->repair ? 1 : 0;
 }
@@ -376,6 +384,13 @@ static int verify_run(struct verify *v, const char *topic)
     if (!cfg)
         return cli_fail("out of memory");
     evl_config_set_log_cb(cfg, notes_cb, &notes);
+    /* The repair: rebuild every partition's state from its files, which cuts
+     * what fails its checks past the last checkpoint (torn or corrupt
+     * tails), and set damaged metadata aside, rebuilding it from the files. */
+    if (v->repair && evl_config_set(cfg, "recovery.mode", "repair", NULL, 0) != 0) {
+        evl_config_free(cfg);
+        return cli_fail("out of memory");
+    }
     status = cli_open_log_cfg(v->cli, cfg, &log);
     evl_config_free(cfg);
     if (status == EXIT_OK && topic && (rc = evl_topic_partitions(log, topic)) < 0)
