@@ -311,7 +311,10 @@ int evl__part_seg_for(evl_part_t *part, uint64_t offset, evl_seg_t **out)
     for (size_t i = n; i-- > 0;)
         if (bases[i] <= offset) {
             rc = evl__part_seg_at(part, bases[i], out);
-            break;
+            /* A stray file with a bad header (recovery would quarantine
+             * it): the segment before it leads the reader past it. */
+            if (rc != EVL_ECORRUPT || bases[i] <= evl__part_start(part))
+                break;
         }
     free(bases);
     return rc;

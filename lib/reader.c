@@ -293,6 +293,45 @@ static bool resync(evl_reader_t *rd)
     return false;
 }
 
+/*
+ * The segment an end marker leads to (*next_base) is gone or unreadable
+ * (a bad header: a stray file) although retention has not passed it:
+ * damage. Move on to the next segment that opens, as recovery does when it
+ * finds such a hole (it reseals the segment before it to jump it), and say
+ * which offsets are lost. Without this a reader got EVL_EOFFSET at a
+ * position the log still claims, and a consumer that sought to the
+ * beginning, as that error asks, looped over the same records for ever.
+ */
+static int skip_missing(evl_reader_t *rd, uint64_t *next_base, int why, evl_seg_t **out)
+{
+    uint64_t *bases;
+    size_t n;
+    int rc = evl__part_list(rd->part->dir, &bases, &n);
+    if (rc)
+        return rc;
+    rc = why;
+    for (size_t i = 0; i < n && rc; i++) {
+        if (bases[i] <= *next_base)
+            continue;
+        rc = evl__part_seg_at(rd->part, bases[i], out);
+        if (rc == 0 || (rc != -ENOENT && rc != EVL_ECORRUPT)) {
+            if (rc == 0) {
+                evl__logf(&rd->log->lg, EVL_LOG_ERR,
+                          "%s/%d: segment %llu is %s: offsets %llu to %llu are lost; reading "
+                          "goes on at %llu", rd->topic->name, rd->part->id,
+                          (unsigned long long)*next_base,
+                          why == -ENOENT ? "missing" : "unreadable (bad header)",
+                          (unsigned long long)*next_base, (unsigned long long)bases[i] - 1,
+                          (unsigned long long)bases[i]);
+                *next_base = bases[i];
+            }
+            break;
+        }
+    }
+    free(bases);
+    return rc;
+}
+
 /* Load the frame at rd->pos. 0: loaded; 1: nothing published yet;
  * negative: error. Crosses to the next segment at an end marker. */
 static int load_frame(evl_reader_t *rd)
@@ -319,6 +358,8 @@ static int load_frame(evl_reader_t *rd)
                 return EVL_ECORRUPT;
             evl_seg_t *nseg;
             int rc = evl__part_seg_at(rd->part, next_base, &nseg);
+            if ((rc == -ENOENT || rc == EVL_ECORRUPT) && next_base >= evl__part_start(rd->part))
+                rc = skip_missing(rd, &next_base, rc, &nseg);
             if (rc)
                 return rc == -ENOENT ? EVL_EOFFSET : rc;
             reader_set_seg(rd, nseg);
