@@ -313,8 +313,11 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
                              const evl_config_t *cfg);
 
 /**
- * @brief Delete a topic and its data. Handles open on it elsewhere keep
- * their mappings until closed, then further calls fail with EVL_ENOTFOUND.
+ * @brief Delete a topic and its data. From the moment it returns, sends and
+ * flushes of producers of that topic fail with EVL_ENOTFOUND, in every
+ * handle and process; a topic created again under the name is a new topic,
+ * which those producers do not write to (make a new producer). Readers and
+ * consumers keep what they have mapped until closed.
  * @return 0, EVL_ENOTFOUND, EVL_EBADNAME, -errno. Thread-safe.
  */
 EVL_API int evl_topic_delete(evl_log_t *log, const char *name);
@@ -450,7 +453,8 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic,
  * @brief Append one record. Key and value are copied into the log before the
  * call returns. Sets msg->partition and msg->offset.
  * @param flags  0, or EVL_SEND_DURABILITY(level); other bits: EVL_EINVAL
- * @return 0; EVL_ETOOBIG; EVL_EINVAL (bad partition or flags); EVL_EFULL (disk
+ * @return 0; EVL_ETOOBIG; EVL_EINVAL (bad partition or flags); EVL_ENOTFOUND
+ *         (the topic was deleted); EVL_ESTATE (the log was closed); EVL_EFULL (disk
  *         budget); EVL_ENOSPC, EVL_EIO (nothing was appended);
  *         EVL_EDURABILITY (appended, but the fsync failed). Thread-safe.
  */

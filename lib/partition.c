@@ -596,6 +596,11 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     if (rc)
         return rc;
     evl_ctl_t *ctl = part->ctl;
+    /* valid shares its line with fields no append writes: a load that hits. */
+    if (EVL_UNLIKELY(atomic_load_explicit(&ctl->valid, memory_order_relaxed) != 1)) {
+        rc = EVL_ENOTFOUND; /* the topic was deleted (evl__part_mark_deleted) */
+        goto out;
+    }
     if ((rc = ensure_wseg(part)))
         goto out;
     uint64_t pos = atomic_load_explicit(&ctl->write_pos, memory_order_relaxed);
@@ -1115,6 +1120,36 @@ int evl__part_info(evl_part_t *part, evl_partition_info_t *out)
 
 /* ---- open / close ---------------------------------------------------------- */
 
+#define CTL_DELETED 2u /* evl_ctl_t.valid of a deleted topic's partition */
+
+void evl__part_mark_deleted(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/partition.ctl", dir);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    evl_ctl_t *ctl;
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size >= 4096 && evl__os_mmap(fd, 4096, 1, (void **)&ctl) == 0) {
+        if (memcmp(ctl->magic, EVL_CTL_MAGIC, 8) == 0 && ctl->version == EVL_CTL_VERSION &&
+            atomic_load(&ctl->valid) == 1) {
+            /* Under the append lock: a send either finished before (and its
+             * record went with the topic) or sees the mark. */
+            int lrc = pthread_mutex_lock(&ctl->lock);
+            if (lrc == EOWNERDEAD)
+                pthread_mutex_consistent(&ctl->lock);
+            atomic_store(&ctl->valid, CTL_DELETED);
+            if (lrc == 0 || lrc == EOWNERDEAD)
+                pthread_mutex_unlock(&ctl->lock);
+            atomic_fetch_add(&ctl->futex_seq, 1); /* sleeping readers look again */
+            evl__futex_wake_all(&ctl->futex_seq);
+        }
+        evl__os_munmap(ctl, 4096);
+    }
+    close(fd);
+}
+
 static bool ctl_current(const evl_part_t *part)
 {
     const evl_ctl_t *ctl = part->ctl;
@@ -1188,6 +1223,10 @@ static int ctl_setup(evl_part_t *part)
     if ((rc = evl__os_mmap(fd, 4096, 1, (void **)&part->ctl)) < 0)
         goto out;
     evl_ctl_t *ctl = part->ctl;
+    if (memcmp(ctl->magic, EVL_CTL_MAGIC, 8) == 0 && atomic_load(&ctl->valid) == CTL_DELETED) {
+        rc = EVL_ENOTFOUND; /* its topic is being deleted */
+        goto out;
+    }
     int mode = (int)evl__cfg_int(&part->log->cfg, EVL_CFG_RECOVERY_MODE);
     bool rebuild = mode == EVL_RECOVERY_REBUILD, repair = mode == EVL_RECOVERY_REPAIR;
     if (rebuild || !ctl_current(part)) {
@@ -1257,8 +1296,13 @@ int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
     if (!(part->dir = evl__malloc(len)))
         goto fail;
     snprintf(part->dir, len, "%s/%d", topic->dir, id);
-    if ((rc = evl__os_mkdirs(part->dir, 0755)))
+    /* Never mkdir -p: a topic folder renamed away by a delete must not come
+     * back empty under its name. */
+    if ((mkdir(topic->dir, 0755) < 0 && errno != EEXIST) ||
+        (mkdir(part->dir, 0755) < 0 && errno != EEXIST)) {
+        rc = -errno;
         goto fail;
+    }
     if ((rc = ctl_setup(part)))
         goto fail;
     *out = part;

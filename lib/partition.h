@@ -197,6 +197,14 @@ void evl__part_activate(evl_part_t *part, evl_seg_t *seg, uint64_t alloc, int64_
 /* recovery.c: rebuild the ctl state from the segment files (ctl locked by
  * flock; the append mutex is initialised by the caller). */
 int evl__part_recover(evl_part_t *part);
+/* A topic delete: mark the partition in folder dir deleted, so that every
+ * handle's appends to it fail with EVL_ENOTFOUND from now on. */
+void evl__part_mark_deleted(const char *dir);
+/* True once the partition's topic was deleted (appends fail). */
+static inline bool evl__part_deleted(const evl_part_t *part)
+{
+    return atomic_load_explicit(&part->ctl->valid, memory_order_relaxed) != 1;
+}
 /* Repair after a writer died holding the append lock. */
 void evl__part_repair_tail(evl_part_t *part);
 /* recovery.mode=repair: cut the active segment's damaged tail, frames that

@@ -108,6 +108,23 @@ static int msg_check(const evl_producer_t *prod, const evl_msg_t *m, uint64_t *s
     return 0;
 }
 
+/* Partition p of the producer's topic: EVL_EINVAL past the partition count,
+ * EVL_ENOTFOUND once the topic was deleted (or replaced by a new one of its
+ * name: a new topic for this producer). */
+static int part_for(evl_producer_t *prod, int p, int nparts, evl_part_t **out)
+{
+    if ((*out = evl__topic_part_if_open(prod->topic, p)))
+        return 0;
+    if (p >= nparts) {
+        int n = evl__topic_refresh(prod->topic);
+        if (n < 0)
+            return n;
+        if (p >= n)
+            return EVL_EINVAL;
+    }
+    return evl__topic_part(prod->topic, p, out);
+}
+
 static int after_append(evl_producer_t *prod, evl_part_t *part, int durability,
                         uint64_t seg_base, uint64_t end_pos)
 {
@@ -148,8 +165,10 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
     int nparts = evl__topic_nparts(prod->topic);
     int p = choose(prod, msg, nparts);
     evl_part_t *part;
-    if (p < 0 || (rc = evl__topic_part(prod->topic, p, &part)))
-        return p < 0 || rc == EVL_ENOTFOUND ? EVL_EINVAL : rc;
+    if (p < 0)
+        return EVL_EINVAL;
+    if ((rc = part_for(prod, p, nparts, &part)))
+        return rc;
     uint64_t base, sb, ep;
     if (durability == EVL_DURABILITY_FSYNC) {
         int n = atomic_fetch_add(&part->durable_inflight, 1) + 1;
@@ -269,9 +288,10 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
             goto out;
         pidx[i] = choose(prod, &msgs[i], nparts);
         if (pidx[i] < 0 || pidx[i] >= nparts) {
-            if (pidx[i] >= 0 && pidx[i] < evl__topic_refresh(prod->topic))
+            int n = pidx[i] >= 0 ? evl__topic_refresh(prod->topic) : EVL_EINVAL;
+            if (pidx[i] < n)
                 continue;
-            rc = EVL_EINVAL;
+            rc = n < 0 ? n : EVL_EINVAL;
             goto out;
         }
     }
@@ -287,7 +307,7 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
                 pidx[j] = -1;
             }
         evl_part_t *part;
-        rc = evl__topic_part(prod->topic, p, &part);
+        rc = part_for(prod, p, INT32_MAX, &part);
         if (rc == 0)
             rc = append_group(prod, part, msgs, idx, sizes, n, durability, scratch, gsizes);
     }
@@ -310,8 +330,12 @@ EVL_API int evl_producer_flush(evl_producer_t *prod)
         return EVL_ESTATE;
     int rc = 0;
     int n = evl__topic_nparts(prod->topic);
+    if (!prod->topic->name[0])
+        return EVL_ENOTFOUND; /* deleted through this log handle */
     for (int p = 0; p < n; p++) {
         evl_part_t *part = evl__topic_part_if_open(prod->topic, p);
+        if (part && evl__part_deleted(part))
+            return EVL_ENOTFOUND;
         if (part && atomic_load(&part->unsynced)) {
             int r = evl__part_sync_now(part);
             if (r && !rc)

@@ -2,20 +2,32 @@
  * topic.c - topics: creation, deletion, listing, partition growth, settings
  * stored in LMDB, and the log's cache of open topics and partitions.
  *
- * A topic's record in LMDB is text, "partitions=N\n" followed by its
- * settings as "name=value" lines: readable with mdb_dump, and a later
- * version can add settings without a migration. The topic's folder under
- * DIR/topics holds one folder per partition, made when first opened.
- * Deleting renames the folder into DIR/trash before removing it, so a crash
- * midway never leaves a half-deleted topic under its name.
+ * A topic's record in LMDB is text, "partitions=N\nid=HEX\n" followed by
+ * its settings as "name=value" lines: readable with mdb_dump, and a later
+ * version can add settings without a migration. The id is random, made at
+ * creation: a topic deleted and created again under its name is another
+ * topic, and handles holding the old one get EVL_ENOTFOUND. The topic's
+ * folder under DIR/topics holds a copy of the record (topic.conf, for
+ * rebuilding lost metadata: topic_recover.c) and one folder per partition.
+ *
+ * Deleting, in an order that a crash at any step leaves safe:
+ *   1. topic.conf -> topic.conf.deleted (the files no longer claim a topic);
+ *   2. the record goes from LMDB (no handle opens the topic any more);
+ *   3. every partition's shared state is marked deleted, under its append
+ *      lock, so that producers of every process get EVL_ENOTFOUND instead
+ *      of appending to files about to vanish;
+ *   4. the folder is renamed into DIR/trash, then removed.
  */
 #include "topic.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "os.h"
@@ -60,12 +72,50 @@ static int del_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     return evl__meta_rc(mdb_del(txn, dbi[EVL_DB_TOPICS], &k, NULL));
 }
 
-static int parse_nparts(const char *text)
+int evl__topic_rec_nparts(const char *text)
 {
     if (strncmp(text, "partitions=", 11) != 0)
         return EVL_ECORRUPT;
     long n = strtol(text + 11, NULL, 10);
     return n >= 1 && n <= 100000 ? (int)n : EVL_ECORRUPT;
+}
+
+uint64_t evl__topic_rec_id(const char *text)
+{
+    const char *p = strstr(text, "\nid=");
+    return p ? strtoull(p + 4, NULL, 16) : 0;
+}
+
+#define parse_nparts evl__topic_rec_nparts
+
+static uint64_t new_topic_id(void)
+{
+    uint64_t id = 0;
+    while (id == 0)
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+            id = (uint64_t)evl_mono_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid();
+    return id;
+}
+
+int evl__topic_conf_write(const char *tdir, const char *text, size_t len)
+{
+    char path[PATH_MAX + 32], tmp[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/topic.conf", tdir);
+    snprintf(tmp, sizeof tmp, "%s/topic.conf.tmp", tdir);
+    int fd = evl__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fd;
+    int rc = evl__os_pwrite(fd, text, len, 0);
+    if (rc == 0)
+        rc = evl__os_fdatasync(fd);
+    close(fd);
+    if (rc == 0)
+        rc = evl__os_rename(tmp, path);
+    if (rc == 0)
+        rc = evl__os_fsync_dir(tdir);
+    if (rc)
+        unlink(tmp);
+    return rc;
 }
 
 static int grow_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
@@ -88,7 +138,9 @@ static int grow_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     int n = snprintf(text, cap, "partitions=%d\n%s", r->nparts, rest);
     MDB_val k = {strlen(r->name), (void *)r->name}, v = {(size_t)n, text};
     rc = evl__meta_rc(mdb_put(txn, dbi[EVL_DB_TOPICS], &k, &v, 0));
-    free(text);
+    free(r->text);
+    r->text = text; /* what was stored, for topic.conf */
+    r->len = (size_t)n;
     return rc;
 }
 
@@ -98,6 +150,36 @@ static int topic_dir(const evl_log_t *log, const char *name, char *buf, size_t s
 {
     int n = snprintf(buf, size, "%s/topics/%s", log->dir, name);
     return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Move path into DIR/trash and remove it there: a crash midway leaves it in
+ * the trash, which the next open empties. */
+static void to_trash(evl_log_t *log, const char *path, const char *name)
+{
+    char trash[PATH_MAX + 300];
+    snprintf(trash, sizeof trash, "%s/trash/%s.%d.%lld", log->dir, name, (int)getpid(),
+             (long long)evl_mono_ns());
+    if (evl__os_rename(path, trash) == 0)
+        evl__os_rmtree(trash);
+    else
+        evl__os_rmtree(path);
+}
+
+/* The files of a topic whose record was just created: its folder (a
+ * folder left under the name by a topic whose record is gone goes to the
+ * trash first: its data must not be adopted), and topic.conf. */
+static int topic_files_create(evl_log_t *log, const char *name, const char *dir,
+                              const char *text, size_t len, int partitions)
+{
+    (void)partitions;
+    if (access(dir, F_OK) == 0) {
+        evl__logf(&log->lg, EVL_LOG_NOTICE,
+                  "topic %s: the folder of an earlier topic of that name, without metadata, "
+                  "was left on disk; it is removed, not adopted", name);
+        to_trash(log, dir, name);
+    }
+    int rc = evl__os_mkdirs(dir, 0755);
+    return rc ? rc : evl__topic_conf_write(dir, text, len);
 }
 
 EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
@@ -149,23 +231,33 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
         goto out;
     }
     char dir[PATH_MAX];
-    if ((rc = topic_dir(log, name, dir, sizeof dir)) || (rc = evl__os_mkdirs(dir, 0755)))
+    if ((rc = topic_dir(log, name, dir, sizeof dir)))
         goto out;
     char *settings = evl__cfg_topic_serialize(&eff);
     if (!settings) {
         rc = EVL_ENOMEM;
         goto out;
     }
-    size_t cap = strlen(settings) + 32;
+    size_t cap = strlen(settings) + 64;
     struct topic_rec r = {name, evl__malloc(cap), 0, 0};
     if (!r.text) {
         free(settings);
         rc = EVL_ENOMEM;
         goto out;
     }
-    r.len = (size_t)snprintf(r.text, cap, "partitions=%d\n%s", partitions, settings);
+    r.len = (size_t)snprintf(r.text, cap, "partitions=%d\nid=%016llx\n%s", partitions,
+                             (unsigned long long)new_topic_id(), settings);
     free(settings);
+    /* The record first: it decides which of two creators wins. Then the
+     * files; if they cannot be made (a full disk), the record goes again,
+     * so a topic that reports success exists on disk. */
     rc = evl__meta_write(log->meta, put_new, &r);
+    if (rc == 0 && (rc = topic_files_create(log, name, dir, r.text, r.len, partitions))) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "topic %s: cannot create its files: %s", name,
+                  evl_strerror(rc));
+        evl__meta_write(log->meta, del_rec, &r);
+        evl__os_rmtree(dir);
+    }
     free(r.text);
 out:
     evl__cfg_release(&eff);
@@ -183,26 +275,42 @@ static void cache_forget(evl_log_t *log, const char *name)
     pthread_mutex_unlock(&log->mu);
 }
 
+/* Step 3 of a delete: mark each partition's shared state deleted. */
+static void mark_partitions_deleted(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char pdir[PATH_MAX];
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' &&
+            (size_t)snprintf(pdir, sizeof pdir, "%s/%s", dir, e->d_name) < sizeof pdir)
+            evl__part_mark_deleted(pdir);
+    closedir(d);
+}
+
 EVL_API int evl_topic_delete(evl_log_t *log, const char *name)
 {
     if (!log)
         return EVL_EINVAL;
     if (!evl__name_valid(name))
         return EVL_EBADNAME;
-    struct topic_rec r = {name, NULL, 0, 0};
-    int rc = evl__meta_write(log->meta, del_rec, &r);
+    char dir[PATH_MAX], conf[PATH_MAX + 32], gone[PATH_MAX + 32];
+    int rc = topic_dir(log, name, dir, sizeof dir);
     if (rc)
         return rc;
+    snprintf(conf, sizeof conf, "%s/topic.conf", dir);
+    snprintf(gone, sizeof gone, "%s/topic.conf.deleted", dir);
+    bool renamed = rename(conf, gone) == 0;
+    struct topic_rec r = {name, NULL, 0, 0};
+    if ((rc = evl__meta_write(log->meta, del_rec, &r))) {
+        if (renamed && rc != EVL_ENOTFOUND)
+            rename(gone, conf); /* still a topic */
+        return rc;
+    }
     cache_forget(log, name);
-    char dir[PATH_MAX], trash[PATH_MAX];
-    if (topic_dir(log, name, dir, sizeof dir))
-        return 0;
-    snprintf(trash, sizeof trash, "%s/trash/%s.%d.%lld", log->dir, name, (int)getpid(),
-             (long long)evl_mono_ns());
-    if (evl__os_rename(dir, trash) == 0)
-        evl__os_rmtree(trash);
-    else
-        evl__os_rmtree(dir);
+    mark_partitions_deleted(dir);
+    to_trash(log, dir, name);
     return 0;
 }
 
@@ -216,6 +324,15 @@ EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name, int total
         return EVL_EINVAL;
     struct topic_rec r = {name, NULL, 0, total};
     int rc = evl__meta_write(log->meta, grow_rec, &r);
+    char dir[PATH_MAX];
+    if (rc == 0 && topic_dir(log, name, dir, sizeof dir) == 0) {
+        int crc = evl__topic_conf_write(dir, r.text, r.len);
+        if (crc)
+            evl__logf(&log->lg, EVL_LOG_WARNING,
+                      "topic %s: grown to %d partitions, but its topic.conf could not be "
+                      "rewritten (%s): a rebuild of lost metadata would count the partition "
+                      "folders instead", name, total, evl_strerror(crc));
+    }
     free(r.text);
     return rc;
 }
@@ -315,12 +432,12 @@ EVL_API int evl_partition_info(evl_log_t *log, const char *topic, int partition,
 
 /* ---- the cache ------------------------------------------------------------ */
 
-static int topic_load(evl_log_t *log, const char *name, evl_topic_t **out)
+/* A topic from its record's text (r->text, taken over). */
+static int topic_load(evl_log_t *log, const char *name, struct topic_rec *rr, evl_topic_t **out)
 {
-    struct topic_rec r = {name, NULL, 0, 0};
-    int rc = evl__meta_read(log->meta, get_rec, &r);
-    if (rc)
-        return rc;
+    struct topic_rec r = *rr;
+    int rc;
+    rr->text = NULL;
     evl_topic_t *t = evl__calloc(1, sizeof *t);
     char dir[PATH_MAX];
     if (!t || (rc = topic_dir(log, name, dir, sizeof dir))) {
@@ -331,6 +448,7 @@ static int topic_load(evl_log_t *log, const char *name, evl_topic_t **out)
     evl__cfg_copy(&t->cfg, &log->cfg); /* strings of log cfg copied; may fail below */
     t->log = log;
     t->name = evl__strdup(name);
+    t->id = evl__topic_rec_id(r.text);
     t->dir = evl__strdup(dir);
     pthread_mutex_init(&t->mu, NULL);
     int np = parse_nparts(r.text);
@@ -357,21 +475,44 @@ int evl__topic_get(evl_log_t *log, const char *name, evl_topic_t **out)
     *out = NULL;
     if (!evl__name_valid(name))
         return EVL_EBADNAME;
+    /* The record is read each time (a read transaction, ~1 us): another
+     * handle or process may have deleted the topic, or made a new one of
+     * that name, since this handle cached it. */
+    struct topic_rec r = {name, NULL, 0, 0};
+    int rc = evl__meta_read(log->meta, get_rec, &r);
+    if (rc && rc != EVL_ENOTFOUND)
+        return rc; /* says nothing about the topic */
     pthread_mutex_lock(&log->mu);
     for (evl_topic_t *t = log->topics; t; t = t->next)
-        if (!strcmp(t->name, name)) {
-            *out = t;
-            pthread_mutex_unlock(&log->mu);
-            return 0;
+        if (t->name[0] && !strcmp(t->name, name)) {
+            if (rc == 0 && t->id == evl__topic_rec_id(r.text)) {
+                *out = t;
+                pthread_mutex_unlock(&log->mu);
+                free(r.text);
+                return 0;
+            }
+            t->name[0] = 0; /* stale: kept for its handles until close */
         }
     evl_topic_t *t;
-    int rc = topic_load(log, name, &t);
-    if (rc == 0) {
+    if (rc == 0 && (rc = topic_load(log, name, &r, &t)) == 0) {
         t->next = log->topics;
         log->topics = t;
         *out = t;
     }
     pthread_mutex_unlock(&log->mu);
+    free(r.text);
+    return rc;
+}
+
+int evl__topic_current(evl_topic_t *t)
+{
+    struct topic_rec r = {t->name, NULL, 0, 0};
+    if (!t->name[0])
+        return EVL_ENOTFOUND;
+    int rc = evl__meta_read(t->log->meta, get_rec, &r);
+    if (rc == 0 && evl__topic_rec_id(r.text) != t->id)
+        rc = EVL_ENOTFOUND;
+    free(r.text);
     return rc;
 }
 
@@ -383,7 +524,7 @@ int evl__topic_refresh(evl_topic_t *t)
     int rc = evl__meta_read(t->log->meta, get_rec, &r);
     if (rc)
         return rc;
-    int np = parse_nparts(r.text);
+    int np = evl__topic_rec_id(r.text) == t->id ? parse_nparts(r.text) : EVL_ENOTFOUND;
     free(r.text);
     if (np < 0)
         return np;
@@ -454,8 +595,18 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
         rc = parts_grow(t, cap);
     evl_part_t **arr = atomic_load(&t->parts);
     if (rc == 0 && !arr[p]) {
-        evl_part_t *part;
-        rc = evl__part_open(t, p, &part);
+        evl_part_t *part = NULL;
+        /* Only while the record is the one this topic was loaded from, and
+         * checked again once the files are open: a delete (or a delete and
+         * a new topic of the name) racing this open must not leave it
+         * appending to a folder on its way to the trash. */
+        if ((rc = evl__topic_current(t)) == 0 && (rc = evl__part_open(t, p, &part)) == 0 &&
+            (rc = evl__topic_current(t)) != 0) {
+            evl__part_close(part);
+            part = NULL;
+        }
+        if (rc == -ENOENT)
+            rc = EVL_ENOTFOUND; /* its folder went with a delete */
         if (rc == 0)
             __atomic_store_n(&arr[p], part, __ATOMIC_RELEASE);
         /* A seal left by a process that died: the background thread, which

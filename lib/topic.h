@@ -12,7 +12,8 @@
 
 typedef struct evl_topic {
     struct evl_log *log;
-    char *name;
+    char *name;                /* "" once deleted (no longer found by name) */
+    uint64_t id;               /* from the record: a re-created topic has another */
     char *dir;                 /* DIR/topics/NAME */
     evl_config_t cfg;          /* effective settings */
     pthread_mutex_t mu;        /* serialises changes to the fields below */
@@ -28,8 +29,20 @@ typedef struct evl_topic {
 } evl_topic_t;
 
 /* The open topic named name (loaded from LMDB on first use, then cached
- * until the log closes). EVL_ENOTFOUND, EVL_EBADNAME. */
+ * until the log closes; a cached one whose record was deleted or replaced
+ * by a new topic of the same name is dropped and the new one loaded).
+ * EVL_ENOTFOUND, EVL_EBADNAME. */
 int evl__topic_get(struct evl_log *log, const char *name, evl_topic_t **out);
+/* 0 if topic's record is still the one it was loaded from, else
+ * EVL_ENOTFOUND (deleted, or deleted and created again). */
+int evl__topic_current(evl_topic_t *topic);
+/* The topic record's text: "partitions=N\nid=HEX\n" then settings. */
+int evl__topic_rec_nparts(const char *text);
+uint64_t evl__topic_rec_id(const char *text);
+/* Write DIR/topics/NAME/topic.conf, a copy of the record kept with the data
+ * so that lost metadata can be rebuilt from the files (topic_recover.c):
+ * temp file, fsync, rename, fsync of the folder. */
+int evl__topic_conf_write(const char *tdir, const char *text, size_t len);
 /* Partition p of the topic, opened on first use. EVL_ENOTFOUND past the
  * partition count (reloaded from LMDB before giving up). */
 int evl__topic_part(evl_topic_t *topic, int p, evl_part_t **out);

@@ -728,3 +728,99 @@ Test(produce, unknown_send_flags_are_refused)
     evl_producer_close(prod);
     evl_log_close(log);
 }
+
+/* Issue 18: a producer whose topic was deleted (or deleted and created
+ * again) went on returning 0 with offsets for records that went nowhere,
+ * and flush returned 0. */
+Test(produce, deleted_topic_is_enotfound_for_its_producers)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(cfg, "t", 2, &prod);
+    evl_log_t *other = test_open(cfg); /* as another process would */
+    evl_producer_t *oprod;
+    cr_assert_eq(evl_producer_new(other, "t", NULL, &oprod), 0);
+    test_send(prod, 0, NULL, "a", 0);
+    test_send(oprod, 0, NULL, "b", 0); /* partition 1 not yet open in `other` */
+    cr_assert_eq(evl_topic_delete(log, "t"), 0);
+    evl_msg_t m = {NULL, 0, "x", 1, NULL, 0, -1, 0, -1};
+    for (int p = 0; p < 2; p++) {
+        m.partition = p;
+        cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ENOTFOUND, "p%d", p);
+        cr_assert_eq(evl_producer_send(oprod, &m, 0), EVL_ENOTFOUND, "other p%d", p);
+        cr_assert_eq(m.offset, -1);
+        cr_assert_eq(evl_producer_send_batch(oprod, &m, 1, 0), EVL_ENOTFOUND);
+    }
+    cr_assert_eq(evl_producer_flush(prod), EVL_ENOTFOUND);
+    cr_assert_eq(evl_producer_flush(oprod), EVL_ENOTFOUND);
+    /* Created again: a new topic, which the old producers do not write to. */
+    cr_assert_eq(evl_topic_create(log, "t", 2, NULL), 0);
+    m.partition = 0;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), EVL_ENOTFOUND);
+    cr_assert_eq(evl_producer_send(oprod, &m, 0), EVL_ENOTFOUND);
+    evl_producer_t *np;
+    cr_assert_eq(evl_producer_new(other, "t", NULL, &np), 0);
+    cr_assert_eq(test_send(np, 0, NULL, "new", 0), 0, "the new topic starts at 0");
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    const evl_record_t *rec;
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), 0);
+    size_t n;
+    cr_assert_eq(memcmp(evl_record_value(rec, &n), "new", 3), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), EVL_ETIMEDOUT);
+    evl_reader_close(rd);
+    evl_producer_close(np);
+    evl_producer_close(oprod);
+    evl_producer_close(prod);
+    evl_log_close(other);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
+
+/* A send racing a delete gets 0 (it came first) or EVL_ENOTFOUND, never a
+ * system error such as -ENOENT; after the delete, only EVL_ENOTFOUND. */
+struct race {
+    evl_producer_t *prod;
+    _Atomic int deleted, stop;
+    int bad, late_ok;
+};
+
+static void *race_sender(void *arg)
+{
+    struct race *r = arg;
+    int i = 0;
+    while (!atomic_load(&r->stop)) {
+        int after = atomic_load(&r->deleted);
+        evl_msg_t m = {NULL, 0, "v", 1, NULL, 0, -1, i++ % 4, -1};
+        int rc = evl_producer_send(r->prod, &m, 0);
+        if (rc != 0 && rc != EVL_ENOTFOUND)
+            r->bad = rc;
+        if (after && rc == 0)
+            r->late_ok++;
+    }
+    return NULL;
+}
+
+Test(produce, send_racing_a_delete_is_ok_or_enotfound)
+{
+    for (int round = 0; round < (test_quick() ? 5 : 20); round++) {
+        evl_log_t *log = test_open(NULL), *other = test_open(NULL);
+        cr_assert_eq(evl_topic_create(log, "r", 4, NULL), 0);
+        struct race r = {0};
+        cr_assert_eq(evl_producer_new(other, "r", NULL, &r.prod), 0);
+        pthread_t th;
+        pthread_create(&th, NULL, race_sender, &r);
+        usleep(2000 + round * 300);
+        cr_assert_eq(evl_topic_delete(log, "r"), 0);
+        atomic_store(&r.deleted, 1);
+        usleep(2000);
+        atomic_store(&r.stop, 1);
+        pthread_join(th, NULL);
+        cr_assert_eq(r.bad, 0, "round %d: %s", round, evl_errname(r.bad));
+        cr_assert_eq(r.late_ok, 0, "round %d: %d sends succeeded after the delete", round,
+                     r.late_ok);
+        evl_producer_close(r.prod);
+        evl_log_close(other);
+        evl_log_close(log);
+    }
+}
