@@ -292,6 +292,8 @@ enum evl_stat {
     EVL_STAT_READ_RECORDS,      /**< records returned by readers */
     EVL_STAT_READ_SLEEPS,       /**< times a waiting read slept on the futex
                                      (after its spin, if any, found nothing) */
+    EVL_STAT_TOPICS_RECOVERED,  /**< topics whose lost metadata was rebuilt
+                                     from their files when the log opened */
     EVL_STAT__COUNT
 };
 
@@ -667,6 +669,15 @@ typedef struct evl_group_info evl_group_info_t;
 EVL_API int evl_group_describe(evl_log_t *log, const char *group,
                                evl_group_info_t **out);
 EVL_API void evl_group_info_free(evl_group_info_t *info);
+/**
+ * @brief 1 if the group's committed offsets were lost with the log's
+ * metadata (found at open: DIR/meta/data.mdb was lost while the topics
+ * were not). Until the group is reset (evl_group_reset) or deleted, its
+ * consumers get no position for a partition without a committed offset
+ * (evl_consumer_poll returns EVL_ENOOFFSET until a seek), whatever
+ * auto.offset.reset says: the group may have been anywhere.
+ */
+EVL_API int evl_group_info_offsets_lost(const evl_group_info_t *info);
 /** @brief Generation of the group's current assignment. */
 EVL_API int64_t evl_group_info_generation(const evl_group_info_t *info);
 EVL_API size_t evl_group_info_member_count(const evl_group_info_t *info);

@@ -190,6 +190,15 @@ static int apply_reset_policy(evl_consumer_t *cons, struct cpart *cp)
 static int start_at(evl_consumer_t *cons, struct cpart *cp, int64_t committed)
 {
     cp->committed = committed;
+    if (committed < 0 && cons->group && evl__offsets_lost(cons->log, cons->group)) {
+        /* It may well have had one: never start it over silently. */
+        evl__logf(&cons->lg, EVL_LOG_ERR,
+                  "group %s: %s/%d: no committed offset, and the group's committed offsets "
+                  "were lost with the metadata; not applying auto.offset.reset: seek it, or "
+                  "reset the group (evl group reset)", cons->group, cp->topic->name, cp->id);
+        cp->need_reset = true;
+        return 0;
+    }
     if (committed < 0)
         return apply_reset_policy(cons, cp);
     int64_t end = (int64_t)evl__part_end(cp->rd->part);

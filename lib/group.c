@@ -1157,6 +1157,13 @@ int evl__grp_commit(evl_log_t *log, const char *group, evl_grp_t *grp, int64_t g
     int rc = check_tps(tps, n, true);
     if (rc || n == 0)
         return rc;
+    /* The group's folder is the evidence that it existed, should the
+     * metadata ever be lost (topic_recover.c): members make it, and so does
+     * a committer that never joins. */
+    char dir[PATH_MAX];
+    if (!grp && evl__group_dir(log, group, dir, sizeof dir) == 0 &&
+        mkdir(dir, 0755) < 0 && errno == ENOENT)
+        evl__os_mkdirs(dir, 0755);
     struct commit_arg a = {group, grp ? grp->id : NULL, gen, tps, n, metadata};
     return evl__meta_write(log->meta, commit_fn, &a);
 }

@@ -113,6 +113,7 @@ struct describe_arg {
     bool exists;
     struct coff *offs;
     size_t noffs;
+    bool lost;
 };
 
 static int describe_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
@@ -123,6 +124,7 @@ static int describe_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     a->offs = NULL;
     a->noffs = 0;
     int rc = evl__gstate_load(txn, dbi, a->group, &a->g, &a->exists);
+    a->lost = evl__offsets_lost_txn(txn, dbi, a->group);
     return rc ? rc : offsets_walk(txn, dbi, a->group, false, &a->offs, &a->noffs);
 }
 
@@ -135,6 +137,7 @@ struct gi_part {
 
 struct evl_group_info {
     int64_t gen;
+    bool offsets_lost;
     char **members;
     size_t nmembers;
     struct gi_part *parts;
@@ -220,7 +223,7 @@ EVL_API int evl_group_describe(evl_log_t *log, const char *group, evl_group_info
     int rc = evl__group_reap(log, group);
     if (rc)
         return rc;
-    struct describe_arg a = {group, {0}, false, NULL, 0};
+    struct describe_arg a = {group, {0}, false, NULL, 0, false};
     evl_group_info_t *info = NULL;
     if ((rc = evl__meta_read(log->meta, describe_fn, &a)))
         goto out;
@@ -233,6 +236,7 @@ EVL_API int evl_group_describe(evl_log_t *log, const char *group, evl_group_info
         !(info->members = evl__calloc(a.g.nmembers + 1, sizeof *info->members)))
         goto out;
     info->gen = a.g.gen;
+    info->offsets_lost = a.lost;
     for (uint32_t m = 0; m < a.g.nmembers; m++, info->nmembers++)
         if (!(info->members[m] = evl__strdup(a.g.members[m].id)))
             goto out;
@@ -258,6 +262,11 @@ EVL_API void evl_group_info_free(evl_group_info_t *info)
     free(info->members);
     free(info->parts);
     free(info);
+}
+
+EVL_API int evl_group_info_offsets_lost(const evl_group_info_t *info)
+{
+    return info && info->offsets_lost;
 }
 
 EVL_API int64_t evl_group_info_generation(const evl_group_info_t *info)
@@ -317,6 +326,8 @@ static int reset_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     for (size_t i = 0; i < a->n && !rc; i++)
         rc = evl__offset_put_txn(txn, dbi, a->group, a->tps[i].topic, a->tps[i].partition,
                                  a->tps[i].offset, g.gen, NULL);
+    if (!rc)
+        rc = evl__offsets_lost_clear_txn(txn, dbi, a->group); /* positions chosen */
     if (!rc && !exists)
         rc = evl__gstate_save(txn, dbi, a->group, &g);
     evl__gstate_free(&g);
@@ -392,6 +403,10 @@ static int delete_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     evl__gstate_free(&g);
     if (rc == 0)
         rc = offsets_walk(txn, dbi, group, true, NULL, &n);
+    if (rc == 0 && evl__offsets_lost_txn(txn, dbi, group)) {
+        rc = evl__offsets_lost_clear_txn(txn, dbi, group);
+        exists = true;
+    }
     if (rc == 0 && exists) {
         MDB_val k = {strlen(group), (void *)group};
         rc = evl__meta_rc(mdb_del(txn, dbi[EVL_DB_GROUPS], &k, NULL));

@@ -395,8 +395,10 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     empty_trash(path); /* leftovers of an interrupted topic delete */
     evl__os_boot_id(log->boot_id);
     snprintf(path, sizeof path, "%s/meta", dir);
+    bool repair = evl__cfg_int(&log->cfg, EVL_CFG_RECOVERY_MODE) == EVL_RECOVERY_REPAIR;
     if ((rc = evl__meta_open(path, (size_t)evl__cfg_int(&log->cfg, EVL_CFG_META_MAPSIZE),
-                             &log->lg, &log->meta)))
+                             &log->lg, repair, &log->meta)) ||
+        (rc = evl__topic_reconcile(log)))
         goto fail;
     if ((rc = -pthread_create(&log->bg, NULL, bg_main, log)))
         goto fail;

@@ -31,7 +31,7 @@ struct evl_meta {
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static evl_meta_t *registry;
 
-static const char *const db_names[EVL_DB__COUNT] = {"topics", "offsets", "groups"};
+static const char *const db_names[EVL_DB__COUNT] = {"topics", "offsets", "groups", "log"};
 
 int evl__meta_rc(int rc)
 {
@@ -154,7 +154,20 @@ static int env_setup(evl_meta_t *m, const char *dir)
     return evl__meta_rc(mdb_txn_commit(txn));
 }
 
-int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg,
+/* Set a damaged data.mdb aside (repair mode), keeping it for inspection. */
+static int set_aside(const char *dir, const evl_logger_t *lg)
+{
+    char from[PATH_MAX], to[PATH_MAX + 64];
+    snprintf(from, sizeof from, "%s/data.mdb", dir);
+    snprintf(to, sizeof to, "%s/data.mdb.damaged-%lld", dir, (long long)evl_now_ms());
+    int rc = evl__os_rename(from, to);
+    if (rc == 0)
+        evl__logf(lg, EVL_LOG_WARNING, "meta: repair: the damaged %s was renamed to %s; the "
+                  "metadata is rebuilt from the topics' files", from, to);
+    return rc;
+}
+
+int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool repair,
                    evl_meta_t **out)
 {
     *out = NULL;
@@ -185,6 +198,12 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg,
         m->lg = *lg;
     pthread_rwlock_init(&m->resize, NULL);
     rc = env_setup(m, dir);
+    if (rc == EVL_ECORRUPT && repair && (rc = set_aside(dir, &m->lg)) == 0) {
+        if (m->env)
+            mdb_env_close(m->env);
+        m->env = NULL;
+        rc = env_setup(m, dir);
+    }
     if (rc) {
         if (m->env)
             mdb_env_close(m->env);

@@ -15,7 +15,10 @@
 
 #include "common.h"
 
-enum { EVL_DB_TOPICS = 0, EVL_DB_OFFSETS, EVL_DB_GROUPS, EVL_DB__COUNT };
+/* Tables. log: facts about the metadata itself ("created": the metadata was
+ * made by a version that keeps topic.conf files; "lost/GROUP": the group's
+ * committed offsets were lost with the metadata, offsets.h). */
+enum { EVL_DB_TOPICS = 0, EVL_DB_OFFSETS, EVL_DB_GROUPS, EVL_DB_LOG, EVL_DB__COUNT };
 
 typedef struct evl_meta evl_meta_t;
 
@@ -24,7 +27,10 @@ typedef struct evl_meta evl_meta_t;
  * outside the transaction until the call returns 0. */
 typedef int evl_meta_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg);
 
-int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg,
+/* repair: a damaged data.mdb is renamed to data.mdb.damaged-MS and a new
+ * one made (the caller rebuilds it from the files); otherwise it is
+ * EVL_ECORRUPT. */
+int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool repair,
                    evl_meta_t **out);
 void evl__meta_close(evl_meta_t *meta);
 int evl__meta_write(evl_meta_t *meta, evl_meta_fn *fn, void *arg);

@@ -4,6 +4,7 @@
  */
 #include "offsets.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "partition.h"
@@ -59,24 +60,91 @@ struct get_arg {
     const char *group, *topic;
     int32_t partition;
     int64_t offset;
+    char *buf;
+    size_t size, meta_len;
 };
 
 static int get_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
 {
     struct get_arg *a = arg;
-    return evl__offset_get_txn(txn, dbi, a->group, a->topic, a->partition, &a->offset);
+    char kb[EVL_OFFSET_KEY_MAX];
+    MDB_val k = {evl__offset_key(kb, a->group, a->topic, a->partition), kb}, v;
+    int rc = mdb_get(txn, dbi[EVL_DB_OFFSETS], &k, &v);
+    if (rc)
+        return evl__meta_rc(rc);
+    if (v.mv_size < 16)
+        return EVL_ECORRUPT;
+    a->offset = (int64_t)evl_ld64(v.mv_data);
+    a->meta_len = v.mv_size - 16;
+    if (a->size) {
+        size_t n = EVL_MIN(a->meta_len, a->size - 1);
+        memcpy(a->buf, (const uint8_t *)v.mv_data + 16, n);
+        a->buf[n] = 0;
+    }
+    return 0;
+}
+
+int evl__offset_get_meta(evl_log_t *log, const char *group, const char *topic,
+                         int32_t partition, int64_t *offset, char *buf, size_t size,
+                         size_t *meta_len)
+{
+    if (strlen(group) + strlen(topic) + 8 > EVL_OFFSET_KEY_MAX)
+        return EVL_EINVAL;
+    struct get_arg a = {group, topic, partition, -1, buf, buf ? size : 0, 0};
+    int rc = evl__meta_read(log->meta, get_fn, &a);
+    if (rc == 0) {
+        *offset = a.offset;
+        if (meta_len)
+            *meta_len = a.meta_len;
+    }
+    return rc;
 }
 
 int evl__offset_get(evl_log_t *log, const char *group, const char *topic, int32_t partition,
                     int64_t *offset)
 {
-    if (strlen(group) + strlen(topic) + 8 > EVL_OFFSET_KEY_MAX)
-        return EVL_EINVAL;
-    struct get_arg a = {group, topic, partition, -1};
-    int rc = evl__meta_read(log->meta, get_fn, &a);
-    if (rc == 0)
-        *offset = a.offset;
-    return rc;
+    return evl__offset_get_meta(log, group, topic, partition, offset, NULL, 0, NULL);
+}
+
+/* ---- offsets lost with the metadata ------------------------------------------ */
+
+static size_t lost_key(char *buf, const char *group)
+{
+    return (size_t)snprintf(buf, EVL_OFFSET_KEY_MAX, "lost/%s", group);
+}
+
+int evl__offsets_lost_put_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *group)
+{
+    char kb[EVL_OFFSET_KEY_MAX];
+    uint8_t when[8];
+    evl_st64(when, (uint64_t)evl_now_ms());
+    MDB_val k = {lost_key(kb, group), kb}, v = {8, when};
+    return evl__meta_rc(mdb_put(txn, dbi[EVL_DB_LOG], &k, &v, 0));
+}
+
+int evl__offsets_lost_clear_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *group)
+{
+    char kb[EVL_OFFSET_KEY_MAX];
+    MDB_val k = {lost_key(kb, group), kb};
+    int rc = mdb_del(txn, dbi[EVL_DB_LOG], &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : evl__meta_rc(rc);
+}
+
+bool evl__offsets_lost_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *group)
+{
+    char kb[EVL_OFFSET_KEY_MAX];
+    MDB_val k = {lost_key(kb, group), kb}, v;
+    return mdb_get(txn, dbi[EVL_DB_LOG], &k, &v) == 0;
+}
+
+static int lost_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
+{
+    return evl__offsets_lost_txn(txn, dbi, arg) ? 0 : EVL_ENOTFOUND;
+}
+
+bool evl__offsets_lost(evl_log_t *log, const char *group)
+{
+    return evl__meta_read(log->meta, lost_fn, (void *)group) == 0;
 }
 
 int64_t evl__part_keep_from(evl_part_t *part)

@@ -154,7 +154,7 @@ static int topic_dir(const evl_log_t *log, const char *name, char *buf, size_t s
 
 /* Move path into DIR/trash and remove it there: a crash midway leaves it in
  * the trash, which the next open empties. */
-static void to_trash(evl_log_t *log, const char *path, const char *name)
+void evl__topic_trash(evl_log_t *log, const char *path, const char *name)
 {
     char trash[PATH_MAX + 300];
     snprintf(trash, sizeof trash, "%s/trash/%s.%d.%lld", log->dir, name, (int)getpid(),
@@ -176,7 +176,7 @@ static int topic_files_create(evl_log_t *log, const char *name, const char *dir,
         evl__logf(&log->lg, EVL_LOG_NOTICE,
                   "topic %s: the folder of an earlier topic of that name, without metadata, "
                   "was left on disk; it is removed, not adopted", name);
-        to_trash(log, dir, name);
+        evl__topic_trash(log, dir, name);
     }
     int rc = evl__os_mkdirs(dir, 0755);
     return rc ? rc : evl__topic_conf_write(dir, text, len);
@@ -310,7 +310,7 @@ EVL_API int evl_topic_delete(evl_log_t *log, const char *name)
     }
     cache_forget(log, name);
     mark_partitions_deleted(dir);
-    to_trash(log, dir, name);
+    evl__topic_trash(log, dir, name);
     return 0;
 }
 

@@ -43,6 +43,11 @@ uint64_t evl__topic_rec_id(const char *text);
  * so that lost metadata can be rebuilt from the files (topic_recover.c):
  * temp file, fsync, rename, fsync of the folder. */
 int evl__topic_conf_write(const char *tdir, const char *text, size_t len);
+/* Move path (a topic's folder) into DIR/trash and remove it there. */
+void evl__topic_trash(struct evl_log *log, const char *path, const char *name);
+/* At open (topic_recover.c): compare the metadata with the topic folders,
+ * rebuild what was lost from the files, mark lost group offsets. */
+int evl__topic_reconcile(struct evl_log *log);
 /* Partition p of the topic, opened on first use. EVL_ENOTFOUND past the
  * partition count (reloaded from LMDB before giving up). */
 int evl__topic_part(evl_topic_t *topic, int p, evl_part_t **out);

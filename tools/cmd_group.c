@@ -130,7 +130,8 @@ static void describe_members(const struct cli *cli, const char *group,
     if (cli->json) {
         fputs("{\"group\":", stdout);
         json_cstr(stdout, group);
-        printf(",\"generation\":%lld,\"members\":[", gen);
+        printf(",\"generation\":%lld,\"offsets_lost\":%s,\"members\":[", gen,
+               evl_group_info_offsets_lost(info) ? "true" : "false");
         for (i = 0; i < n; i++) {
             fputs(i ? "," : "", stdout);
             json_cstr(stdout, evl_group_info_member(info, i));
@@ -140,6 +141,9 @@ static void describe_members(const struct cli *cli, const char *group,
     }
     printf("group %s: generation %lld, %zu member%s\n", group, gen, n,
            n == 1 ? "" : "s");
+    if (evl_group_info_offsets_lost(info))
+        printf("  committed offsets LOST with the metadata: partitions without an offset "
+               "need a reset (evl group reset)\n");
     for (i = 0; i < n; i++)
         printf("  member %s\n", evl_group_info_member(info, i));
 }

@@ -346,17 +346,51 @@ static int verify_all(struct verify *v, evl_log_t *log, const char *only)
     return status;
 }
 
+/* Groups whose committed offsets were lost with the metadata: one problem
+ * each (a consumer cannot know where it was), until the group is reset. */
+static int64_t lost_groups(evl_log_t *log, char *list, size_t size)
+{
+    char **names = NULL;
+    size_t count = 0, i, len = 0;
+    int64_t n = 0;
+    evl_group_info_t *info;
+
+    list[0] = '\0';
+    if (evl_group_list(log, &names, &count) != 0)
+        return 0;
+    for (i = 0; i < count; i++) {
+        if (evl_group_describe(log, names[i], &info) != 0)
+            continue;
+        if (evl_group_info_offsets_lost(info)) {
+            n++;
+            if (len + strlen(names[i]) + 3 < size)
+                len += (size_t)snprintf(list + len, size - len, "%s%s",
+                                        len ? ", " : "", names[i]);
+        }
+        evl_group_info_free(info);
+    }
+    free(names);
+    return n;
+}
+
 /* The recovery part of the report; returns the problems it counts. */
 static int64_t report_recovery(struct verify *v, evl_log_t *log,
                                const struct log_notes *notes)
 {
     int64_t dropped = evl_log_stat(log, EVL_STAT_TRUNCATED_BYTES);
+    int64_t rebuilt = evl_log_stat(log, EVL_STAT_TOPICS_RECOVERED), lost;
+    char groups[512];
     size_t i;
 
     if (dropped < 0)
         dropped = 0;
+    if (rebuilt < 0)
+        rebuilt = 0;
+    lost = lost_groups(log, groups, sizeof groups);
     if (v->cli->json) {
-        printf("],\"truncated_bytes\":%lld,\"log\":[", (long long)dropped);
+        printf("],\"truncated_bytes\":%lld,\"topics_rebuilt\":%lld,"
+               "\"groups_offsets_lost\":%lld,\"log\":[", (long long)dropped,
+               (long long)rebuilt, (long long)lost);
         for (i = 0; i < notes->count; i++) {
             fputs(i ? "," : "", stdout);
             json_cstr(stdout, notes->msgs[i]);
@@ -370,8 +404,15 @@ static int64_t report_recovery(struct verify *v, evl_log_t *log,
                    (long long)dropped);
         else if (dropped > 0)
             printf("recovery truncated %lld bytes of torn records\n", (long long)dropped);
+        if (rebuilt > 0)
+            printf("metadata was lost: %lld topic%s rebuilt from the files%s\n",
+                   (long long)rebuilt, rebuilt == 1 ? "" : "s",
+                   v->repair ? " (repaired)" : "");
+        if (lost > 0)
+            printf("committed offsets lost with the metadata: group%s %s (reset %s: evl "
+                   "group reset)\n", lost == 1 ? "" : "s", groups, lost == 1 ? "it" : "them");
     }
-    return dropped > 0 && !v->repair ? 1 : 0;
+    return (dropped > 0 && !v->repair ? 1 : 0) + (rebuilt > 0 && !v->repair ? 1 : 0) + lost;
 }
 
 static int verify_run(struct verify *v, const char *topic)
@@ -391,7 +432,13 @@ static int verify_run(struct verify *v, const char *topic)
         evl_config_free(cfg);
         return cli_fail("out of memory");
     }
-    status = cli_open_log_cfg(v->cli, cfg, &log);
+    if ((rc = evl_log_open(v->cli->dir, cfg, &log)) != 0) {
+        if (notes.count) /* the reason, e.g. which file is damaged */
+            cli_note(notes.msgs[notes.count - 1]);
+        status = cli_fail_rc(rc, "cannot open log directory '%s'", v->cli->dir);
+    } else {
+        status = EXIT_OK;
+    }
     evl_config_free(cfg);
     if (status == EXIT_OK && topic && (rc = evl_topic_partitions(log, topic)) < 0)
         status = cli_topic_fail(rc, topic);

@@ -59,6 +59,9 @@ int cli_fail_rc(int rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* "evl: warning: message" on stderr. */
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Queue a library message as cli_log_cb does (the next error line ends
+ * with the newest one as its reason). */
+void cli_note(const char *msg);
 /* Print the queued library warnings ("evl: warning: ...") and clear them. */
 void cli_flush_warnings(void);
 /* Print a help text to stdout; returns 0. */

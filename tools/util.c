@@ -42,6 +42,8 @@ static void note_push(const char *msg)
     pthread_mutex_unlock(&note_lock);
 }
 
+void cli_note(const char *msg) { note_push(msg); }
+
 /* End an error line: the newest library message as its reason, then '\n'. */
 static void end_error_line(void)
 {
