@@ -1335,3 +1335,64 @@ Test(cli, missing_middle_segment_ends_with_the_hole_reported)
     cr_assert(strstr(r.out, gap), "%s", r.out);
     res_free(&r);
 }
+
+/* ---- lost or damaged metadata (issue 18) ------------------------------------------ */
+
+Test(cli, deleted_metadata_is_found_and_rebuilt)
+{
+    struct res r;
+    char path[600];
+
+    create_topic("a", "2");
+    ok(EVL_IN("x\ny\n", "produce", "a", "-p", "1"));
+    r = EVL("consume", "a", "-g", "G", "-o", "beginning", "-c", "1");
+    assert_ok(&r);
+    res_free(&r);
+    snprintf(path, sizeof path, "%s/meta/data.mdb", dir);
+    cr_assert_eq(unlink(path), 0);
+    r = EVL("topic", "list");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "a\n");
+    cr_assert(strstr(r.err, "metadata lost"), "%s", r.err);
+    res_free(&r);
+    r = EVL("verify");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.out, "committed offsets lost with the metadata: group G"), "%s", r.out);
+    res_free(&r);
+    runtime_err(EVL("consume", "a", "-g", "G", "-c", "1"), "committed offsets were lost");
+    ok(EVL("group", "reset", "G", "a", "--to-earliest"));
+    r = EVL("consume", "a", "-g", "G", "-c", "2");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "x\ny\n");
+    res_free(&r);
+    r = EVL("verify");
+    assert_ok(&r);
+    res_free(&r);
+}
+
+Test(cli, truncated_metadata_is_an_error_naming_the_file)
+{
+    struct res r;
+    char path[600];
+
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        create_topic(name, "1");
+    }
+    snprintf(path, sizeof path, "%s/meta/data.mdb", dir);
+    cr_assert_eq(truncate(path, 16384), 0);
+    r = EVL("topic", "list");
+    expect_runtime(&r);
+    cr_assert(strstr(r.err, "data.mdb is truncated"), "%s", r.err);
+    cr_assert(!strstr(r.err, "incompatible version"), "%s", r.err);
+    res_free(&r);
+    r = EVL("verify", "--repair");
+    cr_assert_eq(r.status, 0, "exit %d: %s %s", r.status, r.out, r.err);
+    cr_assert(strstr(r.out, "40 topics rebuilt from the files (repaired)"), "%s", r.out);
+    res_free(&r);
+    r = EVL("topic", "list");
+    assert_ok(&r);
+    cr_assert_eq(count_lines(r.out), 40);
+    res_free(&r);
+}
