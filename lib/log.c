@@ -27,100 +27,6 @@
 /* How much of a reader's next window the prefault thread maps per step. */
 #define MAP_AHEAD_STEP ((uint64_t)256 << 10)
 
-int64_t evl__log_disk_bytes(evl_log_t *log)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/topics", log->dir);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    int64_t total = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char tdir[PATH_MAX];
-        if ((size_t)snprintf(tdir, sizeof tdir, "%s/%s", path, e->d_name) >= sizeof tdir)
-            continue;
-        DIR *td = opendir(tdir);
-        if (!td)
-            continue;
-        struct dirent *pe;
-        while ((pe = readdir(td))) {
-            if (pe->d_name[0] < '0' || pe->d_name[0] > '9')
-                continue;
-            char pdir[PATH_MAX];
-            if ((size_t)snprintf(pdir, sizeof pdir, "%s/%s", tdir, pe->d_name) < sizeof pdir)
-                total += evl__part_disk_bytes(pdir);
-        }
-        closedir(td);
-    }
-    closedir(d);
-    return total;
-}
-
-struct oldest {
-    evl_part_t *part;
-    int64_t ts;
-};
-
-static int find_oldest(evl_part_t *part, void *arg)
-{
-    struct oldest *o = arg;
-    int64_t ts = INT64_MAX;
-    if (evl__part_drop_oldest(part, &ts, true) > 0 && ts < o->ts) {
-        o->ts = ts;
-        o->part = part;
-    }
-    return 0;
-}
-
-static int each_partition(evl_log_t *log, int (*fn)(evl_part_t *, void *), void *arg);
-
-/* Delete the oldest sealed segment of any topic; bytes freed, 0 if none. */
-static int64_t drop_globally_oldest(evl_log_t *log)
-{
-    struct oldest o = {NULL, INT64_MAX};
-    each_partition(log, find_oldest, &o);
-    return o.part ? evl__part_drop_oldest(o.part, NULL, false) : 0;
-}
-
-int evl__log_reserve(evl_log_t *log, uint64_t bytes)
-{
-    int64_t max = evl__cfg_int(&log->cfg, EVL_CFG_DISK_BYTES_MAX);
-    if (max <= 0)
-        return 0;
-    int policy = (int)evl__cfg_int(&log->cfg, EVL_CFG_DISK_FULL_POLICY);
-    int64_t deadline = evl_mono_ns() +
-                       evl__cfg_int(&log->cfg, EVL_CFG_DISK_FULL_BLOCK_MS) * 1000000;
-    for (;;) {
-        pthread_mutex_lock(&log->budget_mu);
-        int64_t used = evl__log_disk_bytes(log);
-        bool fits = used + (int64_t)bytes <= max;
-        if (!fits && policy == EVL_FULL_DROP_OLDEST) {
-            while (!fits) {
-                int64_t freed = drop_globally_oldest(log);
-                if (freed <= 0)
-                    break;
-                used = evl__log_disk_bytes(log);
-                fits = used + (int64_t)bytes <= max;
-            }
-        }
-        pthread_mutex_unlock(&log->budget_mu);
-        if (fits)
-            return 0;
-        if (policy != EVL_FULL_BLOCK || evl_mono_ns() >= deadline) {
-            evl__logf(&log->lg, EVL_LOG_WARNING,
-                      "disk budget: %lld bytes used of %lld, %llu more refused",
-                      (long long)used, (long long)max, (unsigned long long)bytes);
-            return EVL_EFULL;
-        }
-        /* block: retention or consumers may free space meanwhile */
-        struct timespec ts = {0, 10 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* ---- background thread ---------------------------------------------------- */
 
 /* Flush partitions whose interval is due, apply retention when asked;
@@ -150,7 +56,8 @@ static int64_t bg_flush_and_retain(evl_log_t *log, bool retention)
                     next = due;
                 }
             }
-            if (retention)
+            /* On its timer, and after a roll or an open (retention_due). */
+            if (atomic_exchange(&part->retention_due, false) || retention)
                 evl__part_retention(part, now, evl__part_keep_from(part));
         }
     }
@@ -367,6 +274,7 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&log->pf_cv, NULL);
     atomic_init(&log->refs, 1);
+    log->budget_fd = -1;
     int rc;
     evl_config_t defaults;
     evl__cfg_defaults(&defaults);
@@ -399,6 +307,8 @@ EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg, evl_log_t **o
     if ((rc = evl__meta_open(path, (size_t)evl__cfg_int(&log->cfg, EVL_CFG_META_MAPSIZE),
                              &log->lg, repair, &log->meta)) ||
         (rc = evl__topic_reconcile(log)))
+        goto fail;
+    if ((rc = evl__budget_open(log)))
         goto fail;
     if ((rc = -pthread_create(&log->bg, NULL, bg_main, log)))
         goto fail;
@@ -450,12 +360,18 @@ static void log_free(evl_log_t *log)
         pthread_join(log->pf, NULL);
     for (int i = 0; i < log->n_map_reqs; i++)
         evl__seg_unref(log->map_reqs[i].seg);
-    /* Interval-durability data goes to disk before the handle disappears. */
+    /* Interval-durability data goes to disk before the handle disappears,
+     * and retention that a roll or the open asked for is applied: a
+     * short-lived process (a cron job, a device that wakes, appends and
+     * exits) may close before the background thread got to it. */
+    int64_t now = evl_now_ms();
     for (evl_topic_t *t = log->topics; t; t = t->next)
         for (int p = 0; p < evl__topic_nparts(t); p++) {
             evl_part_t *part = evl__topic_part_if_open(t, p);
             if (part && atomic_load(&part->interval_flush) && atomic_load(&part->unsynced))
                 evl__part_sync_now(part);
+            if (part && t->name[0] && atomic_exchange(&part->retention_due, false))
+                evl__part_retention(part, now, evl__part_keep_from(part));
         }
     while (log->topics) {
         evl_topic_t *t = log->topics;
@@ -463,6 +379,7 @@ static void log_free(evl_log_t *log)
         evl__topic_free(t);
     }
     evl__meta_close(log->meta);
+    evl__budget_close(log);
     evl__cfg_release(&log->cfg);
     pthread_mutex_destroy(&log->mu);
     pthread_mutex_destroy(&log->bg_mu);
@@ -475,7 +392,7 @@ static void log_free(evl_log_t *log)
 
 /* Call fn on every partition of every topic in the log (opening them);
  * the first error fn returns is returned, after visiting all. */
-static int each_partition(evl_log_t *log, int (*fn)(evl_part_t *, void *), void *arg)
+int evl__log_each_partition(evl_log_t *log, int (*fn)(evl_part_t *, void *), void *arg)
 {
     char **names;
     size_t n;
@@ -508,7 +425,7 @@ static int sync_one(evl_part_t *part, void *arg)
 
 EVL_API int evl_log_sync(evl_log_t *log)
 {
-    return log ? each_partition(log, sync_one, NULL) : EVL_EINVAL;
+    return log ? evl__log_each_partition(log, sync_one, NULL) : EVL_EINVAL;
 }
 
 static int retain_one(evl_part_t *part, void *arg)
@@ -520,7 +437,7 @@ static int retain_one(evl_part_t *part, void *arg)
 EVL_API int evl_log_retention_run(evl_log_t *log)
 {
     int64_t now = evl_now_ms();
-    return log ? each_partition(log, retain_one, &now) : EVL_EINVAL;
+    return log ? evl__log_each_partition(log, retain_one, &now) : EVL_EINVAL;
 }
 
 EVL_API int64_t evl_log_stat(evl_log_t *log, int stat)

@@ -13,6 +13,7 @@
 #include "meta.h"
 
 struct evl_topic;
+struct evl_part;
 
 struct evl_log {
     char *dir;
@@ -50,6 +51,10 @@ struct evl_log {
      * hold a reference; the last one released frees the log. */
     _Atomic int refs;
     _Atomic bool closed;        /* evl_log_close was called */
+    /* The disk budget (budget.c), when disk.bytes.max is set. */
+    int budget_fd;              /* DIR/budget.ctl, flocked while reserving */
+    struct evl_budget_file *budget; /* its mapping */
+    _Atomic bool budget_full;   /* the last request did not fit (logged once) */
 };
 
 /* A child handle (producer, reader, consumer) takes a reference on the log
@@ -75,9 +80,23 @@ static inline void evl__stat_max(struct evl_log *log, int stat, int64_t v)
         ;
 }
 
-/* Before growing files by `bytes`: enforce disk.bytes.max with the log's
- * policy. 0, EVL_EFULL. `self` is the partition asking (its lock is held). */
+/* The disk budget (budget.c). Before growing files by `bytes`: 0, with the
+ * budget held until evl__log_reserve_done (call it after the allocation,
+ * whatever came of it), or EVL_EFULL (nothing held). Making space may
+ * delete segments of any partition; the caller may hold its own
+ * partition's append lock. reserve(0) just makes the log fit again. */
 int evl__log_reserve(struct evl_log *log, uint64_t bytes);
+void evl__log_reserve_done(struct evl_log *log);
+/* disk.bytes.max / parts (at least 1 MiB), INT64_MAX without a budget. */
+int64_t evl__log_budget_share(const struct evl_log *log, int parts);
+/* The budget's policy is drop-oldest. */
+bool evl__log_drops_oldest(const struct evl_log *log);
+int evl__budget_open(struct evl_log *log);
+void evl__budget_close(struct evl_log *log);
+/* Call fn on every partition of every topic (opening them); the first
+ * error fn returns is returned, after visiting all. */
+int evl__log_each_partition(struct evl_log *log, int (*fn)(struct evl_part *, void *),
+                            void *arg);
 /* Wake the background thread: a flush was scheduled. */
 void evl__log_kick(struct evl_log *log);
 /* Wake the prefault thread: a writer is close to its allocation end. */

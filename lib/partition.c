@@ -36,12 +36,26 @@
 #include "record.h"
 #include "topic.h"
 
+/* Space is allocated as the data grows: a new partition's segment starts
+ * with ALLOC_MIN bytes (its 4 KiB header and 12 KiB of records), and each
+ * growth doubles the allocation, by GROW_CHUNK at most. An idle partition
+ * then costs ~24 KiB on disk (ctl, a small segment, a page of index), so a
+ * small device holds hundreds; a writer that fills a segment pays about
+ * log2(GROW_CHUNK / ALLOC_MIN) + size / GROW_CHUNK fallocates. */
+#define ALLOC_MIN EVL_ALLOC_MIN
 #define GROW_CHUNK (4u << 20)
-/* The background thread keeps this much allocated and pre-faulted ahead of
- * the write position: at a few GB/s of appends that is a few ms of work,
- * done on another core while the writer only copies bytes. */
+/* For a writer faster than PREFAULT_MIN_RATE the background thread keeps
+ * this much allocated and pre-faulted ahead of the write position: at a
+ * few GB/s of appends that is a few ms of work, done on another core while
+ * the writer only copies bytes. Slower writers get the doubling steps
+ * (grow_step), from the same thread when they come within AHEAD_SLOW of
+ * the allocation's end. Under a disk budget it is at most 1/32 of it. */
 #define PREFAULT_AHEAD (8u << 20)
-#define AHEAD(part) EVL_MIN((uint64_t)PREFAULT_AHEAD, (part)->seg_bytes / 8)
+#define RATE_MIN_NS 20000000
+#define RATE_MIN_BYTES (8u << 20)
+#define AHEAD_SLOW (64u << 10)
+#define AHEAD(part) EVL_MIN(EVL_MIN((uint64_t)PREFAULT_AHEAD, (part)->seg_bytes / 8), \
+                            (uint64_t)evl__log_budget_share((part)->log, 32))
 #define PREFAULT_STEP (256u << 10)
 /* Below this append rate (bytes/s) the prefault thread only allocates and
  * leaves mapping pages to the writer's own windows: a few percent of a
@@ -63,6 +77,9 @@
 #define HUGE_SLOW_NS 1000000
 #define HUGE_BACKOFF 4
 #define HUGE_NEAR (4u << 20)
+/* drop-oldest rolls a full partition's own segment (see evl__part_append)
+ * only when it holds at least this much data. */
+#define SELF_ROLL_MIN (64u << 10)
 /* A durable sync also syncs the index file once this many index entries
  * wait (evl__part_sync). */
 #define IDX_SYNC_ENTRIES 64
@@ -387,17 +404,25 @@ static int ensure_wseg(evl_part_t *part)
     return 0;
 }
 
+/* The next allocation step after cur bytes: double, up to GROW_CHUNK. */
+static uint64_t grow_step(uint64_t cur)
+{
+    return EVL_MIN(EVL_MAX(cur, (uint64_t)ALLOC_MIN), (uint64_t)GROW_CHUNK);
+}
+
 static int grow(evl_part_t *part, uint64_t need_end)
 {
     evl_ctl_t *ctl = part->ctl;
     uint64_t cur = atomic_load(&ctl->alloc_end);
-    uint64_t want = EVL_MIN(EVL_MAX(need_end, cur + GROW_CHUNK), part->seg_bytes);
+    uint64_t want = EVL_MIN(EVL_ALIGN_UP(EVL_MAX(need_end, cur + grow_step(cur)), 4096),
+                            part->seg_bytes);
     if (want < need_end)
         return EVL_ETOOBIG;
     int rc = evl__log_reserve(part->log, want - cur);
     if (rc)
         return rc;
     rc = evl__os_allocate(part->wseg->fd, cur, want - cur);
+    evl__log_reserve_done(part->log);
     if (rc)
         return rc;
     /* No pre-faulting here: this runs under the append lock (the prefault
@@ -430,7 +455,15 @@ void evl__part_activate(evl_part_t *part, evl_seg_t *seg, uint64_t alloc, int64_
 
 uint64_t evl__part_initial_alloc(const evl_part_t *part)
 {
-    return EVL_MIN((uint64_t)GROW_CHUNK, part->seg_bytes);
+    return EVL_MIN((uint64_t)ALLOC_MIN, part->seg_bytes);
+}
+
+/* A rolled segment's successor starts with an eighth of what it filled
+ * (a writer that fills big segments gets a big first step). */
+static uint64_t roll_alloc(const evl_part_t *part, uint64_t filled)
+{
+    return EVL_MIN(EVL_ALIGN_UP(EVL_MAX(filled / 8, (uint64_t)ALLOC_MIN), 4096),
+                   EVL_MIN((uint64_t)GROW_CHUNK, part->seg_bytes));
 }
 
 static void seal_failed(evl_part_t *part, uint64_t base, int rc)
@@ -555,11 +588,15 @@ static int roll(evl_part_t *part, int64_t now)
     evl_seg_t *old = part->wseg, *seg;
     finish_seal(part, true);
     uint64_t next = atomic_load(&ctl->next_offset);
-    uint64_t alloc = evl__part_initial_alloc(part);
-    int rc = evl__log_reserve(part->log, alloc);
-    if (rc)
+    uint64_t alloc = roll_alloc(part, atomic_load(&ctl->write_pos));
+    /* Under drop-oldest the roll goes ahead even with the budget reached:
+     * the segment it seals is what can be dropped next. */
+    int rc = evl__log_reserve(part->log, alloc + EVL_IDX_STEP_MIN);
+    bool over = rc == EVL_EFULL && evl__log_drops_oldest(part->log);
+    if (rc && !over)
         return rc;
     rc = evl__seg_create(part->dir, next, part->seg_bytes, part->idx_cap, alloc, now, &seg);
+    evl__log_reserve_done(part->log);
     if (rc)
         return rc;
     evl_seal_note_t n = {old->base, atomic_load(&ctl->write_pos), next,
@@ -577,6 +614,15 @@ static int roll(evl_part_t *part, int64_t now)
     evl__part_activate(part, seg, alloc, now);
     evl__seg_unref(seg);
     evl__stat_add(part->log, EVL_STAT_SEGMENTS_ROLLED, 1);
+    if (over) {
+        /* Made over the budget (drop-oldest): back within it, dropping the
+         * oldest sealed segments, the one just sealed among them. */
+        evl__log_reserve(part->log, 0);
+        evl__log_reserve_done(part->log);
+    }
+    /* Retention runs after a roll (off the append path: the background
+     * thread, or the close of a short-lived process). */
+    atomic_store(&part->retention_due, true);
     evl__log_kick(part->log);
     return 0;
 }
@@ -605,7 +651,7 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
         goto out;
     uint64_t pos = atomic_load_explicit(&ctl->write_pos, memory_order_relaxed);
     if (pos > EVL_SEG_HDR &&
-        (pos + frame_bytes + EVL_FRAME_EOF_BYTES > part->seg_bytes ||
+        (pos + frame_bytes + EVL_FRAME_EOF_BYTES > part->roll_bytes ||
          now - atomic_load_explicit(&ctl->seg_created_ms, memory_order_relaxed) >= part->seg_ms)) {
         if ((rc = roll(part, now)))
             goto out;
@@ -613,8 +659,21 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     }
     uint64_t end = pos + frame_bytes;
     if (end + EVL_FRAME_EOF_BYTES > atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed) &&
-        (rc = grow(part, end + EVL_FRAME_EOF_BYTES)))
-        goto out;
+        (rc = grow(part, end + EVL_FRAME_EOF_BYTES))) {
+        /* drop-oldest with nothing sealed left to drop anywhere: seal this
+         * segment (roll), so that its oldest data can go, rather than
+         * refuse. Not for a nearly empty segment: a new one would cost
+         * about what dropping it frees. */
+        if (rc != EVL_EFULL || !evl__log_drops_oldest(part->log) ||
+            pos - EVL_SEG_HDR < SELF_ROLL_MIN || (rc = roll(part, now)))
+            goto out;
+        pos = EVL_SEG_HDR;
+        end = pos + frame_bytes;
+        if (end + EVL_FRAME_EOF_BYTES >
+                atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed) &&
+            (rc = grow(part, end + EVL_FRAME_EOF_BYTES)))
+            goto out;
+    }
     evl_seg_t *seg = part->wseg;
     atomic_store_explicit(&ctl->dirty_end, end, memory_order_relaxed);
     uint8_t *dst = seg->map + pos;
@@ -648,7 +707,8 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     *seg_base = seg->base;
     *end_pos = end;
     uint64_t alloc = atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed);
-    bool low = alloc < EVL_MIN(end + AHEAD(part), part->seg_bytes);
+    bool low = alloc < EVL_MIN(end + atomic_load_explicit(&part->ahead, memory_order_relaxed),
+                               part->seg_bytes);
     /* Crossing a window boundary: fault in the next window after unlocking
      * (see below). The reference keeps the mapping alive past a roll. */
     evl_seg_t *pf_seg = NULL;
@@ -752,29 +812,42 @@ void evl__part_grow_ahead(evl_part_t *part)
     if (evl__part_seg_at(part, base, &seg))
         return;
     uint64_t cur = atomic_load(&ctl->alloc_end), wp = atomic_load(&ctl->write_pos);
-    /* Whole 2 MiB units, so that they can be huge pages. */
-    uint64_t target = EVL_ALIGN_UP(wp + AHEAD(part) + GROW_CHUNK, EVL_HUGE_PAGE);
-    target = EVL_MIN(target, part->seg_bytes);
-    /* The writer's rate since the last call (only this thread calls). */
+    /* The writer's rate since the last sample (only this thread calls),
+     * over at least RATE_MIN_NS or RATE_MIN_BYTES: a writer that appends
+     * in bursts is judged by its average, not by a burst. Until there is a
+     * sample in this segment, the last rate seen decides. */
     int64_t now = evl_mono_ns();
-    bool fast = true, measured = false;
+    bool fast = part->pf_fast, measured = false;
     if (part->pf_last_ns && part->pf_last_base == base && wp >= part->pf_last_pos &&
         now > part->pf_last_ns) {
-        fast = (double)(wp - part->pf_last_pos) * 1e9 / (double)(now - part->pf_last_ns) >=
-               (double)PREFAULT_MIN_RATE;
+        if (now - part->pf_last_ns >= RATE_MIN_NS || wp - part->pf_last_pos >= RATE_MIN_BYTES) {
+            fast = (double)(wp - part->pf_last_pos) * 1e9 / (double)(now - part->pf_last_ns) >=
+                   (double)PREFAULT_MIN_RATE;
+            part->pf_fast = fast;
+            part->pf_last_ns = 0; /* a new sample starts below */
+        }
         measured = true;
     }
-    part->pf_last_ns = now;
-    part->pf_last_pos = wp;
-    part->pf_last_base = base;
+    if (!part->pf_last_ns || part->pf_last_base != base) {
+        part->pf_last_ns = now;
+        part->pf_last_pos = wp;
+        part->pf_last_base = base;
+    }
+    /* Fast: far ahead, in whole 2 MiB units (so that they can be huge
+     * pages). Otherwise the next doubling step, and the writer asks again
+     * when it comes within AHEAD_SLOW of its end. */
+    uint64_t target = fast ? EVL_ALIGN_UP(wp + AHEAD(part) + GROW_CHUNK, EVL_HUGE_PAGE)
+                           : EVL_ALIGN_UP(EVL_MAX(cur + grow_step(cur), wp + AHEAD_SLOW), 4096);
+    target = EVL_MIN(target, part->seg_bytes);
+    atomic_store_explicit(&part->ahead, fast ? AHEAD(part) : AHEAD_SLOW, memory_order_relaxed);
     /* fallocate outside the append lock: on ext4 it can wait for the
      * journal for milliseconds, and writers must not wait with it. Two
      * growers allocating the same range is harmless (fallocate is
      * idempotent); only publishing alloc_end needs the lock, to be sure the
      * segment is still the active one. */
-    bool grown = seg->writable && target > cur &&
-                 evl__log_reserve(part->log, target - cur) == 0 &&
-                 evl__os_allocate(seg->fd, cur, target - cur) == 0;
+    bool grown = seg->writable && target > cur && evl__log_reserve(part->log, target - cur) == 0;
+    grown = grown && evl__os_allocate(seg->fd, cur, target - cur) == 0;
+    evl__log_reserve_done(part->log);
     if (grown && ctl_lock(part) == 0) {
         if (atomic_load(&ctl->active_base) == base) {
             if (target > atomic_load(&ctl->alloc_end))
@@ -982,14 +1055,18 @@ static int64_t seg_files_bytes(const char *dir, uint64_t base)
 
 int64_t evl__part_disk_bytes(const char *dir)
 {
-    uint64_t *bases;
-    size_t n;
-    if (evl__part_list(dir, &bases, &n))
+    /* Every file of the folder: segments with their preallocated tails,
+     * indexes, partition.ctl, files set aside (*.corrupt) and temp files. */
+    DIR *d = opendir(dir);
+    if (!d)
         return 0;
     int64_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += seg_files_bytes(dir, bases[i]);
-    free(bases);
+    struct stat st;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode))
+            total += (int64_t)st.st_blocks * 512;
+    closedir(d);
     return total;
 }
 
@@ -1067,7 +1144,8 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
     return freed;
 }
 
-int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts, bool dry_run)
+int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts, bool dry_run,
+                              int64_t consumed_to)
 {
     uint64_t *bases;
     size_t n;
@@ -1075,7 +1153,7 @@ int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts, bool dry_run
         return 0;
     int64_t r = 0;
     uint64_t active = atomic_load(&part->ctl->active_base);
-    if (n >= 2 && bases[0] < active) {
+    if (n >= 2 && bases[0] < active && (consumed_to < 0 || bases[1] <= (uint64_t)consumed_to)) {
         if (oldest_ts)
             *oldest_ts = seg_max_ts(part, bases[0]);
         r = dry_run ? seg_files_bytes(part->dir, bases[0])
@@ -1291,6 +1369,12 @@ int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
     part->index_interval = (uint64_t)evl__cfg_int(cfg, EVL_CFG_INDEX_INTERVAL_BYTES);
     part->max_msg = (uint64_t)evl__cfg_int(cfg, EVL_CFG_MAX_MESSAGE_BYTES);
     part->idx_cap = part->seg_bytes / EVL_MIN(part->index_interval, 1024) + 2;
+    /* Under a disk budget, segments roll at an eighth of it (at least 1
+     * MiB): retention and drop-oldest work in whole segments, so a budget
+     * must hold several. */
+    part->roll_bytes = EVL_MIN(part->seg_bytes, (uint64_t)evl__log_budget_share(part->log, 8));
+    atomic_init(&part->ahead, AHEAD_SLOW);
+    atomic_init(&part->retention_due, true); /* retention on open */
     size_t len = strlen(topic->dir) + 16;
     int rc = EVL_ENOMEM;
     if (!(part->dir = evl__malloc(len)))

@@ -29,6 +29,11 @@
 #include "segment.h"
 
 #define EVL_CTL_MAGIC "EVLCTL1"
+/* A new segment's first allocation (partition.c: ALLOC_MIN). */
+#define EVL_ALLOC_MIN (16u << 10)
+/* What a new, empty partition costs on disk at least: its segment's first
+ * allocation, a page of index, the control block. */
+#define EVL_PART_MIN_BYTES (EVL_ALLOC_MIN + EVL_IDX_STEP_MIN + 4096u)
 #define EVL_CTL_VERSION 3u
 
 /* Where a rolled segment ends, as the roll noted it (evl_ctl_t.seal). */
@@ -89,6 +94,8 @@ typedef struct evl_part {
     evl_ctl_t *ctl;
     /* Settings (from the topic). */
     uint64_t seg_bytes, idx_cap, index_interval, max_msg;
+    uint64_t roll_bytes;        /* rolls here: segment.bytes, or less under a
+                                   disk budget (evl__log_budget_share) */
     int64_t seg_ms;
     /* Open segments of this partition in this handle, by base. */
     pthread_mutex_t seg_mu;
@@ -113,6 +120,13 @@ typedef struct evl_part {
      * it maps pages ahead or only allocates (evl__part_grow_ahead). */
     int64_t pf_last_ns;
     uint64_t pf_last_pos, pf_last_base;
+    bool pf_fast;       /* the last rate measured was fast */
+    /* The writer asks the prefault thread for space when it comes within
+     * this much of the allocation's end (set by that thread from the rate). */
+    _Atomic uint64_t ahead;
+    /* A roll happened, or the partition was opened: the background thread
+     * (or the log's close) applies retention to it. */
+    _Atomic bool retention_due;
     int pf_small_units; /* 2 MiB units left to prefault with small pages */
     int pf_slow_probes; /* slow 2 MiB folios in a row (prefault_unit) */
     /* This handle's appends, updated under the append lock (so a plain
@@ -175,8 +189,10 @@ static inline uint64_t evl__part_start(const evl_part_t *part)
  * or beyond retention_bytes, and (when keep_from >= 0) end at or before
  * keep_from. Returns bytes freed (>= 0) or a negative code. */
 int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from);
-/* Delete the oldest sealed segment (disk budget); bytes freed, 0 if none. */
-int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts_out, bool dry_run);
+/* Delete the oldest sealed segment (disk budget); bytes freed, 0 if none.
+ * consumed_to >= 0: only if its records all come before that offset. */
+int64_t evl__part_drop_oldest(evl_part_t *part, int64_t *oldest_ts_out, bool dry_run,
+                              int64_t consumed_to);
 
 int evl__part_info(evl_part_t *part, evl_partition_info_t *out);
 /* The lowest committed offset of the groups named in the topic's

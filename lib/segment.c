@@ -153,7 +153,7 @@ int evl__seg_create(const char *dir, uint64_t base, uint64_t max_bytes,
         goto fail;
     if ((rc = evl__os_allocate(seg->fd, 0, EVL_MIN(initial_alloc, max_bytes))) < 0 ||
         (rc = evl__os_pwrite(seg->fd, hdr, sizeof hdr, 0)) < 0 ||
-        (rc = evl__os_allocate(seg->idx_fd, 0, idx_cap * EVL_IDX_ENTRY)) < 0 ||
+        (rc = evl__os_allocate(seg->idx_fd, 0, EVL_IDX_STEP_MIN)) < 0 ||
         (rc = evl__os_fdatasync(seg->fd)) < 0 ||
         (rc = evl__os_fdatasync(seg->idx_fd)) < 0)
         goto fail;
@@ -213,8 +213,7 @@ int evl__seg_open(const char *dir, uint64_t base, uint64_t max_bytes,
     if (seg->idx_fd < 0 && writable) {
         /* A missing index is rebuilt by the caller; make an empty one. */
         seg->idx_fd = evl__os_open(path, O_RDWR | O_CREAT, 0644);
-        if (seg->idx_fd >= 0 &&
-            (rc = evl__os_allocate(seg->idx_fd, 0, idx_cap * EVL_IDX_ENTRY)) < 0)
+        if (seg->idx_fd >= 0 && (rc = evl__os_allocate(seg->idx_fd, 0, EVL_IDX_STEP_MIN)) < 0)
             goto fail;
     }
     seg->writable = writable;
@@ -261,10 +260,36 @@ fail:
     return rc;
 }
 
+/* Make room in the .idx file for entry n: the file grows in steps as the
+ * segment does, so a small partition costs a page of index, not the
+ * largest index its segment size could need. Another handle may have
+ * grown it already (fstat). -errno on failure (the entry is then skipped:
+ * the index is a hint, and a missing entry costs a scan). */
+static int idx_room(evl_seg_t *seg, uint32_t n)
+{
+    uint64_t need = ((uint64_t)n + 1) * EVL_IDX_ENTRY;
+    if (need <= seg->idx_bytes)
+        return 0;
+    struct stat st;
+    if (fstat(seg->idx_fd, &st) < 0)
+        return -errno;
+    seg->idx_bytes = (uint64_t)st.st_size;
+    if (need <= seg->idx_bytes)
+        return 0;
+    uint64_t step = EVL_MIN(EVL_MAX(seg->idx_bytes, (uint64_t)EVL_IDX_STEP_MIN),
+                            (uint64_t)EVL_IDX_STEP_MAX);
+    uint64_t want = EVL_MIN(EVL_ALIGN_UP(EVL_MAX(need, seg->idx_bytes + step), EVL_IDX_STEP_MIN),
+                            seg->idx_cap * EVL_IDX_ENTRY);
+    int rc = evl__os_allocate(seg->idx_fd, seg->idx_bytes, want - seg->idx_bytes);
+    if (rc == 0)
+        seg->idx_bytes = want;
+    return rc;
+}
+
 int evl__seg_idx_put(evl_seg_t *seg, uint32_t n, uint32_t rel, uint32_t pos,
                      int64_t max_ts_before)
 {
-    if (!seg->idx || n >= seg->idx_cap || !seg->writable)
+    if (!seg->idx || n >= seg->idx_cap || !seg->writable || seg->idx_fd < 0 || idx_room(seg, n))
         return -1;
     uint8_t *e = seg->idx + (uint64_t)n * EVL_IDX_ENTRY;
     evl_st32(e, rel);
@@ -402,8 +427,10 @@ uint32_t evl__seg_idx_rebuild(evl_seg_t *seg, uint32_t from, uint64_t end,
         if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > end)
             break;
         if (pos - last >= interval && n < seg->idx_cap) {
-            evl__seg_idx_put(seg, n++, (uint32_t)(evl__frame_base(seg->map + pos) - seg->base),
-                             (uint32_t)pos, max_ts);
+            if (evl__seg_idx_put(seg, n, (uint32_t)(evl__frame_base(seg->map + pos) - seg->base),
+                                 (uint32_t)pos, max_ts) != 0)
+                break; /* no room for the index: the rest is found by scanning */
+            n++;
             last = pos;
         }
         int64_t t = evl__frame_max_ts(seg->map + pos);

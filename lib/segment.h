@@ -23,7 +23,11 @@
  *   preallocated, and zeros past the data mean nothing.
  *   A sealed segment ends with an end-of-segment frame at `pos`.
  *
- * .idx file: entries of 16 bytes, one per index.interval.bytes of frames:
+ * .idx file: entries of 16 bytes, one per index.interval.bytes of frames,
+ * allocated in steps as entries come (EVL_IDX_STEP_MIN, doubling up to
+ * EVL_IDX_STEP_MAX at a time; the mapping covers the largest possible
+ * index, the file only what is allocated, and nothing reads past the
+ * entries counted):
  *   +0 u32 rel_offset (frame base - segment base), +4 u32 pos (of the frame),
  *   +8 i64 max_ts_before (largest timestamp of all records before pos).
  *   One file serves offset and time lookups (Kafka keeps two); both keys
@@ -38,6 +42,8 @@
 #define EVL_SEG_HDR 4096u
 #define EVL_SEG_SEALED 1u
 #define EVL_IDX_ENTRY 16u
+#define EVL_IDX_STEP_MIN 4096u
+#define EVL_IDX_STEP_MAX (64u << 10)
 
 typedef struct evl_ckpt {
     uint64_t seq, pos, next_offset;
@@ -52,6 +58,7 @@ typedef struct evl_seg {
     uint8_t *map;           /* MAP_SHARED over max_bytes (file may be shorter) */
     uint8_t *idx;           /* MAP_SHARED over idx_cap entries */
     uint64_t idx_cap;       /* entries the idx mapping covers */
+    uint64_t idx_bytes;     /* .idx bytes known to be allocated (idx_put) */
     bool writable;
     /* Known once sealed (immutable afterwards): */
     _Atomic bool sealed;    /* set after the fields below */

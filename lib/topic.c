@@ -144,6 +144,8 @@ static int grow_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     return rc;
 }
 
+static void cache_forget(evl_log_t *log, const char *name);
+
 /* ---- public topic calls -------------------------------------------------- */
 
 static int topic_dir(const evl_log_t *log, const char *name, char *buf, size_t size)
@@ -171,7 +173,6 @@ void evl__topic_trash(evl_log_t *log, const char *path, const char *name)
 static int topic_files_create(evl_log_t *log, const char *name, const char *dir,
                               const char *text, size_t len, int partitions)
 {
-    (void)partitions;
     if (access(dir, F_OK) == 0) {
         evl__logf(&log->lg, EVL_LOG_NOTICE,
                   "topic %s: the folder of an earlier topic of that name, without metadata, "
@@ -179,7 +180,24 @@ static int topic_files_create(evl_log_t *log, const char *name, const char *dir,
         evl__topic_trash(log, dir, name);
     }
     int rc = evl__os_mkdirs(dir, 0755);
-    return rc ? rc : evl__topic_conf_write(dir, text, len);
+    if (rc || (rc = evl__topic_conf_write(dir, text, len)))
+        return rc;
+    /* Every partition's files now, within the disk budget: a topic made on
+     * a full disk fails here, not at its first send. Each is opened and
+     * closed again (no descriptors kept: a topic may have thousands). */
+    evl_topic_t *t;
+    if ((rc = evl__log_reserve(log, (uint64_t)partitions * EVL_PART_MIN_BYTES)) == 0 &&
+        (rc = evl__topic_get(log, name, &t)) == 0) {
+        for (int p = 0; p < partitions && rc == 0; p++) {
+            evl_part_t *part;
+            if ((rc = evl__part_open(t, p, &part)) == 0)
+                evl__part_close(part);
+        }
+    }
+    evl__log_reserve_done(log);
+    if (rc)
+        cache_forget(log, name);
+    return rc;
 }
 
 EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
@@ -609,10 +627,11 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
             rc = EVL_ENOTFOUND; /* its folder went with a delete */
         if (rc == 0)
             __atomic_store_n(&arr[p], part, __ATOMIC_RELEASE);
-        /* A seal left by a process that died: the background thread, which
-         * finds the partition from now on, finishes it (not this open,
-         * which would wait for a segment's write-back). */
-        if (rc == 0 && atomic_load(&part->ctl->seal_pending))
+        /* Retention (asked for at open: retention_due), or a seal left by
+         * a process that died: the background thread, which finds the
+         * partition from now on, does it (not this open, which would wait
+         * for a segment's write-back). */
+        if (rc == 0)
             evl__log_kick(t->log);
     }
     *out = rc ? NULL : arr[p];

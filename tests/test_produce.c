@@ -207,7 +207,10 @@ Test(produce, seek_offsets_and_range_errors)
 
 Test(produce, seek_by_time)
 {
-    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "index.interval.bytes", "128", NULL);
+    /* Timestamps from 1970: without retention.ms=-1, retention after each
+     * roll would delete them. */
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "index.interval.bytes", "128",
+                                 "retention.ms", "-1", NULL);
     evl_producer_t *prod;
     evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
     for (int i = 0; i < 2000; i++) {
