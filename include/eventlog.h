@@ -366,6 +366,15 @@ typedef struct evl_partition_info {
 EVL_API int evl_partition_info(evl_log_t *log, const char *topic,
                                int partition, evl_partition_info_t *out);
 
+/**
+ * @brief What one partition takes on disk: the blocks of all its files
+ * (segments with their allocated tails, indexes, control block), as
+ * disk.bytes.max counts them. An idle partition takes about 24 KiB.
+ * @return 0, EVL_ENOTFOUND, EVL_EINVAL. Thread-safe.
+ */
+EVL_API int evl_partition_disk_usage(evl_log_t *log, const char *topic,
+                                     int partition, int64_t *bytes);
+
 /* ------------------------------------------------------------------------ */
 /** @defgroup records Records                                                */
 

@@ -28,7 +28,8 @@
  *   drop-oldest  delete the oldest sealed segment of any topic until the
  *                request fits; with none left, the partition asking seals
  *                its own segment to drop it (partition.c).
- * Each change between "fits" and "full" is logged once, not each refusal.
+ * Each change between "fits" and "full" is logged once, not each refusal
+ * ("full" ends once an eighth of the budget is free again).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -186,12 +187,14 @@ static int64_t make_space(evl_log_t *log, uint64_t bytes, int64_t max, int polic
     int64_t now = evl_now_ms();
     evl__log_each_partition(log, retain_one, &now);
     int64_t used = evl__log_disk_bytes(log);
-    while (used + (int64_t)bytes > max) {
-        if (drop_oldest(log, true) <= 0 &&
-            (policy != EVL_FULL_DROP_OLDEST || drop_oldest(log, false) <= 0))
-            break;
+    /* Forwarded data goes first, and down to an eighth of the budget free
+     * (it is not needed, and one request at a time would keep the log at
+     * the brim); unconsumed data only as far as the request needs. */
+    while (used + (int64_t)bytes > max - max / 8 && drop_oldest(log, true) > 0)
         used = evl__log_disk_bytes(log);
-    }
+    while (used + (int64_t)bytes > max && policy == EVL_FULL_DROP_OLDEST &&
+           drop_oldest(log, false) > 0)
+        used = evl__log_disk_bytes(log);
     return used;
 }
 
@@ -233,7 +236,11 @@ int evl__log_reserve(evl_log_t *log, uint64_t bytes)
         if (used + (int64_t)bytes <= max) {
             atomic_store(&f->used, used + (int64_t)bytes);
             held = log; /* until evl__log_reserve_done */
-            if (atomic_exchange(&log->budget_full, false))
+            /* "Room again" once there is real room (an eighth of the
+             * budget), not each time a smaller request fits: one line per
+             * change of state. */
+            if (used + (int64_t)bytes <= max - max / 8 &&
+                atomic_exchange(&log->budget_full, false))
                 evl__logf(&log->lg, EVL_LOG_NOTICE,
                           "disk budget: room again (%lld of %lld bytes in use)",
                           (long long)used, (long long)max);

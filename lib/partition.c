@@ -53,7 +53,7 @@
 #define PREFAULT_AHEAD (8u << 20)
 #define RATE_MIN_NS 20000000
 #define RATE_MIN_BYTES (8u << 20)
-#define AHEAD_SLOW (64u << 10)
+#define AHEAD_SLOW (8u << 10)
 #define AHEAD(part) EVL_MIN(EVL_MIN((uint64_t)PREFAULT_AHEAD, (part)->seg_bytes / 8), \
                             (uint64_t)evl__log_budget_share((part)->log, 32))
 #define PREFAULT_STEP (256u << 10)
@@ -1119,15 +1119,23 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
     if (rc)
         return rc;
     uint64_t active = atomic_load(&part->ctl->active_base);
-    /* retention.bytes counts record data, as Kafka's log size does. */
-    int64_t total = 0, freed = 0;
+    /* retention.bytes caps what the partition keeps on disk besides its
+     * active segment's space not yet written: segment and index files as
+     * the file system charges them, and the control block. Retention runs
+     * after each roll, when the active segment is nearly empty, so the
+     * folder holds at most retention.bytes plus one segment (Kafka keeps
+     * at least retention.bytes, which a device with a fixed card cannot
+     * plan with). */
+    int64_t total = 4096, freed = 0;
     for (size_t i = 0; i < n; i++)
-        total += seg_data_bytes(part, bases[i]);
+        total += bases[i] == active
+                     ? (int64_t)atomic_load(&part->ctl->write_pos) + EVL_IDX_STEP_MIN
+                     : seg_files_bytes(part->dir, bases[i]);
     for (size_t i = 0; i + 1 < n && bases[i] < active; i++) {
-        int64_t size = seg_data_bytes(part, bases[i]);
+        int64_t size = seg_files_bytes(part->dir, bases[i]);
         int64_t ts = seg_max_ts(part, bases[i]);
         bool by_time = ret_ms >= 0 && ts >= 0 && ts < now_ms - ret_ms;
-        bool by_size = ret_bytes >= 0 && total - size >= ret_bytes;
+        bool by_size = ret_bytes >= 0 && total > ret_bytes;
         if (!by_time && !by_size)
             break;
         if (keep_from >= 0 && bases[i + 1] > (uint64_t)keep_from)

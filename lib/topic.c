@@ -448,6 +448,20 @@ EVL_API int evl_partition_info(evl_log_t *log, const char *topic, int partition,
     return evl__part_info(part, out);
 }
 
+EVL_API int evl_partition_disk_usage(evl_log_t *log, const char *topic, int partition,
+                                     int64_t *bytes)
+{
+    if (!log || !bytes)
+        return EVL_EINVAL;
+    evl_topic_t *t;
+    evl_part_t *part;
+    int rc = evl__topic_get(log, topic, &t);
+    if (rc || (rc = evl__topic_part(t, partition, &part)))
+        return rc;
+    *bytes = evl__part_disk_bytes(part->dir);
+    return 0;
+}
+
 /* ---- the cache ------------------------------------------------------------ */
 
 /* A topic from its record's text (r->text, taken over). */

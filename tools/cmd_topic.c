@@ -278,27 +278,31 @@ static int describe_partitions(struct cli *cli, evl_log_t *log,
                                const char *name, int parts)
 {
     evl_partition_info_t info;
+    int64_t disk;
     int p, rc;
 
     if (!cli->json)
-        printf("%9s %14s %14s %14s %14s %8s\n", "PARTITION", "START-OFFSET",
-               "END-OFFSET", "RECORDS", "BYTES", "SEGMENTS");
+        printf("%9s %14s %14s %14s %14s %8s %14s\n", "PARTITION", "START-OFFSET",
+               "END-OFFSET", "RECORDS", "BYTES", "SEGMENTS", "DISK-BYTES");
     for (p = 0; p < parts; p++) {
-        if ((rc = evl_partition_info(log, name, p, &info)) != 0)
+        if ((rc = evl_partition_info(log, name, p, &info)) != 0 ||
+            (rc = evl_partition_disk_usage(log, name, p, &disk)) != 0)
             return cli_fail_rc(rc, "topic '%s' partition %d", name, p);
         if (cli->json)
             printf("%s{\"partition\":%d,\"start_offset\":%lld,"
                    "\"end_offset\":%lld,\"records\":%lld,\"bytes\":%lld,"
-                   "\"segments\":%lld}",
+                   "\"segments\":%lld,\"disk_bytes\":%lld}",
                    p ? "," : "", p, (long long)info.start_offset,
                    (long long)info.end_offset,
                    (long long)(info.end_offset - info.start_offset),
-                   (long long)info.bytes, (long long)info.segments);
+                   (long long)info.bytes, (long long)info.segments,
+                   (long long)disk);
         else
-            printf("%9d %14lld %14lld %14lld %14lld %8lld\n", p,
+            printf("%9d %14lld %14lld %14lld %14lld %8lld %14lld\n", p,
                    (long long)info.start_offset, (long long)info.end_offset,
                    (long long)(info.end_offset - info.start_offset),
-                   (long long)info.bytes, (long long)info.segments);
+                   (long long)info.bytes, (long long)info.segments,
+                   (long long)disk);
     }
     return EXIT_OK;
 }
