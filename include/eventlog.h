@@ -326,7 +326,10 @@ EVL_API int evl_topic_delete(evl_log_t *log, const char *name);
 
 /**
  * @brief Grow a topic to total partitions (never shrink). As in Kafka, keys
- * then map to other partitions than before.
+ * then map to other partitions than before: every producer of the topic, in
+ * any handle or process, maps keys over the new count from its next send.
+ * The new partitions' files are made first (EVL_ENOSPC, EVL_EFULL: the topic
+ * is not grown).
  * @return 0, EVL_ENOTFOUND, EVL_EINVAL (total not larger). Thread-safe.
  */
 EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name,

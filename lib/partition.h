@@ -47,7 +47,11 @@ typedef struct evl_ctl {
     uint32_t version, size;
     char boot_id[40];                 /* boot this state belongs to */
     _Atomic uint32_t valid;           /* 1 once built for this boot */
-    uint32_t pad0;
+    _Atomic uint32_t topic_nparts;    /* partition 0 only: the topic's
+                                         partition count, raised by
+                                         evl_topic_add_partitions, so that
+                                         producers everywhere see growth at
+                                         their next send; 0: unknown */
     /* Cache line 1: the lock and what every append writes. Two writers
      * taking turns move as few lines between their cores as possible. */
     pthread_mutex_t lock;             /* the append lock (robust, pshared) */

@@ -19,6 +19,7 @@
 struct evl_producer {
     evl_log_t *log;
     evl_topic_t *topic;
+    evl_part_t *p0;          /* partition 0: its ctl holds the partition count */
     int durability;          /* EVL_DURABILITY_* */
     int keyless;             /* EVL_KEYLESS_* */
     int partitioner;         /* EVL_PART_* */
@@ -58,10 +59,16 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
     prod->sticky_records = (uint64_t)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_STICKY_RECORDS);
     prod->partitioner = (int)evl__cfg_int(&t->cfg, EVL_CFG_PARTITIONER);
     prod->max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    if ((rc = evl__topic_part(t, 0, &prod->p0))) {
+        free(prod);
+        return rc;
+    }
     evl__log_ref(log);
     *out = prod;
     return 0;
 }
+
+static int nparts_now(evl_producer_t *prod);
 
 EVL_API void evl_producer_close(evl_producer_t *prod)
 {
@@ -77,8 +84,24 @@ EVL_API int evl_producer_partition_for(evl_producer_t *prod, const void *key, si
         return EVL_EINVAL;
     if (evl__log_closed(prod->log))
         return EVL_ESTATE;
-    int n = evl__topic_nparts(prod->topic);
+    int n = nparts_now(prod);
     return evl__partition_for(prod->partitioner, key ? key : "", key_len, n);
+}
+
+/* The topic's partition count, as of now: partitions added by any handle or
+ * process show in partition 0's shared state (evl_topic_add_partitions), so
+ * keys map over the new count from the next send on, as a Kafka producer's
+ * metadata refresh would have it (one load of a line no append writes). */
+static int nparts_now(evl_producer_t *prod)
+{
+    int n = evl__topic_nparts(prod->topic);
+    uint32_t shared = atomic_load_explicit(&prod->p0->ctl->topic_nparts, memory_order_acquire);
+    if (EVL_UNLIKELY(shared > (uint32_t)n)) {
+        int r = evl__topic_refresh(prod->topic);
+        if (r > n)
+            n = r;
+    }
+    return n;
 }
 
 static int choose(evl_producer_t *prod, const evl_msg_t *msg, int nparts)
@@ -162,7 +185,7 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
     int rc = msg_check(prod, msg, &size);
     if (rc)
         return rc;
-    int nparts = evl__topic_nparts(prod->topic);
+    int nparts = nparts_now(prod);
     int p = choose(prod, msg, nparts);
     evl_part_t *part;
     if (p < 0)
@@ -265,7 +288,7 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
         return durability;
     if (count == 0)
         return 0;
-    int nparts = evl__topic_nparts(prod->topic);
+    int nparts = nparts_now(prod);
     /* Typical batches fit on the stack; larger ones are allocated. */
     enum { STACK_BATCH = 128 };
     int s_pidx[STACK_BATCH];

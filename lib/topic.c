@@ -146,6 +146,15 @@ static int grow_rec(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
 
 static void cache_forget(evl_log_t *log, const char *name);
 
+/* Raise the partition count kept in partition 0's shared state. */
+static void publish_nparts(evl_part_t *p0, int n)
+{
+    uint32_t cur = atomic_load(&p0->ctl->topic_nparts);
+    while (cur < (uint32_t)n && !atomic_compare_exchange_weak(&p0->ctl->topic_nparts, &cur,
+                                                              (uint32_t)n))
+        ;
+}
+
 /* ---- public topic calls -------------------------------------------------- */
 
 static int topic_dir(const evl_log_t *log, const char *name, char *buf, size_t size)
@@ -340,10 +349,38 @@ EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name, int total
         return EVL_EBADNAME;
     if (total < 1 || total > 100000)
         return EVL_EINVAL;
+    evl_topic_t *t;
+    int rc = evl__topic_get(log, name, &t);
+    int old = rc ? rc : evl__topic_refresh(t);
+    if (old < 0)
+        return old;
+    if (total <= old)
+        return EVL_EINVAL;
+    /* The new partitions' files first, within the budget (as at create: a
+     * full disk fails here, and nothing is left half-grown); then the
+     * record; then the count in partition 0's shared state, which
+     * producers everywhere read at each send. */
+    if ((rc = evl__log_reserve(log, (uint64_t)(total - old) * EVL_PART_MIN_BYTES)) == 0)
+        for (int p = old; p < total && rc == 0; p++) {
+            evl_part_t *part;
+            if ((rc = evl__part_open(t, p, &part)) == 0)
+                evl__part_close(part);
+        }
+    evl__log_reserve_done(log);
     struct topic_rec r = {name, NULL, 0, total};
-    int rc = evl__meta_write(log->meta, grow_rec, &r);
+    if (rc == 0)
+        rc = evl__meta_write(log->meta, grow_rec, &r);
+    if (rc) {
+        /* Partitions made before the failure stay, empty and not counted:
+         * another process may be growing the topic to the same count. */
+        free(r.text);
+        return rc;
+    }
+    evl_part_t *p0;
+    if (evl__topic_refresh(t) > 0 && evl__topic_part(t, 0, &p0) == 0)
+        publish_nparts(p0, total);
     char dir[PATH_MAX];
-    if (rc == 0 && topic_dir(log, name, dir, sizeof dir) == 0) {
+    if (topic_dir(log, name, dir, sizeof dir) == 0) {
         int crc = evl__topic_conf_write(dir, r.text, r.len);
         if (crc)
             evl__logf(&log->lg, EVL_LOG_WARNING,
@@ -641,6 +678,8 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
             rc = EVL_ENOTFOUND; /* its folder went with a delete */
         if (rc == 0)
             __atomic_store_n(&arr[p], part, __ATOMIC_RELEASE);
+        if (rc == 0 && p == 0) /* its shared state may be new (a reboot) */
+            publish_nparts(part, evl__topic_nparts(t));
         /* Retention (asked for at open: retention_due), or a seal left by
          * a process that died: the background thread, which finds the
          * partition from now on, does it (not this open, which would wait

@@ -117,7 +117,6 @@ Test(budget, retention_bytes_holds_for_short_lived_processes)
     cr_assert_geq(used, 3 * MiB, "retention.bytes=4 MiB keeps up to 4 MiB of old segments");
     /* A process killed before it could close: the next one applies it. */
     short_lived("retention.bytes", 12 * MiB, EVL_TIMESTAMP_NOW, true);
-    cr_assert_gt(du(tpath("log/topics/t/0")), 5 * MiB, "killed: nothing ran");
     open_and_close();
     used = du(tpath("log/topics/t/0"));
     cr_assert_leq(used, 4 * MiB + MiB, "%lld bytes after the next open", (long long)used);

@@ -196,3 +196,51 @@ Test(topic, clamped_max_message_bytes_is_reported)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+/* Issue 18: a producer opened before the topic grew kept hashing keys over
+ * the old count, so one key landed in two partitions. It sees the growth at
+ * its next send, whichever handle or process grew the topic. */
+Test(topic, producers_see_partition_growth_at_their_next_send)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_log_t *log = test_open(cfg), *other = test_open(cfg);
+    cr_assert_eq(evl_topic_create(log, "t", 2, NULL), 0);
+    evl_producer_t *prod;
+    cr_assert_eq(evl_producer_new(log, "t", NULL, &prod), 0);
+    /* A key that maps to different partitions over 2 and over 8. */
+    cr_assert_eq(evl_topic_create(log, "eight", 8, NULL), 0);
+    evl_producer_t *eight;
+    cr_assert_eq(evl_producer_new(log, "eight", NULL, &eight), 0);
+    char key[16];
+    int p2 = 0, p8 = 0;
+    for (int k = 0; p2 == p8; k++) {
+        snprintf(key, sizeof key, "key-%d", k);
+        p2 = evl_producer_partition_for(prod, key, strlen(key));
+        p8 = evl_producer_partition_for(eight, key, strlen(key));
+    }
+    evl_producer_close(eight);
+    evl_msg_t m = {key, strlen(key), "v", 1, NULL, 0, -1, EVL_PARTITION_ANY, -1};
+    cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    cr_assert_eq(m.partition, p2);
+    /* Grown through another handle (as another process would). */
+    cr_assert_eq(evl_topic_add_partitions(other, "t", 8), 0);
+    evl_producer_t *fresh;
+    cr_assert_eq(evl_producer_new(other, "t", NULL, &fresh), 0);
+    cr_assert_eq(evl_producer_partition_for(fresh, key, strlen(key)), p8);
+    m.partition = EVL_PARTITION_ANY;
+    cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    cr_assert_eq(m.partition, p8, "the old producer sent to %d, a new one sends to %d",
+                 m.partition, p8);
+    cr_assert_eq(evl_producer_partition_for(prod, key, strlen(key)), p8);
+    /* The new partitions exist on disk already (made by the alter). */
+    for (int p = 2; p < 8; p++) {
+        char path[64];
+        snprintf(path, sizeof path, "log/topics/t/%d", p);
+        cr_assert_eq(access(tpath(path), F_OK), 0, "%s", path);
+    }
+    evl_producer_close(fresh);
+    evl_producer_close(prod);
+    evl_log_close(other);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}
