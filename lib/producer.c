@@ -59,10 +59,10 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
     prod->sticky_records = (uint64_t)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_STICKY_RECORDS);
     prod->partitioner = (int)evl__cfg_int(&t->cfg, EVL_CFG_PARTITIONER);
     prod->max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
-    if ((rc = evl__topic_part(t, 0, &prod->p0))) {
-        free(prod);
-        return rc;
-    }
+    /* Partition 0 may be unusable (a damaged folder): sends to it fail
+     * then, others work, and growth is seen once it opens. */
+    if (evl__topic_part(t, 0, &prod->p0))
+        prod->p0 = NULL;
     evl__log_ref(log);
     *out = prod;
     return 0;
@@ -95,7 +95,10 @@ EVL_API int evl_producer_partition_for(evl_producer_t *prod, const void *key, si
 static int nparts_now(evl_producer_t *prod)
 {
     int n = evl__topic_nparts(prod->topic);
-    uint32_t shared = atomic_load_explicit(&prod->p0->ctl->topic_nparts, memory_order_acquire);
+    evl_part_t *p0 = prod->p0 ? prod->p0 : evl__topic_part_if_open(prod->topic, 0);
+    if (EVL_UNLIKELY(!p0))
+        return n;
+    uint32_t shared = atomic_load_explicit(&p0->ctl->topic_nparts, memory_order_acquire);
     if (EVL_UNLIKELY(shared > (uint32_t)n)) {
         int r = evl__topic_refresh(prod->topic);
         if (r > n)
