@@ -541,7 +541,10 @@ EVL_API int64_t evl_reader_position(const evl_reader_t *rd);
  * mapping, so appends from other threads and processes wake it at once.
  * *rec is valid until the next call on rd or evl_reader_close().
  * @return 0; EVL_ETIMEDOUT (nothing new); EVL_EOFFSET (the position fell
- *         below the log start through retention: seek again); EVL_ECORRUPT
+ *         below the log start through retention: seek again. Checked as
+ *         each frame is loaded: records of the frame being read, and views
+ *         already returned, stay valid; no record of a deleted segment is
+ *         returned after that); EVL_ECORRUPT
  *         (a record failed its checksum; nothing invalid is returned). The
  *         reader stays at the damaged offset; to go past the damage, seek to
  *         a later offset (e.g. evl_reader_position(rd) + 1): the reader
@@ -598,6 +601,21 @@ typedef void evl_rebalance_cb(evl_consumer_t *cons, int event,
  * @brief A consumer. With group.id set it may subscribe (the group assigns
  * partitions) and commit offsets; without, it reads what it is assigned.
  * One thread at a time.
+ *
+ * Where a partition starts (subscribed, or assigned at EVL_OFFSET_COMMITTED):
+ *  - at the group's committed offset;
+ *  - none committed: auto.offset.reset (earliest: the log start; latest:
+ *    the end; none: no position, poll returns EVL_ENOOFFSET until a seek).
+ *    If the group's offsets were lost with the metadata
+ *    (evl_group_info_offsets_lost) there is no position whatever the
+ *    policy;
+ *  - committed below the log start (retention passed it): auto.offset.reset;
+ *  - committed past the end (the records it covers are not in this log, e.g.
+ *    lost to a power cut before they were synced): the end, with earliest as
+ *    with latest, since the group has processed everything this log holds
+ *    and the beginning would replay it; with none, no position. Logged.
+ * A position that retention passes while the consumer reads is out of range
+ * as well: auto.offset.reset, logged.
  * @param cfg  consumer settings (may be NULL); copied.
  */
 EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg,
@@ -663,6 +681,17 @@ EVL_API int evl_consumer_commit_offsets(evl_consumer_t *cons,
 /** @brief The group's committed offset, or EVL_ENOTFOUND if none. */
 EVL_API int evl_consumer_committed(evl_consumer_t *cons, const char *topic,
                                    int partition, int64_t *offset);
+/**
+ * @brief The group's committed offset and the metadata string committed
+ * with it (evl_consumer_commit_offsets), copied into buf (NUL-terminated,
+ * truncated to size - 1 bytes; buf may be NULL with size 0).
+ * @return the metadata's full length (>= 0; as evl_config_get, a length
+ *         >= size means it was truncated), EVL_ENOTFOUND if nothing is
+ *         committed, EVL_ESTATE without group.id, EVL_EINVAL.
+ */
+EVL_API int evl_consumer_committed_metadata(evl_consumer_t *cons, const char *topic,
+                                            int partition, int64_t *offset, char *buf,
+                                            size_t size);
 /** @brief End offset minus committed offset (or position if nothing is
  * committed) for an assigned partition. */
 EVL_API int evl_consumer_lag(evl_consumer_t *cons, const char *topic,

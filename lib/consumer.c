@@ -35,12 +35,18 @@
  *    everything (commits in it fail: the partitions are already someone
  *    else's), joins again, and that poll returns EVL_EFENCED.
  *
- *  - Where a newly owned partition starts: the committed offset; none ->
- *    auto.offset.reset; below the log start (retention) -> auto.offset.reset;
- *    past the end (crash recovery truncated the log) -> the end, reported
- *    through the log callback, never the beginning (which would replay the
- *    whole partition). auto.offset.reset=none leaves the partition without a
- *    position: poll returns EVL_ENOOFFSET until evl_consumer_seek().
+ *  - Where a newly owned partition starts (the contract the header states):
+ *    the committed offset; none -> auto.offset.reset (but no position at all
+ *    if the group's offsets were lost with the metadata); below the log
+ *    start (retention) -> auto.offset.reset; past the end -> the end,
+ *    whether auto.offset.reset says earliest or latest: the group has
+ *    consumed all this log holds, and the records it committed past are not
+ *    here (lost to a power cut before they reached the disk, or the log was
+ *    replaced); the beginning would replay everything it already processed.
+ *    auto.offset.reset=none positions nothing by itself, here neither: poll
+ *    returns EVL_ENOOFFSET until evl_consumer_seek(). A position that
+ *    retention passes while reading is out of range too (EVL_EOFFSET from
+ *    the reader): auto.offset.reset, logged.
  *
  *  - Auto-commit (enable.auto.commit) happens at the start of poll, at most
  *    every auto.commit.interval.ms, of positions that moved: what earlier
@@ -203,11 +209,18 @@ static int start_at(evl_consumer_t *cons, struct cpart *cp, int64_t committed)
         return apply_reset_policy(cons, cp);
     int64_t end = (int64_t)evl__part_end(cp->rd->part);
     if (committed > end) {
+        bool none = cons->reset_policy == EVL_RESET_POLICY_NONE;
         evl__logf(&cons->lg, EVL_LOG_WARNING,
-                  "group %s: %s/%d: committed offset %lld is past the end of the log (%lld), "
-                  "which lost its tail in a crash; clamped to the end",
+                  "group %s: %s/%d: committed offset %lld is past the end of the log (%lld): "
+                  "the records it covers are not in this log; %s",
                   cons->group ? cons->group : "-", cp->topic->name, cp->id, (long long)committed,
-                  (long long)end);
+                  (long long)end,
+                  none ? "auto.offset.reset=none: no position until a seek"
+                       : "starting at the end (not replaying what the group processed)");
+        if (none) {
+            cp->need_reset = true;
+            return 0;
+        }
         committed = end;
     }
     cp->need_reset = false;
@@ -509,8 +522,10 @@ static size_t fetch(evl_consumer_t *cons, const evl_record_t **recs, size_t max,
                               "auto.offset.reset", cp->topic->name, cp->id,
                               (long long)evl_reader_position(cp->rd));
                     rc = apply_reset_policy(cons, cp);
-                    if (rc == 0 && !cp->need_reset)
+                    if (rc == 0 && !cp->need_reset) {
+                        q--; /* read from the new position in this round */
                         continue;
+                    }
                     if (rc == 0)
                         rc = EVL_ENOOFFSET;
                 }
@@ -956,6 +971,24 @@ EVL_API int evl_consumer_committed(evl_consumer_t *cons, const char *topic, int 
     if (!evl__name_valid(topic))
         return EVL_EBADNAME;
     return evl__offset_get(cons->log, cons->group, topic, partition, offset);
+}
+
+EVL_API int evl_consumer_committed_metadata(evl_consumer_t *cons, const char *topic,
+                                            int partition, int64_t *offset, char *buf,
+                                            size_t size)
+{
+    if (!cons || !topic || !offset || partition < 0 || (!buf && size))
+        return EVL_EINVAL;
+    if (evl__log_closed(cons->log))
+        return EVL_ESTATE;
+    if (!cons->group)
+        return EVL_ESTATE;
+    if (!evl__name_valid(topic))
+        return EVL_EBADNAME;
+    size_t len = 0;
+    int rc = evl__offset_get_meta(cons->log, cons->group, topic, partition, offset, buf, size,
+                                  &len);
+    return rc ? rc : (int)EVL_MIN(len, (size_t)INT32_MAX);
 }
 
 EVL_API int evl_consumer_lag(evl_consumer_t *cons, const char *topic, int partition, int64_t *lag)

@@ -338,6 +338,10 @@ static int load_frame(evl_reader_t *rd)
 {
     for (;;) {
         evl_seg_t *seg = rd->seg;
+        /* Overtaken by retention: its segment is deleted (the mapping
+         * still reads), but the records are gone from the log. */
+        if (EVL_UNLIKELY(rd->next < evl__part_start(rd->part)))
+            return EVL_EOFFSET;
         if (rd->pos + EVL_FRAME_HDR > rd->known_size) {
             int64_t sz = evl__seg_file_size(seg);
             rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
@@ -462,7 +466,8 @@ static inline bool next_fast(evl_reader_t *rd, const evl_record_t **out)
         rd->frame = NULL;
     }
     uint64_t pos = rd->pos;
-    if (pos >= rd->fast_end || rd->next != rd->frame_next)
+    if (pos >= rd->fast_end || rd->next != rd->frame_next ||
+        EVL_UNLIKELY(rd->next < evl__part_start(rd->part)))
         return false;
     const uint8_t *f = rd->seg->map + pos;
     uint32_t fl = evl__frame_len_acquire(f);

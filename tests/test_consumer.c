@@ -573,3 +573,109 @@ Test(consumer, retention_waits_for_the_named_group)
     evl_consumer_close(c);
     evl_log_close(lg);
 }
+
+/* Issue 18: the contract for a committed offset past the end, with
+ * auto.offset.reset=none: no position (the end is taken only for earliest
+ * and latest), and the message does not claim a crash happened. */
+Test(consumer, committed_offset_past_end_with_reset_none_has_no_position)
+{
+    lg = open_with_log_cb();
+    mk_topic("t", 1, NULL);
+    fill("t", 0, 0, 5);
+    evl_consumer_t *c = consumer("group.id", "G", NULL);
+    evl_topic_partition_t tp = {"t", 0, 40};
+    cr_assert_eq(evl_consumer_commit_offsets(c, &tp, 1, NULL), 0);
+    evl_consumer_close(c);
+    c = consumer("group.id", "G", "auto.offset.reset", "none", NULL);
+    tp.offset = EVL_OFFSET_COMMITTED;
+    cr_assert_eq(evl_consumer_assign(c, &tp, 1), 0);
+    const evl_record_t *recs[4];
+    size_t n;
+    cr_assert_eq(evl_consumer_poll(c, 0, recs, 4, &n), EVL_ENOOFFSET);
+    cr_assert(strstr(test_logbuf, "committed offset 40 is past the end of the log (5)"), "%s",
+              test_logbuf);
+    cr_assert(!strstr(test_logbuf, "crash"), "%s", test_logbuf);
+    cr_assert_eq(evl_consumer_seek(c, "t", 0, 2), 0);
+    cr_assert_eq(evl_consumer_poll(c, 0, recs, 4, &n), 0);
+    cr_assert_eq(evl_record_offset(recs[0]), 2);
+    evl_consumer_close(c);
+    evl_log_close(lg);
+}
+
+/* Issue 18: a reader overtaken by retention returned records of the
+ * deleted segment for a while. It gets EVL_EOFFSET at its next frame, and
+ * a consumer applies auto.offset.reset. */
+Test(consumer, reader_overtaken_by_retention_is_out_of_range)
+{
+    lg = open_with_log_cb();
+    evl_config_t *tcfg = test_cfg("segment.bytes", "65536", "retention.bytes", "0",
+                                  "retention.ms", "-1", NULL);
+    mk_topic("t", 1, tcfg);
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(lg, "t", 0, &rd), 0);
+    evl_consumer_t *c = consumer("auto.offset.reset", "earliest", NULL);
+    evl_topic_partition_t tp = {"t", 0, EVL_OFFSET_BEGINNING};
+    evl_producer_t *prod = producer("t");
+    char v[600];
+    memset(v, 'v', sizeof v);
+    evl_msg_t m = {NULL, 0, v, sizeof v, NULL, 0, -1, 0, -1};
+    cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    cr_assert_eq(evl_consumer_assign(c, &tp, 1), 0);
+    const evl_record_t *rec, *recs[1];
+    size_t n;
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), 0);
+    cr_assert_eq(evl_consumer_poll(c, 0, recs, 1, &n), 0);
+    /* 300 records of 600 bytes: three segments. Retention (0 bytes) keeps
+     * only the active one. */
+    for (int i = 0; i < 300; i++)
+        cr_assert_eq(evl_producer_send(prod, &m, 0), 0);
+    cr_assert_eq(evl_log_retention_run(lg), 0);
+    evl_partition_info_t pi;
+    cr_assert_eq(evl_partition_info(lg, "t", 0, &pi), 0);
+    cr_assert_gt(pi.start_offset, 100);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), EVL_EOFFSET, "a record of a deleted segment");
+    cr_assert_eq(evl_reader_position(rd), 1);
+    cr_assert_eq(evl_reader_seek(rd, EVL_OFFSET_BEGINNING), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), 0);
+    cr_assert_eq(evl_record_offset(rec), pi.start_offset);
+    int rc = evl_consumer_poll(c, 0, recs, 1, &n);
+    cr_assert_eq(rc, 0, "%s", evl_errname(rc));
+    cr_assert_eq(evl_record_offset(recs[0]), pi.start_offset, "reset to the log start");
+    cr_assert(strstr(test_logbuf, "fell below the log start"), "%s", test_logbuf);
+    evl_producer_close(prod);
+    evl_consumer_close(c);
+    evl_reader_close(rd);
+    evl_log_close(lg);
+    evl_config_free(tcfg);
+}
+
+/* Issue 18: commit metadata could be written but not read back. */
+Test(consumer, commit_metadata_reads_back)
+{
+    setup_log();
+    mk_topic("t", 2, NULL);
+    evl_consumer_t *c = consumer("group.id", "G", NULL);
+    evl_topic_partition_t tp = {"t", 1, 7};
+    cr_assert_eq(evl_consumer_commit_offsets(c, &tp, 1, "batch=42;host=a"), 0);
+    int64_t off = -1;
+    char buf[64];
+    cr_assert_eq(evl_consumer_committed_metadata(c, "t", 1, &off, buf, sizeof buf), 15);
+    cr_assert_eq(off, 7);
+    cr_assert_str_eq(buf, "batch=42;host=a");
+    char small[6];
+    cr_assert_eq(evl_consumer_committed_metadata(c, "t", 1, &off, small, sizeof small), 15);
+    cr_assert_str_eq(small, "batch");
+    cr_assert_eq(evl_consumer_committed_metadata(c, "t", 1, &off, NULL, 0), 15);
+    tp.offset = 9;
+    cr_assert_eq(evl_consumer_commit_offsets(c, &tp, 1, NULL), 0);
+    cr_assert_eq(evl_consumer_committed_metadata(c, "t", 1, &off, buf, sizeof buf), 0);
+    cr_assert_eq(off, 9);
+    cr_assert_str_eq(buf, "");
+    cr_assert_eq(evl_consumer_committed_metadata(c, "t", 0, &off, buf, sizeof buf),
+                 EVL_ENOTFOUND);
+    evl_consumer_close(c);
+    evl_consumer_t *nog = consumer(NULL);
+    cr_assert_eq(evl_consumer_committed_metadata(nog, "t", 1, &off, buf, sizeof buf), EVL_ESTATE);
+    evl_consumer_close(nog);
+    evl_log_close(lg);
+}
