@@ -476,9 +476,16 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags);
 
 /**
  * @brief Append count records. Records bound for one partition are written
- * as one batch: one checksum, one publication, offsets contiguous, visible to
- * readers all at once. On failure, the batches of earlier partitions may be
- * in the log (their msgs[i].offset >= 0); the others have offset -1.
+ * together, in frames of at most max.message.bytes of records (one frame:
+ * one checksum, one publication, offsets contiguous, visible to readers at
+ * once), the partitions in the order they first appear in msgs. Not atomic
+ * across frames: on failure (EVL_ENOSPC, EVL_EFULL, EVL_EIO...), the
+ * frames written before it stay in the log, and exactly their records have
+ * msgs[i].offset >= 0 (and msgs[i].partition set); every other record has
+ * offset -1 and is not in the log. Retry only those, or records are
+ * duplicated. Records refused before anything is written (EVL_ETOOBIG,
+ * EVL_EINVAL) leave every offset at -1. With EVL_EDURABILITY every record
+ * was appended (offsets set) but is not known to be on disk.
  * Return codes as evl_producer_send(). Thread-safe.
  */
 EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs,

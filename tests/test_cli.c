@@ -1396,3 +1396,57 @@ Test(cli, truncated_metadata_is_an_error_naming_the_file)
     cr_assert_eq(count_lines(r.out), 40);
     res_free(&r);
 }
+
+/* A batch that fails midway (ENOSPC): the error said the line was not
+ * written while part of the batch was (one partition's records went, the
+ * other's did not); a retry then duplicated them. It says exactly which
+ * lines were written, and --print-offsets prints theirs. */
+Test(cli, failed_batch_says_which_lines_were_written)
+{
+    char *in = malloc(200 * 120), *p = in, keys[2][8] = {"", ""};
+    struct res r;
+
+    test_small_fs(tpath("small"), 4u << 20);
+    snprintf(dir, sizeof dir, "%s", tpath("small/log"));
+    ok(EVL("topic", "create", "t", "-p", "2"));
+    /* A key for each partition. */
+    r = EVL_IN("k0:x\nk1:x\nk2:x\nk3:x\nk4:x\nk5:x\nk6:x\nk7:x\n", "produce", "t", "-K", ":",
+               "--print-offsets");
+    assert_ok(&r);
+    const char *o = r.out;
+    for (int i = 0; i < 8; i++, o = strchr(o, '\n') + 1)
+        if (!keys[o[0] - '0'][0])
+            snprintf(keys[o[0] - '0'], sizeof keys[0], "k%d", i);
+    res_free(&r);
+    cr_assert(keys[0][0] && keys[1][0], "no key for a partition");
+    /* Room for the first partition's share of the batch, not the second's. */
+    FILE *f = fopen(tpath("small/keep"), "w");
+    static char room[20480];
+    cr_assert_eq(fwrite(room, 1, sizeof room, f), sizeof room);
+    fclose(f);
+    test_fill_fs(tpath("small"));
+    cr_assert_eq(unlink(tpath("small/keep")), 0);
+    /* One batch (evl produce sends up to 1024 lines at once), 100 lines for
+     * each partition; the first partition's share needs one allocation
+     * step (16 KiB), which fits, the second's then does not. */
+    for (int i = 1; i <= 200; i++)
+        p += sprintf(p, "%s:%0100d\n", keys[i % 2 == 0], i);
+    r = EVL_IN(in, "produce", "t", "-K", ":", "--print-offsets");
+    free(in);
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    assert_one_error_line(&r);
+    cr_assert_eq(count_lines(r.out), 100, "%s", r.out);
+    cr_assert(strstr(r.err, "lines 1-200: cannot append to topic 't'; 100 of those 200 lines "
+                            "were written (lines 1, 3, 5, 7, ...), the others were not: no "
+                            "space left on device"), "%s", r.err);
+    res_free(&r);
+    cr_assert_eq(unlink(tpath("small/fill")), 0);
+    r = EVL("consume", "t", "-o", "beginning", "-p", "0");
+    assert_ok(&r);
+    int in0 = count_lines(r.out);
+    res_free(&r);
+    r = EVL("consume", "t", "-o", "beginning", "-p", "1");
+    assert_ok(&r);
+    cr_assert_eq(in0 + count_lines(r.out), 8 + 100, "the log holds what was reported");
+    res_free(&r);
+}

@@ -4,6 +4,7 @@
  * threads and several processes appending to one partition.
  */
 #include "helpers.h"
+#include "os.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -826,4 +827,47 @@ Test(produce, send_racing_a_delete_is_ok_or_enotfound)
         evl_log_close(other);
         evl_log_close(log);
     }
+}
+
+/* Issue 18: a send failing with ENOSPC in the middle of a multi-partition
+ * batch left part of it on disk unacknowledged. The contract is exact
+ * reporting: the records written have their offsets set, the others -1,
+ * and the log holds exactly the former. */
+Test(produce, failed_batch_reports_exactly_what_was_written)
+{
+    evl_config_t *cfg = test_cfg("max.message.bytes", "4096", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(cfg, "t", 2, &prod);
+    enum { N = 400 };
+    evl_msg_t msgs[N];
+    static char v[100];
+    memset(v, 'v', sizeof v);
+    /* Partition 0: 10 records (they fit the first allocation); partition 1:
+     * 390 (frames of ~40 records; the segment must grow after a few). */
+    for (int i = 0; i < N; i++)
+        msgs[i] = (evl_msg_t){NULL, 0, v, sizeof v, NULL, 0, -1, i < 10 ? 0 : 1, -1};
+    test_send(prod, 0, NULL, "first", 0); /* both partitions open before the fault */
+    test_send(prod, 1, NULL, "first", 0);
+    evl_test_fault(EVL_OS_FALLOCATE, 0, ENOSPC, -1);
+    int rc = evl_producer_send_batch(prod, msgs, N, 0);
+    evl_test_fault_clear();
+    cr_assert_eq(rc, EVL_ENOSPC, "%s", evl_errname(rc));
+    int written[2] = {1, 1};
+    for (int i = 0; i < N; i++)
+        if (msgs[i].offset >= 0) {
+            cr_assert_eq(msgs[i].offset, written[msgs[i].partition]++, "record %d", i);
+            cr_assert(i < 10 || msgs[i - 1].offset >= 0, "written records are a prefix");
+        }
+    cr_assert_eq(written[0], 11);
+    cr_assert_gt(written[1], 1, "part of partition 1's records went before the failure");
+    cr_assert_lt(written[1], N - 9);
+    for (int p = 0; p < 2; p++) {
+        evl_partition_info_t pi;
+        cr_assert_eq(evl_partition_info(log, "t", p, &pi), 0);
+        cr_assert_eq(pi.end_offset, written[p], "partition %d holds %lld, %d were reported", p,
+                     (long long)pi.end_offset, written[p]);
+    }
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
 }

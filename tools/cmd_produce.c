@@ -262,13 +262,60 @@ static void line_to_msg(const struct produce_opts *o, char *line, size_t len,
     m->offset = -1;
 }
 
+/* The lines of b whose records were written (offset set), as ranges
+ * "A-B, C" (at most a few, then "..."), into buf. Returns how many. */
+static size_t written_lines(const struct batch *b, char *buf, size_t size)
+{
+    size_t i, n = 0, len = 0, ranges = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < b->count; i++) {
+        size_t j = i;
+        if (b->msgs[i].offset < 0)
+            continue;
+        while (j + 1 < b->count && b->msgs[j + 1].offset >= 0)
+            j++;
+        n += j - i + 1;
+        if (ranges++ < 4 && len < size)
+            len += (size_t)snprintf(buf + len, size - len, j > i ? "%s%lld-%lld" : "%s%lld",
+                                    len ? ", " : "", (long long)(b->first_line + (int64_t)i),
+                                    (long long)(b->first_line + (int64_t)j));
+        else if (ranges == 5 && len < size)
+            len += (size_t)snprintf(buf + len, size - len, ", ...");
+        i = j;
+    }
+    return n;
+}
+
+/* A send of the batch failed: say exactly what was written. A batch spans
+ * partitions; the library appends each partition's records as frames, and
+ * those written before the failure stay (their offsets are set), so a
+ * retry of the whole batch would write them twice. */
 static int send_fail(const struct batch *b, int rc, int64_t line)
 {
+    char lines[160];
+    size_t n = written_lines(b, lines, sizeof lines);
+    int64_t last = line + (int64_t)b->count - 1;
+
     if (rc == EVL_ETOOBIG)
         return cli_fail("line %lld: record is larger than the topic's "
-                        "max.message.bytes", (long long)line);
-    return cli_fail_rc(rc, "line %lld: cannot append to topic '%s'",
-                       (long long)line, b->o->topic);
+                        "max.message.bytes; nothing of lines %lld-%lld was written",
+                        (long long)line, (long long)line, (long long)last);
+    if (rc == EVL_EDURABILITY)
+        return cli_fail_rc(rc, "lines %lld-%lld were appended to topic '%s' but "
+                           "are not known to be on disk", (long long)line,
+                           (long long)last, b->o->topic);
+    if (n == 0 && b->count == 1)
+        return cli_fail_rc(rc, "line %lld: cannot append to topic '%s'; it was not "
+                           "written", (long long)line, b->o->topic);
+    if (n == 0)
+        return cli_fail_rc(rc, "lines %lld-%lld: cannot append to topic '%s'; none "
+                           "of them was written", (long long)line, (long long)last,
+                           b->o->topic);
+    return cli_fail_rc(rc, "lines %lld-%lld: cannot append to topic '%s'; %zu of "
+                       "those %zu lines were written (line%s %s), the others were "
+                       "not", (long long)line, (long long)last, b->o->topic, n,
+                       b->count, n == 1 ? "" : "s", lines);
 }
 
 /* Send the pending records; print their offsets. Returns an exit status. */
@@ -283,12 +330,15 @@ static int batch_flush(struct batch *b)
         rc = evl_producer_send(b->prod, &b->msgs[0], b->flags);
     else
         rc = evl_producer_send_batch(b->prod, b->msgs, b->count, b->flags);
-    if (rc != 0)
-        return send_fail(b, rc, b->first_line);
-    if (b->o->print_offsets)
+    if (b->o->print_offsets) /* those written, also when the rest failed */
         for (i = 0; i < b->count; i++)
-            printf("%d %lld\n", (int)b->msgs[i].partition,
-                   (long long)b->msgs[i].offset);
+            if (b->msgs[i].offset >= 0)
+                printf("%d %lld\n", (int)b->msgs[i].partition,
+                       (long long)b->msgs[i].offset);
+    if (rc != 0) {
+        fflush(stdout);
+        return send_fail(b, rc, b->first_line);
+    }
     b->count = 0;
     b->bytes = 0;
     if (ferror(stdout))
