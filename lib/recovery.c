@@ -92,7 +92,7 @@ static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
             }
             return;
         }
-        if (fl == 0 || evl__frame_check(f, fl, limit - s->pos - EVL_FRAME_EOF_BYTES,
+        if (fl == 0 || evl__frame_check(f, fl, limit - s->pos,
                                         (int64_t)s->next_offset, true) != 0)
             return;
         int64_t t = evl__frame_max_ts(f);

@@ -195,6 +195,20 @@ static char *infer_record(evl_log_t *log, int nparts, uint64_t seg_bytes, size_t
     return text;
 }
 
+/* Is text a record this version can load (count, id, settings)? */
+static bool conf_valid(evl_log_t *log, const char *text)
+{
+    if (evl__topic_rec_nparts(text) <= 0 || !evl__topic_rec_id(text))
+        return false;
+    evl_config_t cfg;
+    if (evl__cfg_copy(&cfg, &log->cfg))
+        return false;
+    const char *rest = strchr(text, '\n');
+    bool ok = evl__cfg_topic_parse(&cfg, rest ? rest + 1 : "", rest ? strlen(rest + 1) : 0) == 0;
+    evl__cfg_release(&cfg);
+    return ok;
+}
+
 /* conf's text with its partition count raised to n (malloc'd). */
 static char *with_nparts(const char *conf, int n, size_t *len)
 {
@@ -245,7 +259,15 @@ static int reconcile_topic(evl_log_t *log, const char *name, bool fresh)
     int dirs = count_partitions(tdir, &seg_bytes);
     char *text = NULL;
     size_t len = 0;
-    if (conf && evl__topic_rec_nparts(conf) > 0 && evl__topic_rec_id(conf)) {
+    if (conf && !conf_valid(log, conf)) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "topic %s: its topic.conf is damaged; %s", name,
+                  fresh && dirs > 0 ? "rebuilt from its folders instead"
+                                    : "not used");
+        free(conf);
+        conf = NULL;
+        if (fresh && dirs > 0)
+            text = infer_record(log, dirs, seg_bytes, &len);
+    } else if (conf) {
         text = dirs > evl__topic_rec_nparts(conf) ? with_nparts(conf, dirs, &len) : conf;
         if (text == conf)
             len = strlen(conf);

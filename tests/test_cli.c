@@ -1403,7 +1403,7 @@ Test(cli, truncated_metadata_is_an_error_naming_the_file)
  * lines were written, and --print-offsets prints theirs. */
 Test(cli, failed_batch_says_which_lines_were_written)
 {
-    char *in = malloc(200 * 120), *p = in, keys[2][8] = {"", ""};
+    char *in = malloc(200 * 120), *p = in, keys[2][16] = {"", ""};
     struct res r;
 
     test_small_fs(tpath("small"), 4u << 20);
