@@ -11,7 +11,9 @@
  * a second log handle, as another process would), 2 readers sleeping on the
  * futex between records, the background thread's prefault/flush/retention,
  * batch sends to a second topic, and a thread asking for stats and partition
- * info the whole time.
+ * info the whole time. Then a log under a disk budget (drop-oldest), two
+ * handles writing two partitions while a reader follows: every growth goes
+ * through the budget, and making space deletes segments under both.
  */
 #include <eventlog.h>
 #include <pthread.h>
@@ -170,6 +172,90 @@ static void *scanner(void *arg)
     return NULL;
 }
 
+/* ---- under a disk budget ----------------------------------------------- */
+
+struct bargs {
+    evl_log_t *log;
+    int partition;
+    int errors;
+};
+
+static void *budget_writer(void *arg)
+{
+    struct bargs *a = arg;
+    evl_producer_t *prod;
+    static char v[1024];
+    if (evl_producer_new(a->log, "q", NULL, &prod))
+        return (void *)1;
+    for (int i = 0; i < 6000; i++) {
+        evl_msg_t m = {NULL, 0, v, sizeof v, NULL, 0, -1, a->partition, -1};
+        int rc = evl_producer_send(prod, &m, 0);
+        if (rc) {
+            fprintf(stderr, "budget send: %s\n", evl_errname(rc));
+            a->errors++;
+        }
+    }
+    evl_producer_close(prod);
+    return NULL;
+}
+
+static atomic_int budget_done;
+
+static void *budget_reader(void *arg)
+{
+    evl_reader_t *rd;
+    if (evl_reader_open(arg, "q", 0, &rd))
+        return (void *)1;
+    const evl_record_t *rec;
+    long got = 0;
+    while (!atomic_load(&budget_done)) {
+        int rc = evl_reader_next(rd, 10, &rec);
+        if (rc == 0)
+            got++;
+        else if (rc == EVL_EOFFSET) /* dropped under it: start over */
+            evl_reader_seek(rd, EVL_OFFSET_BEGINNING);
+        else if (rc != EVL_ETIMEDOUT)
+            return (void *)2;
+    }
+    evl_reader_close(rd);
+    return got > 0 ? NULL : (void *)3;
+}
+
+static void budget_phase(void)
+{
+    char dir[] = "/tmp/evl-tsan-budget.XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    evl_config_t *cfg = evl_config_new();
+    evl_config_set(cfg, "disk.bytes.max", "4194304", NULL, 0);
+    evl_config_set(cfg, "disk.full.policy", "drop-oldest", NULL, 0);
+    evl_log_t *c, *d;
+    CHECK(evl_log_open(dir, cfg, &c) == 0 && evl_log_open(dir, cfg, &d) == 0, "open budget");
+    CHECK(evl_topic_create(c, "q", 2, NULL) == 0, "create q");
+    struct bargs ba[2] = {{c, 0, 0}, {d, 1, 0}};
+    pthread_t w[2], r;
+    pthread_create(&r, NULL, budget_reader, d);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&w[i], NULL, budget_writer, &ba[i]);
+    void *ret;
+    for (int i = 0; i < 2; i++) {
+        pthread_join(w[i], &ret);
+        CHECK(ret == NULL && ba[i].errors == 0, "budget writer %d: %d errors", i, ba[i].errors);
+    }
+    atomic_store(&budget_done, 1);
+    pthread_join(r, &ret);
+    CHECK(ret == NULL, "budget reader failed (%p)", ret);
+    int64_t used = evl_log_stat(c, EVL_STAT_DISK_BYTES);
+    CHECK(used > 0 && used <= 4194304, "disk bytes %lld over the budget", (long long)used);
+    evl_log_close(d);
+    evl_log_close(c);
+    evl_config_free(cfg);
+    char cmd[80];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/evl-tsan.XXXXXX";
@@ -233,6 +319,7 @@ int main(void)
     evl_log_close(log_b);
     evl_log_close(log_a);
     evl_config_free(cfg);
+    budget_phase();
     char cmd[64];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
