@@ -121,8 +121,25 @@ EVL_API const char *evl_errname(int rc);
  * " 1" or "01"). Names (defaults in brackets):
  *
  * Log (evl_log_open):
- *   disk.bytes.max [0 = no cap]   bytes on disk for all topics together
- *   disk.full.policy [reject]     reject | block | drop-oldest
+ *   disk.bytes.max [0 = no cap]   bytes on disk for all topics together: every
+ *                                 file of every partition as the file system
+ *                                 charges it (segments with their allocated
+ *                                 space, indexes, control blocks). Shared by
+ *                                 the processes using the log; under it,
+ *                                 segments roll at the smaller of
+ *                                 segment.bytes and disk.bytes.max / 8 (at
+ *                                 least 1 MiB). When a growth does not fit,
+ *                                 retention runs at once and segments that
+ *                                 the retain.until.consumed.by groups have
+ *                                 committed past are deleted first, then:
+ *   disk.full.policy [reject]     reject: EVL_EFULL; block: wait for space
+ *                                 (checked every 10 ms) up to
+ *                                 disk.full.block.ms, then EVL_EFULL;
+ *                                 drop-oldest: delete the oldest segments of
+ *                                 any topic (a partition with nothing else
+ *                                 to drop seals its own to drop it). Each
+ *                                 change between full and not is logged
+ *                                 once.
  *   disk.full.block.ms [5000]     how long `block` waits before EVL_EFULL
  *   meta.mapsize [16777216]       initial LMDB map size; it grows on demand
  *   retention.check.interval.ms [30000]  how often the background thread
@@ -151,7 +168,16 @@ EVL_API const char *evl_errname(int rc);
  *   segment.bytes [1073741824]    roll size of a segment file
  *   segment.ms [604800000]        roll age of a segment
  *   retention.ms [604800000]      delete segments older than this; -1 never
- *   retention.bytes [-1]          per-partition size cap; -1 none
+ *   retention.bytes [-1]          per-partition cap on disk, besides the
+ *                                 active segment: after each roll the oldest
+ *                                 segments go until the rest take at most
+ *                                 this (files as charged), so the folder
+ *                                 holds at most retention.bytes plus one
+ *                                 segment; -1 none. Retention (both) runs
+ *                                 after each roll, when a partition is
+ *                                 opened, at evl_log_close, and every
+ *                                 retention.check.interval.ms: a process
+ *                                 that appends and exits applies it too.
  *   max.message.bytes [1048576]   largest record: key + value + header names
  *                                 and values, in bytes. A larger one is
  *                                 refused (EVL_ETOOBIG); a batch is written
@@ -168,7 +194,15 @@ EVL_API const char *evl_errname(int rc);
  *   flush.interval.ms [1000]      for `interval`: background flush period
  *   retain.until.consumed.by []   comma-separated group ids whose committed
  *                                 offsets hold segments back from retention
- *                                 (still bounded by disk.bytes.max)
+ *                                 (still bounded by disk.bytes.max, which
+ *                                 frees the segments they consumed first)
+ *
+ * Space is allocated as data comes: a partition's segment starts with 16 KiB
+ * and doubles its allocation as it fills (4 MiB steps at most), its index
+ * grows by pages; a writer measured faster than 64 MB/s gets 8 MiB made
+ * ahead of it by a background thread. An idle partition costs ~24 KiB
+ * (evl_partition_disk_usage); a topic's partitions are made when it is
+ * created or grown, so a full disk or budget fails there.
  *
  * Producer (evl_producer_new):
  *   durability [topic's]          none | interval | fsync
@@ -271,9 +305,10 @@ EVL_API void evl_log_close(evl_log_t *log);
 EVL_API int evl_log_sync(evl_log_t *log);
 
 /**
- * @brief Apply retention (retention.ms, retention.bytes, disk.bytes.max) now.
- * The log also does this by itself on segment rolls and from its background
- * thread; this call is for tests and tools. Thread-safe.
+ * @brief Apply retention (retention.ms, retention.bytes) to every partition
+ * now. The log also does this by itself after rolls, on opening a
+ * partition, at close and from its background thread; this call is for
+ * tests and tools. Thread-safe.
  */
 EVL_API int evl_log_retention_run(evl_log_t *log);
 
