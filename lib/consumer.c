@@ -962,15 +962,8 @@ EVL_API int evl_consumer_commit_offsets(evl_consumer_t *cons, const evl_topic_pa
 EVL_API int evl_consumer_committed(evl_consumer_t *cons, const char *topic, int partition,
                                    int64_t *offset)
 {
-    if (!cons || !topic || !offset || partition < 0)
-        return EVL_EINVAL;
-    if (evl__log_closed(cons->log))
-        return EVL_ESTATE;
-    if (!cons->group)
-        return EVL_ESTATE;
-    if (!evl__name_valid(topic))
-        return EVL_EBADNAME;
-    return evl__offset_get(cons->log, cons->group, topic, partition, offset);
+    int rc = evl_consumer_committed_metadata(cons, topic, partition, offset, NULL, 0);
+    return rc > 0 ? 0 : rc;
 }
 
 EVL_API int evl_consumer_committed_metadata(evl_consumer_t *cons, const char *topic,

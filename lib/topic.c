@@ -472,31 +472,30 @@ EVL_API int evl_topic_config_get(evl_log_t *log, const char *name, const char *k
     return rc ? rc : evl_config_get(&t->cfg, key, buf, size);
 }
 
+/* Partition `partition` of topic, for the public calls about one. */
+static int find_part(evl_log_t *log, const char *topic, int partition, evl_part_t **out)
+{
+    evl_topic_t *t;
+    int rc = evl__topic_get(log, topic, &t);
+    return rc ? rc : evl__topic_part(t, partition, out);
+}
+
 EVL_API int evl_partition_info(evl_log_t *log, const char *topic, int partition,
                                evl_partition_info_t *out)
 {
-    if (!log || !out)
-        return EVL_EINVAL;
-    evl_topic_t *t;
     evl_part_t *part;
-    int rc = evl__topic_get(log, topic, &t);
-    if (rc || (rc = evl__topic_part(t, partition, &part)))
-        return rc;
-    return evl__part_info(part, out);
+    int rc = log && out ? find_part(log, topic, partition, &part) : EVL_EINVAL;
+    return rc ? rc : evl__part_info(part, out);
 }
 
 EVL_API int evl_partition_disk_usage(evl_log_t *log, const char *topic, int partition,
                                      int64_t *bytes)
 {
-    if (!log || !bytes)
-        return EVL_EINVAL;
-    evl_topic_t *t;
     evl_part_t *part;
-    int rc = evl__topic_get(log, topic, &t);
-    if (rc || (rc = evl__topic_part(t, partition, &part)))
-        return rc;
-    *bytes = evl__part_disk_bytes(part->dir);
-    return 0;
+    int rc = log && bytes ? find_part(log, topic, partition, &part) : EVL_EINVAL;
+    if (rc == 0)
+        *bytes = evl__part_disk_bytes(part->dir);
+    return rc;
 }
 
 /* ---- the cache ------------------------------------------------------------ */
@@ -571,6 +570,22 @@ int evl__topic_get(evl_log_t *log, const char *name, evl_topic_t **out)
     pthread_mutex_unlock(&log->mu);
     free(r.text);
     return rc;
+}
+
+int evl__topic_rec_read(evl_log_t *log, const char *name, char **text)
+{
+    struct topic_rec r = {name, NULL, 0, 0};
+    int rc = evl__meta_read(log->meta, get_rec, &r);
+    *text = rc ? NULL : r.text;
+    if (rc)
+        free(r.text);
+    return rc;
+}
+
+int evl__topic_rec_put_new(evl_log_t *log, const char *name, const char *text, size_t len)
+{
+    struct topic_rec r = {name, (char *)text, len, 0};
+    return evl__meta_write(log->meta, put_new, &r);
 }
 
 int evl__topic_current(evl_topic_t *t)

@@ -36,6 +36,10 @@ int evl__topic_get(struct evl_log *log, const char *name, evl_topic_t **out);
 /* 0 if topic's record is still the one it was loaded from, else
  * EVL_ENOTFOUND (deleted, or deleted and created again). */
 int evl__topic_current(evl_topic_t *topic);
+/* The topic record (malloc'd text), or EVL_ENOTFOUND; store a new one
+ * (EVL_EEXIST if there is one). */
+int evl__topic_rec_read(struct evl_log *log, const char *name, char **text);
+int evl__topic_rec_put_new(struct evl_log *log, const char *name, const char *text, size_t len);
 /* The topic record's text: "partitions=N\nid=HEX\n" then settings. */
 int evl__topic_rec_nparts(const char *text);
 uint64_t evl__topic_rec_id(const char *text);

@@ -76,41 +76,6 @@ static int mark_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     return rc == MDB_KEYEXIST ? 0 : evl__meta_rc(rc);
 }
 
-struct put_arg {
-    const char *name;
-    const char *text;
-    size_t len;
-    bool put;      /* out: stored (false: a record was there) */
-};
-
-static int put_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
-{
-    struct put_arg *a = arg;
-    MDB_val k = {strlen(a->name), (void *)a->name}, v = {a->len, (void *)a->text};
-    int rc = mdb_put(txn, dbi[EVL_DB_TOPICS], &k, &v, MDB_NOOVERWRITE);
-    a->put = rc == 0;
-    return rc == MDB_KEYEXIST ? 0 : evl__meta_rc(rc);
-}
-
-struct get_arg {
-    const char *name;
-    char *text;
-};
-
-static int get_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
-{
-    struct get_arg *a = arg;
-    MDB_val k = {strlen(a->name), (void *)a->name}, v;
-    int rc = mdb_get(txn, dbi[EVL_DB_TOPICS], &k, &v);
-    if (rc)
-        return evl__meta_rc(rc);
-    if (!(a->text = evl__malloc(v.mv_size + 1)))
-        return EVL_ENOMEM;
-    memcpy(a->text, v.mv_data, v.mv_size);
-    a->text[v.mv_size] = 0;
-    return 0;
-}
-
 /* A small file's text (malloc'd, NUL-terminated), or NULL. */
 static char *read_text(const char *path)
 {
@@ -238,16 +203,16 @@ static int reconcile_topic(evl_log_t *log, const char *name, bool fresh)
         return 0;
     snprintf(conf_path, sizeof conf_path, "%s/topic.conf", tdir);
     snprintf(gone, sizeof gone, "%s/topic.conf.deleted", tdir);
-    struct get_arg g = {name, NULL};
-    int rc = evl__meta_read(log->meta, get_fn, &g);
+    char *rec;
+    int rc = evl__topic_rec_read(log, name, &rec);
     char *conf = read_text(conf_path);
     if (rc == 0) {
         /* A topic: make sure its files say so (a folder from a version
          * without topic.conf, or a delete that stopped before dropping the
          * record). */
-        if (!conf && evl__topic_conf_write(tdir, g.text, strlen(g.text)) == 0)
+        if (!conf && evl__topic_conf_write(tdir, rec, strlen(rec)) == 0)
             unlink(gone);
-        free(g.text);
+        free(rec);
         free(conf);
         return 0;
     }
@@ -284,8 +249,7 @@ static int reconcile_topic(evl_log_t *log, const char *name, bool fresh)
     }
     int rebuilt = 0;
     if (text) {
-        struct put_arg p = {name, text, len, false};
-        if (evl__meta_write(log->meta, put_fn, &p) == 0 && p.put) {
+        if (evl__topic_rec_put_new(log, name, text, len) == 0) {
             rebuilt = 1;
             if (!conf || text != conf)
                 evl__topic_conf_write(tdir, text, len);
