@@ -56,8 +56,10 @@ struct evl_budget_file {
     _Atomic int64_t counted_ms; /* CLOCK_MONOTONIC ms of the last count */
 };
 
-/* The log a thread holds the budget of (reserve succeeded, done not yet). */
+/* The log a thread holds the budget of (reserve succeeded, done not yet),
+ * and how many requests made while holding it are still to be done. */
 static __thread evl_log_t *held;
+static __thread int held_nested;
 
 int evl__budget_open(evl_log_t *log)
 {
@@ -216,8 +218,12 @@ static const char *const policy_names[] = {"reject", "block", "drop-oldest"};
 int evl__log_reserve(evl_log_t *log, uint64_t bytes)
 {
     int64_t max = evl__cfg_int(&log->cfg, EVL_CFG_DISK_BYTES_MAX);
-    if (max <= 0 || !log->budget || held == log)
-        return 0; /* no budget; or a roll inside a request (it is counted next) */
+    if (max <= 0 || !log->budget)
+        return 0;
+    if (held == log) {
+        held_nested++; /* inside a request: counted with it, at the next count */
+        return 0;
+    }
     int policy = (int)evl__cfg_int(&log->cfg, EVL_CFG_DISK_FULL_POLICY);
     int64_t deadline = evl_mono_ns() +
                        evl__cfg_int(&log->cfg, EVL_CFG_DISK_FULL_BLOCK_MS) * 1000000;
@@ -266,6 +272,10 @@ void evl__log_reserve_done(evl_log_t *log)
 {
     if (held != log)
         return;
+    if (held_nested > 0) {
+        held_nested--;
+        return;
+    }
     held = NULL;
     budget_unlock(log);
 }
