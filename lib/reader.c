@@ -234,17 +234,28 @@ EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
         return EVL_EINVAL;
     if (evl__log_closed(rd->log))
         return EVL_ESTATE;
-    uint64_t start = evl__part_start(rd->part), end = evl__part_end(rd->part);
-    if (offset == EVL_OFFSET_BEGINNING)
-        offset = (int64_t)start;
-    else if (offset == EVL_OFFSET_END)
-        offset = (int64_t)end;
-    if (offset < (int64_t)start || offset > (int64_t)end)
-        return EVL_EOFFSET;
+    int64_t want = offset;
     evl_seg_t *seg;
-    int rc = evl__part_seg_for(rd->part, (uint64_t)offset, &seg);
-    if (rc)
-        return rc == -ENOENT ? EVL_EOFFSET : rc;
+    int rc;
+    /* Retention (any thread or process) may delete the first segment
+     * between the look at the log start and the open of its file: "the
+     * beginning" then means the new start, so look again. */
+    for (int tries = 0;; tries++) {
+        uint64_t start = evl__part_start(rd->part), end = evl__part_end(rd->part);
+        if (want == EVL_OFFSET_BEGINNING)
+            offset = (int64_t)start;
+        else if (want == EVL_OFFSET_END)
+            offset = (int64_t)end;
+        if (offset < (int64_t)start || offset > (int64_t)end)
+            return EVL_EOFFSET;
+        rc = evl__part_seg_for(rd->part, (uint64_t)offset, &seg);
+        if (rc == 0)
+            break;
+        if (rc == -ENOENT)
+            rc = EVL_EOFFSET;
+        if (rc != EVL_EOFFSET || want != EVL_OFFSET_BEGINNING || tries == 8)
+            return rc;
+    }
     uint32_t count;
     uint64_t limit, pos, fbase;
     seg_bounds(rd, seg, &count, &limit);
