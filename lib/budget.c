@@ -29,7 +29,7 @@
  *                request fits; with none left, the partition asking seals
  *                its own segment to drop it (partition.c).
  * Each change between "fits" and "full" is logged once, not each refusal
- * ("full" ends once an eighth of the budget is free again).
+ * ("full" ends once a quarter of the budget is free again).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -189,10 +189,10 @@ static int64_t make_space(evl_log_t *log, uint64_t bytes, int64_t max, int polic
     int64_t now = evl_now_ms();
     evl__log_each_partition(log, retain_one, &now);
     int64_t used = evl__log_disk_bytes(log);
-    /* Forwarded data goes first, and down to an eighth of the budget free
+    /* Forwarded data goes first, and down to a quarter of the budget free
      * (it is not needed, and one request at a time would keep the log at
      * the brim); unconsumed data only as far as the request needs. */
-    while (used + (int64_t)bytes > max - max / 8 && drop_oldest(log, true) > 0)
+    while (used + (int64_t)bytes > max - max / 4 && drop_oldest(log, true) > 0)
         used = evl__log_disk_bytes(log);
     while (used + (int64_t)bytes > max && policy == EVL_FULL_DROP_OLDEST &&
            drop_oldest(log, false) > 0)
@@ -242,10 +242,11 @@ int evl__log_reserve(evl_log_t *log, uint64_t bytes)
         if (used + (int64_t)bytes <= max) {
             atomic_store(&f->used, used + (int64_t)bytes);
             held = log; /* until evl__log_reserve_done */
-            /* "Room again" once there is real room (an eighth of the
-             * budget), not each time a smaller request fits: one line per
+            /* "Room again" once there is real room (a quarter of the
+             * budget), not each time a smaller request fits, nor when a
+             * seal's trim gives back a segment's unused tail: one line per
              * change of state. */
-            if (used + (int64_t)bytes <= max - max / 8 &&
+            if (used + (int64_t)bytes <= max - max / 4 &&
                 atomic_exchange(&log->budget_full, false))
                 evl__logf(&log->lg, EVL_LOG_NOTICE,
                           "disk budget: room again (%lld of %lld bytes in use)",

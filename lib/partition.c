@@ -414,8 +414,11 @@ static int grow(evl_part_t *part, uint64_t need_end)
 {
     evl_ctl_t *ctl = part->ctl;
     uint64_t cur = atomic_load(&ctl->alloc_end);
+    /* Not past where the segment rolls (under a budget, before
+     * segment.bytes), unless this frame needs it. */
     uint64_t want = EVL_MIN(EVL_ALIGN_UP(EVL_MAX(need_end, cur + grow_step(cur)), 4096),
-                            part->seg_bytes);
+                            EVL_MAX(need_end, EVL_ALIGN_UP(part->roll_bytes, 4096)));
+    want = EVL_MIN(want, part->seg_bytes);
     if (want < need_end)
         return EVL_ETOOBIG;
     int rc = evl__log_reserve(part->log, want - cur);
@@ -838,7 +841,7 @@ void evl__part_grow_ahead(evl_part_t *part)
      * when it comes within AHEAD_SLOW of its end. */
     uint64_t target = fast ? EVL_ALIGN_UP(wp + AHEAD(part) + GROW_CHUNK, EVL_HUGE_PAGE)
                            : EVL_ALIGN_UP(EVL_MAX(cur + grow_step(cur), wp + AHEAD_SLOW), 4096);
-    target = EVL_MIN(target, part->seg_bytes);
+    target = EVL_MIN(target, EVL_MIN(part->seg_bytes, EVL_ALIGN_UP(part->roll_bytes, 4096)));
     atomic_store_explicit(&part->ahead, fast ? AHEAD(part) : AHEAD_SLOW, memory_order_relaxed);
     /* fallocate outside the append lock: on ext4 it can wait for the
      * journal for milliseconds, and writers must not wait with it. Two
