@@ -785,7 +785,6 @@ void evl__grp_close(evl_grp_t *grp)
     free(grp);
 }
 
-bool evl__grp_joined(const evl_grp_t *grp) { return grp->joined; }
 const char *evl__grp_member_id(const evl_grp_t *grp) { return grp->id; }
 _Atomic uint32_t *evl__grp_seq_word(evl_grp_t *grp) { return &grp->sf->seq; }
 

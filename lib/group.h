@@ -116,7 +116,6 @@ int evl__grp_join(evl_grp_t *grp, const char *const *topics, size_t n, int strat
 /* Leave: member record gone (its partitions with it), new generation. */
 int evl__grp_leave(evl_grp_t *grp);
 void evl__grp_close(evl_grp_t *grp);
-bool evl__grp_joined(const evl_grp_t *grp);
 const char *evl__grp_member_id(const evl_grp_t *grp);
 
 void evl__grp_heartbeat(evl_grp_t *grp);

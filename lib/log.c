@@ -378,7 +378,7 @@ static void log_free(evl_log_t *log)
         log->topics = t->next;
         evl__topic_free(t);
     }
-    evl__meta_close(log->meta);
+    evl__meta_close(log->meta, &log->lg);
     evl__budget_close(log);
     evl__cfg_release(&log->cfg);
     pthread_mutex_destroy(&log->mu);

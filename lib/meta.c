@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -24,12 +25,58 @@ struct evl_meta {
     /* Transactions hold it shared; a map resize holds it exclusive, because
      * mdb_env_set_mapsize needs no transaction active in this process. */
     pthread_rwlock_t resize;
-    evl_logger_t lg;
+    /* The loggers of the handles sharing the environment (with
+     * registry_mu): its messages go to the first, so that a handle that
+     * closes takes its callback with it instead of leaving a dangling one
+     * (the first opener's callback used to stay for the process's life). */
+    const evl_logger_t **lgs;
+    size_t nlgs;
     struct evl_meta *next;
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static evl_meta_t *registry;
+
+/* With registry_mu. */
+static int lg_add(evl_meta_t *m, const evl_logger_t *lg)
+{
+    const evl_logger_t **v = evl__realloc(m->lgs, (m->nlgs + 1) * sizeof *v);
+    if (!v)
+        return EVL_ENOMEM;
+    m->lgs = v;
+    m->lgs[m->nlgs++] = lg;
+    return 0;
+}
+
+static void lg_remove(evl_meta_t *m, const evl_logger_t *lg)
+{
+    for (size_t i = 0; i < m->nlgs; i++)
+        if (m->lgs[i] == lg) {
+            memmove(&m->lgs[i], &m->lgs[i + 1], (m->nlgs - i - 1) * sizeof *m->lgs);
+            m->nlgs--;
+            return;
+        }
+}
+
+/* A message of the shared environment, to a handle that is still open. The
+ * callback runs with registry_mu held: callbacks may not call the library. */
+static void meta_logf(evl_meta_t *m, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void meta_logf(evl_meta_t *m, int level, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&registry_mu);
+    for (size_t i = 0; i < m->nlgs; i++)
+        if (m->lgs[i] && m->lgs[i]->cb) {
+            evl__logf(m->lgs[i], level, "%s", buf);
+            break;
+        }
+    pthread_mutex_unlock(&registry_mu);
+}
 
 static const char *const db_names[EVL_DB__COUNT] = {"topics", "offsets", "groups", "log"};
 
@@ -121,9 +168,9 @@ out:
     return rc;
 }
 
-static int env_setup(evl_meta_t *m, const char *dir)
+static int env_setup(evl_meta_t *m, const char *dir, const evl_logger_t *lg)
 {
-    int crc = check_data_file(dir, &m->lg);
+    int crc = check_data_file(dir, lg);
     if (crc)
         return crc;
     int rc = mdb_env_create(&m->env);
@@ -139,7 +186,7 @@ static int env_setup(evl_meta_t *m, const char *dir)
     int dead = 0;
     mdb_reader_check(m->env, &dead);
     if (dead)
-        evl__logf(&m->lg, EVL_LOG_NOTICE, "meta: cleared %d stale reader slot(s)", dead);
+        evl__logf(lg, EVL_LOG_NOTICE, "meta: cleared %d stale reader slot(s)", dead);
     MDB_envinfo info;
     if (mdb_env_info(m->env, &info) == 0 && info.me_mapsize > m->mapsize)
         m->mapsize = info.me_mapsize;
@@ -180,10 +227,13 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
     pthread_mutex_lock(&registry_mu);
     for (evl_meta_t *m = registry; m; m = m->next)
         if (m->dev == st.st_dev && m->ino == st.st_ino) {
-            m->refs++;
-            *out = m;
+            rc = lg_add(m, lg);
+            if (rc == 0) {
+                m->refs++;
+                *out = m;
+            }
             pthread_mutex_unlock(&registry_mu);
-            return 0;
+            return rc;
         }
     evl_meta_t *m = evl__calloc(1, sizeof *m);
     if (!m) {
@@ -194,20 +244,21 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
     m->ino = st.st_ino;
     m->refs = 1;
     m->mapsize = mapsize;
-    if (lg)
-        m->lg = *lg;
     pthread_rwlock_init(&m->resize, NULL);
-    rc = env_setup(m, dir);
-    if (rc == EVL_ECORRUPT && repair && (rc = set_aside(dir, &m->lg)) == 0) {
+    rc = lg_add(m, lg);
+    if (rc == 0)
+        rc = env_setup(m, dir, lg);
+    if (rc == EVL_ECORRUPT && repair && (rc = set_aside(dir, lg)) == 0) {
         if (m->env)
             mdb_env_close(m->env);
         m->env = NULL;
-        rc = env_setup(m, dir);
+        rc = env_setup(m, dir, lg);
     }
     if (rc) {
         if (m->env)
             mdb_env_close(m->env);
         pthread_rwlock_destroy(&m->resize);
+        free(m->lgs);
         free(m);
         pthread_mutex_unlock(&registry_mu);
         return rc;
@@ -219,11 +270,12 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
     return 0;
 }
 
-void evl__meta_close(evl_meta_t *m)
+void evl__meta_close(evl_meta_t *m, const evl_logger_t *lg)
 {
     if (!m)
         return;
     pthread_mutex_lock(&registry_mu);
+    lg_remove(m, lg);
     if (--m->refs == 0) {
         for (evl_meta_t **pp = &registry; *pp; pp = &(*pp)->next)
             if (*pp == m) {
@@ -232,6 +284,7 @@ void evl__meta_close(evl_meta_t *m)
             }
         mdb_env_close(m->env);
         pthread_rwlock_destroy(&m->resize);
+        free(m->lgs);
         free(m);
     }
     pthread_mutex_unlock(&registry_mu);
@@ -249,7 +302,7 @@ static int resize(evl_meta_t *m, bool grow)
         rc = mdb_env_set_mapsize(m->env, want);
         if (rc == 0) {
             m->mapsize = want;
-            evl__logf(&m->lg, EVL_LOG_INFO, "meta: map grown to %zu bytes", want);
+            meta_logf(m, EVL_LOG_INFO, "meta: map grown to %zu bytes", want);
         }
     } else {
         rc = mdb_env_set_mapsize(m->env, 0);

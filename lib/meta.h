@@ -30,9 +30,11 @@ typedef int evl_meta_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg);
 /* repair: a damaged data.mdb is renamed to data.mdb.damaged-MS and a new
  * one made (the caller rebuilds it from the files); otherwise it is
  * EVL_ECORRUPT. */
+/* lg: the opening handle's logger (it must live until evl__meta_close with
+ * the same pointer); the environment's own messages go to an open handle's. */
 int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool repair,
                    evl_meta_t **out);
-void evl__meta_close(evl_meta_t *meta);
+void evl__meta_close(evl_meta_t *meta, const evl_logger_t *lg);
 int evl__meta_write(evl_meta_t *meta, evl_meta_fn *fn, void *arg);
 int evl__meta_read(evl_meta_t *meta, evl_meta_fn *fn, void *arg);
 /* LMDB return codes as EVL codes. */

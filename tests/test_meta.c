@@ -245,3 +245,51 @@ Test(meta, damaged_metadata_is_an_error_naming_the_file)
     evl_config_free(rep);
     evl_config_free(cfg);
 }
+
+/* The metadata is shared by the handles of a process; its own messages
+ * (the map growing) went to the first handle's callback for the process's
+ * life, also after that handle closed and its opaque was freed. */
+struct sink {
+    int closed, after_close, got;
+};
+
+static void sink_cb(void *opaque, int level, const char *msg)
+{
+    struct sink *s = opaque;
+    (void)level;
+    if (strstr(msg, "map grown")) {
+        s->got++;
+        if (s->closed)
+            s->after_close++;
+    }
+}
+
+Test(meta, shared_metadata_logs_to_an_open_handle)
+{
+    struct sink a = {0}, b = {0};
+    evl_config_t *ca = test_cfg("meta.mapsize", "1048576", NULL), *cb = evl_config_dup(ca);
+    evl_config_set_log_cb(ca, sink_cb, &a);
+    evl_config_set_log_cb(cb, sink_cb, &b);
+    evl_log_t *la = test_open(ca), *lb = test_open(cb);
+    evl_log_close(la);
+    a.closed = 1;
+    /* Enough committed offsets to outgrow a 1 MiB map. */
+    evl_consumer_t *c;
+    evl_config_t *g = evl_config_new();
+    evl_config_set(g, "group.id", "g", NULL, 0);
+    cr_assert_eq(evl_consumer_new(lb, g, &c), 0);
+    cr_assert_eq(evl_topic_create(lb, "t", 1, NULL), 0);
+    static char meta[2000];
+    memset(meta, 'm', sizeof meta - 1);
+    for (int i = 0; i < 2000 && !b.got; i++) {
+        evl_topic_partition_t tp = {"t", i, 1};
+        cr_assert_eq(evl_consumer_commit_offsets(c, &tp, 1, meta), 0);
+    }
+    cr_assert_gt(b.got, 0, "the map never grew");
+    cr_assert_eq(a.after_close, 0, "a closed handle's callback was called");
+    evl_consumer_close(c);
+    evl_log_close(lb);
+    evl_config_free(g);
+    evl_config_free(ca);
+    evl_config_free(cb);
+}
