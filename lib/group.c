@@ -437,20 +437,13 @@ int evl__gstate_save(MDB_txn *txn, const MDB_dbi *dbi, const char *group, const 
     return rc;
 }
 
-/* The partition count in topic name's record, which topic.c writes as
- * "partitions=N\n..." (read here, inside the group's own transaction, so an
- * assignment and the counts it used are one snapshot). 0: no such topic. */
+/* The partition count of topic name, read inside the group's own
+ * transaction, so that an assignment and the counts it used are one
+ * snapshot. 0: no such topic. */
 static int32_t topic_nparts_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *name)
 {
-    MDB_val k = {strlen(name), (void *)name}, v;
-    if (mdb_get(txn, dbi[EVL_DB_TOPICS], &k, &v) || v.mv_size < 12 ||
-        memcmp(v.mv_data, "partitions=", 11) != 0)
-        return 0;
-    const char *s = v.mv_data;
-    int32_t n = 0;
-    for (size_t i = 11; i < v.mv_size && s[i] >= '0' && s[i] <= '9' && n <= 100000; i++)
-        n = n * 10 + (s[i] - '0');
-    return n <= 100000 ? n : 0;
+    int n = evl__topic_nparts_txn(txn, dbi, name);
+    return n > 0 ? n : 0;
 }
 
 /* Reload partition counts of topics someone subscribes to; true if any

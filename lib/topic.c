@@ -80,6 +80,19 @@ int evl__topic_rec_nparts(const char *text)
     return n >= 1 && n <= 100000 ? (int)n : EVL_ECORRUPT;
 }
 
+int evl__topic_nparts_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *name)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    char first[32];
+    int rc = mdb_get(txn, dbi[EVL_DB_TOPICS], &k, &v);
+    if (rc)
+        return evl__meta_rc(rc);
+    size_t n = EVL_MIN(v.mv_size, sizeof first - 1);
+    memcpy(first, v.mv_data, n);
+    first[n] = 0;
+    return evl__topic_rec_nparts(first);
+}
+
 uint64_t evl__topic_rec_id(const char *text)
 {
     const char *p = strstr(text, "\nid=");

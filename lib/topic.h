@@ -42,6 +42,8 @@ int evl__topic_rec_read(struct evl_log *log, const char *name, char **text);
 int evl__topic_rec_put_new(struct evl_log *log, const char *name, const char *text, size_t len);
 /* The topic record's text: "partitions=N\nid=HEX\n" then settings. */
 int evl__topic_rec_nparts(const char *text);
+/* The partition count from the record, inside a transaction. */
+int evl__topic_nparts_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *name);
 uint64_t evl__topic_rec_id(const char *text);
 /* Write DIR/topics/NAME/topic.conf, a copy of the record kept with the data
  * so that lost metadata can be rebuilt from the files (topic_recover.c):
