@@ -33,13 +33,51 @@
 
 /* ---- administration ------------------------------------------------------------ */
 
+/* Groups are those with a record, and those whose offsets were lost with
+ * the metadata (the rebuild marks them; offsets.h), merged in order. */
 EVL_API int evl_group_list(evl_log_t *log, char ***names, size_t *count)
 {
     if (!log || !names || !count)
         return EVL_EINVAL;
     *names = NULL;
     *count = 0;
-    return evl__meta_list(log, EVL_DB_GROUPS, names, count);
+    char **a, **b;
+    size_t na, nb;
+    int rc = evl__meta_list(log, EVL_DB_GROUPS, &a, &na);
+    if (rc)
+        return rc;
+    if ((rc = evl__meta_list_prefix(log, EVL_DB_LOG, EVL_OFFSETS_LOST_PREFIX, &b, &nb))) {
+        free(a);
+        return rc;
+    }
+    size_t bytes = 0, i = 0, j = 0, n = 0;
+    for (size_t k = 0; k < na; k++)
+        bytes += strlen(a[k]) + 1;
+    for (size_t k = 0; k < nb; k++)
+        bytes += strlen(b[k]) + 1;
+    char **v = evl__malloc((na + nb + 1) * sizeof *v + bytes);
+    if (!v) {
+        free(a);
+        free(b);
+        return EVL_ENOMEM;
+    }
+    char *s = (char *)(v + na + nb + 1);
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i], b[j]);
+        const char *next = c <= 0 ? a[i] : b[j];
+        i += c <= 0;
+        j += c >= 0;
+        size_t len = strlen(next) + 1;
+        memcpy(s, next, len);
+        v[n++] = s;
+        s += len;
+    }
+    v[n] = NULL;
+    free(a);
+    free(b);
+    *names = v;
+    *count = n;
+    return 0;
 }
 
 struct coff {
@@ -227,7 +265,7 @@ EVL_API int evl_group_describe(evl_log_t *log, const char *group, evl_group_info
     evl_group_info_t *info = NULL;
     if ((rc = evl__meta_read(log->meta, describe_fn, &a)))
         goto out;
-    if (!a.exists && !a.noffs) {
+    if (!a.exists && !a.noffs && !a.lost) {
         rc = EVL_ENOTFOUND;
         goto out;
     }

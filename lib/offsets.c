@@ -110,7 +110,7 @@ int evl__offset_get(evl_log_t *log, const char *group, const char *topic, int32_
 
 static size_t lost_key(char *buf, const char *group)
 {
-    return (size_t)snprintf(buf, EVL_OFFSET_KEY_MAX, "lost/%s", group);
+    return (size_t)snprintf(buf, EVL_OFFSET_KEY_MAX, EVL_OFFSETS_LOST_PREFIX "%s", group);
 }
 
 int evl__offsets_lost_put_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *group)

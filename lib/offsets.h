@@ -36,6 +36,7 @@ int evl__offset_get_meta(struct evl_log *log, const char *group, const char *top
  * is reset or deleted, its partitions without an offset get no position
  * (EVL_ENOOFFSET), whatever auto.offset.reset says, rather than silently
  * starting over. */
+#define EVL_OFFSETS_LOST_PREFIX "lost/"
 int evl__offsets_lost_put_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *group);
 int evl__offsets_lost_clear_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *group);
 bool evl__offsets_lost_txn(MDB_txn *txn, const MDB_dbi *dbi, const char *group);

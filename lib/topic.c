@@ -409,6 +409,7 @@ struct list_arg {
     char **names;
     size_t count;
     int db;
+    const char *prefix;  /* only keys that start with it, without it */
 };
 
 /* Build one block: pointer array, then the strings. */
@@ -419,13 +420,15 @@ static int list_keys(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     int rc = mdb_cursor_open(txn, dbi[a->db], &cur);
     if (rc)
         return evl__meta_rc(rc);
-    size_t n = 0, bytes = 0;
+    size_t n = 0, bytes = 0, pl = strlen(a->prefix);
     MDB_val k, v;
+#define LISTED(k) ((k).mv_size >= pl && !memcmp((k).mv_data, a->prefix, pl))
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        n++;
-        bytes += k.mv_size + 1;
-    }
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+        if (LISTED(k)) {
+            n++;
+            bytes += k.mv_size - pl + 1;
+        }
     char **names = evl__malloc((n + 1) * sizeof(char *) + bytes);
     if (!names) {
         mdb_cursor_close(cur);
@@ -435,11 +438,14 @@ static int list_keys(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     size_t i = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && i < n;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (!LISTED(k))
+            continue;
         names[i++] = s;
-        memcpy(s, k.mv_data, k.mv_size);
-        s[k.mv_size] = 0;
-        s += k.mv_size + 1;
+        memcpy(s, (const char *)k.mv_data + pl, k.mv_size - pl);
+        s[k.mv_size - pl] = 0;
+        s += k.mv_size - pl + 1;
     }
+#undef LISTED
     names[i] = NULL;
     mdb_cursor_close(cur);
     free(a->names);
@@ -450,7 +456,13 @@ static int list_keys(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
 
 int evl__meta_list(evl_log_t *log, int db, char ***names, size_t *count)
 {
-    struct list_arg a = {NULL, 0, db};
+    return evl__meta_list_prefix(log, db, "", names, count);
+}
+
+int evl__meta_list_prefix(evl_log_t *log, int db, const char *prefix, char ***names,
+                          size_t *count)
+{
+    struct list_arg a = {NULL, 0, db, prefix};
     int rc = evl__meta_read(log->meta, list_keys, &a);
     if (rc) {
         free(a.names);

@@ -63,7 +63,10 @@ int evl__topic_nparts(evl_topic_t *topic);
 /* Partition p if this handle has opened it already, else NULL. Lock-free. */
 evl_part_t *evl__topic_part_if_open(evl_topic_t *topic, int p);
 void evl__topic_free(evl_topic_t *topic);
-/* Sorted keys of an LMDB table (EVL_DB_*), one malloc'd block. */
+/* Sorted keys of an LMDB table (EVL_DB_*), one malloc'd block; those that
+ * start with prefix, without it. */
 int evl__meta_list(struct evl_log *log, int db, char ***names, size_t *count);
+int evl__meta_list_prefix(struct evl_log *log, int db, const char *prefix, char ***names,
+                          size_t *count);
 
 #endif

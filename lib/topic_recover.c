@@ -39,7 +39,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "group.h"
 #include "offsets.h"
 #include "os.h"
 #include "segment.h"
@@ -269,16 +268,11 @@ struct lost_arg {
     const char *group;
 };
 
+/* The mark alone lists the group again (evl_group_list reads both). */
 static int lost_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
 {
     struct lost_arg *a = arg;
-    evl_gstate_t g;
-    bool exists;
-    int rc = evl__gstate_load(txn, dbi, a->group, &g, &exists);
-    if (rc == 0 && !exists)
-        rc = evl__gstate_save(txn, dbi, a->group, &g); /* listed again */
-    evl__gstate_free(&g);
-    return rc ? rc : evl__offsets_lost_put_txn(txn, dbi, a->group);
+    return evl__offsets_lost_put_txn(txn, dbi, a->group);
 }
 
 /* Mark every group folder's offsets lost; their names into list. */
