@@ -22,7 +22,7 @@ OPT       ?= -O2 -g
 CFLAGS    ?=
 LDFLAGS   ?=
 BASEFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -Wstrict-prototypes \
-             -Wno-unused-parameter -fvisibility=hidden -Iinclude -Ilib
+             -Wno-unused-parameter -fvisibility=hidden -Iinclude -Ilib/core -Ilib/client
 LIBS       = -llmdb -lxxhash -lpthread
 
 MAJOR := $(shell sed -n 's/^\#define EVL_VERSION_MAJOR \([0-9]*\)/\1/p' include/eventlog.h)
@@ -31,11 +31,13 @@ PATCH := $(shell sed -n 's/^\#define EVL_VERSION_PATCH \([0-9]*\)/\1/p' include/
 VERSION := $(MAJOR).$(MINOR).$(PATCH)
 SONAME   = libeventlog.so.$(MAJOR)
 
-LIB_SRC   := $(sort $(wildcard lib/*.c))
+# The core (storage engine: lib/core) and the client layer (lib/client),
+# one library; see the README's module map.
+LIB_SRC   := $(sort $(wildcard lib/core/*.c lib/client/*.c))
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
 EX_SRC    := $(sort $(wildcard examples/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
-HDRS      := $(wildcard include/*.h include/eventlog/*.h lib/*.h)
+HDRS      := $(wildcard include/*.h include/eventlog/*.h lib/core/*.h lib/client/*.h)
 
 B = build
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/rel/%.o)
@@ -47,15 +49,15 @@ ATESTS    := $(TEST_SRC:tests/%.c=$(B)/asan/%)
 TSAN_SRC  := $(sort $(wildcard tests/tsan_*.c))
 TSAN_TESTS:= $(TSAN_SRC:tests/%.c=$(B)/tsan/%)
 EXAMPLES  := $(EX_SRC:examples/%.c=$(B)/examples/%)
-SHARED    := lib/libeventlog.so.$(VERSION)
-STATIC    := lib/libeventlog.a
+SHARED    := $(B)/lib/libeventlog.so.$(VERSION)
+STATIC    := $(B)/lib/libeventlog.a
 EVL       := $(B)/evl
 
 ASANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSANFLAGS = -O1 -g -fsanitize=thread
 
 .PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
-        check-symbols check-install torture fuzz fuzz-smoke
+        check-symbols check-layers check-install torture fuzz fuzz-smoke
 
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES)
 
@@ -83,11 +85,13 @@ $(B)/rel/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(OPT) -fPIC $(CFLAGS) -c $< -o $@
 
 $(SHARED): $(LIB_OBJ)
+	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LIBS)
-	ln -sf libeventlog.so.$(VERSION) lib/$(SONAME)
-	ln -sf $(SONAME) lib/libeventlog.so
+	ln -sf libeventlog.so.$(VERSION) $(B)/lib/$(SONAME)
+	ln -sf $(SONAME) $(B)/lib/libeventlog.so
 
 $(STATIC): $(LIB_OBJ)
+	@mkdir -p $(@D)
 	rm -f $@; ar rcs $@ $^
 
 # ---- tool and examples (public API only, static link) ---------------------
@@ -128,7 +132,7 @@ $(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
-test-unit: all $(TESTS) check-symbols check-install
+test-unit: all $(TESTS) check-symbols check-layers check-install
 	@set -e; for t in $(TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
 
 # Criterion exits 0 even when LeakSanitizer reports at a test's exit, so the
@@ -154,6 +158,16 @@ check-symbols: $(SHARED)
 	@bad=$$(nm -D --defined-only $(SHARED) | awk '{print $$3}' | grep -v '^evl_' | grep -v '^_' || true); \
 	 if [ -n "$$bad" ]; then echo "non-evl symbols exported:"; echo "$$bad"; exit 1; fi; \
 	 echo "check-symbols: only evl_* exported"
+
+# Dependencies point down: no object of the core (lib/core) may use a symbol
+# that the client layer (lib/client) defines.
+CORE_OBJ   = $(filter $(B)/rel/core/%,$(LIB_OBJ))
+CLIENT_OBJ = $(filter $(B)/rel/client/%,$(LIB_OBJ))
+check-layers: $(LIB_OBJ)
+	@up=$$(comm -12 <(nm -u $(CORE_OBJ) | awk 'NF==2 {print $$2}' | sort -u) \
+	        <(nm --defined-only $(CLIENT_OBJ) | awk '$$2 ~ /[TDBR]/ {print $$3}' | sort -u)); \
+	 if [ -n "$$up" ]; then echo "lib/core uses lib/client:"; echo "$$up"; exit 1; fi; \
+	 echo "check-layers: lib/core uses nothing of lib/client"
 
 # make install into build/inst, then build a program against it through
 # pkg-config only, shared and static, and run both.
@@ -209,5 +223,5 @@ uninstall:
 	      $(DESTDIR)$(bindir)/evl $(DESTDIR)$(pkgconfigdir)/eventlog.pc
 
 clean:
-	rm -rf $(B) lib/libeventlog.so* lib/libeventlog.a
+	rm -rf $(B)
 	-$(MAKE) -s -C bench clean 2>/dev/null || true

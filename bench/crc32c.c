@@ -1,7 +1,7 @@
 /*
  * crc32c.c - the bare CRC32C pass that W6 (scan with checksums) is compared
  * against: what verifying the scanned bytes costs at the least. It is the
- * library's own routine (lib/crc32c.c, linked from the static library), so
+ * library's own routine (lib/core/crc32c.c, linked from the static library), so
  * the baseline is always the fastest CRC-32C the library knows: SSE4.2
  * crc32 in three interleaved streams, joined with PCLMULQDQ for short
  * buffers, or software slicing-by-8 where the CPU has neither.
@@ -9,7 +9,7 @@
 #include "bench.h"
 
 /* Internal to libeventlog (hidden in the shared library, linkable from the
- * static one): lib/crc32c.h. */
+ * static one): lib/core/crc32c.h. */
 uint32_t evl__crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t evl__crc32c_sw(uint32_t crc, const void *buf, size_t len);
 const char *evl__crc32c_impl(void);

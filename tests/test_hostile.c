@@ -799,7 +799,7 @@ Test(hostile, fd_limit_is_a_clean_error)
 
 /* A long-lived producer rolling many segments kept every old segment open
  * (two fds and two mappings each) until EMFILE: rolls now trim the
- * per-partition segment cache as opens do (lib/partition.c cache_insert). */
+ * per-partition segment cache as opens do (lib/core/partition.c cache_insert). */
 Test(hostile, regression_writer_rolls_do_not_leak_fds)
 {
     evl_config_t *cfg = test_cfg(NULL);
@@ -827,7 +827,7 @@ Test(hostile, regression_writer_rolls_do_not_leak_fds)
 
 /* An EIO (or ENOMEM, EMFILE) while recovery opened a healthy segment made it
  * quarantine the file (rename to .log.corrupt) and lose its records: only a
- * bad header is quarantined now (lib/recovery.c). */
+ * bad header is quarantined now (lib/core/recovery.c). */
 Test(hostile, regression_transient_error_does_not_quarantine)
 {
     populate(150);
@@ -860,7 +860,7 @@ Test(hostile, regression_transient_error_does_not_quarantine)
 /* Found by fuzz_recovery: an end-of-segment marker pointing at its own
  * segment's base made evl_reader_next cross into the same segment forever,
  * and recovery create a "successor" with the same base. End markers must
- * lead forward (lib/reader.c, lib/recovery.c scan_frames, lib/segment.c). */
+ * lead forward (lib/client/reader.c, lib/core/recovery.c scan_frames, lib/core/segment.c). */
 Test(hostile, regression_end_marker_to_itself, .timeout = 30)
 {
     for (int reboot = 0; reboot <= 1; reboot++) {

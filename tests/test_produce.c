@@ -10,7 +10,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "../lib/spin.h"
+#include "spin.h"
 
 TestSuite(produce, .init = test_dir_setup, .fini = test_dir_teardown);
 

@@ -5,11 +5,11 @@
  */
 #include "helpers.h"
 
-#include "../lib/clock.h"
-#include "../lib/config.h"
-#include "../lib/crc32c.h"
-#include "../lib/partitioner.h"
-#include "../lib/record.h"
+#include "clock.h"
+#include "config.h"
+#include "crc32c.h"
+#include "partitioner.h"
+#include "record.h"
 
 Test(version, macros_expand_and_match_library)
 {

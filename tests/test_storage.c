@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "../lib/crc32c.h"
-#include "../lib/os.h"
-#include "../lib/reader.h"
-#include "../lib/segment.h"
+#include "crc32c.h"
+#include "os.h"
+#include "reader.h"
+#include "segment.h"
 
 TestSuite(storage, .init = test_dir_setup, .fini = test_dir_teardown);
 

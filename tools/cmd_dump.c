@@ -2,8 +2,8 @@
  * cmd_dump.c - `evl dump FILE`: print what one segment file holds.
  *
  * The library has no public segment-file reader, so this file parses the
- * byte layout documented in lib/segment.h (the .log header page, its two
- * checkpoint slots, the .idx entries) and lib/record.h (frames and records)
+ * byte layout documented in lib/core/segment.h (the .log header page, its two
+ * checkpoint slots, the .idx entries) and lib/core/record.h (frames and records)
  * itself, and checks every CRC-32C with its own software CRC (crc32c.c).
  * It reads the file through a read-only mapping and never writes it, so it
  * is safe on a live log. Every length is bounds-checked before use: a
@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* From lib/segment.h and lib/record.h (format version 1). */
+/* From lib/core/segment.h and lib/core/record.h (format version 1). */
 #define SEG_MAGIC "EVLSEG1"     /* 8 bytes with its NUL */
 #define SEG_HDR_CRC_AT 40
 #define SEG_CKPT0 64

@@ -1,6 +1,6 @@
 /*
  * fuzz_frame.c - libFuzzer target: frame validation and record decoding
- * over arbitrary bytes (lib/record.c). Whatever evl__frame_check accepts must
+ * over arbitrary bytes (lib/core/record.c). Whatever evl__frame_check accepts must
  * decode, and every accessor must stay inside the input.
  */
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /*
  * fuzz_topic_conf.c - libFuzzer target: topic.conf, the copy of a topic's
  * record kept with its data, read when lost metadata is rebuilt from the
- * files (lib/topic_recover.c).
+ * files (lib/core/topic_recover.c).
  *
  * Each input becomes DIR/topics/t/topic.conf of a log whose metadata is
  * new, with a partition folder beside it. Opening the log must rebuild the

@@ -421,10 +421,15 @@ static int grow(evl_part_t *part, uint64_t need_end)
     want = EVL_MIN(want, part->seg_bytes);
     if (want < need_end)
         return EVL_ETOOBIG;
-    int rc = evl__log_reserve(part->log, want - cur);
+    /* The index space the new range may need comes with it, within the
+     * same reservation: the budget counts index files too. */
+    uint64_t idx_add = evl__seg_idx_shortfall(part->wseg, want, part->index_interval);
+    int rc = evl__log_reserve(part->log, want - cur + idx_add);
     if (rc)
         return rc;
     rc = evl__os_allocate(part->wseg->fd, cur, want - cur);
+    if (rc == 0)
+        rc = evl__seg_idx_extend(part->wseg, idx_add);
     evl__log_reserve_done(part->log);
     if (rc)
         return rc;
@@ -848,8 +853,11 @@ void evl__part_grow_ahead(evl_part_t *part)
      * growers allocating the same range is harmless (fallocate is
      * idempotent); only publishing alloc_end needs the lock, to be sure the
      * segment is still the active one. */
-    bool grown = seg->writable && target > cur && evl__log_reserve(part->log, target - cur) == 0;
-    grown = grown && evl__os_allocate(seg->fd, cur, target - cur) == 0;
+    uint64_t idx_add = target > cur ? evl__seg_idx_shortfall(seg, target, part->index_interval) : 0;
+    bool grown = seg->writable && target > cur &&
+                 evl__log_reserve(part->log, target - cur + idx_add) == 0;
+    grown = grown && evl__os_allocate(seg->fd, cur, target - cur) == 0 &&
+            evl__seg_idx_extend(seg, idx_add) == 0;
     evl__log_reserve_done(part->log);
     if (grown && ctl_lock(part) == 0) {
         if (atomic_load(&ctl->active_base) == base) {
@@ -858,6 +866,8 @@ void evl__part_grow_ahead(evl_part_t *part)
         } else if (evl__part_seg_sealed(part, seg)) {
             /* Rolled meanwhile: give back what we added past its end. */
             evl__os_ftruncate(seg->fd, seg->end_pos + EVL_FRAME_EOF_BYTES);
+            if (seg->idx_fd >= 0)
+                evl__os_ftruncate(seg->idx_fd, (uint64_t)seg->idx_count * EVL_IDX_ENTRY);
             grown = false;
         }
         ctl_unlock(part);
@@ -1118,9 +1128,15 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
         return 0;
     uint64_t *bases;
     size_t n;
+    /* One pass at a time in this process (the background thread after a
+     * roll, a close, an explicit run): two interleaved passes each saw the
+     * other's deletions as segments of unknown age and stopped early. */
+    pthread_mutex_lock(&part->retention_mu);
     int rc = evl__part_list(part->dir, &bases, &n);
-    if (rc)
+    if (rc) {
+        pthread_mutex_unlock(&part->retention_mu);
         return rc;
+    }
     uint64_t active = atomic_load(&part->ctl->active_base);
     /* retention.bytes caps what the partition keeps on disk besides its
      * active segment's space not yet written: segment and index files as
@@ -1135,6 +1151,8 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
                      ? (int64_t)atomic_load(&part->ctl->write_pos) + EVL_IDX_STEP_MIN
                      : seg_files_bytes(part->dir, bases[i]);
     for (size_t i = 0; i + 1 < n && bases[i] < active; i++) {
+        if (bases[i + 1] <= evl__part_start(part))
+            continue; /* deleted meanwhile by another process's pass */
         int64_t size = seg_files_bytes(part->dir, bases[i]);
         int64_t ts = seg_max_ts(part, bases[i]);
         bool by_time = ret_ms >= 0 && ts >= 0 && ts < now_ms - ret_ms;
@@ -1152,6 +1170,7 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
         freed += r;
     }
     free(bases);
+    pthread_mutex_unlock(&part->retention_mu);
     return freed;
 }
 
@@ -1372,6 +1391,7 @@ int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
     part->topic = topic;
     part->id = id;
     pthread_mutex_init(&part->seg_mu, NULL);
+    pthread_mutex_init(&part->retention_mu, NULL);
     pthread_mutex_init(&part->sync_mu, NULL);
     pthread_cond_init(&part->sync_cv, NULL);
     const evl_config_t *cfg = &topic->cfg;
@@ -1421,6 +1441,7 @@ void evl__part_close(evl_part_t *part)
     }
     evl__os_munmap(part->ctl, 4096);
     pthread_mutex_destroy(&part->seg_mu);
+    pthread_mutex_destroy(&part->retention_mu);
     pthread_mutex_destroy(&part->sync_mu);
     pthread_cond_destroy(&part->sync_cv);
     free(part->dir);

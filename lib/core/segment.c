@@ -265,24 +265,66 @@ fail:
  * largest index its segment size could need. Another handle may have
  * grown it already (fstat). -errno on failure (the entry is then skipped:
  * the index is a hint, and a missing entry costs a scan). */
+/* Record that [0, bytes) of the .idx file is allocated. */
+static void idx_known(evl_seg_t *seg, uint64_t bytes)
+{
+    uint64_t cur = atomic_load_explicit(&seg->idx_bytes, memory_order_relaxed);
+    while (cur < bytes && !atomic_compare_exchange_weak(&seg->idx_bytes, &cur, bytes))
+        ;
+}
+
+/* The .idx bytes allocated, refreshed from the file when fewer than need
+ * are known (another handle or thread may have grown it). */
+static uint64_t idx_have(evl_seg_t *seg, uint64_t need)
+{
+    uint64_t have = atomic_load_explicit(&seg->idx_bytes, memory_order_relaxed);
+    struct stat st;
+    if (have < need && fstat(seg->idx_fd, &st) == 0) {
+        idx_known(seg, (uint64_t)st.st_size);
+        have = atomic_load_explicit(&seg->idx_bytes, memory_order_relaxed);
+    }
+    return have;
+}
+
+/* Make room in the .idx file for entry n: the file grows in steps as the
+ * segment does, so a small partition costs a page of index, not the
+ * largest index its segment size could need. -errno on failure (the entry
+ * is then skipped: the index is a hint, and a missing entry costs a scan). */
 static int idx_room(evl_seg_t *seg, uint32_t n)
 {
-    uint64_t need = ((uint64_t)n + 1) * EVL_IDX_ENTRY;
-    if (need <= seg->idx_bytes)
+    uint64_t need = ((uint64_t)n + 1) * EVL_IDX_ENTRY, have = idx_have(seg, need);
+    if (need <= have)
         return 0;
-    struct stat st;
-    if (fstat(seg->idx_fd, &st) < 0)
-        return -errno;
-    seg->idx_bytes = (uint64_t)st.st_size;
-    if (need <= seg->idx_bytes)
-        return 0;
-    uint64_t step = EVL_MIN(EVL_MAX(seg->idx_bytes, (uint64_t)EVL_IDX_STEP_MIN),
-                            (uint64_t)EVL_IDX_STEP_MAX);
-    uint64_t want = EVL_MIN(EVL_ALIGN_UP(EVL_MAX(need, seg->idx_bytes + step), EVL_IDX_STEP_MIN),
+    uint64_t step = EVL_MIN(EVL_MAX(have, (uint64_t)EVL_IDX_STEP_MIN), (uint64_t)EVL_IDX_STEP_MAX);
+    uint64_t want = EVL_MIN(EVL_ALIGN_UP(EVL_MAX(need, have + step), EVL_IDX_STEP_MIN),
                             seg->idx_cap * EVL_IDX_ENTRY);
-    int rc = evl__os_allocate(seg->idx_fd, seg->idx_bytes, want - seg->idx_bytes);
+    int rc = evl__os_allocate(seg->idx_fd, have, want - have);
     if (rc == 0)
-        seg->idx_bytes = want;
+        idx_known(seg, want);
+    return rc;
+}
+
+uint64_t evl__seg_idx_shortfall(evl_seg_t *seg, uint64_t log_end, uint64_t interval)
+{
+    if (seg->idx_fd < 0 || !seg->writable)
+        return 0;
+    uint64_t entries = (log_end > EVL_SEG_HDR ? (log_end - EVL_SEG_HDR) / interval : 0) + 2;
+    uint64_t want = EVL_MIN(EVL_ALIGN_UP(entries * EVL_IDX_ENTRY, EVL_IDX_STEP_MIN),
+                            EVL_ALIGN_UP(seg->idx_cap * EVL_IDX_ENTRY, EVL_IDX_STEP_MIN));
+    uint64_t have = idx_have(seg, want);
+    return want > have ? want - have : 0;
+}
+
+int evl__seg_idx_extend(evl_seg_t *seg, uint64_t add)
+{
+    if (add == 0)
+        return 0;
+    /* From the start: the range is idempotent to allocate, and another
+     * thread may have grown the file meanwhile. */
+    uint64_t to = atomic_load_explicit(&seg->idx_bytes, memory_order_relaxed) + add;
+    int rc = evl__os_allocate(seg->idx_fd, 0, to);
+    if (rc == 0)
+        idx_known(seg, to);
     return rc;
 }
 

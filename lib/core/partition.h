@@ -104,6 +104,7 @@ typedef struct evl_part {
     /* Open segments of this partition in this handle, by base. */
     pthread_mutex_t seg_mu;
     evl_seg_t *segs;
+    pthread_mutex_t retention_mu; /* one retention pass at a time */
     /* The writer's mapping of the active segment; under the ctl lock. */
     evl_seg_t *wseg;
     /* Group commit (this process): sync_mu protects these fields. */

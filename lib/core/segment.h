@@ -58,7 +58,9 @@ typedef struct evl_seg {
     uint8_t *map;           /* MAP_SHARED over max_bytes (file may be shorter) */
     uint8_t *idx;           /* MAP_SHARED over idx_cap entries */
     uint64_t idx_cap;       /* entries the idx mapping covers */
-    uint64_t idx_bytes;     /* .idx bytes known to be allocated (idx_put) */
+    _Atomic uint64_t idx_bytes; /* .idx bytes known to be allocated: only
+                               grows, and only to a size allocated (the
+                               writer and the prefault thread both grow it) */
     bool writable;
     /* Known once sealed (immutable afterwards): */
     _Atomic bool sealed;    /* set after the fields below */
@@ -94,6 +96,11 @@ void evl__seg_ckpt_write(evl_seg_t *seg, const evl_ckpt_t *ck);
 /* Current file size of the .log (fstat). */
 int64_t evl__seg_file_size(const evl_seg_t *seg);
 
+/* Index space for a .log grown to log_end (one entry per interval bytes):
+ * the bytes the .idx file still lacks (0 if none), to be reserved with the
+ * .log's growth and added with evl__seg_idx_extend. */
+uint64_t evl__seg_idx_shortfall(evl_seg_t *seg, uint64_t log_end, uint64_t interval);
+int evl__seg_idx_extend(evl_seg_t *seg, uint64_t add);
 /* Index: append entry n; find the last entry with rel_offset <= rel (for an
  * offset) or max_ts_before < ts (for a time) among count entries. Each
  * returns the frame position and its base offset, or (EVL_SEG_HDR, base). */
