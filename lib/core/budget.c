@@ -269,6 +269,33 @@ int evl__log_reserve(evl_log_t *log, uint64_t bytes)
     }
 }
 
+int evl__log_reserve_try(evl_log_t *log, uint64_t bytes)
+{
+    int64_t max = evl__cfg_int(&log->cfg, EVL_CFG_DISK_BYTES_MAX);
+    if (max <= 0 || !log->budget)
+        return 0;
+    if (held == log) {
+        held_nested++;
+        return 0;
+    }
+    struct evl_budget_file *f = log->budget;
+    budget_lock(log);
+    int64_t now = evl_mono_ns() / 1000000, used = atomic_load(&f->used);
+    if (now - atomic_load(&f->counted_ms) > RECOUNT_MS ||
+        used + (int64_t)bytes > max - MARGIN(max)) {
+        used = evl__log_disk_bytes(log);
+        atomic_store(&f->counted_ms, now);
+        atomic_store(&f->used, used);
+    }
+    if (used + (int64_t)bytes > max) {
+        budget_unlock(log);
+        return EVL_EFULL;
+    }
+    atomic_store(&f->used, used + (int64_t)bytes);
+    held = log;
+    return 0;
+}
+
 void evl__log_reserve_done(evl_log_t *log)
 {
     if (held != log)

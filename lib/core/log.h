@@ -87,6 +87,10 @@ static inline void evl__stat_max(struct evl_log *log, int stat, int64_t v)
  * partition's append lock. reserve(0) just makes the log fit again. */
 int evl__log_reserve(struct evl_log *log, uint64_t bytes);
 void evl__log_reserve_done(struct evl_log *log);
+/* The same for space that is only nice to have (allocation ahead of a
+ * writer): fits as things are, or EVL_EFULL at once; never deletes data to
+ * make room, never waits. */
+int evl__log_reserve_try(struct evl_log *log, uint64_t bytes);
 /* disk.bytes.max / parts (at least 1 MiB), INT64_MAX without a budget. */
 int64_t evl__log_budget_share(const struct evl_log *log, int parts);
 /* The budget's policy is drop-oldest. */

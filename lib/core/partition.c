@@ -855,7 +855,7 @@ void evl__part_grow_ahead(evl_part_t *part)
      * segment is still the active one. */
     uint64_t idx_add = target > cur ? evl__seg_idx_shortfall(seg, target, part->index_interval) : 0;
     bool grown = seg->writable && target > cur &&
-                 evl__log_reserve(part->log, target - cur + idx_add) == 0;
+                 evl__log_reserve_try(part->log, target - cur + idx_add) == 0;
     grown = grown && evl__os_allocate(seg->fd, cur, target - cur) == 0 &&
             evl__seg_idx_extend(seg, idx_add) == 0;
     evl__log_reserve_done(part->log);
