@@ -125,7 +125,7 @@ static void gs_init(evl_gstate_t *g, int strategy, const char *const *ids, int n
     char name[16];
     for (int t = 0; t < nt; t++) {
         snprintf(name, sizeof name, "t%d", t);
-        cr_assert_eq(evl__gstate_topic(g, name, true), t);
+        cr_assert_eq(evl__group_state_topic(g, name, true), t);
         g->nparts[t] = tparts[t];
     }
     g->members = calloc((size_t)nm, sizeof *g->members);
@@ -161,7 +161,7 @@ Test(group, assignor_range)
     cr_assert_eq(evl__group_assign(&g), 0);
     cr_assert_str_eq(target_str(&g, 1), "t0:0,t0:1,t0:2,t1:0,t1:1");
     cr_assert_str_eq(target_str(&g, 0), "t0:3,t0:4,t1:2");
-    evl__gstate_free(&g);
+    evl__group_state_free(&g);
 }
 
 Test(group, assignor_roundrobin_respects_subscriptions)
@@ -174,7 +174,7 @@ Test(group, assignor_roundrobin_respects_subscriptions)
     cr_assert_eq(evl__group_assign(&g), 0);
     cr_assert_str_eq(target_str(&g, 0), "t0:0,t0:2");
     cr_assert_str_eq(target_str(&g, 1), "t0:1,t1:0,t1:1");
-    evl__gstate_free(&g);
+    evl__group_state_free(&g);
 }
 
 Test(group, assignor_sticky_moves_only_what_balance_needs)
@@ -220,7 +220,7 @@ Test(group, assignor_sticky_moves_only_what_balance_needs)
     cr_assert_eq(evl__group_assign(&g), 0);
     for (int m = 0; m < 3; m++)
         cr_assert_eq(g.members[m].ntarget, 2, "member %d: %s", m, target_str(&g, m));
-    evl__gstate_free(&g);
+    evl__group_state_free(&g);
 }
 
 /* ---- threads of one process ------------------------------------------------------ */

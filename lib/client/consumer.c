@@ -270,7 +270,7 @@ static int commit_tps(evl_consumer_t *cons, const evl_topic_partition_t *tps, si
                       const char *metadata)
 {
     evl_grp_t *member = cons->mode == MODE_SUBSCRIBED ? cons->grp : NULL;
-    int rc = evl__grp_commit(cons->log, cons->group, member, cons->gen, tps, n, metadata);
+    int rc = evl__group_commit(cons->log, cons->group, member, cons->gen, tps, n, metadata);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int k = part_find(cons, tps[i].topic, tps[i].partition);
         if (k >= 0)
@@ -314,11 +314,11 @@ static void serve_cb(evl_consumer_t *cons, int event, const evl_topic_partition_
 {
     if (!cons->cb || n == 0 || !cons->grp)
         return;
-    evl__grp_heartbeat(cons->grp);
+    evl__group_heartbeat(cons->grp);
     cons->in_cb = true;
     cons->cb(cons, event, tps, n, cons->cb_opaque);
     cons->in_cb = false;
-    evl__grp_heartbeat(cons->grp);
+    evl__group_heartbeat(cons->grp);
 }
 
 /* Drop partitions tps (already released or lost). */
@@ -351,10 +351,10 @@ static int rejoin(evl_consumer_t *cons)
     evl__logf(&cons->lg, EVL_LOG_WARNING,
               "group %s: member %s was removed (no poll for max.poll.interval.ms); "
               "its partitions went to others, joining again", cons->group,
-              evl__grp_member_id(cons->grp));
+              evl__group_member_id(cons->grp));
     drop_all(cons, true);
     cons->fenced = true;
-    return evl__grp_join(cons->grp, (const char *const *)cons->subs, cons->nsubs, cons->strategy,
+    return evl__group_join(cons->grp, (const char *const *)cons->subs, cons->nsubs, cons->strategy,
                          cons->max_poll_ms);
 }
 
@@ -364,7 +364,7 @@ static int claim(evl_consumer_t *cons, evl_topic_partition_t *want, size_t n)
     int64_t *committed = evl__calloc(n, sizeof *committed);
     int rc = claimed && committed && parts_reserve(cons, cons->nparts + n) == 0 ? 0 : EVL_ENOMEM;
     if (rc == 0)
-        rc = evl__grp_claim(cons->grp, want, n, claimed, committed);
+        rc = evl__group_claim(cons->grp, want, n, claimed, committed);
     size_t got = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!claimed[i])
@@ -377,7 +377,7 @@ static int claim(evl_consumer_t *cons, evl_topic_partition_t *want, size_t n)
             /* Cannot read it: hand it back rather than sit on it. */
             evl__logf(&cons->lg, EVL_LOG_ERR, "group %s: cannot open %s/%d: %s; releasing it",
                       cons->group, want[i].topic, want[i].partition, evl_strerror(prc));
-            evl__grp_release(cons->grp, &want[i], 1);
+            evl__group_release(cons->grp, &want[i], 1);
             continue;
         }
         cons->nparts++;
@@ -396,18 +396,18 @@ static int claim(evl_consumer_t *cons, evl_topic_partition_t *want, size_t n)
 static int sync_once(evl_consumer_t *cons)
 {
     evl_grp_plan_t plan;
-    int rc = evl__grp_plan(cons->grp, &plan);
+    int rc = evl__group_plan(cons->grp, &plan);
     if (rc)
         return rc;
     if (!plan.member) {
-        evl__grp_plan_free(&plan);
+        evl__group_plan_free(&plan);
         return rejoin(cons);
     }
     cons->gen = plan.gen;
     evl_topic_partition_t *v =
         evl__malloc((cons->nparts + plan.ntarget + plan.nowned + 1) * sizeof *v);
     if (!v) {
-        evl__grp_plan_free(&plan);
+        evl__group_plan_free(&plan);
         return EVL_ENOMEM;
     }
     /* 1. what goes */
@@ -437,7 +437,7 @@ static int sync_once(evl_consumer_t *cons)
         serve_cb(cons, EVL_REBALANCE_REVOKE, v, nrevoke);
     }
     if (n) {
-        rc = evl__grp_release(cons->grp, v, n);
+        rc = evl__group_release(cons->grp, v, n);
         drop_parts(cons, v, nrevoke);
     }
     /* 2. what comes */
@@ -448,7 +448,7 @@ static int sync_once(evl_consumer_t *cons)
     if (n && rc == 0)
         rc = claim(cons, v, n);
     free(v);
-    evl__grp_plan_free(&plan);
+    evl__group_plan_free(&plan);
     return rc;
 }
 
@@ -457,9 +457,9 @@ static int service(evl_consumer_t *cons)
 {
     int64_t now = mono_ms();
     bool force = cons->dirty;
-    evl__grp_heartbeat(cons->grp);
+    evl__group_heartbeat(cons->grp);
     if (now >= cons->next_tick_ms) {
-        int rc = evl__grp_tick(cons->grp);
+        int rc = evl__group_tick(cons->grp);
         if (rc)
             evl__logf(&cons->lg, EVL_LOG_WARNING, "group %s: liveness check failed: %s",
                       cons->group, evl_strerror(rc));
@@ -469,7 +469,7 @@ static int service(evl_consumer_t *cons)
             cons->next_resync_ms = now + RESYNC_MS;
         }
     }
-    _Atomic uint32_t *word = evl__grp_seq_word(cons->grp);
+    _Atomic uint32_t *word = evl__group_seq_word(cons->grp);
     for (int round = 0; round < 4; round++) {
         uint32_t seq = atomic_load_explicit(word, memory_order_acquire);
         if (!force && seq == cons->seen)
@@ -557,7 +557,7 @@ static void wait_any(evl_consumer_t *cons, int64_t until_ns)
     uint32_t vals[WAITV_MAX];
     size_t nw = 0, nparts = 0;
     if (cons->grp && cons->mode == MODE_SUBSCRIBED) {
-        words[nw] = evl__grp_seq_word(cons->grp);
+        words[nw] = evl__group_seq_word(cons->grp);
         vals[nw] = atomic_load(words[nw]);
         if (vals[nw++] != cons->seen)
             return;
@@ -701,9 +701,9 @@ EVL_API int evl_consumer_subscribe(evl_consumer_t *cons, const char *const *topi
         if (!(subs[i] = evl__strdup(topics[i])))
             rc = EVL_ENOMEM;
     if (!rc && !cons->grp)
-        rc = evl__grp_open(cons->log, cons->group, &cons->grp);
+        rc = evl__group_open(cons->log, cons->group, &cons->grp);
     if (!rc)
-        rc = evl__grp_join(cons->grp, (const char *const *)subs, count, cons->strategy,
+        rc = evl__group_join(cons->grp, (const char *const *)subs, count, cons->strategy,
                            cons->max_poll_ms);
     if (rc) {
         for (size_t i = 0; i < count; i++)
@@ -854,7 +854,7 @@ EVL_API int evl_consumer_poll(evl_consumer_t *cons, int timeout_ms, const evl_re
         size_t n = fetch(cons, recs, max, &err);
         if (n) {
             if (member)
-                evl__grp_heartbeat(cons->grp);
+                evl__group_heartbeat(cons->grp);
             *count = n;
             return 0;
         }
@@ -1011,7 +1011,7 @@ EVL_API void evl_consumer_close(evl_consumer_t *cons)
     if (cons->auto_commit && cons->nparts)
         commit_moved(cons, NULL, 0);
     drop_all(cons, cons->mode == MODE_SUBSCRIBED);
-    evl__grp_close(cons->grp); /* leaves the group: the others take over */
+    evl__group_close(cons->grp); /* leaves the group: the others take over */
     for (size_t i = 0; i < cons->nsubs; i++)
         free(cons->subs[i]);
     free(cons->subs);

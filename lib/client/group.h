@@ -68,19 +68,19 @@ typedef struct evl_gstate {
 
 /* ---- state (white-box tested) -------------------------------------------- */
 
-void evl__gstate_free(evl_gstate_t *g);
+void evl__group_state_free(evl_gstate_t *g);
 /* Index of topic name, added when missing (-1 on ENOMEM; add=false: -1 if
  * absent). */
-int evl__gstate_topic(evl_gstate_t *g, const char *name, bool add);
+int evl__group_state_topic(evl_gstate_t *g, const char *name, bool add);
 /* Recompute every member's target from subscriptions and g->nparts, with
  * the leader's strategy. 0 or EVL_ENOMEM. */
 int evl__group_assign(evl_gstate_t *g);
 /* Index of the member owning (topic, part), or -1. */
-int evl__gstate_owner(const evl_gstate_t *g, int32_t topic, int32_t part);
+int evl__group_state_owner(const evl_gstate_t *g, int32_t topic, int32_t part);
 /* The group record inside a transaction (*exists false: an empty g). */
-int evl__gstate_load(MDB_txn *txn, const MDB_dbi *dbi, const char *group, evl_gstate_t *g,
+int evl__group_state_load(MDB_txn *txn, const MDB_dbi *dbi, const char *group, evl_gstate_t *g,
                      bool *exists);
-int evl__gstate_save(MDB_txn *txn, const MDB_dbi *dbi, const char *group,
+int evl__group_state_save(MDB_txn *txn, const MDB_dbi *dbi, const char *group,
                      const evl_gstate_t *g);
 
 /* DIR/groups/GROUP into buf. */
@@ -108,37 +108,37 @@ typedef struct evl_grp_plan {
 } evl_grp_plan_t;
 
 /* Map the group's state file (creating DIR/groups/GROUP). No membership. */
-int evl__grp_open(evl_log_t *log, const char *group, evl_grp_t **out);
+int evl__group_open(evl_log_t *log, const char *group, evl_grp_t **out);
 /* Join (or, already a member, change the subscription): lock file first,
  * then the member record, a new generation, and a bump. */
-int evl__grp_join(evl_grp_t *grp, const char *const *topics, size_t n, int strategy,
+int evl__group_join(evl_grp_t *grp, const char *const *topics, size_t n, int strategy,
                   int64_t max_poll_ms);
 /* Leave: member record gone (its partitions with it), new generation. */
-int evl__grp_leave(evl_grp_t *grp);
-void evl__grp_close(evl_grp_t *grp);
-const char *evl__grp_member_id(const evl_grp_t *grp);
+int evl__group_leave(evl_grp_t *grp);
+void evl__group_close(evl_grp_t *grp);
+const char *evl__group_member_id(const evl_grp_t *grp);
 
-void evl__grp_heartbeat(evl_grp_t *grp);
+void evl__group_heartbeat(evl_grp_t *grp);
 /* The change counter (for a cheap comparison and for futex waits). */
-_Atomic uint32_t *evl__grp_seq_word(evl_grp_t *grp);
+_Atomic uint32_t *evl__group_seq_word(evl_grp_t *grp);
 /* Periodic work: remove dead or stalled peers, rebalance on partition
  * growth. Safe to call often; costs a read transaction and a flock test
  * per peer. */
-int evl__grp_tick(evl_grp_t *grp);
+int evl__group_tick(evl_grp_t *grp);
 
-int evl__grp_plan(evl_grp_t *grp, evl_grp_plan_t *plan);
-void evl__grp_plan_free(evl_grp_plan_t *plan);
+int evl__group_plan(evl_grp_t *grp, evl_grp_plan_t *plan);
+void evl__group_plan_free(evl_grp_plan_t *plan);
 /* Give up ownership of tps (after the revoke callback). */
-int evl__grp_release(evl_grp_t *grp, const evl_topic_partition_t *tps, size_t n);
+int evl__group_release(evl_grp_t *grp, const evl_topic_partition_t *tps, size_t n);
 /* Claim those of tps that are still in this member's target and owned by
  * nobody: claimed[i] = true for them, committed[i] = the group's committed
  * offset or -1. */
-int evl__grp_claim(evl_grp_t *grp, const evl_topic_partition_t *tps, size_t n,
+int evl__group_claim(evl_grp_t *grp, const evl_topic_partition_t *tps, size_t n,
                    bool *claimed, int64_t *committed);
 
 /* Commit offsets for group (fenced as group.c explains). grp is NULL for a
  * consumer that is not a member (manual assignment). */
-int evl__grp_commit(evl_log_t *log, const char *group, evl_grp_t *grp, int64_t gen,
+int evl__group_commit(evl_log_t *log, const char *group, evl_grp_t *grp, int64_t gen,
                     const evl_topic_partition_t *tps, size_t n, const char *metadata);
 
 #endif

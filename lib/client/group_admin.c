@@ -157,11 +157,11 @@ struct describe_arg {
 static int describe_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
 {
     struct describe_arg *a = arg;
-    evl__gstate_free(&a->g);
+    evl__group_state_free(&a->g);
     coffs_free(a->offs, a->noffs);
     a->offs = NULL;
     a->noffs = 0;
-    int rc = evl__gstate_load(txn, dbi, a->group, &a->g, &a->exists);
+    int rc = evl__group_state_load(txn, dbi, a->group, &a->g, &a->exists);
     a->lost = evl__offsets_lost_txn(txn, dbi, a->group);
     return rc ? rc : offsets_walk(txn, dbi, a->group, false, &a->offs, &a->noffs);
 }
@@ -242,8 +242,8 @@ static int gi_fill(evl_log_t *log, evl_group_info_t *info, const struct describe
         evl_partition_info_t pi;
         if (evl_partition_info(log, gp->topic, gp->part, &pi) == 0)
             gp->end = pi.end_offset;
-        int t = evl__gstate_topic((evl_gstate_t *)&a->g, gp->topic, false);
-        int m = t >= 0 ? evl__gstate_owner(&a->g, t, gp->part) : -1;
+        int t = evl__group_state_topic((evl_gstate_t *)&a->g, gp->topic, false);
+        int m = t >= 0 ? evl__group_state_owner(&a->g, t, gp->part) : -1;
         gp->owner = m >= 0 ? info->members[m] : NULL;
     }
     return 0;
@@ -284,7 +284,7 @@ EVL_API int evl_group_describe(evl_log_t *log, const char *group, evl_group_info
     info = NULL;
 out:
     evl_group_info_free(info);
-    evl__gstate_free(&a.g);
+    evl__group_state_free(&a.g);
     coffs_free(a.offs, a.noffs);
     return rc;
 }
@@ -358,7 +358,7 @@ static int reset_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     struct reset_arg *a = arg;
     evl_gstate_t g;
     bool exists;
-    int rc = evl__gstate_load(txn, dbi, a->group, &g, &exists);
+    int rc = evl__group_state_load(txn, dbi, a->group, &g, &exists);
     if (rc == 0 && g.nmembers)
         rc = EVL_EBUSY;
     for (size_t i = 0; i < a->n && !rc; i++)
@@ -367,8 +367,8 @@ static int reset_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     if (!rc)
         rc = evl__offsets_lost_clear_txn(txn, dbi, a->group); /* positions chosen */
     if (!rc && !exists)
-        rc = evl__gstate_save(txn, dbi, a->group, &g);
-    evl__gstate_free(&g);
+        rc = evl__group_state_save(txn, dbi, a->group, &g);
+    evl__group_state_free(&g);
     return rc;
 }
 
@@ -435,10 +435,10 @@ static int delete_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     evl_gstate_t g;
     bool exists;
     size_t n = 0;
-    int rc = evl__gstate_load(txn, dbi, group, &g, &exists);
+    int rc = evl__group_state_load(txn, dbi, group, &g, &exists);
     if (rc == 0 && g.nmembers)
         rc = EVL_EBUSY;
-    evl__gstate_free(&g);
+    evl__group_state_free(&g);
     if (rc == 0)
         rc = offsets_walk(txn, dbi, group, true, NULL, &n);
     if (rc == 0 && evl__offsets_lost_txn(txn, dbi, group)) {

@@ -215,6 +215,21 @@ static void budget_unlock(evl_log_t *log)
 
 static const char *const policy_names[] = {"reject", "block", "drop-oldest"};
 
+/* The bytes in use (budget held): counted again when the count is older
+ * than RECOUNT_MS or the request comes within MARGIN of the budget. */
+static int64_t budget_used(evl_log_t *log, uint64_t bytes, int64_t max)
+{
+    struct evl_budget_file *f = log->budget;
+    int64_t now = evl_mono_ns() / 1000000, used = atomic_load(&f->used);
+    if (now - atomic_load(&f->counted_ms) > RECOUNT_MS ||
+        used + (int64_t)bytes > max - MARGIN(max)) {
+        used = evl__log_disk_bytes(log);
+        atomic_store(&f->counted_ms, now);
+        atomic_store(&f->used, used);
+    }
+    return used;
+}
+
 int evl__log_reserve(evl_log_t *log, uint64_t bytes)
 {
     int64_t max = evl__cfg_int(&log->cfg, EVL_CFG_DISK_BYTES_MAX);
@@ -230,12 +245,7 @@ int evl__log_reserve(evl_log_t *log, uint64_t bytes)
     struct evl_budget_file *f = log->budget;
     for (;;) {
         budget_lock(log);
-        int64_t now = evl_mono_ns() / 1000000, used = atomic_load(&f->used);
-        if (now - atomic_load(&f->counted_ms) > RECOUNT_MS ||
-            used + (int64_t)bytes > max - MARGIN(max)) {
-            used = evl__log_disk_bytes(log);
-            atomic_store(&f->counted_ms, now);
-        }
+        int64_t used = budget_used(log, bytes, max);
         if (used + (int64_t)bytes > max)
             used = make_space(log, bytes, max, policy);
         atomic_store(&f->used, used);
@@ -280,13 +290,7 @@ int evl__log_reserve_try(evl_log_t *log, uint64_t bytes)
     }
     struct evl_budget_file *f = log->budget;
     budget_lock(log);
-    int64_t now = evl_mono_ns() / 1000000, used = atomic_load(&f->used);
-    if (now - atomic_load(&f->counted_ms) > RECOUNT_MS ||
-        used + (int64_t)bytes > max - MARGIN(max)) {
-        used = evl__log_disk_bytes(log);
-        atomic_store(&f->counted_ms, now);
-        atomic_store(&f->used, used);
-    }
+    int64_t used = budget_used(log, bytes, max);
     if (used + (int64_t)bytes > max) {
         budget_unlock(log);
         return EVL_EFULL;
