@@ -160,14 +160,23 @@ check-symbols: $(SHARED)
 	 echo "check-symbols: only evl_* exported"
 
 # Dependencies point down: no object of the core (lib/core) may use a symbol
-# that the client layer (lib/client) defines.
+# that the client layer (lib/client) defines, and the partition module uses
+# nothing of the log, budget and topic modules above it (it is given what it
+# needs when opened: partition.h, evl_part_env_t).
 CORE_OBJ   = $(filter $(B)/rel/core/%,$(LIB_OBJ))
 CLIENT_OBJ = $(filter $(B)/rel/client/%,$(LIB_OBJ))
+PART_OBJ   = $(addprefix $(B)/rel/core/,partition.o segcache.o append.o prefault.o commit.o \
+               retention.o recovery.o)
+ABOVE_OBJ  = $(addprefix $(B)/rel/core/,log.o budget.o topic.o topic_rec.o topic_cache.o \
+               topic_recover.o)
+uses = comm -12 <(nm -u $(1) | awk 'NF==2 {print $$2}' | sort -u) \
+                <(nm --defined-only $(2) | awk '$$2 ~ /[TDBR]/ {print $$3}' | sort -u)
 check-layers: $(LIB_OBJ)
-	@up=$$(comm -12 <(nm -u $(CORE_OBJ) | awk 'NF==2 {print $$2}' | sort -u) \
-	        <(nm --defined-only $(CLIENT_OBJ) | awk '$$2 ~ /[TDBR]/ {print $$3}' | sort -u)); \
+	@up=$$($(call uses,$(CORE_OBJ),$(CLIENT_OBJ))); \
 	 if [ -n "$$up" ]; then echo "lib/core uses lib/client:"; echo "$$up"; exit 1; fi; \
-	 echo "check-layers: lib/core uses nothing of lib/client"
+	 up=$$($(call uses,$(PART_OBJ),$(ABOVE_OBJ))); \
+	 if [ -n "$$up" ]; then echo "the partition module calls up:"; echo "$$up"; exit 1; fi; \
+	 echo "check-layers: lib/core uses nothing of lib/client, the partition nothing above it"
 
 # make install into build/inst, then build a program against it through
 # pkg-config only, shared and static, and run both.

@@ -25,10 +25,8 @@
 #include "partition_int.h"
 
 #include "clock.h"
-#include "log.h"
 #include "os.h"
 #include "record.h"
-#include "topic.h"
 
 /* drop-oldest rolls a full partition's own segment (see evl__part_append)
  * only when it holds at least this much data. */
@@ -89,13 +87,13 @@ static int grow(evl_part_t *part, uint64_t need_end)
     /* The index space the new range may need comes with it, within the
      * same reservation: the budget counts index files too. */
     uint64_t idx_add = evl__seg_idx_shortfall(part->wseg, want, part->index_interval);
-    int rc = evl__log_reserve(part->log, want - cur + idx_add);
+    int rc = evl__part_reserve(part, want - cur + idx_add);
     if (rc)
         return rc;
     rc = evl__os_allocate(part->wseg->fd, cur, want - cur);
     if (rc == 0)
         rc = evl__seg_idx_extend(part->wseg, idx_add);
-    evl__log_reserve_done(part->log);
+    evl__part_reserve_done(part);
     if (rc)
         return rc;
     /* No pre-faulting here: this runs under the append lock (the prefault
@@ -143,8 +141,8 @@ static void seal_failed(evl_part_t *part, uint64_t base, int rc)
 {
     /* A failed fsync means data of that segment may not be on disk: nothing
      * in this partition is reported durable from now on. */
-    evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: sealing segment %llu failed: %s",
-              part->topic->name, part->id, (unsigned long long)base, evl_strerror(rc));
+    evl__logf(part->env.lg, EVL_LOG_ERR, "%s/%d: sealing segment %llu failed: %s",
+              part->env.name, part->id, (unsigned long long)base, evl_strerror(rc));
     pthread_mutex_lock(&part->sync_mu);
     part->sync_failed = true;
     pthread_mutex_unlock(&part->sync_mu);
@@ -208,9 +206,9 @@ int evl__part_finish_seal(evl_part_t *part, bool locked)
     } else if (!end_marker_at(part, seg, n.pos, n.next)) {
         /* Not what a roll leaves: trimming by it could cut data. Drop the
          * note; recovery checks the segment's frames after a reboot. */
-        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+        evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: segment %llu: ignoring a pending seal that does not match the file",
-                  part->topic->name, part->id, (unsigned long long)n.base);
+                  part->env.name, part->id, (unsigned long long)n.base);
         evl__seg_unref(seg);
         seg = NULL;
     } else {
@@ -263,12 +261,12 @@ static int roll(evl_part_t *part, int64_t now)
     uint64_t alloc = roll_alloc(part, atomic_load(&ctl->write_pos));
     /* Under drop-oldest the roll goes ahead even with the budget reached:
      * the segment it seals is what can be dropped next. */
-    int rc = evl__log_reserve(part->log, alloc + EVL_IDX_STEP_MIN);
-    bool over = rc == EVL_EFULL && evl__log_drops_oldest(part->log);
+    int rc = evl__part_reserve(part, alloc + EVL_IDX_STEP_MIN);
+    bool over = rc == EVL_EFULL && part->env.drops_oldest;
     if (rc && !over)
         return rc;
     rc = evl__seg_create(part->dir, next, part->seg_bytes, part->idx_cap, alloc, now, &seg);
-    evl__log_reserve_done(part->log);
+    evl__part_reserve_done(part);
     if (rc)
         return rc;
     evl_seal_note_t n = {old->base, atomic_load(&ctl->write_pos), next,
@@ -285,17 +283,17 @@ static int roll(evl_part_t *part, int64_t now)
     evl__seg_ref(seg); /* cache's reference + the one activate() takes */
     evl__part_activate(part, seg, alloc, now);
     evl__seg_unref(seg);
-    evl__stat_add(part->log, EVL_STAT_SEGMENTS_ROLLED, 1);
+    evl__part_stat_add(part, EVL_STAT_SEGMENTS_ROLLED, 1);
     if (over) {
         /* Made over the budget (drop-oldest): back within it, dropping the
          * oldest sealed segments, the one just sealed among them. */
-        evl__log_reserve(part->log, 0);
-        evl__log_reserve_done(part->log);
+        evl__part_reserve(part, 0);
+        evl__part_reserve_done(part);
     }
     /* Retention runs after a roll (off the append path: the background
      * thread, or the close of a short-lived process). */
     atomic_store(&part->retention_due, true);
-    evl__log_kick(part->log);
+    evl__part_kick(part);
     return 0;
 }
 
@@ -336,7 +334,7 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
          * segment (roll), so that its oldest data can go, rather than
          * refuse. Not for a nearly empty segment: a new one would cost
          * about what dropping it frees. */
-        if (rc != EVL_EFULL || !evl__log_drops_oldest(part->log) ||
+        if (rc != EVL_EFULL || !part->env.drops_oldest ||
             pos - EVL_SEG_HDR < SELF_ROLL_MIN || (rc = roll(part, now)))
             goto out;
         pos = EVL_SEG_HDR;
@@ -408,11 +406,11 @@ out:
             /* The background thread sleeps until a flush is due: tell it
              * one will be (once per flush interval, not per record). */
             if (atomic_load_explicit(&part->interval_flush, memory_order_relaxed))
-                evl__log_kick(part->log);
+                evl__part_kick(part);
         }
         if (low && !atomic_load_explicit(&part->grow_wanted, memory_order_relaxed)) {
             atomic_store(&part->grow_wanted, true);
-            evl__log_kick_prefault(part->log);
+            evl__part_kick_prefault(part);
         }
     }
     return rc;

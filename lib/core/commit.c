@@ -14,9 +14,7 @@
 #include "partition_int.h"
 #include "record.h"
 
-#include "log.h"
 #include "os.h"
-#include "topic.h"
 
 /* A durable sync also syncs the index file once this many index entries
  * wait (evl__part_sync). */
@@ -135,16 +133,16 @@ int evl__part_sync(evl_part_t *part, uint64_t seg_base, uint64_t end_pos)
             rc = evl__os_fdatasync(seg->idx_fd);
         int64_t dt = evl_mono_ns() - t0;
         part->last_fsync_ns = dt;
-        evl__stat_add(part->log, EVL_STAT_FSYNCS, 1);
-        evl__stat_add(part->log, EVL_STAT_FSYNC_NS, dt);
-        evl__stat_max(part->log, EVL_STAT_FSYNC_MAX_NS, dt);
+        evl__part_stat_add(part, EVL_STAT_FSYNCS, 1);
+        evl__part_stat_add(part, EVL_STAT_FSYNC_NS, dt);
+        evl__part_stat_max(part, EVL_STAT_FSYNC_MAX_NS, dt);
         if (rc) {
             /* After a failed fsync the kernel may have dropped the dirty
              * pages and a later fsync can succeed without writing them:
              * from now on nothing in this partition is reported durable. */
             failed = true;
-            evl__logf(&part->log->lg, EVL_LOG_ERR, "%s/%d: fdatasync failed: %s",
-                      part->topic->name, part->id, evl_strerror(rc));
+            evl__logf(part->env.lg, EVL_LOG_ERR, "%s/%d: fdatasync failed: %s",
+                      part->env.name, part->id, evl_strerror(rc));
             rc = EVL_EDURABILITY;
         } else if (evl__part_lock(part) == 0) {
             /* Record the checkpoint, unless the segment was sealed

@@ -325,6 +325,34 @@ fail:
 
 static void log_free(evl_log_t *log);
 
+/* ---- the services a partition is given (partition.h: evl_part_env_t) ------------ */
+
+static int env_reserve(void *o, uint64_t b) { return evl__log_reserve(o, b); }
+static int env_reserve_try(void *o, uint64_t b) { return evl__log_reserve_try(o, b); }
+static void env_reserve_done(void *o) { evl__log_reserve_done(o); }
+static void env_kick(void *o) { evl__log_kick(o); }
+static void env_kick_prefault(void *o) { evl__log_kick_prefault(o); }
+
+void evl__log_part_env(evl_log_t *log, evl_part_env_t *env)
+{
+    env->lg = &log->lg;
+    env->stats = log->stats;
+    env->boot_id = log->boot_id;
+    env->recovery_mode = (int)evl__cfg_int(&log->cfg, EVL_CFG_RECOVERY_MODE);
+    /* Under a disk budget, segments roll at an eighth of it (at least 1
+     * MiB): retention and drop-oldest work in whole segments, so a budget
+     * must hold several; and no more than 1/32 of it is made ahead. */
+    env->roll_bytes = (uint64_t)evl__log_budget_share(log, 8);
+    env->ahead_max = (uint64_t)evl__log_budget_share(log, 32);
+    env->drops_oldest = evl__log_drops_oldest(log);
+    env->owner = log;
+    env->reserve = env_reserve;
+    env->reserve_try = env_reserve_try;
+    env->reserve_done = env_reserve_done;
+    env->kick = env_kick;
+    env->kick_prefault = env_kick_prefault;
+}
+
 void evl__log_ref(evl_log_t *log) { atomic_fetch_add(&log->refs, 1); }
 
 void evl__log_unref(evl_log_t *log)

@@ -95,6 +95,9 @@ int evl__log_reserve_try(struct evl_log *log, uint64_t bytes);
 int64_t evl__log_budget_share(const struct evl_log *log, int parts);
 /* The budget's policy is drop-oldest. */
 bool evl__log_drops_oldest(const struct evl_log *log);
+struct evl_part_env;
+/* The log's part of what a partition is given at open (partition.h). */
+void evl__log_part_env(struct evl_log *log, struct evl_part_env *env);
 int evl__budget_open(struct evl_log *log);
 void evl__budget_close(struct evl_log *log);
 /* Call fn on every partition of every topic (opening them); the first

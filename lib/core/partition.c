@@ -20,11 +20,10 @@
 #include <unistd.h>
 
 #include "partition_int.h"
+#include "config.h"
 
-#include "log.h"
 #include "os.h"
 #include "record.h"
-#include "topic.h"
 
 /* ---- locking ------------------------------------------------------------ */
 
@@ -74,9 +73,9 @@ int evl__part_lock(evl_part_t *part)
 #endif
     }
     if (rc == EOWNERDEAD) {
-        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+        evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: a writer died holding the append lock; repairing the tail",
-                  part->topic->name, part->id);
+                  part->env.name, part->id);
         evl__part_repair_tail(part);
         pthread_mutex_consistent(&part->ctl->lock);
         return 0;
@@ -129,7 +128,7 @@ static bool ctl_current(const evl_part_t *part)
 {
     const evl_ctl_t *ctl = part->ctl;
     return memcmp(ctl->magic, EVL_CTL_MAGIC, 8) == 0 && ctl->version == EVL_CTL_VERSION &&
-           ctl->size == sizeof *ctl && strcmp(ctl->boot_id, part->log->boot_id) == 0 &&
+           ctl->size == sizeof *ctl && strcmp(ctl->boot_id, part->env.boot_id) == 0 &&
            atomic_load(&ctl->valid) == 1;
 }
 
@@ -202,7 +201,7 @@ static int ctl_setup(evl_part_t *part)
         rc = EVL_ENOTFOUND; /* its topic is being deleted */
         goto out;
     }
-    int mode = (int)evl__cfg_int(&part->log->cfg, EVL_CFG_RECOVERY_MODE);
+    int mode = part->env.recovery_mode;
     bool rebuild = mode == EVL_RECOVERY_REBUILD, repair = mode == EVL_RECOVERY_REPAIR;
     if (rebuild || !ctl_current(part)) {
         memset(ctl, 0, sizeof *ctl);
@@ -213,7 +212,7 @@ static int ctl_setup(evl_part_t *part)
         memcpy(ctl->magic, EVL_CTL_MAGIC, 8);
         ctl->version = EVL_CTL_VERSION;
         ctl->size = sizeof *ctl;
-        memcpy(ctl->boot_id, part->log->boot_id, sizeof ctl->boot_id);
+        memcpy(ctl->boot_id, part->env.boot_id, sizeof ctl->boot_id);
         atomic_store(&ctl->valid, 1);
     } else if ((st = ctl_plausible(part)) == CTL_CORRUPT_LAST && !repair) {
         /* Published in this boot, so written whole before its length was
@@ -223,16 +222,16 @@ static int ctl_setup(evl_part_t *part)
          * explicit repair (recovery.mode=rebuild, evl verify --repair) cuts
          * it. */
         uint64_t lf = atomic_load(&ctl->last_frame_pos), next = atomic_load(&ctl->next_offset);
-        evl__logf(&part->log->lg, EVL_LOG_ERR,
+        evl__logf(part->env.lg, EVL_LOG_ERR,
                   "%s/%d: the last frame (records before offset %llu; segment %llu, position "
                   "%llu) fails its checksum: corrupt data, kept; readers stop there "
                   "(EVL_ECORRUPT), `evl verify --repair` cuts it",
-                  part->topic->name, part->id, (unsigned long long)next,
+                  part->env.name, part->id, (unsigned long long)next,
                   (unsigned long long)atomic_load(&ctl->active_base), (unsigned long long)lf);
     } else if (st == CTL_MISMATCH) {
-        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+        evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: shared state does not match the files; recovering",
-                  part->topic->name, part->id);
+                  part->env.name, part->id);
         if ((rc = evl__part_lock(part)) == 0) {
             rc = evl__part_recover(part);
             evl__part_unlock(part);
@@ -248,39 +247,34 @@ out:
     return rc;
 }
 
-int evl__part_open(evl_topic_t *topic, int id, evl_part_t **out)
+int evl__part_open(const evl_part_env_t *env, const char *tdir, int id, evl_part_t **out)
 {
     *out = NULL;
     evl_part_t *part = evl__calloc(1, sizeof *part);
     if (!part)
         return EVL_ENOMEM;
-    part->log = topic->log;
-    part->topic = topic;
+    part->env = *env;
     part->id = id;
     pthread_mutex_init(&part->seg_mu, NULL);
     pthread_mutex_init(&part->retention_mu, NULL);
     pthread_mutex_init(&part->sync_mu, NULL);
     pthread_cond_init(&part->sync_cv, NULL);
-    const evl_config_t *cfg = &topic->cfg;
-    part->seg_bytes = (uint64_t)evl__cfg_int(cfg, EVL_CFG_SEGMENT_BYTES);
-    part->seg_ms = evl__cfg_int(cfg, EVL_CFG_SEGMENT_MS);
-    part->index_interval = (uint64_t)evl__cfg_int(cfg, EVL_CFG_INDEX_INTERVAL_BYTES);
-    part->max_msg = (uint64_t)evl__cfg_int(cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    part->seg_bytes = env->seg_bytes;
+    part->seg_ms = env->seg_ms;
+    part->index_interval = env->index_interval;
+    part->max_msg = env->max_msg;
     part->idx_cap = part->seg_bytes / EVL_MIN(part->index_interval, 1024) + 2;
-    /* Under a disk budget, segments roll at an eighth of it (at least 1
-     * MiB): retention and drop-oldest work in whole segments, so a budget
-     * must hold several. */
-    part->roll_bytes = EVL_MIN(part->seg_bytes, (uint64_t)evl__log_budget_share(part->log, 8));
+    part->roll_bytes = EVL_MIN(env->roll_bytes, part->seg_bytes);
     atomic_init(&part->ahead, AHEAD_SLOW);
     atomic_init(&part->retention_due, true); /* retention on open */
-    size_t len = strlen(topic->dir) + 16;
+    size_t len = strlen(tdir) + 16;
     int rc = EVL_ENOMEM;
     if (!(part->dir = evl__malloc(len)))
         goto fail;
-    snprintf(part->dir, len, "%s/%d", topic->dir, id);
+    snprintf(part->dir, len, "%s/%d", tdir, id);
     /* Never mkdir -p: a topic folder renamed away by a delete must not come
      * back empty under its name. */
-    if ((mkdir(topic->dir, 0755) < 0 && errno != EEXIST) ||
+    if ((mkdir(tdir, 0755) < 0 && errno != EEXIST) ||
         (mkdir(part->dir, 0755) < 0 && errno != EEXIST)) {
         rc = -errno;
         goto fail;
@@ -316,6 +310,8 @@ void evl__part_close(evl_part_t *part)
 }
 
 #ifdef EVL_TESTING
+#include "topic.h"
+
 /* Test hook: take a partition's append lock and scribble a half-written
  * frame past the tail, as a writer killed mid-append would leave it. The
  * caller then dies without unlocking. */

@@ -90,7 +90,42 @@ _Static_assert(offsetof(evl_ctl_t, lock) == 64 && offsetof(evl_ctl_t, active_bas
 
 struct evl_topic;
 
+/*
+ * What a partition is given when it is opened: its settings, where it
+ * reports, and the services of its owner (the log: the disk budget and its
+ * background threads). The partition module (partition.c, segcache.c,
+ * append.c, prefault.c, commit.c, retention.c, recovery.c) uses only this,
+ * never the log or topic structures above it.
+ */
+typedef struct evl_part_env {
+    const char *name;              /* the topic's name, for messages */
+    const evl_logger_t *lg;        /* where it logs */
+    _Atomic int64_t *stats;        /* counters, indexed by enum evl_stat */
+    const char *boot_id;           /* the kernel's boot id (os.h) */
+    int recovery_mode;             /* EVL_RECOVERY_* */
+    uint64_t seg_bytes;            /* segment.bytes: a segment's mapping */
+    uint64_t roll_bytes;           /* where segments roll (<= seg_bytes) */
+    int64_t seg_ms;                /* segment.ms */
+    uint64_t index_interval;       /* index.interval.bytes */
+    uint64_t max_msg;              /* max.message.bytes */
+    int64_t retention_ms, retention_bytes;
+    uint64_t ahead_max;            /* most space made ahead of a fast writer */
+    bool drops_oldest;             /* the budget may drop data (drop-oldest) */
+    /* The owner's services: the disk budget, with the contract of
+     * evl__log_reserve / _try / _done (log.h), and waking its background
+     * thread (flushes, seals, retention) and its prefault thread. */
+    void *owner;
+    int (*reserve)(void *owner, uint64_t bytes);
+    int (*reserve_try)(void *owner, uint64_t bytes);
+    void (*reserve_done)(void *owner);
+    void (*kick)(void *owner);
+    void (*kick_prefault)(void *owner);
+} evl_part_env_t;
+
 typedef struct evl_part {
+    evl_part_env_t env;
+    /* The log and topic that opened it, for the layers above (producers,
+     * consumers, retention holds); the partition module does not use them. */
     struct evl_log *log;
     struct evl_topic *topic;
     int id;
@@ -140,7 +175,9 @@ typedef struct evl_part {
     _Atomic int64_t last_flush_ms;
 } evl_part_t;
 
-int evl__part_open(struct evl_topic *topic, int id, evl_part_t **out);
+/* Open partition id in folder tdir/id (tdir must exist or be makeable by
+ * one mkdir: a topic folder a delete renamed away does not come back). */
+int evl__part_open(const evl_part_env_t *env, const char *tdir, int id, evl_part_t **out);
 void evl__part_close(evl_part_t *part);
 
 /* Append msgs[0..n) as one frame of frame_bytes (8-aligned, from
@@ -180,6 +217,35 @@ int evl__part_seg_at(evl_part_t *part, uint64_t base, evl_seg_t **out);
 int evl__part_list(const char *dir, uint64_t **bases, size_t *count);
 /* Is seg sealed? Loads its sealed state once it is no longer active. */
 bool evl__part_seg_sealed(evl_part_t *part, evl_seg_t *seg);
+
+/* The owner's services (evl_part_env_t). */
+static inline void evl__part_stat_add(evl_part_t *part, int stat, int64_t v)
+{
+    atomic_fetch_add_explicit(&part->env.stats[stat], v, memory_order_relaxed);
+}
+static inline void evl__part_stat_max(evl_part_t *part, int stat, int64_t v)
+{
+    int64_t cur = atomic_load_explicit(&part->env.stats[stat], memory_order_relaxed);
+    while (v > cur && !atomic_compare_exchange_weak(&part->env.stats[stat], &cur, v))
+        ;
+}
+static inline int evl__part_reserve(evl_part_t *part, uint64_t bytes)
+{
+    return part->env.reserve(part->env.owner, bytes);
+}
+static inline int evl__part_reserve_try(evl_part_t *part, uint64_t bytes)
+{
+    return part->env.reserve_try(part->env.owner, bytes);
+}
+static inline void evl__part_reserve_done(evl_part_t *part)
+{
+    part->env.reserve_done(part->env.owner);
+}
+static inline void evl__part_kick(evl_part_t *part) { part->env.kick(part->env.owner); }
+static inline void evl__part_kick_prefault(evl_part_t *part)
+{
+    part->env.kick_prefault(part->env.owner);
+}
 
 static inline uint64_t evl__part_end(const evl_part_t *part)
 {

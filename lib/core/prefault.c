@@ -16,7 +16,6 @@
 #include "partition_int.h"
 #include "record.h"
 
-#include "log.h"
 #include "os.h"
 
 /* For a writer faster than PREFAULT_MIN_RATE the background thread keeps
@@ -29,7 +28,7 @@
 #define RATE_MIN_NS 20000000
 #define RATE_MIN_BYTES (8u << 20)
 #define AHEAD(part) EVL_MIN(EVL_MIN((uint64_t)PREFAULT_AHEAD, (part)->seg_bytes / 8), \
-                            (uint64_t)evl__log_budget_share((part)->log, 32))
+                            (part)->env.ahead_max)
 #define PREFAULT_STEP (256u << 10)
 /* Below this append rate (bytes/s) the prefault thread only allocates and
  * leaves mapping pages to the writer's own windows: a few percent of a
@@ -152,10 +151,10 @@ void evl__part_grow_ahead(evl_part_t *part)
      * segment is still the active one. */
     uint64_t idx_add = target > cur ? evl__seg_idx_shortfall(seg, target, part->index_interval) : 0;
     bool grown = seg->writable && target > cur &&
-                 evl__log_reserve_try(part->log, target - cur + idx_add) == 0;
+                 evl__part_reserve_try(part, target - cur + idx_add) == 0;
     grown = grown && evl__os_allocate(seg->fd, cur, target - cur) == 0 &&
             evl__seg_idx_extend(seg, idx_add) == 0;
-    evl__log_reserve_done(part->log);
+    evl__part_reserve_done(part);
     if (grown && evl__part_lock(part) == 0) {
         if (atomic_load(&ctl->active_base) == base) {
             if (target > atomic_load(&ctl->alloc_end))

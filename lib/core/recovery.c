@@ -28,11 +28,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "os.h"
 #include "partition.h"
 #include "record.h"
-#include "topic.h"
 
 /* Remove temp files a crash left (a roll or an index rebuild in flight). */
 static void remove_temps(const char *dir)
@@ -61,9 +59,9 @@ static void quarantine(evl_part_t *part, uint64_t base, const char *why)
     evl__os_rename(from, to);
     evl__seg_path(from, sizeof from, part->dir, base, "idx");
     unlink(from);
-    evl__logf(&part->log->lg, EVL_LOG_ERR,
+    evl__logf(part->env.lg, EVL_LOG_ERR,
               "%s/%d: segment %llu quarantined (%s): renamed to .log.corrupt",
-              part->topic->name, part->id, (unsigned long long)base, why);
+              part->env.name, part->id, (unsigned long long)base, why);
 }
 
 typedef struct scan {
@@ -128,16 +126,16 @@ static int reseal(evl_part_t *part, evl_seg_t *seg, const scan_t *s, uint64_t ne
                   uint64_t file_size)
 {
     int64_t dropped = zero_tail(seg, s->pos, file_size);
-    evl__stat_add(part->log, EVL_STAT_TRUNCATED_BYTES, dropped);
+    evl__part_stat_add(part, EVL_STAT_TRUNCATED_BYTES, dropped);
     if (dropped == 0 && s->next_offset == next_base)
-        evl__logf(&part->log->lg, EVL_LOG_NOTICE,
+        evl__logf(part->env.lg, EVL_LOG_NOTICE,
                   "%s/%d: segment %llu: completed an interrupted roll (nothing lost)",
-                  part->topic->name, part->id, (unsigned long long)seg->base);
+                  part->env.name, part->id, (unsigned long long)seg->base);
     else
-    evl__logf(&part->log->lg, EVL_LOG_ERR,
+    evl__logf(part->env.lg, EVL_LOG_ERR,
               "%s/%d: segment %llu damaged: kept offsets up to %llu, lost up to %llu "
               "(%lld bytes dropped)",
-              part->topic->name, part->id, (unsigned long long)seg->base,
+              part->env.name, part->id, (unsigned long long)seg->base,
               (unsigned long long)s->next_offset, (unsigned long long)next_base,
               (long long)dropped);
     /* A file cut right at (or inside) the marker's place: storing the
@@ -257,11 +255,11 @@ static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
     int64_t dropped = zero_tail(seg, s.pos, (uint64_t)size);
     if (dropped > 0) {
         *dropped_any = true;
-        evl__stat_add(part->log, EVL_STAT_TRUNCATED_BYTES, dropped);
-        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+        evl__part_stat_add(part, EVL_STAT_TRUNCATED_BYTES, dropped);
+        evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: recovery truncated the torn tail at offset %llu "
                   "(segment %llu, position %llu): %lld bytes dropped",
-                  part->topic->name, part->id, (unsigned long long)s.next_offset,
+                  part->env.name, part->id, (unsigned long long)s.next_offset,
                   (unsigned long long)base, (unsigned long long)s.pos, (long long)dropped);
     }
     uint64_t alloc = (uint64_t)size;
@@ -335,7 +333,7 @@ int evl__part_recover(evl_part_t *part)
         pthread_mutex_unlock(&part->seg_mu);
         return 0;
     }
-    evl__stat_add(part->log, EVL_STAT_RECOVERIES, 1);
+    evl__part_stat_add(part, EVL_STAT_RECOVERIES, 1);
     /* The last segment whose header can be read is the active one. */
     size_t last = n;
     while (last-- > 0) {
@@ -526,10 +524,10 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
         return 0;
     }
     if (intact_frame_after(seg, p, wp, off)) {
-        evl__logf(&part->log->lg, EVL_LOG_WARNING,
+        evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: corrupt data at offset %llu (segment %llu, position %llu) is followed "
                   "by intact records: not cut; readers skip it when sought past",
-                  part->topic->name, part->id, (unsigned long long)off,
+                  part->env.name, part->id, (unsigned long long)off,
                   (unsigned long long)seg->base, (unsigned long long)p);
         evl__seg_unref(seg);
         return 0;
@@ -568,11 +566,11 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
     atomic_store(&ctl->write_pos, p);
     atomic_store(&ctl->next_offset, off);
     atomic_fetch_add(&ctl->seg_epoch, 1);
-    evl__stat_add(part->log, EVL_STAT_TRUNCATED_BYTES, (int64_t)(wp - p));
-    evl__logf(&part->log->lg, EVL_LOG_WARNING,
+    evl__part_stat_add(part, EVL_STAT_TRUNCATED_BYTES, (int64_t)(wp - p));
+    evl__logf(part->env.lg, EVL_LOG_WARNING,
               "%s/%d: repair cut the corrupt tail: offsets %llu to %llu dropped (segment %llu, "
               "position %llu, %llu bytes)",
-              part->topic->name, part->id, (unsigned long long)off,
+              part->env.name, part->id, (unsigned long long)off,
               (unsigned long long)next - 1, (unsigned long long)seg->base,
               (unsigned long long)p, (unsigned long long)(wp - p));
     evl__seg_unref(seg);

@@ -17,8 +17,6 @@
 #include "os.h"
 #include "record.h"
 
-#include "log.h"
-#include "topic.h"
 
 /* ---- retention ------------------------------------------------------------ */
 
@@ -75,9 +73,9 @@ static int64_t delete_segment(evl_part_t *part, uint64_t base, uint64_t end_offs
     pthread_mutex_lock(&part->seg_mu);
     evl__part_cache_prune(part);
     pthread_mutex_unlock(&part->seg_mu);
-    evl__stat_add(part->log, EVL_STAT_SEGMENTS_DELETED, 1);
-    evl__logf(&part->log->lg, EVL_LOG_INFO, "%s/%d: deleted segment %llu (%lld bytes)",
-              part->topic->name, part->id, (unsigned long long)base, (long long)bytes);
+    evl__part_stat_add(part, EVL_STAT_SEGMENTS_DELETED, 1);
+    evl__logf(part->env.lg, EVL_LOG_INFO, "%s/%d: deleted segment %llu (%lld bytes)",
+              part->env.name, part->id, (unsigned long long)base, (long long)bytes);
     return bytes;
 }
 
@@ -94,8 +92,8 @@ static int64_t seg_max_ts(evl_part_t *part, uint64_t base)
 
 int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
 {
-    int64_t ret_ms = evl__cfg_int(&part->topic->cfg, EVL_CFG_RETENTION_MS);
-    int64_t ret_bytes = evl__cfg_int(&part->topic->cfg, EVL_CFG_RETENTION_BYTES);
+    int64_t ret_ms = part->env.retention_ms;
+    int64_t ret_bytes = part->env.retention_bytes;
     if (ret_ms < 0 && ret_bytes < 0)
         return 0;
     uint64_t *bases;

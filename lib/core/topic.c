@@ -77,7 +77,7 @@ static int topic_files_create(evl_log_t *log, const char *name, const char *dir,
         (rc = evl__topic_get(log, name, &t)) == 0) {
         for (int p = 0; p < partitions && rc == 0; p++) {
             evl_part_t *part;
-            if ((rc = evl__part_open(t, p, &part)) == 0)
+            if ((rc = evl__topic_part_open(t, p, &part)) == 0)
                 evl__part_close(part);
         }
     }
@@ -241,7 +241,7 @@ EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name, int total
     if ((rc = evl__log_reserve(log, (uint64_t)(total - old) * EVL_PART_MIN_BYTES)) == 0)
         for (int p = old; p < total && rc == 0; p++) {
             evl_part_t *part;
-            if ((rc = evl__part_open(t, p, &part)) == 0)
+            if ((rc = evl__topic_part_open(t, p, &part)) == 0)
                 evl__part_close(part);
         }
     evl__log_reserve_done(log);

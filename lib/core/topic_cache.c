@@ -174,6 +174,26 @@ static int parts_grow(evl_topic_t *t, int cap)
     return 0;
 }
 
+int evl__topic_part_open(evl_topic_t *t, int p, evl_part_t **out)
+{
+    evl_part_env_t env;
+    evl__log_part_env(t->log, &env);
+    env.name = t->name;
+    env.seg_bytes = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_SEGMENT_BYTES);
+    env.roll_bytes = EVL_MIN(env.roll_bytes, env.seg_bytes);
+    env.seg_ms = evl__cfg_int(&t->cfg, EVL_CFG_SEGMENT_MS);
+    env.index_interval = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_INDEX_INTERVAL_BYTES);
+    env.max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    env.retention_ms = evl__cfg_int(&t->cfg, EVL_CFG_RETENTION_MS);
+    env.retention_bytes = evl__cfg_int(&t->cfg, EVL_CFG_RETENTION_BYTES);
+    int rc = evl__part_open(&env, t->dir, p, out);
+    if (rc == 0) {
+        (*out)->log = t->log;
+        (*out)->topic = t;
+    }
+    return rc;
+}
+
 int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
 {
     if ((*out = evl__topic_part_if_open(t, p)))
@@ -199,7 +219,7 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
          * checked again once the files are open: a delete (or a delete and
          * a new topic of the name) racing this open must not leave it
          * appending to a folder on its way to the trash. */
-        if ((rc = evl__topic_current(t)) == 0 && (rc = evl__part_open(t, p, &part)) == 0 &&
+        if ((rc = evl__topic_current(t)) == 0 && (rc = evl__topic_part_open(t, p, &part)) == 0 &&
             (rc = evl__topic_current(t)) != 0) {
             evl__part_close(part);
             part = NULL;

@@ -31,6 +31,9 @@ uint64_t evl__topic_new_id(void);
 int evl__topic_dir(const evl_log_t *log, const char *name, char *buf, size_t size);
 /* Forget a cached topic by name (deleted): kept for its handles until close. */
 void evl__topic_cache_forget(evl_log_t *log, const char *name);
+/* Open partition p of t with what it is given (partition.h: evl_part_env_t),
+ * not caching it (evl__topic_part does). */
+int evl__topic_part_open(evl_topic_t *t, int p, evl_part_t **out);
 /* Raise the partition count kept in partition 0's shared state. */
 void evl__topic_publish_nparts(evl_part_t *p0, int n);
 
