@@ -53,7 +53,7 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
         return EVL_ENOMEM;
     prod->log = log;
     prod->topic = t;
-    bool own = cfg && (cfg->set & (1ull << EVL_CFG_DURABILITY));
+    bool own = cfg && evl__cfg_isset(cfg, EVL_CFG_DURABILITY);
     prod->durability = 1 + (int)evl__cfg_int(own ? cfg : &t->cfg, EVL_CFG_DURABILITY);
     prod->keyless = (int)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_PARTITIONER_KEYLESS);
     prod->sticky_records = (uint64_t)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_STICKY_RECORDS);

@@ -23,7 +23,8 @@ static const char *const strategies[] = {"range", "roundrobin", "sticky", NULL};
 
 /* Which calls a setting applies to (evl__cfg_scope_check). */
 enum { S_LOG = EVL_CFG_SCOPE_LOG, S_TOPIC = EVL_CFG_SCOPE_TOPIC,
-       S_PROD = EVL_CFG_SCOPE_PRODUCER, S_CONS = EVL_CFG_SCOPE_CONSUMER };
+       S_PROD = EVL_CFG_SCOPE_PRODUCER, S_CONS = EVL_CFG_SCOPE_CONSUMER,
+       S_STORED = EVL_CFG_SCOPE_STORED | EVL_CFG_SCOPE_TOPIC };
 
 static const struct row {
     const char *name;
@@ -39,16 +40,16 @@ static const struct row {
     [EVL_CFG_RETENTION_CHECK_MS] = {"retention.check.interval.ms", T_INT, 30000, 10, INT32_MAX, NULL, S_LOG},
     [EVL_CFG_RECOVERY_MODE] = {"recovery.mode", T_ENUM, 0, 0, 0, recovery_modes, S_LOG},
     [EVL_CFG_NUM_PARTITIONS] = {"num.partitions", T_INT, 1, 1, 100000, NULL, S_TOPIC},
-    [EVL_CFG_SEGMENT_BYTES] = {"segment.bytes", T_INT, 1 << 30, 1 << 16, 1LL << 31, NULL, S_TOPIC},
-    [EVL_CFG_SEGMENT_MS] = {"segment.ms", T_INT, 604800000, 1, INT64_MAX, NULL, S_TOPIC},
-    [EVL_CFG_RETENTION_MS] = {"retention.ms", T_INT, 604800000, -1, INT64_MAX, NULL, S_TOPIC},
-    [EVL_CFG_RETENTION_BYTES] = {"retention.bytes", T_INT, -1, -1, INT64_MAX, NULL, S_TOPIC},
-    [EVL_CFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", T_INT, 1 << 20, 64, 1 << 30, NULL, S_TOPIC},
-    [EVL_CFG_INDEX_INTERVAL_BYTES] = {"index.interval.bytes", T_INT, 4096, 64, 1 << 30, NULL, S_TOPIC},
-    [EVL_CFG_PARTITIONER] = {"partitioner", T_ENUM, 0, 0, 0, partitioners, S_TOPIC},
-    [EVL_CFG_DURABILITY] = {"durability", T_ENUM, 0, 0, 0, durabilities, S_TOPIC | S_PROD},
-    [EVL_CFG_FLUSH_INTERVAL_MS] = {"flush.interval.ms", T_INT, 1000, 1, INT32_MAX, NULL, S_TOPIC},
-    [EVL_CFG_RETAIN_UNTIL_CONSUMED_BY] = {"retain.until.consumed.by", T_STR, 0, 0, 0, NULL, S_TOPIC},
+    [EVL_CFG_SEGMENT_BYTES] = {"segment.bytes", T_INT, 1 << 30, 1 << 16, 1LL << 31, NULL, S_STORED},
+    [EVL_CFG_SEGMENT_MS] = {"segment.ms", T_INT, 604800000, 1, INT64_MAX, NULL, S_STORED},
+    [EVL_CFG_RETENTION_MS] = {"retention.ms", T_INT, 604800000, -1, INT64_MAX, NULL, S_STORED},
+    [EVL_CFG_RETENTION_BYTES] = {"retention.bytes", T_INT, -1, -1, INT64_MAX, NULL, S_STORED},
+    [EVL_CFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", T_INT, 1 << 20, 64, 1 << 30, NULL, S_STORED},
+    [EVL_CFG_INDEX_INTERVAL_BYTES] = {"index.interval.bytes", T_INT, 4096, 64, 1 << 30, NULL, S_STORED},
+    [EVL_CFG_PARTITIONER] = {"partitioner", T_ENUM, 0, 0, 0, partitioners, S_STORED},
+    [EVL_CFG_DURABILITY] = {"durability", T_ENUM, 0, 0, 0, durabilities, S_STORED | S_PROD},
+    [EVL_CFG_FLUSH_INTERVAL_MS] = {"flush.interval.ms", T_INT, 1000, 1, INT32_MAX, NULL, S_STORED},
+    [EVL_CFG_RETAIN_UNTIL_CONSUMED_BY] = {"retain.until.consumed.by", T_STR, 0, 0, 0, NULL, S_STORED},
     [EVL_CFG_PARTITIONER_KEYLESS] = {"partitioner.keyless", T_ENUM, 0, 0, 0, keyless, S_PROD},
     [EVL_CFG_STICKY_RECORDS] = {"sticky.records", T_INT, 64, 1, INT32_MAX, NULL, S_PROD},
     [EVL_CFG_GROUP_ID] = {"group.id", T_STR, 0, 0, 0, NULL, S_CONS},
@@ -207,7 +208,7 @@ static int set_key(evl_config_t *cfg, int k, const char *value, char *errstr,
             return rc;
         cfg->num[k] = v;
     }
-    cfg->set |= 1ull << k;
+    cfg->set[k / 64] |= 1ull << (k % 64);
     return 0;
 }
 
@@ -267,8 +268,8 @@ EVL_API void evl_config_set_log_cb(evl_config_t *cfg, evl_log_cb *cb, void *opaq
 
 int evl__cfg_overlay_topic(evl_config_t *dst, const evl_config_t *base)
 {
-    for (int k = EVL_CFG_TOPIC_FIRST; k <= EVL_CFG_TOPIC_LAST; k++) {
-        if (dst->set & (1ull << k))
+    for (int k = 0; k < EVL_CFG__COUNT; k++) {
+        if (!(rows[k].scope & EVL_CFG_SCOPE_STORED) || evl__cfg_isset(dst, k))
             continue;
         dst->num[k] = base->num[k];
         if (base->str[k]) {
@@ -285,12 +286,14 @@ int evl__cfg_overlay_topic(evl_config_t *dst, const evl_config_t *base)
 char *evl__cfg_topic_serialize(const evl_config_t *cfg)
 {
     size_t cap = 256, len = 0;
-    for (int k = EVL_CFG_TOPIC_FIRST; k <= EVL_CFG_TOPIC_LAST; k++)
+    for (int k = 0; k < EVL_CFG__COUNT; k++)
         cap += strlen(rows[k].name) + 32 + (cfg->str[k] ? strlen(cfg->str[k]) : 0);
     char *out = evl__malloc(cap);
     if (!out)
         return NULL;
-    for (int k = EVL_CFG_TOPIC_FIRST; k <= EVL_CFG_TOPIC_LAST; k++) {
+    for (int k = 0; k < EVL_CFG__COUNT; k++) {
+        if (!(rows[k].scope & EVL_CFG_SCOPE_STORED))
+            continue;
         len += (size_t)snprintf(out + len, cap - len, "%s=", rows[k].name);
         len += (size_t)format_key(cfg, k, out + len, cap - len);
         len += (size_t)snprintf(out + len, cap - len, "\n");
@@ -327,7 +330,7 @@ int evl__cfg_topic_parse(evl_config_t *cfg, const char *text, size_t len)
 int evl__cfg_scope_check(const evl_config_t *cfg, unsigned scopes, const evl_config_t *same_ok)
 {
     for (int k = 0; k < EVL_CFG__COUNT; k++) {
-        if (!(cfg->set & (1ull << k)) || (rows[k].scope & scopes))
+        if (!evl__cfg_isset(cfg, k) || (rows[k].scope & scopes))
             continue;
         if (same_ok && cfg->num[k] == same_ok->num[k] &&
             !strcmp(evl__cfg_str(cfg, k), evl__cfg_str(same_ok, k)))

@@ -47,8 +47,9 @@ enum evl_cfg_key {
     EVL_CFG__COUNT
 };
 
-#define EVL_CFG_TOPIC_FIRST EVL_CFG_SEGMENT_BYTES
-#define EVL_CFG_TOPIC_LAST EVL_CFG_RETAIN_UNTIL_CONSUMED_BY
+/* Which keys were set explicitly: a bit each, as many words as the keys
+ * need (no cap on their number, no order among them). */
+#define EVL_CFG_SET_WORDS ((EVL_CFG__COUNT + 63) / 64)
 
 /* Enumerated values (their index in the row's list). */
 enum { EVL_FULL_REJECT = 0, EVL_FULL_BLOCK, EVL_FULL_DROP_OLDEST };
@@ -62,9 +63,14 @@ enum { EVL_ASSIGN_RANGE = 0, EVL_ASSIGN_ROUNDROBIN, EVL_ASSIGN_STICKY };
 struct evl_config {
     int64_t num[EVL_CFG__COUNT]; /* integers, booleans and enum indexes */
     char *str[EVL_CFG__COUNT];   /* string-typed values (malloc'd) */
-    uint64_t set;                /* bit k: key k was set explicitly */
+    uint64_t set[EVL_CFG_SET_WORDS]; /* bit k: key k was set explicitly */
     evl_logger_t logger;
 };
+
+static inline bool evl__cfg_isset(const evl_config_t *cfg, int key)
+{
+    return (cfg->set[key / 64] >> (key % 64)) & 1;
+}
 
 int64_t evl__cfg_int(const evl_config_t *cfg, int key);
 const char *evl__cfg_str(const evl_config_t *cfg, int key);
@@ -85,6 +91,7 @@ int evl__cfg_key_lookup(const char *name);
 const char *evl__cfg_name(int key);
 
 /* The calls a setting applies to. */
+#define EVL_CFG_SCOPE_STORED 16u  /* stored with each topic (its record) */
 #define EVL_CFG_SCOPE_LOG 1u      /* evl_log_open */
 #define EVL_CFG_SCOPE_TOPIC 2u    /* evl_topic_create (and the log's defaults) */
 #define EVL_CFG_SCOPE_PRODUCER 4u /* evl_producer_new (and the log's defaults) */

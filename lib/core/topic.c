@@ -109,7 +109,7 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
     if (cfg && (rc = evl__cfg_overlay_topic(&eff, &log->cfg)))
         goto out;
     if (partitions == 0)
-        partitions = (int)evl__cfg_int(cfg && (cfg->set & (1ull << EVL_CFG_NUM_PARTITIONS))
+        partitions = (int)evl__cfg_int(cfg && evl__cfg_isset(cfg, EVL_CFG_NUM_PARTITIONS)
                                            ? cfg : &log->cfg, EVL_CFG_NUM_PARTITIONS);
     /* The largest record must fit in a segment with its frame. A default
      * max.message.bytes shrinks to fit a small segment.bytes; one set
@@ -117,8 +117,8 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
     uint64_t seg_bytes = (uint64_t)evl__cfg_int(&eff, EVL_CFG_SEGMENT_BYTES);
     uint64_t room = EVL_ALIGN_DOWN(seg_bytes - (EVL_FRAME_HDR + EVL_REC_HDR + EVL_SEG_HDR +
                                                 EVL_FRAME_EOF_BYTES), 8);
-    uint64_t bit = 1ull << EVL_CFG_MAX_MESSAGE_BYTES;
-    bool explicit_max = (eff.set & bit) || (log->cfg.set & bit);
+    bool explicit_max = evl__cfg_isset(&eff, EVL_CFG_MAX_MESSAGE_BYTES) ||
+                        evl__cfg_isset(&log->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
     uint64_t max_msg = (uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES);
     if (!explicit_max && max_msg > room) {
         evl__logf(&log->lg, EVL_LOG_NOTICE,
