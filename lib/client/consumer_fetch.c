@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "consumer_int.h"
+#include "notify.h"
 #include "config.h"
 #include "log.h"
 #include "offsets.h"
@@ -113,20 +114,19 @@ void evl__consumer_wait_any(evl_consumer_t *cons, int64_t until_ns)
         if (evl__spin(&cons->spin, sw, sv, ns, until_ns))
             return;
     }
-    /* Announce ourselves to the appenders, then look once more: an append
-     * after the look sees the waiter and bumps the word (reader.c). */
+    /* Count ourselves in on every partition, then look once more
+     * (notify.h). */
     for (size_t i = 0; i < cons->nparts && nw < WAITV_MAX; i++) {
         evl_ctl_t *ctl = cons->parts[i].rd->part->ctl;
         if (cons->parts[i].need_reset)
             continue;
-        words[nw] = &ctl->futex_seq;
-        vals[nw++] = atomic_load(&ctl->futex_seq);
-        atomic_fetch_add(&ctl->waiters, 1);
+        words[nw] = evl__notify_word(ctl);
+        vals[nw++] = evl__notify_begin_nofence(ctl);
         nparts++;
     }
     if (nparts < cons->nparts) /* more than the kernel can watch: slices */
         until_ns = EVL_MIN(until_ns, evl_mono_ns() + SLICE_NS);
-    EVL_FENCE_SC();
+    evl__notify_fence();
     bool ready = false;
     for (size_t i = 0; i < cons->nparts && !ready; i++)
         ready = !cons->parts[i].need_reset && evl__reader_ready(cons->parts[i].rd);
@@ -144,7 +144,7 @@ void evl__consumer_wait_any(evl_consumer_t *cons, int64_t until_ns)
     }
     for (size_t i = 0, k = 0; i < cons->nparts && k < nparts; i++)
         if (!cons->parts[i].need_reset) {
-            atomic_fetch_sub(&cons->parts[i].rd->part->ctl->waiters, 1);
+            evl__notify_end(cons->parts[i].rd->part->ctl);
             k++;
         }
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "notify.h"
 #include "os.h"
 
 #define RSS_WINDOW (16u << 20)
@@ -534,25 +535,22 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
             if (evl__spin_wanted(&rd->spin) && evl__spin(&rd->spin, &word, &seen, 1, deadline))
                 continue;
         }
-        /* Announce ourselves, then look again: an append after our look
-         * sees the waiter and bumps the futex word. */
-        uint32_t seq = atomic_load(&ctl->futex_seq);
-        atomic_fetch_add(&ctl->waiters, 1);
-        EVL_FENCE_SC(); /* pairs with notify() */
+        /* Count ourselves in, then look again (notify.h). */
+        uint32_t seq = evl__notify_begin(ctl);
         rc = load_frame(rd);
         if (rc == 1) {
             int64_t left = -1;
             if (timeout_ns > 0) {
                 left = deadline - evl_mono_ns();
                 if (left <= 0) {
-                    atomic_fetch_sub(&ctl->waiters, 1);
+                    evl__notify_end(ctl);
                     return EVL_ETIMEDOUT;
                 }
             }
             evl__stat_add(rd->log, EVL_STAT_READ_SLEEPS, 1);
-            evl__part_wait(rd->part, seq, left);
+            evl__notify_sleep(ctl, seq, left);
         }
-        atomic_fetch_sub(&ctl->waiters, 1);
+        evl__notify_end(ctl);
         if (rc < 0)
             return rc;
     }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "partition_int.h"
+#include "notify.h"
 
 #include "clock.h"
 #include "os.h"
@@ -32,25 +33,6 @@
  * only when it holds at least this much data. */
 #define SELF_ROLL_MIN (64u << 10)
 
-static inline void notify(evl_part_t *part)
-{
-    /* A store-load pair on each side, each with a seq_cst fence between:
-     * we published the frame, then look at waiters; a reader increments
-     * waiters, then looks at the frame (reader.c, consumer.c). Of the two
-     * fences one comes first, so either we see the waiter or it sees the
-     * frame. The fence is a locked op on our own stack on x86, so a plain
-     * load leaves the waiters line shared instead of taking it from the
-     * other cores each append (as an RMW on it would). */
-#if defined(__SANITIZE_THREAD__)
-    if (atomic_fetch_add(&part->ctl->waiters, 0)) {
-#else
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&part->ctl->waiters, memory_order_relaxed)) {
-#endif
-        atomic_fetch_add(&part->ctl->futex_seq, 1);
-        evl__futex_wake_all(&part->ctl->futex_seq);
-    }
-}
 
 /* ---- writer ----------------------------------------------------------- */
 
@@ -400,7 +382,7 @@ out:
             evl__os_prefault(pf_seg->map + pf_from, (size_t)(pf_to - pf_from));
             evl__seg_unref(pf_seg);
         }
-        notify(part);
+        evl__notify_append(part->ctl);
         if (!atomic_load_explicit(&part->unsynced, memory_order_relaxed)) {
             atomic_store_explicit(&part->unsynced, true, memory_order_relaxed);
             /* The background thread sleeps until a flush is due: tell it

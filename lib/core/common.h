@@ -40,7 +40,7 @@ static inline void evl_st64(void *p, uint64_t v) { memcpy(p, &v, 8); }
 /* A sequentially consistent fence between a store and a later load (the
  * waiter/waker handshake). ThreadSanitizer does not model fences (GCC
  * rejects them under -fsanitize=thread); there the waker uses an RMW on the
- * waiter count instead (partition.c: notify), which is correct without one. */
+ * waiter count instead (notify.h), which is correct without one. */
 #if defined(__SANITIZE_THREAD__)
 #define EVL_FENCE_SC() ((void)0)
 #else

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "partition_int.h"
+#include "notify.h"
 #include "config.h"
 
 #include "os.h"
@@ -86,10 +87,6 @@ int evl__part_lock(evl_part_t *part)
 void evl__part_unlock(evl_part_t *part) { pthread_mutex_unlock(&part->ctl->lock); }
 
 
-int evl__part_wait(evl_part_t *part, uint32_t seq, int64_t timeout_ns)
-{
-    return evl__futex_wait(&part->ctl->futex_seq, seq, timeout_ns);
-}
 
 
 /* ---- open / close ---------------------------------------------------------- */
@@ -116,8 +113,7 @@ void evl__part_mark_deleted(const char *dir)
             atomic_store(&ctl->valid, CTL_DELETED);
             if (lrc == 0 || lrc == EOWNERDEAD)
                 pthread_mutex_unlock(&ctl->lock);
-            atomic_fetch_add(&ctl->futex_seq, 1); /* sleeping readers look again */
-            evl__futex_wake_all(&ctl->futex_seq);
+            evl__notify_all(ctl); /* sleeping readers look again */
         }
         evl__os_munmap(ctl, 4096);
     }

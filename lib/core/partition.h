@@ -273,8 +273,6 @@ int64_t evl__part_keep_from(evl_part_t *part);
 /* Bytes on disk of this partition's files. */
 int64_t evl__part_disk_bytes(const char *dir);
 
-/* Sleep until the futex word moves from seq, or timeout (ns, < 0 forever). */
-int evl__part_wait(evl_part_t *part, uint32_t seq, int64_t timeout_ns);
 
 /* First allocation of a new segment file. */
 uint64_t evl__part_initial_alloc(const evl_part_t *part);
