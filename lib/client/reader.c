@@ -289,7 +289,7 @@ static bool resync(evl_reader_t *rd)
         uint32_t fl = evl__frame_len_acquire(f);
         uint64_t base = evl__frame_base(f);
         if (fl < EVL_FRAME_HDR + EVL_REC_HDR || fl == EVL_FRAME_EOF || p + fl > rd->known_size ||
-            (evl_ld32(f + 28) & 0xffff) != EVL_FRAME_MAGIC || base <= rd->frame_next ||
+            evl__frame_magic(f) != EVL_FRAME_MAGIC || base <= rd->frame_next ||
             base > rd->next)
             continue;
         if (evl__frame_check_head(f, fl, rd->known_size - p, (int64_t)base, true) == 0) {
@@ -367,7 +367,7 @@ static int load_frame(evl_reader_t *rd)
         if (fl == EVL_FRAME_EOF) {
             if (rd->pos + EVL_FRAME_EOF_BYTES > rd->known_size)
                 return EVL_ECORRUPT;
-            uint64_t next_base = evl_ld64(f + 8);
+            uint64_t next_base = evl__frame_eof_next(f);
             /* A marker must lead forward: one pointing at its own segment
              * (a hostile file) would loop here forever. */
             if (next_base < rd->frame_next || next_base <= seg->base)
@@ -587,7 +587,7 @@ static bool scan_time(evl_seg_t *seg, uint64_t pos, uint64_t fbase, uint64_t lim
         if (evl__frame_max_ts(f) >= ts) {
             const uint8_t *r = f + EVL_FRAME_HDR;
             for (uint32_t i = 0; i < evl__frame_count(f); i++, r = evl__rec_next(r))
-                if ((int64_t)evl_ld64(r + 8) >= ts) {
+                if (evl__rec_timestamp(r) >= ts) {
                     *offset = fbase + i;
                     return true;
                 }

@@ -138,7 +138,7 @@ static bool end_marker_at(evl_part_t *part, const evl_seg_t *seg, uint64_t pos, 
            pos % 8 == 0 && size >= 0 && pos + EVL_FRAME_EOF_BYTES <= (uint64_t)size &&
            pos + EVL_FRAME_EOF_BYTES <= seg->max_bytes &&
            evl__frame_len_acquire(seg->map + pos) == EVL_FRAME_EOF &&
-           evl_ld64(seg->map + pos + 8) == next && next > seg->base;
+           evl__frame_eof_next(seg->map + pos) == next && next > seg->base;
 }
 
 /* The roll's note, read under the append lock (`locked`: the caller holds

@@ -121,6 +121,11 @@ static inline int evl__rec_check(const uint8_t *rec, uint64_t room, uint32_t ind
 
 /* Frame header fields. */
 static inline uint64_t evl__frame_base(const uint8_t *f) { return evl_ld64(f + 8); }
+static inline uint16_t evl__frame_magic(const uint8_t *f) { return (uint16_t)(evl_ld32(f + 28) & 0xffff); }
+/* An end-of-segment frame (frame_len EVL_FRAME_EOF): the next segment's base. */
+static inline uint64_t evl__frame_eof_next(const uint8_t *f) { return evl_ld64(f + 8); }
+/* A record's timestamp (the record at r, inside a checked frame). */
+static inline int64_t evl__rec_timestamp(const uint8_t *r) { return (int64_t)evl_ld64(r + 8); }
 static inline int64_t evl__frame_max_ts(const uint8_t *f) { return (int64_t)evl_ld64(f + 16); }
 static inline uint32_t evl__frame_count(const uint8_t *f) { return evl_ld32(f + 24); }
 
@@ -151,7 +156,7 @@ static inline void evl__rec_decode(const uint8_t *r, uint64_t base, struct evl_r
     int32_t klen = (int32_t)evl_ld32(r + 16), vlen = (int32_t)evl_ld32(r + 20);
     const uint8_t *d = r + EVL_REC_HDR;
     out->offset = (int64_t)(base + evl_ld32(r + 4));
-    out->timestamp = (int64_t)evl_ld64(r + 8);
+    out->timestamp = evl__rec_timestamp(r);
     out->key = klen < 0 ? NULL : d;
     out->key_len = klen < 0 ? 0 : (size_t)klen;
     d += out->key_len;

@@ -83,7 +83,7 @@ static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
             /* A segment ends only after holding records: a marker at the
              * base offset is damage, not an end (its successor would get
              * the same base). */
-            if (s->pos + EVL_FRAME_EOF_BYTES <= limit && evl_ld64(f + 8) == s->next_offset &&
+            if (s->pos + EVL_FRAME_EOF_BYTES <= limit && evl__frame_eof_next(f) == s->next_offset &&
                 s->next_offset > seg->base) {
                 s->eof = true;
                 s->eof_next = s->next_offset;
@@ -274,7 +274,7 @@ static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
     uint32_t n = evl__seg_idx_rebuild(seg, trusted, s.pos, part->index_interval);
     uint64_t last_idx = EVL_SEG_HDR;
     if (n > 0 && seg->idx)
-        last_idx = evl_ld32(seg->idx + (uint64_t)(n - 1) * EVL_IDX_ENTRY + 4);
+        last_idx = evl__seg_idx_pos(seg, n - 1);
     /* Find the last frame's start, for the cheap check on later opens. */
     uint64_t lf = 0;
     for (uint64_t p = last_idx; p < s.pos;) {
@@ -290,7 +290,7 @@ static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
     atomic_store(&ctl->alloc_end, EVL_MIN(alloc, part->seg_bytes));
     atomic_store(&ctl->next_offset, s.next_offset);
     atomic_store(&ctl->max_ts, s.max_ts);
-    atomic_store(&ctl->seg_created_ms, (int64_t)evl_ld64(h + 32));
+    atomic_store(&ctl->seg_created_ms, evl__seg_header_created_ms(h));
     atomic_store(&ctl->idx_count, n);
     atomic_store(&ctl->idx_synced, trusted);
     atomic_store(&ctl->last_idx_pos, last_idx);
@@ -474,7 +474,7 @@ void evl__part_repair_tail(evl_part_t *part)
     /* An index entry for a frame that never got published must go. */
     uint64_t ic = atomic_load(&ctl->idx_count);
     if (ic > 0 && seg->idx &&
-        evl_ld32(seg->idx + (ic - 1) * EVL_IDX_ENTRY + 4) >= atomic_load(&ctl->write_pos))
+        evl__seg_idx_pos(seg, ic - 1) >= atomic_load(&ctl->write_pos))
         atomic_store(&ctl->idx_count, ic - 1);
     evl__seg_unref(seg);
 }
@@ -538,7 +538,7 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
     evl_ckpt_t ck;
     if (evl__seg_ckpt_read(seg, &ck) && !(ck.flags & EVL_SEG_SEALED) && ck.pos > p) {
         uint32_t ic = (uint32_t)atomic_load(&ctl->idx_count);
-        while (ic > 0 && evl_ld32(seg->idx + (uint64_t)(ic - 1) * EVL_IDX_ENTRY + 4) >= p)
+        while (ic > 0 && evl__seg_idx_pos(seg, ic - 1) >= p)
             ic--;
         evl_ckpt_t cut = {0, p, off, atomic_load(&ctl->max_ts), 0, EVL_MIN(ic, ck.idx_count)};
         evl__seg_ckpt_write(seg, &cut);
@@ -553,14 +553,14 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
         return rc;
     }
     uint64_t ic = atomic_load(&ctl->idx_count);
-    while (ic > 0 && evl_ld32(seg->idx + (ic - 1) * EVL_IDX_ENTRY + 4) >= p)
+    while (ic > 0 && evl__seg_idx_pos(seg, ic - 1) >= p)
         ic--;
     atomic_store(&ctl->idx_count, ic);
     if (atomic_load(&ctl->idx_synced) > ic)
         atomic_store(&ctl->idx_synced, ic);
     if (atomic_load(&ctl->last_idx_pos) >= p)
         atomic_store(&ctl->last_idx_pos,
-                     ic ? evl_ld32(seg->idx + (ic - 1) * EVL_IDX_ENTRY + 4) : EVL_SEG_HDR);
+                     ic ? evl__seg_idx_pos(seg, ic - 1) : EVL_SEG_HDR);
     atomic_store(&ctl->last_frame_pos, last);
     atomic_store(&ctl->dirty_end, p);
     atomic_store(&ctl->write_pos, p);

@@ -73,6 +73,20 @@ typedef struct evl_seg {
     struct evl_seg *next;   /* the partition's list, by base */
 } evl_seg_t;
 
+/* Header fields of a segment (mapped, or its first bytes read from the file:
+ * evl__seg_header_ok checks the magic and version). */
+static inline bool evl__seg_header_ok(const uint8_t *h)
+{
+    return memcmp(h, "EVLSEG1", 8) == 0 && evl_ld32(h + 8) == 1;
+}
+static inline uint64_t evl__seg_header_max_bytes(const uint8_t *h) { return evl_ld64(h + 24); }
+static inline int64_t evl__seg_header_created_ms(const uint8_t *h) { return (int64_t)evl_ld64(h + 32); }
+/* Index entry i's frame position (the caller knows i < the entries in use). */
+static inline uint32_t evl__seg_idx_pos(const struct evl_seg *seg, uint64_t i)
+{
+    return evl_ld32(seg->idx + i * EVL_IDX_ENTRY + 4);
+}
+
 /* Path of a segment file: dir/%020llu.ext */
 void evl__seg_path(char *buf, size_t size, const char *dir, uint64_t base,
                    const char *ext);

@@ -124,8 +124,8 @@ static int count_partitions(const char *tdir, uint64_t *seg_bytes)
             evl__seg_path(path, sizeof path, pdir, bases[0], "log");
             int fd = open(path, O_RDONLY | O_CLOEXEC);
             if (fd >= 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
-                !memcmp(h, "EVLSEG1", 7))
-                *seg_bytes = evl_ld64(h + 24);
+                evl__seg_header_ok(h))
+                *seg_bytes = evl__seg_header_max_bytes(h);
             if (fd >= 0)
                 close(fd);
         }
