@@ -942,3 +942,43 @@ static void hole_matrix(bool stray)
 
 Test(hostile, regression_missing_middle_segment_live, .timeout = 30) { hole_matrix(false); }
 Test(hostile, regression_stray_middle_segment_live, .timeout = 30) { hole_matrix(true); }
+
+/* Found in review: recovering an active segment whose .idx was lost read
+ * index entries the checkpoint vouched for past the end of the new, small
+ * .idx file: SIGBUS. */
+Test(hostile, regression_lost_index_of_a_checkpointed_segment, .timeout = 60)
+{
+    evl_config_t *cfg = test_cfg(NULL);
+    evl_log_t *log = test_open(cfg);
+    evl_config_t *tcfg = test_cfg("index.interval.bytes", "64", NULL);
+    cr_assert_eq(evl_topic_create(log, topic, 1, tcfg), 0);
+    evl_producer_t *prod;
+    cr_assert_eq(evl_producer_new(log, topic, NULL, &prod), 0);
+    for (uint32_t i = 0; i < 600; i++) {
+        uint8_t key[8], val[100];
+        evl_msg_t m;
+        rl_msg(&m, key, val, sizeof val, SEED, 1, i, 0);
+        cr_assert_eq(evl_producer_send(prod, &m, EVL_SEND_DURABILITY(EVL_DURABILITY_FSYNC)), 0);
+    }
+    evl_producer_close(prod);
+    evl_log_close(log);
+    cr_assert_eq(unlink(seg_file(0, "idx")), 0);
+    evl_config_t *rb = test_cfg("recovery.mode", "rebuild", NULL);
+    cr_assert_eq(evl_log_open(tpath("log"), rb, &log), 0);
+    scan_result_t r = scan(log);
+    cr_assert_eq(r.rc, EVL_ETIMEDOUT, "%s", evl_errname(r.rc));
+    cr_assert_eq(r.records, 600);
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, topic, 0, &rd), 0);
+    const evl_record_t *rec;
+    cr_assert_eq(evl_reader_seek(rd, 444), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &rec), 0);
+    cr_assert_eq(evl_record_offset(rec), 444);
+    evl_reader_close(rd);
+    append_works(log);
+    evl_log_close(log);
+    evl_config_free(rb);
+    evl_config_free(tcfg);
+    evl_config_free(cfg);
+    rl_leak_check();
+}

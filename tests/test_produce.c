@@ -871,3 +871,26 @@ Test(produce, failed_batch_reports_exactly_what_was_written)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+/* Found in review: a batch record with a partition below -22 was skipped
+ * silently (0 returned, nothing sent); every negative partition other than
+ * EVL_PARTITION_ANY is EVL_EINVAL, as for single sends. */
+Test(produce, batch_with_a_negative_partition_is_refused)
+{
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(NULL, "t", 2, &prod);
+    int32_t bad[] = {-2, -5, -22, -23, -100, INT32_MIN};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        evl_msg_t m[2] = {{NULL, 0, "a", 1, NULL, 0, -1, 0, -1},
+                          {NULL, 0, "b", 1, NULL, 0, -1, bad[i], -1}};
+        cr_assert_eq(evl_producer_send_batch(prod, m, 2, 0), EVL_EINVAL, "partition %d",
+                     bad[i]);
+        cr_assert_eq(m[0].offset, -1, "nothing of a refused batch is written");
+        cr_assert_eq(evl_producer_send(prod, &m[1], 0), EVL_EINVAL);
+    }
+    evl_partition_info_t pi;
+    cr_assert_eq(evl_partition_info(log, "t", 0, &pi), 0);
+    cr_assert_eq(pi.end_offset, 0);
+    evl_producer_close(prod);
+    evl_log_close(log);
+}

@@ -313,8 +313,12 @@ EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_
         if ((rc = msg_check(prod, &msgs[i], &sizes[i])))
             goto out;
         pidx[i] = choose(prod, &msgs[i], nparts);
-        if (pidx[i] < 0 || pidx[i] >= nparts) {
-            int n = pidx[i] >= 0 ? evl__topic_refresh(prod->topic) : EVL_EINVAL;
+        if (pidx[i] < 0) { /* a partition below 0 other than EVL_PARTITION_ANY */
+            rc = EVL_EINVAL;
+            goto out;
+        }
+        if (pidx[i] >= nparts) {
+            int n = evl__topic_refresh(prod->topic);
             if (pidx[i] < n)
                 continue;
             rc = n < 0 ? n : EVL_EINVAL;

@@ -183,8 +183,10 @@ static int retain_one(evl_part_t *part, void *arg)
     return 0;
 }
 
-/* Make space until used + bytes fits (budget held). Returns the new count. */
-static int64_t make_space(evl_log_t *log, uint64_t bytes, int64_t max, int policy)
+/* Make space until used + bytes fits (budget held). Returns the new count.
+ * Partitions this handle has not opened yet are opened without waiting for
+ * any lock (evl__part_nowait); one that would need to wait is passed over. */
+static int64_t make_space_nowait(evl_log_t *log, uint64_t bytes, int64_t max, int policy)
 {
     int64_t now = evl_now_ms();
     evl__log_each_partition(log, retain_one, &now);
@@ -197,6 +199,15 @@ static int64_t make_space(evl_log_t *log, uint64_t bytes, int64_t max, int polic
     while (used + (int64_t)bytes > max && policy == EVL_FULL_DROP_OLDEST &&
            drop_oldest(log, false) > 0)
         used = evl__log_disk_bytes(log);
+    return used;
+}
+
+static int64_t make_space(evl_log_t *log, uint64_t bytes, int64_t max, int policy)
+{
+    bool was = evl__part_nowait;
+    evl__part_nowait = true;
+    int64_t used = make_space_nowait(log, bytes, max, policy);
+    evl__part_nowait = was;
     return used;
 }
 

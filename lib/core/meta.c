@@ -105,66 +105,90 @@ int evl__meta_rc(int rc)
 
 /*
  * LMDB maps data.mdb and reads pages through the mapping, trusting the file
- * to be as long as its meta page says: a truncated file (a bad card, a
+ * to hold the pages its meta page points at: a truncated file (a bad card, a
  * careless copy) is SIGBUS inside LMDB, and a file that is not LMDB's comes
  * back as MDB_INVALID, which would read as "another version". So the file
  * is checked first, against LMDB's own layout (lmdb.h, mdb.c; stable since
  * 0.9, data format version 1): two meta pages at the start, each a 16-byte
  * page header then MDB_meta:
  *   +16 u32 mm_magic 0xBEEFC0DE   +20 u32 mm_version (1)
- *   +40 u32 mm_dbs[FREE_DBI].md_pad: the page size
- *   +136 u64 mm_last_pg: the last page in use   +144 u64 mm_txnid
+ *   +40 MDB_db mm_dbs[0] (free pages): +40 u32 md_pad = the page size,
+ *       +80 u64 md_root   +88 mm_dbs[1] (main): +128 u64 md_root
+ *   +136 u64 mm_last_pg: the last page allocated   +144 u64 mm_txnid
  * (64-bit layout: pointers and size_t are 8 bytes.) The newer meta wins, as
- * in LMDB, and the file must hold its pages 0..mm_last_pg.
+ * in LMDB. Its two roots must lie inside the file, and the file must hold
+ * at least half the pages up to mm_last_pg: not all of them, because a page
+ * allocated and freed in one transaction is counted but never written, so a
+ * healthy file may end a few pages early. The pages are read before the
+ * file's size (another process's commit in between only makes the file
+ * longer), and a file that fails is read once more before it is called
+ * damaged.
  */
 #define LMDB_MAGIC 0xBEEFC0DEu
+#define LMDB_NO_PAGE UINT64_MAX /* P_INVALID: an empty database's root */
+
+/* 0, EVL_ECORRUPT or EVL_EVERSION with the reason in why. */
+static int data_file_ok(int fd, char *why, size_t size)
+{
+    uint8_t m0[160], m1[160];
+    struct stat st;
+    bool have0 = pread(fd, m0, sizeof m0, 0) == (ssize_t)sizeof m0;
+    uint64_t psize = have0 ? evl_ld32(m0 + 40) : 0;
+    bool psize_ok = psize >= 512 && psize <= (1u << 16) && !(psize & (psize - 1));
+    bool have1 = have0 && psize_ok &&
+                 pread(fd, m1, sizeof m1, (off_t)psize) == (ssize_t)sizeof m1;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (st.st_size == 0)
+        return 0; /* made but never written: LMDB starts it afresh */
+    if (!have0 || evl_ld32(m0 + 16) != LMDB_MAGIC) {
+        snprintf(why, size, "is not an LMDB file (%lld bytes)", (long long)st.st_size);
+        return EVL_ECORRUPT;
+    }
+    if (evl_ld32(m0 + 20) != 1) {
+        snprintf(why, size, "has LMDB data version %u, not 1", evl_ld32(m0 + 20));
+        return EVL_EVERSION;
+    }
+    if (!psize_ok || !have1 || (uint64_t)st.st_size < 2 * psize) {
+        snprintf(why, size, "has no second meta page (%lld bytes, page size %llu)",
+                 (long long)st.st_size, (unsigned long long)psize);
+        return EVL_ECORRUPT;
+    }
+    const uint8_t *m = m0;
+    if (evl_ld32(m1 + 16) == LMDB_MAGIC && evl_ld64(m1 + 144) > evl_ld64(m0 + 144))
+        m = m1;
+    uint64_t pages = (uint64_t)st.st_size / psize, last = evl_ld64(m + 136);
+    uint64_t roots[2] = {evl_ld64(m + 80), evl_ld64(m + 128)};
+    for (int i = 0; i < 2; i++)
+        if (roots[i] != LMDB_NO_PAGE && roots[i] >= pages) {
+            snprintf(why, size, "is truncated: %lld bytes (%llu pages), but a root is page %llu",
+                     (long long)st.st_size, (unsigned long long)pages,
+                     (unsigned long long)roots[i]);
+            return EVL_ECORRUPT;
+        }
+    if (last >= (uint64_t)INT64_MAX / psize || pages * 2 < last + 1) {
+        snprintf(why, size, "is truncated: %lld bytes (%llu pages), but its meta page counts "
+                 "pages 0..%llu", (long long)st.st_size, (unsigned long long)pages,
+                 (unsigned long long)last);
+        return EVL_ECORRUPT;
+    }
+    return 0;
+}
 
 static int check_data_file(const char *dir, const evl_logger_t *lg)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], why[200] = "";
     snprintf(path, sizeof path, "%s/data.mdb", dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : -errno;
-    struct stat st;
-    uint8_t m0[160], m1[160];
-    int rc = fstat(fd, &st) < 0 ? -errno : 0;
-    if (rc == 0 && st.st_size == 0)
-        goto out; /* made but never written: LMDB starts it afresh */
-    rc = EVL_ECORRUPT;
-    if (st.st_size < (off_t)sizeof m0 || pread(fd, m0, sizeof m0, 0) != (ssize_t)sizeof m0 ||
-        evl_ld32(m0 + 16) != LMDB_MAGIC) {
-        evl__logf(lg, EVL_LOG_ERR, "meta: %s is not an LMDB file (%lld bytes): the metadata "
-                  "is damaged", path, (long long)st.st_size);
-        goto out;
-    }
-    if (evl_ld32(m0 + 20) != 1) {
-        rc = EVL_EVERSION;
-        evl__logf(lg, EVL_LOG_ERR, "meta: %s has LMDB data version %u, not 1", path,
-                  evl_ld32(m0 + 20));
-        goto out;
-    }
-    uint64_t psize = evl_ld32(m0 + 40), last = evl_ld64(m0 + 136), txn = evl_ld64(m0 + 144);
-    if (psize < 512 || psize > (1u << 16) || (psize & (psize - 1))) {
-        evl__logf(lg, EVL_LOG_ERR, "meta: %s: impossible page size %llu: the metadata is "
-                  "damaged", path, (unsigned long long)psize);
-        goto out;
-    }
-    if ((uint64_t)st.st_size >= 2 * psize &&
-        pread(fd, m1, sizeof m1, (off_t)psize) == (ssize_t)sizeof m1 &&
-        evl_ld32(m1 + 16) == LMDB_MAGIC && evl_ld64(m1 + 144) > txn)
-        last = evl_ld64(m1 + 136);
-    if (last > (uint64_t)INT64_MAX / psize || (uint64_t)st.st_size < (last + 1) * psize) {
-        evl__logf(lg, EVL_LOG_ERR,
-                  "meta: %s is truncated: %lld bytes, but its meta page needs %llu (pages "
-                  "0..%llu of %llu bytes): the metadata is damaged", path,
-                  (long long)st.st_size, (unsigned long long)((last + 1) * psize),
-                  (unsigned long long)last, (unsigned long long)psize);
-        goto out;
-    }
-    rc = 0;
-out:
+    int rc = data_file_ok(fd, why, sizeof why);
+    if (rc == EVL_ECORRUPT)
+        rc = data_file_ok(fd, why, sizeof why); /* a commit may have raced the look */
     close(fd);
+    if (rc == EVL_ECORRUPT || rc == EVL_EVERSION)
+        evl__logf(lg, EVL_LOG_ERR, "meta: %s %s: the metadata is %s", path, why,
+                  rc == EVL_ECORRUPT ? "damaged" : "of another version");
     return rc;
 }
 
@@ -191,7 +215,12 @@ static int env_setup(evl_meta_t *m, const char *dir, const evl_logger_t *lg)
     if (mdb_env_info(m->env, &info) == 0 && info.me_mapsize > m->mapsize)
         m->mapsize = info.me_mapsize;
     MDB_txn *txn;
-    if ((rc = mdb_txn_begin(m->env, NULL, 0, &txn)))
+    /* Another process may have grown the map since we set its size: adopt
+     * its size and begin again (as run() does for every transaction). */
+    while ((rc = mdb_txn_begin(m->env, NULL, 0, &txn)) == MDB_MAP_RESIZED)
+        if ((rc = mdb_env_set_mapsize(m->env, 0)))
+            return evl__meta_rc(rc);
+    if (rc)
         return evl__meta_rc(rc);
     for (int i = 0; i < EVL_DB__COUNT; i++)
         if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &m->dbi[i]))) {

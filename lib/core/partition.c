@@ -158,6 +158,29 @@ static int ctl_plausible(evl_part_t *part)
     return st;
 }
 
+_Thread_local bool evl__part_nowait;
+
+/* ctl_plausible, first without the lock (the common case: fine), then, if
+ * it is not, again under the append lock: its fields and the file are read
+ * one after another, and an append landing in between must not pass for a
+ * mismatch (a needless recovery of a live partition). CTL_MISMATCH returns
+ * with the lock held, for the recovery; *rc gets the lock's error. */
+static int ctl_plausible_locked(evl_part_t *part, int *rc)
+{
+    if (ctl_plausible(part) == CTL_OK)
+        return CTL_OK;
+    if (evl__part_nowait) {
+        *rc = -EAGAIN; /* not now: see evl__part_nowait */
+        return CTL_OK;
+    }
+    if ((*rc = evl__part_lock(part)) != 0)
+        return CTL_OK; /* the caller sees *rc */
+    int st = ctl_plausible(part);
+    if (st != CTL_MISMATCH)
+        evl__part_unlock(part);
+    return st;
+}
+
 static int init_mutex(pthread_mutex_t *mu)
 {
     pthread_mutexattr_t a;
@@ -179,9 +202,9 @@ static int ctl_setup(evl_part_t *part)
     /* flock serialises set-up between processes (and handles: it belongs to
      * the open file description). The fd is closed when set-up is done: the
      * mapping outlives it, and a partition should not cost an fd for it. */
-    while (flock(fd, LOCK_EX) < 0)
+    while (flock(fd, evl__part_nowait ? LOCK_EX | LOCK_NB : LOCK_EX) < 0)
         if (errno != EINTR) {
-            int e = -errno;
+            int e = errno == EWOULDBLOCK ? -EAGAIN : -errno;
             close(fd);
             return e;
         }
@@ -210,7 +233,7 @@ static int ctl_setup(evl_part_t *part)
         ctl->size = sizeof *ctl;
         memcpy(ctl->boot_id, part->env.boot_id, sizeof ctl->boot_id);
         atomic_store(&ctl->valid, 1);
-    } else if ((st = ctl_plausible(part)) == CTL_CORRUPT_LAST && !repair) {
+    } else if ((st = ctl_plausible_locked(part, &rc)) == CTL_CORRUPT_LAST && !repair) {
         /* Published in this boot, so written whole before its length was
          * stored: damage that came later (a scribble, bad memory or media),
          * not a torn write. Truncating it would drop acknowledged records;
@@ -228,10 +251,8 @@ static int ctl_setup(evl_part_t *part)
         evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: shared state does not match the files; recovering",
                   part->env.name, part->id);
-        if ((rc = evl__part_lock(part)) == 0) {
-            rc = evl__part_recover(part);
-            evl__part_unlock(part);
-        }
+        rc = evl__part_recover(part);
+        evl__part_unlock(part); /* taken by ctl_plausible_locked */
     }
     if (rc == 0 && repair && (rc = evl__part_lock(part)) == 0) {
         rc = evl__part_cut_damaged_tail(part);
@@ -268,10 +289,12 @@ int evl__part_open(const evl_part_env_t *env, const char *tdir, int id, evl_part
     if (!(part->dir = evl__malloc(len)))
         goto fail;
     snprintf(part->dir, len, "%s/%d", tdir, id);
-    /* Never mkdir -p: a topic folder renamed away by a delete must not come
-     * back empty under its name. */
-    if ((mkdir(tdir, 0755) < 0 && errno != EEXIST) ||
-        (mkdir(part->dir, 0755) < 0 && errno != EEXIST)) {
+    /* The topic's folder must be there (its creation made it): never made
+     * here, so that a topic folder a delete renamed away does not come back
+     * under its name (-ENOENT: the caller says EVL_ENOTFOUND). */
+    if (mkdir(part->dir, 0755) == 0)
+        part->made_dir = true;
+    else if (errno != EEXIST) {
         rc = -errno;
         goto fail;
     }

@@ -130,6 +130,7 @@ typedef struct evl_part {
     struct evl_topic *topic;
     int id;
     char *dir;                  /* DIR/topics/T/P */
+    bool made_dir;              /* this open made the folder */
     evl_ctl_t *ctl;
     /* Settings (from the topic). */
     uint64_t seg_bytes, idx_cap, index_interval, max_msg;
@@ -175,9 +176,16 @@ typedef struct evl_part {
     _Atomic int64_t last_flush_ms;
 } evl_part_t;
 
-/* Open partition id in folder tdir/id (tdir must exist or be makeable by
- * one mkdir: a topic folder a delete renamed away does not come back). */
+/* Open partition id in folder tdir/id (tdir must exist: -ENOENT if not,
+ * so that a topic folder a delete renamed away does not come back; the
+ * partition's own folder is made if missing, and part->made_dir says so). */
 int evl__part_open(const evl_part_env_t *env, const char *tdir, int id, evl_part_t **out);
+/* Set by a thread that holds another partition's append lock and the disk
+ * budget (budget.c, making space): its opens then never wait for a lock
+ * (a partition's set-up flock, or its append lock to check or recover its
+ * state) but fail with -EAGAIN, as waiting could close a cycle with a
+ * writer that holds that lock and waits for the budget. */
+extern _Thread_local bool evl__part_nowait;
 void evl__part_close(evl_part_t *part);
 
 /* Append msgs[0..n) as one frame of frame_bytes (8-aligned, from

@@ -110,6 +110,8 @@ static void prefault_unit(evl_part_t *part, evl_seg_t *seg, uint64_t p, uint64_t
 void evl__part_grow_ahead(evl_part_t *part)
 {
     atomic_store(&part->grow_wanted, false);
+    if (evl__part_deleted(part))
+        return; /* its topic is gone: nothing to make room for */
     evl_ctl_t *ctl = part->ctl;
     evl_seg_t *seg;
     uint64_t base = atomic_load(&ctl->active_base);

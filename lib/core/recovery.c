@@ -273,7 +273,7 @@ static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
     }
     uint32_t n = evl__seg_idx_rebuild(seg, trusted, s.pos, part->index_interval);
     uint64_t last_idx = EVL_SEG_HDR;
-    if (n > 0 && seg->idx)
+    if (n > 0 && evl__seg_idx_usable(seg, n) == n)
         last_idx = evl__seg_idx_pos(seg, n - 1);
     /* Find the last frame's start, for the cheap check on later opens. */
     uint64_t lf = 0;
@@ -472,9 +472,10 @@ void evl__part_repair_tail(evl_part_t *part)
     }
     atomic_store(&ctl->dirty_end, atomic_load(&ctl->write_pos));
     /* An index entry for a frame that never got published must go. */
-    uint64_t ic = atomic_load(&ctl->idx_count);
-    if (ic > 0 && seg->idx &&
-        evl__seg_idx_pos(seg, ic - 1) >= atomic_load(&ctl->write_pos))
+    uint64_t ic = evl__seg_idx_usable(seg, (uint32_t)atomic_load(&ctl->idx_count));
+    if (ic < atomic_load(&ctl->idx_count))
+        atomic_store(&ctl->idx_count, ic);
+    if (ic > 0 && evl__seg_idx_pos(seg, ic - 1) >= atomic_load(&ctl->write_pos))
         atomic_store(&ctl->idx_count, ic - 1);
     evl__seg_unref(seg);
 }
@@ -537,7 +538,7 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
      * a later recovery never trusts the zeroed range. */
     evl_ckpt_t ck;
     if (evl__seg_ckpt_read(seg, &ck) && !(ck.flags & EVL_SEG_SEALED) && ck.pos > p) {
-        uint32_t ic = (uint32_t)atomic_load(&ctl->idx_count);
+        uint32_t ic = evl__seg_idx_usable(seg, (uint32_t)atomic_load(&ctl->idx_count));
         while (ic > 0 && evl__seg_idx_pos(seg, ic - 1) >= p)
             ic--;
         evl_ckpt_t cut = {0, p, off, atomic_load(&ctl->max_ts), 0, EVL_MIN(ic, ck.idx_count)};
@@ -552,7 +553,7 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
         evl__seg_unref(seg);
         return rc;
     }
-    uint64_t ic = atomic_load(&ctl->idx_count);
+    uint64_t ic = evl__seg_idx_usable(seg, (uint32_t)atomic_load(&ctl->idx_count));
     while (ic > 0 && evl__seg_idx_pos(seg, ic - 1) >= p)
         ic--;
     atomic_store(&ctl->idx_count, ic);

@@ -368,9 +368,21 @@ static void idx_pick(const evl_seg_t *seg, int64_t i, uint64_t limit,
     *frame_base = seg->base;
 }
 
+uint32_t evl__seg_idx_usable(const evl_seg_t *seg, uint32_t count)
+{
+    if (!seg->idx || seg->idx_fd < 0)
+        return 0;
+    uint64_t need = (uint64_t)count * EVL_IDX_ENTRY;
+    /* The known size is a cache: refreshing it through a const handle only
+     * raises it to what the file holds. */
+    uint64_t have = idx_have((evl_seg_t *)seg, need);
+    return need <= have ? count : (uint32_t)(have / EVL_IDX_ENTRY);
+}
+
 void evl__seg_idx_find(const evl_seg_t *seg, uint32_t count, uint64_t offset,
                        uint64_t limit, uint64_t *pos, uint64_t *frame_base)
 {
+    count = evl__seg_idx_usable(seg, count);
     int64_t lo = 0, hi = (int64_t)EVL_MIN((uint64_t)count, seg->idx_cap) - 1, best = -1;
     if (!seg->idx)
         hi = -1;
@@ -390,6 +402,7 @@ void evl__seg_idx_find(const evl_seg_t *seg, uint32_t count, uint64_t offset,
 void evl__seg_idx_find_time(const evl_seg_t *seg, uint32_t count, int64_t ts,
                             uint64_t limit, uint64_t *pos, uint64_t *frame_base)
 {
+    count = evl__seg_idx_usable(seg, count);
     int64_t lo = 0, hi = (int64_t)EVL_MIN((uint64_t)count, seg->idx_cap) - 1, best = -1;
     if (!seg->idx)
         hi = -1;
@@ -456,6 +469,7 @@ uint32_t evl__seg_idx_rebuild(evl_seg_t *seg, uint32_t from, uint64_t end,
     uint64_t pos = EVL_SEG_HDR, last = EVL_SEG_HDR;
     int64_t max_ts = INT64_MIN;
     uint32_t n = 0;
+    from = evl__seg_idx_usable(seg, from); /* an index shorter than claimed */
     if (from > 0 && seg->idx) {
         const uint8_t *e = seg->idx + (uint64_t)(from - 1) * EVL_IDX_ENTRY;
         if (entry_ok(seg, e, end)) {

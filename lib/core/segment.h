@@ -81,7 +81,11 @@ static inline bool evl__seg_header_ok(const uint8_t *h)
 }
 static inline uint64_t evl__seg_header_max_bytes(const uint8_t *h) { return evl_ld64(h + 24); }
 static inline int64_t evl__seg_header_created_ms(const uint8_t *h) { return (int64_t)evl_ld64(h + 32); }
-/* Index entry i's frame position (the caller knows i < the entries in use). */
+/* How many of count index entries the .idx file holds (a file lost and
+ * made again, or cut, holds fewer than a checkpoint or the shared state
+ * claims): read no entry at or past it. */
+uint32_t evl__seg_idx_usable(const struct evl_seg *seg, uint32_t count);
+/* Index entry i's frame position (i below evl__seg_idx_usable). */
 static inline uint32_t evl__seg_idx_pos(const struct evl_seg *seg, uint64_t i)
 {
     return evl_ld32(seg->idx + i * EVL_IDX_ENTRY + 4);

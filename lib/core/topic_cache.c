@@ -221,8 +221,13 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
          * appending to a folder on its way to the trash. */
         if ((rc = evl__topic_current(t)) == 0 && (rc = evl__topic_part_open(t, p, &part)) == 0 &&
             (rc = evl__topic_current(t)) != 0) {
+            /* Deleted meanwhile: what this open made goes with it. */
+            char *dir = part->made_dir ? evl__strdup(part->dir) : NULL;
             evl__part_close(part);
             part = NULL;
+            if (dir)
+                evl__os_rmtree(dir);
+            free(dir);
         }
         if (rc == -ENOENT)
             rc = EVL_ENOTFOUND; /* its folder went with a delete */
