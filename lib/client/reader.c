@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mapahead.h"
 #include "notify.h"
 #include "os.h"
 
@@ -37,7 +38,7 @@
 static void reader_release(evl_reader_t *rd)
 {
     if (rd->ahead)
-        evl__log_map_cancel(rd->log, rd);
+        evl__mapahead_cancel(rd->log->mapahead, rd);
     uint64_t end = EVL_MAX(rd->pos, rd->ahead);
     if (rd->seg && end > rd->dropped_to)
         evl__os_dontneed(rd->seg->map + rd->dropped_to, (size_t)(end - rd->dropped_to));
@@ -203,7 +204,7 @@ static void map_next_window(evl_reader_t *rd)
     uint64_t from = EVL_MAX(rd->ahead, rd->dropped_to + RSS_WINDOW);
     uint64_t to = EVL_MIN(rd->dropped_to + 2 * RSS_WINDOW, data_end);
     if (to >= from + MAP_AHEAD_MIN) {
-        evl__log_map_ahead(rd->log, rd, seg, from, to - from);
+        evl__mapahead_ask(rd->log->mapahead, rd, seg, from, to - from);
         rd->ahead = to;
     }
 }

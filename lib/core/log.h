@@ -1,7 +1,7 @@
 /*
  * log.h - the open log directory (evl_log_t): its settings, metadata
- * environment, cache of open topics, counters, disk budget and the
- * background thread (interval flushes, retention).
+ * environment, cache of open topics, counters, disk budget (budget.c)
+ * and background jobs (log_jobs.c).
  */
 #ifndef EVL_LOG_H
 #define EVL_LOG_H
@@ -24,29 +24,12 @@ struct evl_log {
     struct evl_topic *topics;   /* open topics, kept until close */
     _Atomic int64_t stats[EVL_STAT__COUNT];
     char boot_id[40];
-    /* background thread */
-    pthread_t bg;
-    bool bg_started, stopping;
-    pthread_mutex_t bg_mu;
-    pthread_cond_t bg_cv;
     pthread_mutex_t budget_mu;  /* one budget check at a time in a process */
-    _Atomic bool kicked;        /* a flush was scheduled: recompute the sleep */
-    /* The prefault thread (SCHED_IDLE): makes space ahead of writers. */
-    pthread_t pf;
-    bool pf_started;
-    pthread_cond_t pf_cv;       /* with bg_mu */
-    _Atomic bool pf_kicked;     /* a partition wants space made ahead */
-    /* Ranges readers will reach next, for the prefault thread to map
-     * (with bg_mu; each holds a reference on its segment). At most one
-     * per reader (its token, never dereferenced). */
-    struct evl_map_req {
-        const void *token;
-        struct evl_seg *seg;
-        uint64_t from, len;
-    } map_reqs[8];
-    int n_map_reqs;
-    const void *map_cur;        /* token of the request being mapped */
-    _Atomic bool map_cancel;    /* stop mapping it */
+    /* Background jobs (log_jobs.c): the runner, its jobs' ids, and the
+     * pages mapped ahead of readers. */
+    struct evl_bg *bg;
+    int job_flush, job_grow;
+    struct evl_mapahead *mapahead;
     /* The handle itself and each producer, reader and consumer opened on it
      * hold a reference; the last one released frees the log. */
     _Atomic int refs;
@@ -104,17 +87,17 @@ void evl__budget_close(struct evl_log *log);
  * error fn returns is returned, after visiting all. */
 int evl__log_each_partition(struct evl_log *log, int (*fn)(struct evl_part *, void *),
                             void *arg);
-/* Wake the background thread: a flush was scheduled. */
+/* Start the log's background jobs (log_jobs.c); 0 or an error. */
+int evl__log_jobs_start(struct evl_log *log);
+/* Stop them, then flush what interval durability left unsynced and apply
+ * the retention rolls and opens asked for (a short-lived process may
+ * close before the jobs got to it). */
+void evl__log_jobs_stop(struct evl_log *log);
+/* Run the flush job soon: a flush was scheduled, a partition was opened
+ * or rolled. */
 void evl__log_kick(struct evl_log *log);
-/* Wake the prefault thread: a writer is close to its allocation end. */
+/* Run the grow job soon: a writer is close to its allocation's end. */
 void evl__log_kick_prefault(struct evl_log *log);
-/* Ask the prefault thread to map [from, from + len) of seg, which the
- * reader `token` will scan next, instead of what it asked for before
- * (dropped when 8 requests are already waiting). */
-void evl__log_map_ahead(struct evl_log *log, const void *token, struct evl_seg *seg,
-                        uint64_t from, uint64_t len);
-/* Forget what the reader `token` asked for (it moved, or closes). */
-void evl__log_map_cancel(struct evl_log *log, const void *token);
 /* Bytes of all segment files under DIR/topics. */
 int64_t evl__log_disk_bytes(struct evl_log *log);
 
