@@ -4,6 +4,7 @@
  * would be. Checks that header and library agree and that a log opens.
  */
 #include <eventlog.h>
+#include <eventlog/batch.h> /* the area headers install beside it */
 #include <stdio.h>
 #include <stdlib.h>
 

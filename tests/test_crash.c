@@ -639,7 +639,8 @@ static __attribute__((noreturn)) void die_in_append(int step, uint32_t seq)
     evl_msg_t m;
     rl_msg(&m, key, val, sizeof val, 7, 1, seq, 0);
     uint64_t pos = atomic_load(&ctl->write_pos), off = atomic_load(&ctl->next_offset);
-    uint64_t fb = EVL_FRAME_HDR + evl__rec_size(&m), end = pos + fb;
+    /* A bound until the frame is encoded, as in evl__part_append. */
+    uint64_t fb = EVL_FRAME_HDR_MAX + evl__rec_size(&m), end = pos + fb;
     if (end + EVL_FRAME_EOF_BYTES > atomic_load(&ctl->alloc_end))
         _exit(5);
     int64_t max_ts = 0;
@@ -648,11 +649,14 @@ static __attribute__((noreturn)) void die_in_append(int step, uint32_t seq)
         atomic_store(&ctl->dirty_end, end);
     if (step == 2) {
         uint8_t tmp[512];
-        flen = evl__frame_encode(tmp, off, &m, 1, evl_now_ms(), &max_ts);
+        flen = evl__frame_encode(tmp, seg->base, off, &m, 1, evl_now_ms(), NULL, &max_ts);
         memcpy(seg->map + pos + 4, tmp + 4, flen / 2);
     }
-    if (step >= 3)
-        flen = evl__frame_encode(seg->map + pos, off, &m, 1, evl_now_ms(), &max_ts);
+    if (step >= 3) {
+        flen = evl__frame_encode(seg->map + pos, seg->base, off, &m, 1, evl_now_ms(), NULL,
+                                 &max_ts);
+        end = pos + evl__frame_span(flen);
+    }
     if (step >= 4) {
         uint64_t ic = atomic_load(&ctl->idx_count);
         if (evl__seg_idx_put(seg, (uint32_t)ic, (uint32_t)(off - seg->base), (uint32_t)pos,

@@ -224,15 +224,18 @@ static void expected(const scenario_t *sc, const uint8_t *img, size_t img_len,
     if (k < n2)
         end = sc->frames[k].pos;
     else if (n2 > 0)
-        end = EVL_ALIGN8(sc->frames[n2 - 1].pos + sc->frames[n2 - 1].len);
+        end = sc->frames[n2 - 1].pos + evl__frame_span(sc->frames[n2 - 1].len);
     *count = sc->durable + k;
     *dropped = 0;
     if (n2 == 0)
         return; /* nothing changed after the snapshot */
-    uint64_t last = end;
-    for (uint64_t p = end; p + 8 <= img_len; p += 8)
+    uint64_t last = end, p = end;
+    for (; p + 8 <= img_len; p += 8)
         if (evl_ld64(img + p))
             last = p + 8;
+    for (; p < img_len; p++) /* frames are 4-aligned: a last half word */
+        if (img[p])
+            last = p + 1;
     *dropped = (int64_t)(last - end);
 }
 

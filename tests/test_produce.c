@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "record.h"
 #include "spin.h"
 
 TestSuite(produce, .init = test_dir_setup, .fini = test_dir_teardown);
@@ -659,10 +660,18 @@ Test(produce, max_message_bytes_is_exact)
     evl_partition_info_t pi;
     cr_assert_eq(evl_partition_info(log, "t", 0, &pi), 0);
     cr_assert_eq(pi.end_offset, 11);
-    /* 3 single frames of 1024+32+32, 1021+3+32+32 (8-aligned) and
-     * 1016+5+8+32+32, then 4 frames of 2 x (400+32) + 32. */
-    int64_t singles = (32 + 1056) + (32 + 1056) + (32 + 1064);
-    cr_assert_eq(pi.bytes, singles + 4 * (32 + 2 * 432), "bytes %lld", (long long)pi.bytes);
+    /* Format 2 (record.h): a frame header of 9 bytes and five varints
+     * (base_rel, count, last_delta, max_delta of one byte each here, and
+     * the base timestamp's), frames 4-aligned. 3 single frames: records of
+     * a 2-byte length, then ts, delta, key, header count (1 byte each),
+     * value length (2), data: 1024 -> 1032, 3+1021 -> 1032, 3+1016 plus a
+     * 7-byte header -> 1034. Then 4 frames of 2 records of 400 with a
+     * checksum each: 2 + 4 + 1+1+1+2+1 + 400 = 412. */
+    int64_t hdr = 9 + 4 + evl__vlen((uint64_t)evl_now_ms());
+    int64_t singles = EVL_ALIGN_UP(hdr + 1032, 4) + EVL_ALIGN_UP(hdr + 1032, 4) +
+                      EVL_ALIGN_UP(hdr + 1034, 4);
+    cr_assert_eq(pi.bytes, singles + 4 * EVL_ALIGN_UP(hdr + 2 * 412, 4), "bytes %lld",
+                 (long long)pi.bytes);
     evl_producer_close(prod);
     evl_log_close(log);
     evl_config_free(cfg);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "crc32c.h"
+#include "frame_forge.h"
 #include "os.h"
 #include "reader.h"
 #include "segment.h"
@@ -308,16 +309,17 @@ Test(storage, torn_tail_is_truncated_and_reported)
     fill(prod, 0, 100, 100);
     evl_producer_close(prod);
     evl_log_close(log);
-    /* Tear the last record: flip a byte inside it. Record frames here are
-     * 32 + 32 + 100 = 164 -> 168 bytes each, from position 4096. */
+    /* Tear the last record: flip a byte inside it (its value). */
+    off_t last = (off_t)ff_frame_pos(last_segment("t", 0), 99);
+    off_t span = (off_t)ff_frame_span(last_segment("t", 0), (uint64_t)last);
+    cr_assert_gt(last, 0);
     int fd = open(last_segment("t", 0), O_RDWR);
-    off_t last = 4096 + 99 * 168;
     char c;
     cr_assert_eq(pread(fd, &c, 1, last + 80), 1);
     c ^= 0x40;
     cr_assert_eq(pwrite(fd, &c, 1, last + 80), 1);
     /* And leave garbage after it, as a torn write of a later frame would. */
-    cr_assert_eq(pwrite(fd, "garbage!garbage!", 16, last + 168 + 8), 16);
+    cr_assert_eq(pwrite(fd, "garbage!garbage!", 16, last + span + 8), 16);
     close(fd);
     forget_shared_state("t", 0);
     test_logbuf[0] = 0;
@@ -372,8 +374,9 @@ Test(storage, live_corruption_returns_ecorrupt_not_data)
     evl_producer_t *prod;
     evl_log_t *log = test_open_topic(NULL, "t", 1, &prod);
     fill(prod, 0, 10, 100);
+    off_t at = (off_t)ff_frame_pos(last_segment("t", 0), 5);
     int fd = open(last_segment("t", 0), O_RDWR);
-    cr_assert_eq(pwrite(fd, "X", 1, 4096 + 5 * 168 + 100), 1);
+    cr_assert_eq(pwrite(fd, "X", 1, at + 100), 1);
     close(fd);
     evl_reader_t *rd;
     evl_reader_open(log, "t", 0, &rd);
@@ -582,8 +585,9 @@ Test(storage, recovery_mode_rebuild_checks_tails_without_a_reboot)
     fill(prod, 0, 50, 100);
     evl_producer_close(prod);
     evl_log_close(log);
+    off_t at = (off_t)ff_frame_pos(last_segment("t", 0), 49);
     int fd = open(last_segment("t", 0), O_RDWR);
-    cr_assert_eq(pwrite(fd, "torn", 4, 4096 + 49 * 168 + 60), 4);
+    cr_assert_eq(pwrite(fd, "torn", 4, at + 60), 4);
     close(fd);
     evl_config_t *rb = test_cfg("recovery.mode", "rebuild", NULL);
     log = test_open(rb);
@@ -605,19 +609,10 @@ Test(storage, malformed_record_with_valid_checksum_is_refused)
     evl_producer_t *prod;
     evl_log_t *log = test_open_topic(NULL, "t", 1, &prod);
     fill(prod, 0, 3, 100);
-    /* Frame 1 starts at 4096 + 168: give its record a key length past the
-     * record, then fix the checksum so only the structure is wrong. */
-    int fd = open(last_segment("t", 0), O_RDWR);
-    uint8_t frame[168];
-    off_t at = 4096 + 168;
-    cr_assert_eq(pread(fd, frame, sizeof frame, at), (ssize_t)sizeof frame);
-    uint32_t flen, klen = 5000, crc;
-    memcpy(&flen, frame, 4);
-    memcpy(frame + 32 + 16, &klen, 4);
-    crc = evl__crc32c(0, frame + 8, flen - 8);
-    memcpy(frame + 4, &crc, 4);
-    cr_assert_eq(pwrite(fd, frame, sizeof frame, at), (ssize_t)sizeof frame);
-    close(fd);
+    /* Give frame 1's record a key length past the record, with the
+     * checksum made right, so that only the structure is wrong. */
+    cr_assert_eq(ff_set(last_segment("t", 0), ff_frame_pos(last_segment("t", 0), 1), FF_KEY1,
+                        5001), 0);
     evl_reader_t *rd;
     evl_reader_open(log, "t", 0, &rd);
     const evl_record_t *r;
@@ -636,8 +631,9 @@ Test(storage, seeking_past_damage_resumes_at_the_next_intact_record)
     evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
     fill(prod, 0, 40, 100);
     /* Damage the frame of offset 10 (no index entry until ~offset 24). */
+    off_t at = (off_t)ff_frame_pos(last_segment("t", 0), 10);
     int fd = open(last_segment("t", 0), O_RDWR);
-    cr_assert_eq(pwrite(fd, "\xff\xff", 2, 4096 + 10 * 168 + 70), 2);
+    cr_assert_eq(pwrite(fd, "\xff\xff", 2, at + 70), 2);
     close(fd);
     evl_reader_t *rd;
     evl_reader_open(log, "t", 0, &rd);

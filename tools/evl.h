@@ -133,7 +133,5 @@ void json_cstr(FILE *f, const char *s); /* NULL prints null */
 int64_t now_ms(void);   /* wall clock, ms since the epoch */
 uint64_t mono_ns(void); /* monotonic clock, ns */
 
-/* ---- CRC32C (crc32c.c) -------------------------------------------------- */
-uint32_t crc32c(uint32_t crc, const void *p, size_t n);
 
 #endif /* EVL_TOOL_H */

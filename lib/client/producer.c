@@ -200,9 +200,9 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
         int n = atomic_fetch_add(&part->durable_inflight, 1) + 1;
         if (n > atomic_load_explicit(&part->durable_peak, memory_order_relaxed))
             atomic_store_explicit(&part->durable_peak, n, memory_order_relaxed);
-        evl__part_pretouch(part, EVL_FRAME_HDR + size);
+        evl__part_pretouch(part, EVL_FRAME_HDR_MAX + size);
     }
-    rc = evl__part_append(part, msg, 1, EVL_FRAME_HDR + size, &base, &sb, &ep);
+    rc = evl__part_append(part, msg, 1, EVL_FRAME_HDR_MAX + size, &base, &sb, &ep);
     if (rc == 0) {
         msg->partition = p;
         msg->offset = (int64_t)base;
@@ -237,7 +237,7 @@ static int append_run(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
     uint64_t room = part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES, sb = 0, ep = 0;
     for (size_t i = 0; i < n;) {
         size_t k = 1;
-        uint64_t fb = EVL_FRAME_HDR + sizes[i], pl = evl__rec_payload(&msgs[i]), p2;
+        uint64_t fb = EVL_FRAME_HDR_MAX + sizes[i], pl = evl__rec_payload(&msgs[i]), p2;
         while (i + k < n && fb + sizes[i + k] <= room &&
                (p2 = pl + evl__rec_payload(&msgs[i + k])) <= prod->max_msg) {
             fb += sizes[i + k++];

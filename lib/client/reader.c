@@ -58,7 +58,7 @@ static void reader_set_seg(evl_reader_t *rd, evl_seg_t *seg)
             evl__seg_unref(rd->seg); /* cannot happen within one batch */
     }
     rd->seg = seg;
-    rd->frame = NULL;
+    rd->fr.p = NULL;
     rd->dropped_to = EVL_SEG_HDR;
     rd->fast_end = 0; /* the first frame takes the general path */
     int64_t sz = evl__seg_file_size(seg);
@@ -224,8 +224,8 @@ static void reader_window(evl_reader_t *rd)
         rd->dropped_to = to;
         rd->scanning = true; /* a whole window read in order */
     }
-    rd->fast_end = rd->known_size >= EVL_FRAME_HDR
-                       ? EVL_MIN(rd->dropped_to + RSS_WINDOW, rd->known_size - EVL_FRAME_HDR + 1)
+    rd->fast_end = rd->known_size >= EVL_FRAME_MIN
+                       ? EVL_MIN(rd->dropped_to + RSS_WINDOW, rd->known_size - EVL_FRAME_MIN + 1)
                        : 0;
     map_next_window(rd);
 }
@@ -276,30 +276,30 @@ EVL_API int evl_reader_seek(evl_reader_t *rd, int64_t offset)
     return 0;
 }
 
-/* Past a damaged frame, find the next intact one: an 8-aligned position
- * where a whole frame checks out (length, magic, offset in (damaged base,
- * wanted offset], checksum). A false match would need a CRC-32C collision
- * on top of a plausible header. Bounded to RESYNC_MAX bytes. */
+/* Past a damaged frame, find the next intact one: a 4-aligned position
+ * where a frame's header checks out (length, attributes, offset in
+ * (damaged base, wanted offset], checksum). A false match would need a
+ * CRC-32C collision on top of a plausible header. Bounded to RESYNC_MAX
+ * bytes. */
 #define RESYNC_MAX (4u << 20)
 static bool resync(evl_reader_t *rd)
 {
     const uint8_t *map = rd->seg->map;
     uint64_t end = EVL_MIN(rd->known_size, rd->pos + RESYNC_MAX);
-    for (uint64_t p = rd->pos + 8; p + EVL_FRAME_HDR + EVL_REC_HDR <= end; p += 8) {
+    evl_frame_t fr;
+    for (uint64_t p = rd->pos + EVL_FRAME_ALIGN; p + EVL_FRAME_MIN <= end; p += EVL_FRAME_ALIGN) {
         const uint8_t *f = map + p;
         uint32_t fl = evl__frame_len_acquire(f);
-        uint64_t base = evl__frame_base(f);
-        if (fl < EVL_FRAME_HDR + EVL_REC_HDR || fl == EVL_FRAME_EOF || p + fl > rd->known_size ||
-            evl__frame_magic(f) != EVL_FRAME_MAGIC || base <= rd->frame_next ||
-            base > rd->next)
+        if (fl < EVL_FRAME_MIN || fl == EVL_FRAME_EOF || p + fl > rd->known_size)
             continue;
-        if (evl__frame_check_head(f, fl, rd->known_size - p, (int64_t)base, true) == 0) {
+        if (evl__frame_head(f, fl, rd->known_size - p, rd->seg->base, true, &fr) == 0 &&
+            fr.base > rd->frame_next && fr.base <= rd->next) {
             evl__logf(&rd->log->lg, EVL_LOG_WARNING,
                       "%s/%d: skipped damaged data: offsets %llu to %llu are lost",
                       rd->topic->name, rd->part->id, (unsigned long long)rd->frame_next,
-                      (unsigned long long)base - 1);
+                      (unsigned long long)fr.base - 1);
             rd->pos = p;
-            rd->frame_next = base;
+            rd->frame_next = fr.base;
             return true;
         }
     }
@@ -355,7 +355,7 @@ static int load_frame(evl_reader_t *rd)
          * still reads), but the records are gone from the log. */
         if (EVL_UNLIKELY(rd->next < evl__part_start(rd->part)))
             return EVL_EOFFSET;
-        if (rd->pos + EVL_FRAME_HDR > rd->known_size) {
+        if (rd->pos + EVL_FRAME_MIN > rd->known_size) {
             int64_t sz = evl__seg_file_size(seg);
             rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
             if (rd->pos + 8 > rd->known_size)
@@ -391,8 +391,10 @@ static int load_frame(evl_reader_t *rd)
             rd->known_size = sz > 0 ? EVL_MIN((uint64_t)sz, seg->max_bytes) : 0;
         }
         if (rd->pos + fl > rd->known_size ||
-            evl__frame_check_head(f, fl, rd->known_size - rd->pos, (int64_t)rd->frame_next,
-                                  rd->check_crc) != 0) {
+            evl__frame_head(f, fl, rd->known_size - rd->pos, seg->base, rd->check_crc,
+                            &rd->fr) != 0 ||
+            rd->fr.base < rd->frame_next) {
+            rd->fr.p = NULL;
             /* The caller sought past this frame: skip to the next intact one. */
             if (rd->next > rd->frame_next && resync(rd))
                 continue;
@@ -402,51 +404,99 @@ static int load_frame(evl_reader_t *rd)
                       (unsigned long long)seg->base, (unsigned long long)rd->pos);
             return EVL_ECORRUPT;
         }
-        rd->frame = f;
-        rd->frame_end = f + fl;
-        rd->rec = f + EVL_FRAME_HDR;
+        rd->rec = f + rd->fr.hdr_len;
         rd->rec_i = 0;
-        rd->frame_count = evl__frame_count(f);
+        rd->prev_delta = -1;
         reader_window(rd);
         return 0;
     }
 }
 
+/* Records left in the loaded frame (a count, the frame's end and its last
+ * offset each end it: after damage was skipped, rec_i may count short). */
+static inline bool frame_more(const evl_reader_t *rd)
+{
+    return rd->rec_i < rd->fr.count && rd->rec < rd->fr.p + rd->fr.len &&
+           rd->prev_delta < (int64_t)rd->fr.last_delta;
+}
+
+/* The loaded frame is read: move past it. */
+static inline void frame_done(evl_reader_t *rd)
+{
+    rd->pos += evl__frame_span(rd->fr.len);
+    rd->frame_next = evl__frame_next_offset(&rd->fr);
+    rd->read_records += rd->fr.count;
+    rd->fr.p = NULL;
+}
+
+/*
+ * The record at rd->rec fails its checks. If the caller sought past the
+ * first offset it can hold, skip to the next record of the frame that
+ * checks out (saying which offsets are lost) and return 1; else report it
+ * and return EVL_ECORRUPT, staying there: the caller decides (a seek past
+ * it skips exactly what is damaged, record.h).
+ */
+static int damaged_record(evl_reader_t *rd)
+{
+    uint64_t first = rd->fr.base + (uint64_t)(rd->prev_delta + 1);
+    const uint8_t *nx = NULL;
+    struct evl_record tmp;
+    if (rd->next > first && (nx = evl__rec_resync(&rd->fr, rd->rec, rd->prev_delta))) {
+        const uint8_t *r = nx;
+        evl__rec_read(&rd->fr, &r, rd->prev_delta, true, &tmp);
+    }
+    uint64_t last = nx ? (uint64_t)tmp.offset - 1 : rd->fr.base + rd->fr.last_delta;
+    if (rd->next <= first) {
+        evl__logf(&rd->log->lg, EVL_LOG_ERR,
+                  "%s/%d: record at offset %llu (segment %llu, position %llu) is corrupt",
+                  rd->topic->name, rd->part->id, (unsigned long long)first,
+                  (unsigned long long)rd->seg->base,
+                  (unsigned long long)(rd->rec - rd->seg->map));
+        return EVL_ECORRUPT;
+    }
+    evl__logf(&rd->log->lg, EVL_LOG_WARNING,
+              "%s/%d: skipped damaged data: offsets %llu to %llu are lost", rd->topic->name,
+              rd->part->id, (unsigned long long)first, (unsigned long long)last);
+    if (!nx) {
+        rd->rec_i = rd->fr.count;
+        return 1;
+    }
+    rd->rec = nx;
+    rd->rec_i++;
+    rd->prev_delta = (int64_t)(last - rd->fr.base);
+    return 1;
+}
+
 /* Next record from the loaded frame: 0 with *out set, 1 when the frame is
- * used up (or none is loaded), EVL_ECORRUPT for a malformed record (the
- * frame passed its checksum, so only a hostile or buggy writer gets here). */
+ * used up (or none is loaded), EVL_ECORRUPT for a damaged record the
+ * caller has not sought past (damaged_record). */
 static int take(evl_reader_t *rd, const evl_record_t **out)
 {
-    while (rd->frame && rd->rec_i < rd->frame_count) {
+    while (rd->fr.p && frame_more(rd)) {
         const uint8_t *r = rd->rec;
-        if (evl__rec_check(r, (uint64_t)(rd->frame_end - r), rd->rec_i) != 0) {
-            evl__logf(&rd->log->lg, EVL_LOG_ERR, "%s/%d: malformed record at offset %llu",
-                      rd->topic->name, rd->part->id,
-                      (unsigned long long)(rd->frame_next + rd->rec_i));
-            return EVL_ECORRUPT;
+        if (evl__rec_read(&rd->fr, &r, rd->prev_delta, rd->check_crc, &rd->cur) != 0) {
+            int rc = damaged_record(rd);
+            if (rc < 0)
+                return rc;
+            continue;
         }
-        uint64_t off = rd->frame_next + rd->rec_i;
-        rd->rec = evl__rec_next(r);
+        rd->rec = r;
         rd->rec_i++;
-        if (off < rd->next)
+        rd->prev_delta = rd->cur.offset - (int64_t)rd->fr.base;
+        if ((uint64_t)rd->cur.offset < rd->next)
             continue; /* before the sought offset */
-        evl__rec_decode(r, rd->frame_next, &rd->cur);
-        rd->next = off + 1;
+        rd->next = (uint64_t)rd->cur.offset + 1;
         *out = &rd->cur;
         return 0;
     }
-    if (rd->frame) {
-        rd->pos += EVL_ALIGN8(evl_ld32(rd->frame));
-        rd->frame_next += rd->frame_count;
-        rd->read_records += rd->frame_count;
-        rd->frame = NULL;
-    }
+    if (rd->fr.p)
+        frame_done(rd);
     return 1;
 }
 
 bool evl__reader_ready(evl_reader_t *rd)
 {
-    if (rd->frame && rd->rec_i < rd->frame_count)
+    if (rd->fr.p && frame_more(rd))
         return true;
     const evl_record_t *r;
     if (take(rd, &r) <= 0) /* a record (cannot happen here) or an error */
@@ -465,41 +515,38 @@ bool evl__reader_ready(evl_reader_t *rd)
 static inline bool next_fast(evl_reader_t *rd, const evl_record_t **out)
 {
     const uint8_t *r;
-    if (rd->frame) {
-        if (rd->rec_i < rd->frame_count) {
-            r = rd->rec;
-            if (rd->frame_next + rd->rec_i != rd->next ||
-                evl__rec_check(r, (uint64_t)(rd->frame_end - r), rd->rec_i) != 0)
-                return false;
+    if (rd->fr.p) {
+        if (rd->rec_i < rd->fr.count) {
+            r = rd->rec; /* past the frame's end or last offset: rec_read fails */
+            if (evl__rec_read(&rd->fr, &r, rd->prev_delta, rd->check_crc, &rd->cur) != 0 ||
+                (uint64_t)rd->cur.offset < rd->next)
+                return false; /* the general path reads it again */
             goto found;
         }
-        rd->pos += EVL_ALIGN8((uint64_t)(rd->frame_end - rd->frame));
-        rd->frame_next += rd->frame_count;
-        rd->read_records += rd->frame_count;
-        rd->frame = NULL;
+        frame_done(rd);
     }
     uint64_t pos = rd->pos;
-    if (pos >= rd->fast_end || rd->next != rd->frame_next ||
+    if (pos >= rd->fast_end || rd->next > rd->frame_next ||
         EVL_UNLIKELY(rd->next < evl__part_start(rd->part)))
         return false;
     const uint8_t *f = rd->seg->map + pos;
     uint32_t fl = evl__frame_len_acquire(f);
     if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > rd->known_size ||
-        evl__frame_check_head(f, fl, rd->known_size - pos, (int64_t)rd->frame_next,
-                              rd->check_crc) != 0)
-        return false;
-    r = f + EVL_FRAME_HDR;
-    if (evl__rec_check(r, fl - EVL_FRAME_HDR, 0) != 0)
-        return false; /* the general path reports it */
-    rd->frame = f;
-    rd->frame_end = f + fl;
+        evl__frame_head(f, fl, rd->known_size - pos, rd->seg->base, rd->check_crc, &rd->fr) != 0)
+        return (rd->fr.p = NULL), false;
+    if (rd->fr.base < rd->frame_next)
+        return (rd->fr.p = NULL), false; /* the general path reports it */
+    rd->rec = f + rd->fr.hdr_len;
     rd->rec_i = 0;
-    rd->frame_count = evl__frame_count(f);
+    rd->prev_delta = -1;
+    r = rd->rec;
+    if (evl__rec_read(&rd->fr, &r, -1, rd->check_crc, &rd->cur) != 0)
+        return false;
 found:
-    evl__rec_decode(r, rd->frame_next, &rd->cur);
-    rd->rec = evl__rec_next(r);
+    rd->rec = r;
     rd->rec_i++;
-    rd->next++;
+    rd->prev_delta = rd->cur.offset - (int64_t)rd->fr.base;
+    rd->next = (uint64_t)rd->cur.offset + 1;
     *out = &rd->cur;
     return true;
 }
@@ -575,26 +622,35 @@ EVL_API int evl_reader_next(evl_reader_t *rd, int timeout_ms, const evl_record_t
     return next_slow(rd, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000, rec);
 }
 
-/* First record with timestamp >= ts at or after (seg, pos); sets *offset. */
-static bool scan_time(evl_seg_t *seg, uint64_t pos, uint64_t fbase, uint64_t limit, int64_t ts,
+/* First record with timestamp >= ts at or after (seg, pos); sets *offset.
+ * A damaged record is passed over (its timestamp is unknown). */
+static bool scan_time(evl_seg_t *seg, uint64_t pos, uint64_t limit, int64_t ts,
                       uint64_t *offset)
 {
-    while (pos + EVL_FRAME_HDR <= limit) {
+    evl_frame_t fr;
+    struct evl_record rec;
+    while (pos + EVL_FRAME_MIN <= limit) {
         const uint8_t *f = seg->map + pos;
         uint32_t fl = evl__frame_len_acquire(f);
         if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > limit ||
-            evl__frame_check(f, fl, limit - pos, (int64_t)fbase, false) != 0)
+            evl__frame_head(f, fl, limit - pos, seg->base, false, &fr) != 0)
             return false;
-        if (evl__frame_max_ts(f) >= ts) {
-            const uint8_t *r = f + EVL_FRAME_HDR;
-            for (uint32_t i = 0; i < evl__frame_count(f); i++, r = evl__rec_next(r))
-                if (evl__rec_timestamp(r) >= ts) {
-                    *offset = fbase + i;
+        if (fr.max_ts >= ts) {
+            const uint8_t *r = f + fr.hdr_len;
+            int64_t prev = -1;
+            for (uint32_t i = 0; i < fr.count && r; i++) {
+                if (evl__rec_read(&fr, &r, prev, false, &rec) != 0) {
+                    r = evl__rec_resync(&fr, r, prev);
+                    continue;
+                }
+                prev = rec.offset - (int64_t)fr.base;
+                if (rec.timestamp >= ts) {
+                    *offset = (uint64_t)rec.offset;
                     return true;
                 }
+            }
         }
-        fbase += evl__frame_count(f);
-        pos += EVL_ALIGN8(fl);
+        pos += evl__frame_span(fl);
     }
     return false;
 }
@@ -624,7 +680,8 @@ EVL_API int evl_reader_seek_time(evl_reader_t *rd, int64_t ts)
         bool found = false;
         if (max_ts >= ts) {
             evl__seg_idx_find_time(seg, count, ts, limit, &pos, &fbase);
-            found = scan_time(seg, pos, fbase, limit, ts, &off);
+            found = scan_time(seg, pos, limit, ts, &off);
+            (void)fbase;
         }
         evl__seg_unref(seg);
         if (found) {

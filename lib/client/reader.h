@@ -18,17 +18,18 @@ struct evl_reader {
     evl_part_t *part;
     evl_seg_t *seg;            /* current segment (a reference) */
     uint64_t pos;              /* position of the current or next frame */
-    uint64_t frame_next;       /* base offset expected of the frame at pos */
+    uint64_t frame_next;       /* offset after the frames before pos: the frame at
+                                * pos has its base there or above (compaction gaps) */
     uint64_t next;             /* next offset to return */
     uint64_t known_size;       /* .log size last seen (reads stay below) */
     uint64_t dropped_to;       /* pages before this were released (RSS) */
     uint64_t fast_end;         /* next_fast() stops before this position */
     uint64_t ahead;            /* mapping asked for up to here (map_ahead) */
-    const uint8_t *frame;      /* frame being returned, or NULL */
-    const uint8_t *frame_end;  /* its end (frame + frame_len) */
+    evl_frame_t fr;            /* frame being returned (fr.p NULL: none) */
     int64_t read_records;      /* added to EVL_STAT_READ_RECORDS at close */
     const uint8_t *rec;        /* next record in it */
-    uint32_t frame_count, rec_i;
+    uint32_t rec_i;            /* records of it read (or skipped as damaged) */
+    int64_t prev_delta;        /* offset delta of the last record read (-1) */
     bool check_crc;
     bool log_ref;              /* holds a reference on the log (evl_reader_open) */
     bool scanning;             /* read a whole window in order since a seek */

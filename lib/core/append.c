@@ -135,7 +135,7 @@ static bool end_marker_at(evl_part_t *part, const evl_seg_t *seg, uint64_t pos, 
 {
     int64_t size = evl__seg_file_size(seg);
     return seg->base < atomic_load(&part->ctl->active_base) && pos >= EVL_SEG_HDR &&
-           pos % 8 == 0 && size >= 0 && pos + EVL_FRAME_EOF_BYTES <= (uint64_t)size &&
+           pos % EVL_FRAME_ALIGN == 0 && size >= 0 && pos + EVL_FRAME_EOF_BYTES <= (uint64_t)size &&
            pos + EVL_FRAME_EOF_BYTES <= seg->max_bytes &&
            evl__frame_len_acquire(seg->map + pos) == EVL_FRAME_EOF &&
            evl__frame_eof_next(seg->map + pos) == next && next > seg->base;
@@ -327,11 +327,13 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
             goto out;
     }
     evl_seg_t *seg = part->wseg;
+    /* end is a bound until the frame is encoded (record.h: varints). */
     atomic_store_explicit(&ctl->dirty_end, end, memory_order_relaxed);
     uint8_t *dst = seg->map + pos;
     uint64_t off = atomic_load_explicit(&ctl->next_offset, memory_order_relaxed);
     int64_t max_ts;
-    uint32_t flen = evl__frame_encode(dst, off, msgs, n, now, &max_ts);
+    uint32_t flen = evl__frame_encode(dst, seg->base, off, msgs, n, now, NULL, &max_ts);
+    end = pos + evl__frame_span(flen);
     int64_t seg_max = atomic_load_explicit(&ctl->max_ts, memory_order_relaxed);
     uint64_t last_idx = atomic_load_explicit(&ctl->last_idx_pos, memory_order_relaxed);
     if (pos - last_idx >= part->index_interval) {
@@ -353,7 +355,7 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
                           memory_order_relaxed);
     atomic_store_explicit(&part->n_append_bytes,
                           atomic_load_explicit(&part->n_append_bytes, memory_order_relaxed) +
-                              (int64_t)frame_bytes,
+                              (int64_t)flen,
                           memory_order_relaxed);
     *base = off;
     *seg_base = seg->base;

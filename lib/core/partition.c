@@ -148,9 +148,9 @@ static int ctl_plausible(evl_part_t *part)
                                                                              : CTL_MISMATCH;
         if (st == CTL_OK) {
             uint32_t fl = evl__frame_len_acquire(seg->map + lf);
-            if (fl == 0 || fl == EVL_FRAME_EOF || lf + EVL_ALIGN8(fl) != wp)
+            if (fl == 0 || fl == EVL_FRAME_EOF || lf + evl__frame_span(fl) != wp)
                 st = CTL_MISMATCH;
-            else if (evl__frame_check(seg->map + lf, fl, wp - lf, -1, true) != 0)
+            else if (evl__frame_check(seg->map + lf, fl, wp - lf, seg->base, -1, true, NULL) != 0)
                 st = CTL_CORRUPT_LAST;
         }
     }

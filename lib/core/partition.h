@@ -188,8 +188,9 @@ int evl__part_open(const evl_part_env_t *env, const char *tdir, int id, evl_part
 extern _Thread_local bool evl__part_nowait;
 void evl__part_close(evl_part_t *part);
 
-/* Append msgs[0..n) as one frame of frame_bytes (8-aligned, from
- * evl__rec_size sums + EVL_FRAME_HDR). Sets *base to the first offset and
+/* Append msgs[0..n) as one frame of at most frame_bytes (the sum of
+ * evl__rec_size + EVL_FRAME_HDR_MAX: a bound, the exact size is known once
+ * encoded). Sets *base to the first offset and
  * *end_pos and *seg_base to where the frame ends (for evl__part_sync). */
 int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
                      uint64_t frame_bytes, uint64_t *base, uint64_t *seg_base,

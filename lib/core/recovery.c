@@ -72,13 +72,16 @@ typedef struct scan {
     uint64_t eof_next;    /* its next base */
 } scan_t;
 
-/* Walk frames from (pos, offset) while they check out. */
+/* Walk frames from (pos, offset) while they check out, whole (recovery
+ * keeps a frame only if every record of it is intact: a frame torn by a
+ * power cut has its pages written in any order). */
 static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
 {
     uint64_t limit = EVL_MIN(file_size, seg->max_bytes);
-    while (s->pos + EVL_FRAME_HDR <= limit) {
+    while (s->pos + 8 <= limit) {
         const uint8_t *f = seg->map + s->pos;
         uint32_t fl = evl__frame_len_acquire(f);
+        evl_frame_t fr;
         if (fl == EVL_FRAME_EOF) {
             /* A segment ends only after holding records: a marker at the
              * base offset is damage, not an end (its successor would get
@@ -90,14 +93,13 @@ static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
             }
             return;
         }
-        if (fl == 0 || evl__frame_check(f, fl, limit - s->pos,
-                                        (int64_t)s->next_offset, true) != 0)
+        if (fl == 0 || evl__frame_check(f, fl, limit - s->pos, seg->base,
+                                        (int64_t)s->next_offset, true, &fr) != 0)
             return;
-        int64_t t = evl__frame_max_ts(f);
-        if (t > s->max_ts)
-            s->max_ts = t;
-        s->next_offset += evl__frame_count(f);
-        s->pos += EVL_ALIGN8(fl);
+        if (fr.max_ts > s->max_ts)
+            s->max_ts = fr.max_ts;
+        s->next_offset = evl__frame_next_offset(&fr);
+        s->pos += evl__frame_span(fl);
     }
 }
 
@@ -282,7 +284,7 @@ static int recover_last(evl_part_t *part, uint64_t base, bool *dropped_any)
         if (fl == 0 || fl == EVL_FRAME_EOF) /* damaged trusted data: don't spin */
             break;
         lf = p;
-        p += EVL_ALIGN8(fl);
+        p += evl__frame_span(fl);
     }
     const uint8_t *h = seg->map;
     atomic_store(&ctl->write_pos, s.pos);
@@ -437,11 +439,12 @@ void evl__part_repair_tail(evl_part_t *part)
     /* write_pos is stored before next_offset: if the writer died between
      * the two, the frame ending at write_pos is not counted yet. */
     uint64_t lf = atomic_load(&ctl->last_frame_pos);
+    evl_frame_t fr;
     if (lf >= EVL_SEG_HDR && lf < pos && pos <= limit) {
         uint32_t lfl = evl__frame_len_acquire(seg->map + lf);
-        if (lfl != EVL_FRAME_EOF && lf + EVL_ALIGN8(lfl) == pos &&
-            evl__frame_check(seg->map + lf, lfl, pos - lf, -1, true) == 0) {
-            uint64_t want = evl__frame_base(seg->map + lf) + evl__frame_count(seg->map + lf);
+        if (lfl != EVL_FRAME_EOF && lf + evl__frame_span(lfl) == pos &&
+            evl__frame_check(seg->map + lf, lfl, pos - lf, seg->base, -1, true, &fr) == 0) {
+            uint64_t want = evl__frame_next_offset(&fr);
             if (atomic_load(&ctl->next_offset) != want)
                 atomic_store(&ctl->next_offset, want);
         }
@@ -450,23 +453,19 @@ void evl__part_repair_tail(evl_part_t *part)
     if (fl == EVL_FRAME_EOF) {
         /* Died mid-roll after sealing: finish the switch. */
         evl__seg_unref(seg);
-        bool dropped = false;
         evl__part_recover(part);
-        (void)dropped;
         return;
     }
     if (fl != 0 && pos + EVL_FRAME_EOF_BYTES <= limit &&
-        evl__frame_check(seg->map + pos, fl, limit - pos - EVL_FRAME_EOF_BYTES,
-                         (int64_t)atomic_load(&ctl->next_offset), true) == 0) {
+        evl__frame_check(seg->map + pos, fl, limit - pos - EVL_FRAME_EOF_BYTES, seg->base,
+                         (int64_t)atomic_load(&ctl->next_offset), true, &fr) == 0) {
         /* It had published the frame: readers may have seen it, keep it. */
-        const uint8_t *f = seg->map + pos;
-        int64_t t = evl__frame_max_ts(f);
-        if (t > atomic_load(&ctl->max_ts))
-            atomic_store(&ctl->max_ts, t);
+        if (fr.max_ts > atomic_load(&ctl->max_ts))
+            atomic_store(&ctl->max_ts, fr.max_ts);
         atomic_store(&ctl->last_frame_pos, pos);
-        atomic_store(&ctl->write_pos, pos + EVL_ALIGN8(fl));
-        atomic_store(&ctl->next_offset, atomic_load(&ctl->next_offset) + evl__frame_count(f));
-        pos += EVL_ALIGN8(fl);
+        atomic_store(&ctl->write_pos, pos + evl__frame_span(fl));
+        atomic_store(&ctl->next_offset, evl__frame_next_offset(&fr));
+        pos += evl__frame_span(fl);
     } else if (dirty > pos && dirty <= limit) {
         memset(seg->map + pos, 0, (size_t)(dirty - pos));
     }
@@ -480,17 +479,17 @@ void evl__part_repair_tail(evl_part_t *part)
     evl__seg_unref(seg);
 }
 
-/* The first frame of seg at or after p (up to end) that checks out with a
- * base offset above after: the resync of reader.c, unbounded. */
+/* The first frame of seg after p (up to end) whose header checks out with
+ * a base offset above after: the resync of reader.c, unbounded. */
 static bool intact_frame_after(const evl_seg_t *seg, uint64_t p, uint64_t end, uint64_t after)
 {
-    for (p += 8; p + EVL_FRAME_HDR + EVL_REC_HDR <= end; p += 8) {
+    evl_frame_t fr;
+    for (p += EVL_FRAME_ALIGN; p + EVL_FRAME_MIN <= end; p += EVL_FRAME_ALIGN) {
         const uint8_t *f = seg->map + p;
         uint32_t fl = evl__frame_len_acquire(f);
-        if (fl < EVL_FRAME_HDR + EVL_REC_HDR || fl == EVL_FRAME_EOF || p + fl > end ||
-            evl__frame_base(f) <= after)
+        if (fl < EVL_FRAME_MIN || fl == EVL_FRAME_EOF || p + fl > end)
             continue;
-        if (evl__frame_check(f, fl, end - p, (int64_t)evl__frame_base(f), true) == 0)
+        if (evl__frame_head(f, fl, end - p, seg->base, true, &fr) == 0 && fr.base > after)
             return true;
     }
     return false;
@@ -509,16 +508,20 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
         evl__seg_unref(seg);
         return 0; /* not ours to cut, or a state recovery handles */
     }
-    /* Walk the whole segment: an explicit repair may cost a scan. */
+    /* Walk the whole segment: an explicit repair may cost a scan. A frame
+     * whose header is intact stays, whatever its records: readers skip a
+     * damaged record and report it (record.h), losing only that one. */
     uint64_t p = EVL_SEG_HDR, off = seg->base, last = 0;
+    evl_frame_t fr;
     while (p < wp) {
         uint32_t fl = evl__frame_len_acquire(seg->map + p);
-        if (fl == 0 || fl == EVL_FRAME_EOF || p + EVL_ALIGN8(fl) > wp ||
-            evl__frame_check(seg->map + p, fl, wp - p, (int64_t)off, true) != 0)
+        if (fl == 0 || fl == EVL_FRAME_EOF || p + evl__frame_span(fl) > wp ||
+            evl__frame_head(seg->map + p, fl, wp - p, seg->base, true, &fr) != 0 ||
+            fr.base != off)
             break;
         last = p;
-        off += evl__frame_count(seg->map + p);
-        p += EVL_ALIGN8(fl);
+        off = evl__frame_next_offset(&fr);
+        p += evl__frame_span(fl);
     }
     if (p >= wp) {
         evl__seg_unref(seg);

@@ -66,22 +66,36 @@ static int ckpt_parse(const uint8_t *s, evl_ckpt_t *ck)
     return ck->seq == 0 ? -1 : 0;
 }
 
-bool evl__seg_ckpt_read(const evl_seg_t *seg, evl_ckpt_t *out)
+bool evl__seg_header_crc_ok(const uint8_t *h)
+{
+    return evl_ld32(h + 40) == evl__crc32c(0, h, 40);
+}
+
+bool evl__seg_ckpt_of(const uint8_t *page, uint64_t base, uint64_t max_bytes, evl_ckpt_t *out,
+                      int *slot)
 {
     evl_ckpt_t a, b;
-    bool va = ckpt_parse(seg->map + 64, &a) == 0;
-    bool vb = ckpt_parse(seg->map + 128, &b) == 0;
+    bool va = ckpt_parse(page + 64, &a) == 0;
+    bool vb = ckpt_parse(page + 128, &b) == 0;
     /* A slot must describe a plausible state of this segment. */
-    if (va && (a.pos < EVL_SEG_HDR || a.pos > seg->max_bytes || a.pos % 8 ||
-               a.next_offset < seg->base))
+    if (va && (a.pos < EVL_SEG_HDR || a.pos > max_bytes || a.pos % EVL_FRAME_ALIGN ||
+               a.next_offset < base))
         va = false;
-    if (vb && (b.pos < EVL_SEG_HDR || b.pos > seg->max_bytes || b.pos % 8 ||
-               b.next_offset < seg->base))
+    if (vb && (b.pos < EVL_SEG_HDR || b.pos > max_bytes || b.pos % EVL_FRAME_ALIGN ||
+               b.next_offset < base))
         vb = false;
     if (!va && !vb)
         return false;
-    *out = (va && (!vb || a.seq > b.seq)) ? a : b;
+    bool first = va && (!vb || a.seq > b.seq);
+    *out = first ? a : b;
+    if (slot)
+        *slot = first ? 0 : 1;
     return true;
+}
+
+bool evl__seg_ckpt_read(const evl_seg_t *seg, evl_ckpt_t *out)
+{
+    return evl__seg_ckpt_of(seg->map, seg->base, seg->max_bytes, out, NULL);
 }
 
 void evl__seg_ckpt_write(evl_seg_t *seg, const evl_ckpt_t *ck)
@@ -138,7 +152,7 @@ int evl__seg_create(const char *dir, uint64_t base, uint64_t max_bytes,
     int rc;
     uint8_t hdr[EVL_SEG_HDR] = {0};
     memcpy(hdr, seg_magic, 8);
-    evl_st32(hdr + 8, 1);
+    evl_st32(hdr + 8, EVL_SEG_VERSION);
     evl_st32(hdr + 12, EVL_SEG_HDR);
     evl_st64(hdr + 16, base);
     evl_st64(hdr + 24, max_bytes);
@@ -224,12 +238,17 @@ int evl__seg_open(const char *dir, uint64_t base, uint64_t max_bytes,
         rc = EVL_ECORRUPT;
         goto fail;
     }
-    if (memcmp(h, seg_magic, 8) != 0 || evl_ld32(h + 8) != 1) {
+    /* The header's checksum first: a damaged header is corruption, even
+     * where its version field reads as another format's. */
+    if (memcmp(h, seg_magic, 8) == 0 && !evl__seg_header_crc_ok(h)) {
+        rc = EVL_ECORRUPT;
+        goto fail;
+    }
+    if (memcmp(h, seg_magic, 8) != 0 || evl_ld32(h + 8) != EVL_SEG_VERSION) {
         rc = EVL_EVERSION;
         goto fail;
     }
-    if (evl_ld32(h + 40) != evl__crc32c(0, h, 40) || evl_ld64(h + 16) != base ||
-        evl_ld32(h + 12) != EVL_SEG_HDR) {
+    if (evl_ld64(h + 16) != base || evl_ld32(h + 12) != EVL_SEG_HDR) {
         rc = EVL_ECORRUPT;
         goto fail;
     }
@@ -344,12 +363,14 @@ int evl__seg_idx_put(evl_seg_t *seg, uint32_t n, uint32_t rel, uint32_t pos,
 static bool entry_ok(const evl_seg_t *seg, const uint8_t *e, uint64_t limit)
 {
     uint64_t pos = evl_ld32(e + 4);
-    if (pos < EVL_SEG_HDR || pos % 8 || pos + EVL_FRAME_HDR > limit)
+    evl_frame_t f;
+    if (pos < EVL_SEG_HDR || pos % EVL_FRAME_ALIGN || pos + EVL_FRAME_MIN > limit)
         return false;
     uint32_t fl = evl__frame_len_acquire(seg->map + pos);
-    if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > limit)
+    if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > limit ||
+        evl__frame_head(seg->map + pos, fl, limit - pos, seg->base, false, &f) != 0)
         return false;
-    return evl__frame_base(seg->map + pos) == seg->base + evl_ld32(e);
+    return f.base == seg->base + evl_ld32(e);
 }
 
 static void idx_pick(const evl_seg_t *seg, int64_t i, uint64_t limit,
@@ -421,7 +442,7 @@ void evl__seg_idx_find_time(const evl_seg_t *seg, uint32_t count, int64_t ts,
 
 void evl__seg_mark_end(evl_seg_t *seg, uint64_t pos, uint64_t next_offset)
 {
-    evl_st64(seg->map + pos + 8, next_offset);
+    evl__frame_eof_put(seg->map + pos, next_offset);
     evl__frame_publish(seg->map + pos, EVL_FRAME_EOF);
 }
 
@@ -478,21 +499,22 @@ uint32_t evl__seg_idx_rebuild(evl_seg_t *seg, uint32_t from, uint64_t end,
             n = from;
         }
     }
-    while (pos + EVL_FRAME_HDR <= end) {
+    while (pos + EVL_FRAME_MIN <= end) {
         uint32_t fl = evl__frame_len_acquire(seg->map + pos);
-        if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > end)
+        evl_frame_t f;
+        if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > end ||
+            evl__frame_head(seg->map + pos, fl, end - pos, seg->base, false, &f) != 0)
             break;
         if (pos - last >= interval && n < seg->idx_cap) {
-            if (evl__seg_idx_put(seg, n, (uint32_t)(evl__frame_base(seg->map + pos) - seg->base),
-                                 (uint32_t)pos, max_ts) != 0)
+            if (evl__seg_idx_put(seg, n, (uint32_t)(f.base - seg->base), (uint32_t)pos,
+                                 max_ts) != 0)
                 break; /* no room for the index: the rest is found by scanning */
             n++;
             last = pos;
         }
-        int64_t t = evl__frame_max_ts(seg->map + pos);
-        if (t > max_ts)
-            max_ts = t;
-        pos += EVL_ALIGN8(fl);
+        if (f.max_ts > max_ts)
+            max_ts = f.max_ts;
+        pos += evl__frame_span(fl);
     }
     return n;
 }

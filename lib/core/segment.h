@@ -5,12 +5,14 @@
  *
  *   +0     header page (4096 bytes)
  *          +0   char[8] magic "EVLSEG1\0"
- *          +8   u32 version (1)         +12 u32 header_bytes (4096)
+ *          +8   u32 version (2: the record format of record.h; a segment
+ *               of format 1 is refused with EVL_EVERSION and converted by
+ *               evl_log_migrate)    +12 u32 header_bytes (4096)
  *          +16  u64 base_offset          +24 u64 max_bytes (segment.bytes)
  *          +32  i64 created_ms           +40 u32 crc of bytes [0, 40)
  *          +64  checkpoint slot 0 (64 bytes)
  *          +128 checkpoint slot 1 (64 bytes)
- *   +4096  frames (record.h), 8-aligned, back to back, up to max_bytes
+ *   +4096  frames (record.h), 4-aligned, back to back, up to max_bytes
  *
  *   checkpoint slot: +0 u64 seq, +8 u64 pos, +16 u64 next_offset,
  *   +24 i64 max_ts, +32 u32 flags (1 = sealed), +36 u32 idx_count,
@@ -40,6 +42,7 @@
 #include "common.h"
 
 #define EVL_SEG_HDR 4096u
+#define EVL_SEG_VERSION 2u
 #define EVL_SEG_SEALED 1u
 #define EVL_IDX_ENTRY 16u
 #define EVL_IDX_STEP_MIN 4096u
@@ -77,8 +80,14 @@ typedef struct evl_seg {
  * evl__seg_header_ok checks the magic and version). */
 static inline bool evl__seg_header_ok(const uint8_t *h)
 {
-    return memcmp(h, "EVLSEG1", 8) == 0 && evl_ld32(h + 8) == 1;
+    return memcmp(h, "EVLSEG1", 8) == 0 && evl_ld32(h + 8) == EVL_SEG_VERSION;
 }
+static inline uint32_t evl__seg_header_version(const uint8_t *h) { return evl_ld32(h + 8); }
+static inline uint64_t evl__seg_header_base(const uint8_t *h) { return evl_ld64(h + 16); }
+static inline uint32_t evl__seg_header_bytes(const uint8_t *h) { return evl_ld32(h + 12); }
+/* The header's magic is EVLSEG1 (whatever its version). */
+static inline bool evl__seg_header_magic(const uint8_t *h) { return memcmp(h, "EVLSEG1", 8) == 0; }
+bool evl__seg_header_crc_ok(const uint8_t *h);
 static inline uint64_t evl__seg_header_max_bytes(const uint8_t *h) { return evl_ld64(h + 24); }
 static inline int64_t evl__seg_header_created_ms(const uint8_t *h) { return (int64_t)evl_ld64(h + 32); }
 /* How many of count index entries the .idx file holds (a file lost and
@@ -108,6 +117,20 @@ void evl__seg_unref(evl_seg_t *seg);
 
 /* The newest valid checkpoint; returns false if none is valid. */
 bool evl__seg_ckpt_read(const evl_seg_t *seg, evl_ckpt_t *out);
+/* The same from a header page (EVL_SEG_HDR bytes) of a segment of this
+ * base and max_bytes; *slot says which of the two (0 or 1). */
+bool evl__seg_ckpt_of(const uint8_t *page, uint64_t base, uint64_t max_bytes, evl_ckpt_t *out,
+                      int *slot);
+/* Index entry i of an index mapping: the frame's relative offset, its
+ * position and the largest timestamp before it. */
+static inline void evl__seg_idx_entry(const uint8_t *idx, uint64_t i, uint32_t *rel,
+                                      uint32_t *pos, int64_t *max_ts_before)
+{
+    const uint8_t *e = idx + i * EVL_IDX_ENTRY;
+    *rel = evl_ld32(e);
+    *pos = evl_ld32(e + 4);
+    *max_ts_before = (int64_t)evl_ld64(e + 8);
+}
 /* Write the next checkpoint slot (no sync: the caller syncs when needed). */
 void evl__seg_ckpt_write(evl_seg_t *seg, const evl_ckpt_t *ck);
 

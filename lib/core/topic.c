@@ -115,8 +115,8 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
      * max.message.bytes shrinks to fit a small segment.bytes; one set
      * explicitly (here or on the log) that cannot fit is an error. */
     uint64_t seg_bytes = (uint64_t)evl__cfg_int(&eff, EVL_CFG_SEGMENT_BYTES);
-    uint64_t room = EVL_ALIGN_DOWN(seg_bytes - (EVL_FRAME_HDR + EVL_REC_HDR + EVL_SEG_HDR +
-                                                EVL_FRAME_EOF_BYTES), 8);
+    uint64_t room = EVL_ALIGN_DOWN(seg_bytes - (EVL_FRAME_HDR_MAX + EVL_REC_FIXED_MAX +
+                                                EVL_SEG_HDR + EVL_FRAME_EOF_BYTES), 8);
     bool explicit_max = evl__cfg_isset(&eff, EVL_CFG_MAX_MESSAGE_BYTES) ||
                         evl__cfg_isset(&log->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
     uint64_t max_msg = (uint64_t)evl__cfg_int(&eff, EVL_CFG_MAX_MESSAGE_BYTES);
