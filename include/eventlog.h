@@ -49,7 +49,7 @@ extern "C" {
 /** @defgroup version Versions                                              */
 
 #define EVL_VERSION_MAJOR 0
-#define EVL_VERSION_MINOR 1
+#define EVL_VERSION_MINOR 2
 #define EVL_VERSION_PATCH 0
 /** Pack a version into one integer, as LMDB's MDB_VERINT does. */
 #define EVL_VERINT(a, b, c) (((a) << 24) | ((b) << 16) | (c))
@@ -289,6 +289,24 @@ typedef struct evl_log evl_log_t;
  */
 EVL_API int evl_log_open(const char *dir, const evl_config_t *cfg,
                          evl_log_t **out);
+
+/**
+ * @brief Convert a log written in record format 1 (libeventlog before 0.2)
+ * to format 2, in place.
+ *
+ * This library refuses format-1 segments with EVL_EVERSION rather than
+ * misread them; this rewrites each one with the same offsets, timestamps,
+ * keys, values, headers and batches, crash-safely (a crash leaves every
+ * segment old or new: run it again to finish). Frames that fail their
+ * checksums are not carried over; their offsets are logged. Segments
+ * already in format 2 are left alone. Run it with no process using the log
+ * (`evl migrate` does this).
+ *
+ * @param cfg  may be NULL; only its logger is used.
+ * @param converted  if not NULL, set to the number of segments converted.
+ * @return 0, EVL_EINVAL, EVL_ENOMEM, another -errno.
+ */
+EVL_API int evl_log_migrate(const char *dir, const evl_config_t *cfg, int64_t *converted);
 
 /**
  * @brief Close the log. Every producer, reader and consumer opened on it should

@@ -1459,3 +1459,35 @@ Test(cli, failed_batch_says_which_lines_were_written)
     cr_assert_eq(in0 + count_lines(r.out), 8 + 100, "the log holds what was reported");
     res_free(&r);
 }
+
+/* ---- migrate (issue 19) ------------------------------------------------------------- */
+
+/* A log of record format 1 (tests/fixtures/v1-log/): consume refuses it
+ * and says to migrate; `evl migrate` converts it, once. */
+Test(cli, migrate_converts_a_format_1_log)
+{
+    char cmd[1200];
+    struct res r;
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r tests/fixtures/v1-log '%s'", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    r = EVL("consume", "t", "-p", "0", "-c", "1");
+    cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+    cr_assert(strstr(r.err, "evl migrate"), "%s", r.err);
+    res_free(&r);
+    r = EVL("migrate");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "8 segments converted to record format 2\n");
+    res_free(&r);
+    r = EVL("migrate", "--json");
+    assert_ok(&r);
+    cr_assert_str_eq(r.out, "{\"converted\":0,\"damaged\":false}\n");
+    res_free(&r);
+    r = EVL("consume", "t", "-p", "1", "-o", "2999", "-c", "1", "-f", "%o %s\n");
+    assert_ok(&r);
+    cr_assert(strncmp(r.out, "2999 p1-o2999-", 14) == 0, "%s", r.out);
+    res_free(&r);
+    r = EVL("verify");
+    assert_ok(&r);
+    res_free(&r);
+}

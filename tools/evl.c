@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  verify [TOPIC]       check every record's checksum and offsets\n"
     "  dump FILE            print the records of one segment file\n"
     "  perf produce|consume|e2e                  measure throughput/latency\n"
+    "  migrate              convert a log of record format 1 to format 2\n"
     "\n"
     "Global options:\n"
     "  -d, --dir DIR   log directory (default: $EVL_DIR, else ./evl-data)\n"
@@ -46,7 +47,7 @@ static const struct command commands[] = {
     {"topic", cmd_topic},     {"produce", cmd_produce},
     {"consume", cmd_consume}, {"group", cmd_group},
     {"verify", cmd_verify},   {"dump", cmd_dump},
-    {"perf", cmd_perf},
+    {"perf", cmd_perf},       {"migrate", cmd_migrate},
 };
 
 static int print_version(void)

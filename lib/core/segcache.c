@@ -130,6 +130,11 @@ int evl__part_seg_at(evl_part_t *part, uint64_t base, evl_seg_t **out)
         cache_trim(part, seg);
     } else {
         *out = NULL;
+        if (rc == EVL_EVERSION)
+            evl__logf(part->env.lg, EVL_LOG_ERR,
+                      "%s/%d: segment %llu is of another record format (a log written before "
+                      "libeventlog 0.2 is format 1): convert the log with `evl migrate` "
+                      "(evl_log_migrate)", part->env.name, part->id, (unsigned long long)base);
     }
     pthread_mutex_unlock(&part->seg_mu);
     return rc;
