@@ -97,6 +97,13 @@ EVL_API int evl_version_number(void);
 #define EVL_EDURABILITY (-30015) /**< the record was appended, but making it
                                     durable failed (fsync error): it must not
                                     be taken as on disk */
+#define EVL_ESEQUENCE (-30016) /**< an idempotent producer's sequence is past
+                                    the one the partition expects: records
+                                    before it are missing (evl_producer_rewind
+                                    went too far) */
+#define EVL_EPRODUCER_FENCED (-30017) /**< a newer instance of this named
+                                    producer (producer.name) has written to
+                                    the partition: this one must close */
 
 /**
  * @brief A static, human-readable description of a return code.
@@ -209,6 +216,22 @@ EVL_API const char *evl_errname(int rc);
  *   partitioner.keyless [sticky]  sticky | round-robin
  *   sticky.records [64]           records per partition before a sticky
  *                                 producer moves on
+ *   enable.idempotence [false]    Kafka's idempotent producer: the producer
+ *                                 gets an id, and each record a sequence
+ *                                 number per partition, checked under the
+ *                                 append lock. A record sent again with a
+ *                                 sequence the partition already holds is
+ *                                 not appended twice: its send returns 0
+ *                                 and its original offset (-1 once that is
+ *                                 no longer known). See evl_producer_rewind
+ *                                 for replaying after a restart.
+ *   producer.name []              with enable.idempotence: a name kept in
+ *                                 the log's metadata, so that the producer
+ *                                 keeps its id across restarts. Each
+ *                                 evl_producer_new of the name raises its
+ *                                 epoch; an older instance's sends to a
+ *                                 partition the newer one has written to
+ *                                 fail with EVL_EPRODUCER_FENCED.
  *
  * Consumer (evl_consumer_new):
  *   group.id []                   empty: no group (manual assign only)
@@ -347,6 +370,9 @@ enum evl_stat {
                                      (after its spin, if any, found nothing) */
     EVL_STAT_TOPICS_RECOVERED,  /**< topics whose lost metadata was rebuilt
                                      from their files when the log opened */
+    EVL_STAT_DUPLICATES,        /**< records an idempotent producer sent
+                                     again that were already in the log (not
+                                     appended twice) */
     EVL_STAT__COUNT
 };
 
@@ -562,6 +588,43 @@ EVL_API int evl_producer_partition_for(evl_producer_t *prod, const void *key,
 
 /** @brief Close a producer. Not concurrent. Accepts NULL. */
 EVL_API void evl_producer_close(evl_producer_t *prod);
+
+/*
+ * Idempotent producers (enable.idempotence=true). Each partition remembers,
+ * for each producer id, the sequence it expects next and where the last
+ * batches went; the frames in the log carry id, epoch and sequences, so
+ * this survives crashes and reboots. Sequences are 64-bit, start at 0 and
+ * go on across the epochs of a named producer.
+ *
+ * Replaying after a restart: an application that keeps its own progress
+ * (a connector's source offsets) stores evl_producer_sequence() of each
+ * partition with it, atomically. After a crash it opens the producer of the
+ * same producer.name, rewinds each partition to the stored sequence and
+ * sends again from its stored progress: records the log already holds come
+ * back with their original offsets and are not appended again; the first
+ * record the log lacks is appended, and so on. The records must be sent
+ * again in the same order to the same partitions.
+ */
+
+/** @brief The producer's id and epoch. EVL_ESTATE without idempotence. */
+EVL_API int evl_producer_id(const evl_producer_t *prod, int64_t *id, int32_t *epoch);
+
+/**
+ * @brief The sequence the next record this producer sends to partition
+ * will carry: where the partition's log stands for this producer id, or
+ * where evl_producer_rewind put it. Thread-safe.
+ * @return 0; EVL_ESTATE without idempotence; EVL_EINVAL; EVL_ENOTFOUND.
+ */
+EVL_API int evl_producer_sequence(evl_producer_t *prod, int32_t partition, int64_t *next);
+
+/**
+ * @brief Send the next records to partition with sequences from next on,
+ * to replay them (see above). A rewind past what the partition holds makes
+ * the next send fail with EVL_ESEQUENCE. Thread-safe, but sends to the
+ * partition that overlap the call see the rewind or not.
+ * @return 0; EVL_ESTATE without idempotence; EVL_EINVAL.
+ */
+EVL_API int evl_producer_rewind(evl_producer_t *prod, int32_t partition, int64_t next);
 
 /* ------------------------------------------------------------------------ */
 /** @defgroup reader Low-level reading of one partition                      */

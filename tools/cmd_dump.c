@@ -119,8 +119,9 @@ static void batch_open(struct dump *d, const evl_batch_t *b)
                (long long)b->last_offset, b->record_count, (long long)b->first_timestamp,
                (long long)b->max_timestamp);
         if (b->flags & EVL_BATCH_PRODUCER)
-            printf(",\"producer_id\":%lld,\"producer_epoch\":%d,\"base_sequence\":%d",
-                   (long long)b->producer_id, b->producer_epoch, b->base_sequence);
+            printf(",\"producer_id\":%lld,\"producer_epoch\":%d,\"base_sequence\":%lld",
+                   (long long)b->producer_id, b->producer_epoch,
+                   (long long)b->base_sequence);
         printf(",\"transactional\":%s,\"control\":%s,\"records\":[",
                yes(d, b->flags & EVL_BATCH_TRANSACTIONAL), yes(d, b->flags & EVL_BATCH_CONTROL));
         return;
@@ -131,8 +132,8 @@ static void batch_open(struct dump *d, const evl_batch_t *b)
     if (b->last_offset != b->base_offset + (int64_t)b->record_count - 1)
         printf(", last offset %lld", (long long)b->last_offset);
     if (b->flags & EVL_BATCH_PRODUCER)
-        printf(", producer %lld epoch %d sequence %d", (long long)b->producer_id,
-               b->producer_epoch, b->base_sequence);
+        printf(", producer %lld epoch %d sequence %lld", (long long)b->producer_id,
+               b->producer_epoch, (long long)b->base_sequence);
     if (b->flags & EVL_BATCH_TRANSACTIONAL)
         fputs(", transactional", stdout);
     if (b->flags & EVL_BATCH_CONTROL)

@@ -58,7 +58,8 @@ typedef struct evl_batch {
     uint32_t record_count;
     int64_t first_timestamp, max_timestamp;
     int64_t producer_id;     /**< -1 without EVL_BATCH_PRODUCER */
-    int32_t producer_epoch, base_sequence;
+    int32_t producer_epoch;
+    int64_t base_sequence;   /**< the first record's sequence (64-bit) */
     unsigned flags;          /**< EVL_BATCH_* */
 } evl_batch_t;
 

@@ -6,6 +6,7 @@
  * the partitions. The keyless policies use one atomic counter, so many
  * threads can share a producer without a lock.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -13,6 +14,7 @@
 #include "os.h"
 #include "partition.h"
 #include "partitioner.h"
+#include "producer_id.h"
 #include "record.h"
 #include "topic.h"
 
@@ -26,6 +28,16 @@ struct evl_producer {
     uint64_t sticky_records;
     uint64_t max_msg;
     _Atomic uint64_t counter; /* keyless records sent */
+    /* enable.idempotence: */
+    bool idem;
+    int64_t pid;
+    int32_t epoch;
+    /* Partitions rewound (evl_producer_rewind) and not caught up yet: their
+     * sends take rw_mu, so that the sequence and the append go together. */
+    pthread_mutex_t rw_mu;
+    _Atomic size_t n_rewound;
+    struct rewound { int part; int64_t next; } *rw;
+    size_t rw_cap;
 };
 
 EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config_t *cfg,
@@ -59,6 +71,27 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
     prod->sticky_records = (uint64_t)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_STICKY_RECORDS);
     prod->partitioner = (int)evl__cfg_int(&t->cfg, EVL_CFG_PARTITIONER);
     prod->max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    const evl_config_t *pc = cfg ? cfg : &log->cfg;
+    const char *pname = evl__cfg_str(pc, EVL_CFG_PRODUCER_NAME);
+    prod->idem = evl__cfg_int(pc, EVL_CFG_ENABLE_IDEMPOTENCE) != 0;
+    pthread_mutex_init(&prod->rw_mu, NULL);
+    rc = 0;
+    if (*pname && !prod->idem) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "producer for %s: producer.name needs "
+                  "enable.idempotence=true", topic);
+        rc = EVL_ECONFIG;
+    } else if (*pname && !evl__name_valid(pname)) {
+        evl__logf(&log->lg, EVL_LOG_ERR, "producer for %s: producer.name \"%s\" is not a "
+                  "valid name ([A-Za-z0-9._-], 1-249 chars)", topic, pname);
+        rc = EVL_ECONFIG;
+    } else if (prod->idem) {
+        rc = evl__producer_id_take(log, pname, &prod->pid, &prod->epoch);
+    }
+    if (rc) {
+        pthread_mutex_destroy(&prod->rw_mu);
+        free(prod);
+        return rc;
+    }
     /* Partition 0 may be unusable (a damaged folder): sends to it fail
      * then, others work, and growth is seen once it opens. */
     if (evl__topic_part(t, 0, &prod->p0))
@@ -75,6 +108,8 @@ EVL_API void evl_producer_close(evl_producer_t *prod)
     if (!prod)
         return;
     evl__log_unref(prod->log);
+    pthread_mutex_destroy(&prod->rw_mu);
+    free(prod->rw);
     free(prod);
 }
 
@@ -174,6 +209,73 @@ static int resolve(evl_producer_t *prod, int flags)
     return d ? d : prod->durability;
 }
 
+static struct rewound *rewound_find(evl_producer_t *prod, int p)
+{
+    for (size_t i = 0; i < atomic_load_explicit(&prod->n_rewound, memory_order_relaxed); i++)
+        if (prod->rw[i].part == p)
+            return &prod->rw[i];
+    return NULL;
+}
+
+/* Append msgs[0..k) (at most frame_bytes encoded) to part as one frame and
+ * set their offsets and partition; an idempotent producer's records carry
+ * its id, epoch and sequences, and those the partition holds already get
+ * their original offsets instead of being appended again. */
+static int append_frame(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs, size_t k,
+                        uint64_t frame_bytes, uint64_t *sb, uint64_t *ep)
+{
+    if (!prod->idem) {
+        uint64_t base;
+        int rc = evl__part_append(part, msgs, k, frame_bytes, &base, sb, ep);
+        for (size_t j = 0; rc == 0 && j < k; j++) {
+            msgs[j].offset = (int64_t)(base + j);
+            msgs[j].partition = part->id;
+        }
+        return rc;
+    }
+    int64_t s_dup[16], *dup = k <= 16 ? s_dup : evl__malloc(k * sizeof *dup);
+    if (!dup)
+        return EVL_ENOMEM;
+    evl_append_opts_t o = {.producer_id = prod->pid, .epoch = prod->epoch, .seq = -1};
+    struct rewound *r = NULL;
+    bool locked = atomic_load_explicit(&prod->n_rewound, memory_order_acquire) > 0;
+    if (locked) {
+        pthread_mutex_lock(&prod->rw_mu);
+        if ((r = rewound_find(prod, part->id)))
+            o.seq = r->next;
+        else {
+            pthread_mutex_unlock(&prod->rw_mu);
+            locked = false;
+        }
+    }
+    evl_append_res_t res;
+    int rc = evl__part_append_ex(part, msgs, k, frame_bytes, &o, dup, &res);
+    if (rc == 0 && r) {
+        if (res.skipped < k) { /* caught up: the partition's sequence is ours */
+            size_t n = atomic_load(&prod->n_rewound);
+            *r = prod->rw[n - 1];
+            atomic_store(&prod->n_rewound, n - 1);
+        } else {
+            r->next += (int64_t)k;
+        }
+    }
+    if (locked)
+        pthread_mutex_unlock(&prod->rw_mu);
+    if (rc == 0) {
+        if (res.skipped)
+            evl__part_find_seqs(part, prod->pid, res.first_seq, res.skipped, dup);
+        for (size_t j = 0; j < k; j++) {
+            msgs[j].offset = j < res.skipped ? dup[j] : (int64_t)(res.base + j - res.skipped);
+            msgs[j].partition = part->id;
+        }
+        *sb = res.seg_base;
+        *ep = res.end_pos;
+    }
+    if (dup != s_dup)
+        free(dup);
+    return rc;
+}
+
 EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
 {
     if (!prod || !msg)
@@ -195,19 +297,18 @@ EVL_API int evl_producer_send(evl_producer_t *prod, evl_msg_t *msg, int flags)
         return EVL_EINVAL;
     if ((rc = part_for(prod, p, nparts, &part)))
         return rc;
-    uint64_t base, sb, ep;
+    uint64_t sb, ep;
     if (durability == EVL_DURABILITY_FSYNC) {
         int n = atomic_fetch_add(&part->durable_inflight, 1) + 1;
         if (n > atomic_load_explicit(&part->durable_peak, memory_order_relaxed))
             atomic_store_explicit(&part->durable_peak, n, memory_order_relaxed);
         evl__part_pretouch(part, EVL_FRAME_HDR_MAX + size);
     }
-    rc = evl__part_append(part, msg, 1, EVL_FRAME_HDR_MAX + size, &base, &sb, &ep);
-    if (rc == 0) {
-        msg->partition = p;
-        msg->offset = (int64_t)base;
+    rc = append_frame(prod, part, msg, 1, EVL_FRAME_HDR_MAX + size, &sb, &ep);
+    if (rc == 0)
         rc = after_append(prod, part, durability, sb, ep);
-    }
+    else
+        msg->offset = -1;
     if (durability == EVL_DURABILITY_FSYNC)
         atomic_fetch_sub(&part->durable_inflight, 1);
     return rc;
@@ -243,14 +344,9 @@ static int append_run(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
             fb += sizes[i + k++];
             pl = p2;
         }
-        uint64_t base;
-        int rc = evl__part_append(part, msgs + i, k, fb, &base, &sb, &ep);
+        int rc = append_frame(prod, part, msgs + i, k, fb, &sb, &ep);
         if (rc)
             return rc;
-        for (size_t j = 0; j < k; j++) {
-            msgs[i + j].offset = (int64_t)(base + j);
-            msgs[i + j].partition = part->id;
-        }
         i += k;
     }
     return after_append(prod, part, durability, sb, ep);
@@ -372,5 +468,77 @@ EVL_API int evl_producer_flush(evl_producer_t *prod)
                 rc = r;
         }
     }
+    return rc;
+}
+
+/* ---- idempotence -------------------------------------------------------- */
+
+EVL_API int evl_producer_id(const evl_producer_t *prod, int64_t *id, int32_t *epoch)
+{
+    if (!prod)
+        return EVL_EINVAL;
+    if (!prod->idem)
+        return EVL_ESTATE;
+    if (id)
+        *id = prod->pid;
+    if (epoch)
+        *epoch = prod->epoch;
+    return 0;
+}
+
+EVL_API int evl_producer_sequence(evl_producer_t *prod, int32_t partition, int64_t *next)
+{
+    if (!prod || !next || partition < 0)
+        return EVL_EINVAL;
+    *next = -1;
+    if (!prod->idem)
+        return EVL_ESTATE;
+    if (evl__log_closed(prod->log))
+        return EVL_ESTATE;
+    pthread_mutex_lock(&prod->rw_mu);
+    struct rewound *r = rewound_find(prod, partition);
+    int64_t v = r ? r->next : -1;
+    pthread_mutex_unlock(&prod->rw_mu);
+    if (v >= 0) {
+        *next = v;
+        return 0;
+    }
+    evl_part_t *part;
+    int rc = part_for(prod, partition, nparts_now(prod), &part);
+    if (rc == 0)
+        rc = evl__part_pid_next(part, prod->pid, next);
+    return rc;
+}
+
+EVL_API int evl_producer_rewind(evl_producer_t *prod, int32_t partition, int64_t next)
+{
+    if (!prod || partition < 0 || next < 0 || next > INT64_MAX / 2)
+        return EVL_EINVAL;
+    if (!prod->idem)
+        return EVL_ESTATE;
+    if (partition >= nparts_now(prod) && partition >= evl__topic_refresh(prod->topic))
+        return EVL_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&prod->rw_mu);
+    struct rewound *r = rewound_find(prod, partition);
+    size_t n = atomic_load(&prod->n_rewound);
+    if (!r && n == prod->rw_cap) {
+        size_t cap = prod->rw_cap ? prod->rw_cap * 2 : 4;
+        struct rewound *m = realloc(prod->rw, cap * sizeof *m);
+        if (!m)
+            rc = EVL_ENOMEM;
+        else {
+            prod->rw = m;
+            prod->rw_cap = cap;
+        }
+    }
+    if (rc == 0 && !r) {
+        r = &prod->rw[n];
+        r->part = partition;
+        atomic_store(&prod->n_rewound, n + 1);
+    }
+    if (rc == 0)
+        r->next = next;
+    pthread_mutex_unlock(&prod->rw_mu);
     return rc;
 }

@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "os.h"
+#include "pidtab.h"
 #include "record.h"
 
 /* drop-oldest rolls a full partition's own segment (see evl__part_append)
@@ -241,6 +242,9 @@ static int roll(evl_part_t *part, int64_t now)
     evl__part_finish_seal(part, true);
     uint64_t next = atomic_load(&ctl->next_offset);
     uint64_t alloc = roll_alloc(part, atomic_load(&ctl->write_pos));
+    /* The producer table as of the new segment's base, before that segment
+     * exists: a rebuild starts there (producers.c). */
+    evl__part_pids_roll(part, next);
     /* Under drop-oldest the roll goes ahead even with the budget reached:
      * the segment it seals is what can be dropped next. */
     int rc = evl__part_reserve(part, alloc + EVL_IDX_STEP_MIN);
@@ -283,6 +287,47 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
                      uint64_t frame_bytes, uint64_t *base, uint64_t *seg_base,
                      uint64_t *end_pos)
 {
+    evl_append_res_t res;
+    int rc = evl__part_append_ex(part, msgs, n, frame_bytes, NULL, NULL, &res);
+    if (rc == 0) {
+        *base = res.base;
+        *seg_base = res.seg_base;
+        *end_pos = res.end_pos;
+    }
+    return rc;
+}
+
+/* An idempotent producer's records, under the append lock: the table's
+ * verdict (pidtab.h). 1 when all n are duplicates (nothing to append),
+ * 0 with *skip leading ones to leave out and fo set for the frame, or a
+ * code. */
+static int idempotence(evl_part_t *part, const evl_append_opts_t *o, size_t n,
+                       int64_t *dup_off, evl_append_res_t *res, evl_pid_ent_t **ent,
+                       evl_frame_opts_t *fo)
+{
+    int rc;
+    if (!part->pids && (rc = evl__part_pids_attach(part, true)) != 0)
+        return rc < 0 ? rc : EVL_EIO;
+    uint64_t skip;
+    int64_t first_new;
+    if ((rc = evl__pidtab_check(part->pids, o->producer_id, o->epoch, o->seq, n, ent, &skip,
+                                &first_new)))
+        return rc;
+    res->first_seq = o->seq < 0 ? first_new : o->seq;
+    res->skipped = skip;
+    for (uint64_t i = 0; i < skip; i++)
+        dup_off[i] = evl__pidtab_dup_offset(*ent, res->first_seq + (int64_t)i);
+    if (skip)
+        evl__part_stat_add(part, EVL_STAT_DUPLICATES, (int64_t)skip);
+    *fo = (evl_frame_opts_t){o->producer_id, o->epoch, first_new, o->attrs};
+    return skip == n ? 1 : 0;
+}
+
+int evl__part_append_ex(evl_part_t *part, const evl_msg_t *msgs, size_t n,
+                        uint64_t frame_bytes, const evl_append_opts_t *opts, int64_t *dup_off,
+                        evl_append_res_t *res)
+{
+    *res = (evl_append_res_t){0, 0, 0, 0, -1};
     if (frame_bytes + EVL_SEG_HDR + EVL_FRAME_EOF_BYTES > part->seg_bytes)
         return EVL_ETOOBIG;
     /* The clock is read before locking (it is a fifth of an append's time):
@@ -294,6 +339,9 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     if (rc)
         return rc;
     evl_ctl_t *ctl = part->ctl;
+    evl_seg_t *pf_seg = NULL;  /* the window to fault in after unlocking */
+    uint64_t pf_from = 0, pf_to = 0;
+    bool low = false, wrote = false;
     /* valid shares its line with fields no append writes: a load that hits. */
     if (EVL_UNLIKELY(atomic_load_explicit(&ctl->valid, memory_order_relaxed) != 1)) {
         rc = EVL_ENOTFOUND; /* the topic was deleted (evl__part_mark_deleted) */
@@ -301,6 +349,29 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     }
     if ((rc = evl__part_ensure_wseg(part)))
         goto out;
+    if (opts && opts->hook &&
+        (rc = opts->hook(opts->hook_arg, part,
+                         atomic_load_explicit(&ctl->next_offset, memory_order_relaxed))))
+        goto out;
+    evl_frame_opts_t fo, *fop = NULL;
+    evl_pid_ent_t *ent = NULL;
+    if (opts && opts->producer_id > 0) {
+        rc = idempotence(part, opts, n, dup_off, res, &ent, &fo);
+        if (rc == 1) { /* all duplicates: the tail is what a sync waits for */
+            res->seg_base = atomic_load_explicit(&ctl->active_base, memory_order_relaxed);
+            res->end_pos = atomic_load_explicit(&ctl->write_pos, memory_order_relaxed);
+            rc = 0;
+            goto out;
+        }
+        if (rc)
+            goto out;
+        msgs += res->skipped;
+        n -= res->skipped;
+        fop = &fo;
+    } else if (opts && opts->attrs) {
+        fo = (evl_frame_opts_t){0, 0, 0, opts->attrs};
+        fop = &fo;
+    }
     uint64_t pos = atomic_load_explicit(&ctl->write_pos, memory_order_relaxed);
     if (pos > EVL_SEG_HDR &&
         (pos + frame_bytes + EVL_FRAME_EOF_BYTES > part->roll_bytes ||
@@ -332,7 +403,7 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     uint8_t *dst = seg->map + pos;
     uint64_t off = atomic_load_explicit(&ctl->next_offset, memory_order_relaxed);
     int64_t max_ts;
-    uint32_t flen = evl__frame_encode(dst, seg->base, off, msgs, n, now, NULL, &max_ts);
+    uint32_t flen = evl__frame_encode(dst, seg->base, off, msgs, n, now, fop, &max_ts);
     end = pos + evl__frame_span(flen);
     int64_t seg_max = atomic_load_explicit(&ctl->max_ts, memory_order_relaxed);
     uint64_t last_idx = atomic_load_explicit(&ctl->last_idx_pos, memory_order_relaxed);
@@ -350,6 +421,8 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
         atomic_store_explicit(&ctl->max_ts, max_ts, memory_order_relaxed);
     atomic_store_explicit(&ctl->write_pos, end, memory_order_release);
     atomic_store_explicit(&ctl->next_offset, off + n, memory_order_release);
+    if (fop && fop->producer_id > 0)
+        evl__pidtab_note(part->pids, ent, fop->producer_id, fop->epoch, fop->base_seq, off, n);
     atomic_store_explicit(&part->n_appends,
                           atomic_load_explicit(&part->n_appends, memory_order_relaxed) + (int64_t)n,
                           memory_order_relaxed);
@@ -357,24 +430,24 @@ int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
                           atomic_load_explicit(&part->n_append_bytes, memory_order_relaxed) +
                               (int64_t)flen,
                           memory_order_relaxed);
-    *base = off;
-    *seg_base = seg->base;
-    *end_pos = end;
+    res->base = off;
+    res->seg_base = seg->base;
+    res->end_pos = end;
     uint64_t alloc = atomic_load_explicit(&ctl->alloc_end, memory_order_relaxed);
-    bool low = alloc < EVL_MIN(end + atomic_load_explicit(&part->ahead, memory_order_relaxed),
-                               part->seg_bytes);
+    low = alloc < EVL_MIN(end + atomic_load_explicit(&part->ahead, memory_order_relaxed),
+                          part->seg_bytes);
+    wrote = true;
     /* Crossing a window boundary: fault in the next window after unlocking
      * (see below). The reference keeps the mapping alive past a roll. */
-    evl_seg_t *pf_seg = NULL;
-    uint64_t pf_from = ((end / WRITER_WINDOW) + 1) * WRITER_WINDOW;
-    uint64_t pf_to = EVL_MIN(pf_from + WRITER_WINDOW, alloc);
+    pf_from = ((end / WRITER_WINDOW) + 1) * WRITER_WINDOW;
+    pf_to = EVL_MIN(pf_from + WRITER_WINDOW, alloc);
     if (pos / WRITER_WINDOW != end / WRITER_WINDOW && pf_to > pf_from) {
         pf_seg = seg;
         evl__seg_ref(seg);
     }
 out:
     evl__part_unlock(part);
-    if (rc == 0) {
+    if (wrote) {
         /* The writer faults in the window after the one it writes, outside
          * the lock: a few microseconds per 64 KiB, so no page fault happens
          * under the lock even when the prefault thread gets no CPU (every

@@ -52,6 +52,8 @@ static const struct row {
     [EVL_CFG_RETAIN_UNTIL_CONSUMED_BY] = {"retain.until.consumed.by", T_STR, 0, 0, 0, NULL, S_STORED},
     [EVL_CFG_PARTITIONER_KEYLESS] = {"partitioner.keyless", T_ENUM, 0, 0, 0, keyless, S_PROD},
     [EVL_CFG_STICKY_RECORDS] = {"sticky.records", T_INT, 64, 1, INT32_MAX, NULL, S_PROD},
+    [EVL_CFG_ENABLE_IDEMPOTENCE] = {"enable.idempotence", T_BOOL, 0, 0, 1, NULL, S_PROD},
+    [EVL_CFG_PRODUCER_NAME] = {"producer.name", T_STR, 0, 0, 0, NULL, S_PROD},
     [EVL_CFG_GROUP_ID] = {"group.id", T_STR, 0, 0, 0, NULL, S_CONS},
     [EVL_CFG_AUTO_OFFSET_RESET] = {"auto.offset.reset", T_ENUM, 1, 0, 0, resets, S_CONS},
     [EVL_CFG_ENABLE_AUTO_COMMIT] = {"enable.auto.commit", T_BOOL, 1, 0, 1, NULL, S_CONS},

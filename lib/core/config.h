@@ -34,6 +34,8 @@ enum evl_cfg_key {
     /* producer */
     EVL_CFG_PARTITIONER_KEYLESS,
     EVL_CFG_STICKY_RECORDS,
+    EVL_CFG_ENABLE_IDEMPOTENCE,
+    EVL_CFG_PRODUCER_NAME,
     /* consumer */
     EVL_CFG_GROUP_ID,
     EVL_CFG_AUTO_OFFSET_RESET,

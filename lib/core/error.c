@@ -40,6 +40,10 @@ static const struct {
      "no committed offset and auto.offset.reset is none"},
     {EVL_EDURABILITY, "EVL_EDURABILITY",
      "record appended but fsync failed: not durable"},
+    {EVL_ESEQUENCE, "EVL_ESEQUENCE",
+     "producer sequence out of order: records before it are missing"},
+    {EVL_EPRODUCER_FENCED, "EVL_EPRODUCER_FENCED",
+     "a newer instance of this producer.name has written: this one is fenced"},
 };
 
 EVL_API const char *evl_strerror(int rc)

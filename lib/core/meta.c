@@ -78,7 +78,8 @@ static void meta_logf(evl_meta_t *m, int level, const char *fmt, ...)
     pthread_mutex_unlock(&registry_mu);
 }
 
-static const char *const db_names[EVL_DB__COUNT] = {"topics", "offsets", "groups", "log"};
+static const char *const db_names[EVL_DB__COUNT] = {"topics", "offsets", "groups", "log",
+                                                          "producers"};
 
 int evl__meta_rc(int rc)
 {

@@ -18,7 +18,10 @@
 /* Tables. log: facts about the metadata itself ("created": the metadata was
  * made by a version that keeps topic.conf files; "lost/GROUP": the group's
  * committed offsets were lost with the metadata, offsets.h). */
-enum { EVL_DB_TOPICS = 0, EVL_DB_OFFSETS, EVL_DB_GROUPS, EVL_DB_LOG, EVL_DB__COUNT };
+/* producers: NAME -> the named producer's id and epoch (producer.name);
+ * log's "producer.next.id": the next producer id to give out. */
+enum { EVL_DB_TOPICS = 0, EVL_DB_OFFSETS, EVL_DB_GROUPS, EVL_DB_LOG, EVL_DB_PRODUCERS,
+       EVL_DB__COUNT };
 
 typedef struct evl_meta evl_meta_t;
 

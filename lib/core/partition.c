@@ -319,6 +319,7 @@ void evl__part_close(evl_part_t *part)
         part->segs = s->next;
         evl__seg_unref(s);
     }
+    evl__part_pids_detach(part);
     evl__os_munmap(part->ctl, 4096);
     pthread_mutex_destroy(&part->seg_mu);
     pthread_mutex_destroy(&part->retention_mu);

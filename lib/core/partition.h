@@ -174,6 +174,10 @@ typedef struct evl_part {
      * load and store, not a contended atomic add per record). */
     _Atomic int64_t n_appends, n_append_bytes;
     _Atomic int64_t last_flush_ms;
+    /* The idempotent producers' table (pidtab.h), once mapped by this
+     * handle (under the append lock, or while the partition is set up). */
+    struct evl_pidtab *pids;
+    void *pids_map;
 } evl_part_t;
 
 /* Open partition id in folder tdir/id (tdir must exist: -ENOENT if not,
@@ -195,6 +199,56 @@ void evl__part_close(evl_part_t *part);
 int evl__part_append(evl_part_t *part, const evl_msg_t *msgs, size_t n,
                      uint64_t frame_bytes, uint64_t *base, uint64_t *seg_base,
                      uint64_t *end_pos);
+
+/* What an append may carry besides its records (evl__part_append_ex). */
+typedef struct evl_append_opts {
+    int64_t producer_id;   /* > 0: an idempotent producer's records */
+    int32_t epoch;         /* its epoch (>= 0) */
+    int64_t seq;           /* the sequence of msgs[0]; < 0: the next one the
+                              partition expects from producer_id */
+    uint8_t attrs;         /* EVL_ATTR_TXN, EVL_ATTR_CONTROL (record.h) */
+    /* Called under the append lock, before anything is checked or written,
+     * with the offset the first record would get: nonzero refuses the
+     * append with that code. The seam for an area's rules that must hold
+     * atomically with the append (transactions, a replica's fencing). */
+    int (*hook)(void *arg, evl_part_t *part, uint64_t next_offset);
+    void *hook_arg;
+} evl_append_opts_t;
+
+typedef struct evl_append_res {
+    uint64_t base;         /* offset of the first record appended */
+    uint64_t seg_base, end_pos; /* where the frame ends (for evl__part_sync);
+                              the tail when nothing was appended */
+    uint64_t skipped;      /* leading records the log already held (an
+                              idempotent producer's replay): not appended */
+    int64_t first_seq;     /* the sequence msgs[0] had (idempotent) */
+} evl_append_res_t;
+
+/* evl__part_append with options. With a producer id, the producer table
+ * decides (pidtab.h): EVL_EPRODUCER_FENCED, EVL_ESEQUENCE, or res->skipped
+ * leading records that are duplicates, whose original offsets go to
+ * dup_off[0..skipped) (-1: older than the table remembers, see
+ * evl__part_find_seqs), the rest appended as one frame. */
+int evl__part_append_ex(evl_part_t *part, const evl_msg_t *msgs, size_t n,
+                        uint64_t frame_bytes, const evl_append_opts_t *opts, int64_t *dup_off,
+                        evl_append_res_t *res);
+
+/* producers.c: the producer table. Map its region of the control file if
+ * there is one (1 if not); with create (append lock held), make it. */
+int evl__part_pids_attach(evl_part_t *part, bool create);
+void evl__part_pids_detach(evl_part_t *part);
+/* Rebuild the table from its snapshot and the frames after it (the
+ * partition being set up or its append lock held); 0 if there is none. */
+int evl__part_pids_rebuild(evl_part_t *part);
+/* The sequence the partition expects next from producer pid (0 if it
+ * has none), under the append lock. */
+int evl__part_pid_next(evl_part_t *part, int64_t pid, int64_t *next);
+/* At a roll (append lock held): snapshot the table as of next_base. */
+void evl__part_pids_roll(evl_part_t *part, uint64_t next_base);
+/* Where the records of sequences seq0..seq0+n of producer pid went: fills
+ * each out[i] < 0 from the frame headers (newest segment first), leaving
+ * -1 for those no longer in the log. Without the append lock. */
+void evl__part_find_seqs(evl_part_t *part, int64_t pid, int64_t seq0, uint64_t n, int64_t *out);
 
 /* Before a durable append: take the write fault on the tail pages now,
  * outside the append lock (see partition.c). */

@@ -124,7 +124,7 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t seg_base, uint64_t base_offset
     if (opts) {
         d = evl__vput(d, (uint64_t)opts->producer_id);
         d = evl__vput(d, (uint64_t)(uint32_t)opts->epoch);
-        d = evl__vput(d, (uint64_t)(uint32_t)opts->base_seq);
+        d = evl__vput(d, (uint64_t)opts->base_seq);
     }
     uint32_t hdr_len = (uint32_t)(d - dst);
     for (size_t i = 0; i < n; i++) {
@@ -165,12 +165,12 @@ int evl__frame_head(const uint8_t *p, uint32_t frame_len, uint64_t avail, uint64
     if (attrs & EVL_ATTR_PRODUCER) {
         uint64_t pid, epoch, seq;
         if (!evl__vget(&s, end, &pid) || !evl__vget(&s, end, &epoch) ||
-            !evl__vget(&s, end, &seq) || pid > INT64_MAX || epoch > INT16_MAX ||
-            seq > INT32_MAX)
+            !evl__vget(&s, end, &seq) || pid > INT64_MAX || epoch > INT32_MAX ||
+            seq > INT64_MAX)
             return EVL_ECORRUPT;
         f->producer_id = (int64_t)pid;
         f->epoch = (int32_t)epoch;
-        f->base_seq = (int32_t)seq;
+        f->base_seq = (int64_t)seq;
     }
     uint32_t hdr_len = (uint32_t)(s - p);
     if (hdr_len >= frame_len)

@@ -69,7 +69,7 @@
 #define EVL_FRAME_EOF_BYTES 16u   /* room kept at every segment's end */
 #define EVL_FRAME_FIXED 9u        /* frame_len, crc, attributes */
 /* The largest header: the fixed part, five varints, the producer's three. */
-#define EVL_FRAME_HDR_MAX (EVL_FRAME_FIXED + 5 + 5 + 5 + 10 + 10 + 10 + 5 + 5)
+#define EVL_FRAME_HDR_MAX (EVL_FRAME_FIXED + 5 + 5 + 5 + 10 + 10 + 10 + 5 + 10)
 /* A record's own fields at their largest: len, crc, timestamp and offset
  * deltas, key and value lengths, header count. */
 #define EVL_REC_FIXED_MAX (5 + 4 + 10 + 5 + 5 + 5 + 5)
@@ -114,13 +114,15 @@ typedef struct evl_frame {
     uint32_t count, last_delta;
     int64_t base_ts, max_ts;
     int64_t producer_id;    /* EVL_NO_PRODUCER without EVL_ATTR_PRODUCER */
-    int32_t epoch, base_seq;
+    int32_t epoch;
+    int64_t base_seq;       /* 64-bit: sequences never wrap */
 } evl_frame_t;
 
 /* What a frame says about its producer, for the encoder (NULL: none). */
 typedef struct evl_frame_opts {
     int64_t producer_id;    /* >= 0 */
-    int32_t epoch, base_seq;
+    int32_t epoch;          /* >= 0 */
+    int64_t base_seq;       /* >= 0 */
     uint8_t attrs;          /* EVL_ATTR_TXN, EVL_ATTR_CONTROL */
 } evl_frame_opts_t;
 

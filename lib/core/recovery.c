@@ -402,6 +402,9 @@ int evl__part_recover(evl_part_t *part)
     }
     atomic_store(&ctl->start_offset, start);
     free(bases);
+    int prc;
+    if (rc >= 0 && (prc = evl__part_pids_rebuild(part)) < 0)
+        rc = prc;
     return rc;
 }
 
@@ -477,6 +480,11 @@ void evl__part_repair_tail(evl_part_t *part)
     if (ic > 0 && evl__seg_idx_pos(seg, ic - 1) >= atomic_load(&ctl->write_pos))
         atomic_store(&ctl->idx_count, ic - 1);
     evl__seg_unref(seg);
+    /* The dead writer may have published a frame without noting it in the
+     * producer table, or died halfway through noting it. */
+    if (evl__part_pids_rebuild(part) < 0)
+        evl__logf(part->env.lg, EVL_LOG_ERR, "%s/%d: rebuilding the producer table failed",
+                  part->env.name, part->id);
 }
 
 /* The first frame of seg after p (up to end) whose header checks out with
@@ -578,5 +586,5 @@ int evl__part_cut_damaged_tail(evl_part_t *part)
               (unsigned long long)next - 1, (unsigned long long)seg->base,
               (unsigned long long)p, (unsigned long long)(wp - p));
     evl__seg_unref(seg);
-    return 0;
+    return evl__part_pids_rebuild(part); /* the cut frames' batches go */
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pidtab.h"
 #include "record.h"
 
 static const char *out_dir;
@@ -138,6 +139,27 @@ static void partition_seed(int shape)
         abort();
 }
 
+/* A producer snapshot with three producers (one wrapped its batch ring). */
+static void pidsnap_seed(void)
+{
+    evl_pidtab_t *t = malloc(EVL_PIDTAB_BYTES);
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/fuzz_pidsnap", out_dir);
+    mkdir(dir, 0755);
+    evl__pidtab_init(t);
+    uint64_t off = 0;
+    for (int i = 0; i < 9; i++, off += 10)
+        evl__pidtab_note(t, NULL, 1 + i % 3, i / 3, i / 3 * 10, off, 10);
+    if (evl__pidtab_save(dir, t, off) != 0)
+        exit(1);
+    snprintf(path, sizeof path, "%s/producers.snap", dir);
+    char to[400];
+    snprintf(to, sizeof to, "%s/seed-%03d", dir, nseed++);
+    if (rename(path, to) != 0)
+        exit(1);
+    free(t);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2)
@@ -146,6 +168,7 @@ int main(int argc, char **argv)
     frames();
     for (int shape = 0; shape < 4; shape++)
         partition_seed(shape);
+    pidsnap_seed();
     printf("make_seeds: %d seeds\n", nseed);
     return 0;
 }
