@@ -220,11 +220,14 @@ EVL_API const char *evl_errname(int rc);
  *                                 gets an id, and each record a sequence
  *                                 number per partition, checked under the
  *                                 append lock. A record sent again with a
- *                                 sequence the partition already holds is
- *                                 not appended twice: its send returns 0
- *                                 and its original offset (-1 once that is
- *                                 no longer known). See evl_producer_rewind
- *                                 for replaying after a restart.
+ *                                 sequence the partition already holds (a
+ *                                 replay after evl_producer_rewind) is not
+ *                                 appended twice: its send returns 0 and
+ *                                 its original offset (-1 once that is no
+ *                                 longer in the log). Within a process the
+ *                                 send calls say exactly what was appended
+ *                                 (a record with EVL_EDURABILITY was), so
+ *                                 resending without a rewind appends again.
  *   producer.name []              with enable.idempotence: a name kept in
  *                                 the log's metadata, so that the producer
  *                                 keeps its id across restarts. Each
@@ -421,6 +424,17 @@ EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name,
  */
 EVL_API int evl_topic_list(evl_log_t *log, char ***names, size_t *count);
 
+/**
+ * @brief Compact the topic's partitions now (cleanup.policy compact or
+ * compact,delete), whatever their dirty ratio: in the sealed segments
+ * older than min.compaction.lag.ms, only the newest record of each key
+ * stays (see cleanup.policy). Runs in the calling thread; a partition that
+ * another thread or process is cleaning is left to it.
+ * @return 0; EVL_ENOTFOUND; EVL_ECONFIG (the policy is delete); EVL_EFULL or
+ *         EVL_ENOSPC (no room for the cleaned copy: nothing changed).
+ */
+EVL_API int evl_topic_compact(evl_log_t *log, const char *name);
+
 /** @brief Number of partitions of topic, or a negative code. Thread-safe. */
 EVL_API int evl_topic_partitions(evl_log_t *log, const char *name);
 
@@ -611,8 +625,9 @@ EVL_API int evl_producer_id(const evl_producer_t *prod, int64_t *id, int32_t *ep
 
 /**
  * @brief The sequence the next record this producer sends to partition
- * will carry: where the partition's log stands for this producer id, or
- * where evl_producer_rewind put it. Thread-safe.
+ * will carry: where the partition's log stands for this producer id (0
+ * when the partition has no record of it), or where evl_producer_rewind
+ * put it. Thread-safe.
  * @return 0; EVL_ESTATE without idempotence; EVL_EINVAL; EVL_ENOTFOUND.
  */
 EVL_API int evl_producer_sequence(evl_producer_t *prod, int32_t partition, int64_t *next);
@@ -620,8 +635,10 @@ EVL_API int evl_producer_sequence(evl_producer_t *prod, int32_t partition, int64
 /**
  * @brief Send the next records to partition with sequences from next on,
  * to replay them (see above). A rewind past what the partition holds makes
- * the next send fail with EVL_ESEQUENCE. Thread-safe, but sends to the
- * partition that overlap the call see the rewind or not.
+ * the next send fail with EVL_ESEQUENCE, if the partition knows the
+ * producer (it remembers the last 102 producers that wrote to it, named
+ * ones kept over unnamed ones). Thread-safe, but sends to the partition
+ * that overlap the call see the rewind or not.
  * @return 0; EVL_ESTATE without idempotence; EVL_EINVAL.
  */
 EVL_API int evl_producer_rewind(evl_producer_t *prod, int32_t partition, int64_t next);

@@ -346,7 +346,7 @@ Test(cli, topic_lifecycle)
     cr_assert(strstr(r.out, "retention.ms") && strstr(r.out, "123456"), "%s",
               r.out);
     cr_assert(strstr(r.out, "fsync"), "%s", r.out);
-    cr_assert_eq(count_lines(r.out), 2 + 10 + 3, "%s", r.out);
+    cr_assert_eq(count_lines(r.out), 2 + 15 + 3, "%s", r.out);
     res_free(&r);
 
     ok(EVL("topic", "alter", "b", "-p", "5"));

@@ -484,3 +484,69 @@ Test(idempotence, batches_carry_producer_id_epoch_and_sequence)
     evl_producer_close(p);
     evl_log_close(log);
 }
+
+/* Rolls by a handle that never used the producer table still snapshot it:
+ * otherwise retention deletes the frames a rebuild needs (review of issue
+ * 19: a named producer's sequence came back as 0 instead of 10). */
+Test(idempotence, rolls_by_plain_producers_keep_the_snapshot_current)
+{
+    evl_config_t *c = test_cfg("segment.bytes", "65536", "retention.bytes", "65536", NULL);
+    evl_log_t *log = test_open(c);
+    cr_assert_eq(evl_topic_create(log, "t", 1, c), 0);
+    evl_producer_t *a = idem_producer(log, "t", "keeper");
+    evl_msg_t m[10];
+    char buf[10][24];
+    fill(m, buf, 0, 10, 0);
+    cr_assert_eq(evl_producer_send_batch(a, m, 10, 0), 0);
+    evl_producer_close(a);
+    evl_log_close(log);
+    log = test_open(c);
+    evl_producer_t *plain;
+    cr_assert_eq(evl_producer_new(log, "t", NULL, &plain), 0);
+    char big[200];
+    memset(big, 'y', sizeof big);
+    for (int i = 0; i < 20000; i++) {
+        evl_msg_t f = {NULL, 0, big, sizeof big, NULL, 0, EVL_TIMESTAMP_NOW, 0, -1};
+        cr_assert_eq(evl_producer_send(plain, &f, 0), 0);
+    }
+    evl_producer_close(plain);
+    evl_log_close(log);
+    evl_config_t *rb = test_cfg("segment.bytes", "65536", "retention.bytes", "65536",
+                                "recovery.mode", "rebuild", NULL);
+    log = test_open(rb);
+    evl_partition_info_t pi;
+    cr_assert_eq(evl_partition_info(log, "t", 0, &pi), 0);
+    cr_assert_gt(pi.start_offset, 10, "retention deleted the producer's frames");
+    a = idem_producer(log, "t", "keeper");
+    int64_t next;
+    cr_assert_eq(evl_producer_sequence(a, 0, &next), 0);
+    cr_assert_eq(next, 10);
+    evl_producer_close(a);
+    evl_log_close(log);
+    evl_config_free(c);
+    evl_config_free(rb);
+}
+
+/* A full table drops unnamed producers' entries before a named one's. */
+Test(idempotence, a_full_table_evicts_unnamed_producers_first)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "t", 1, NULL), 0);
+    evl_producer_t *named = idem_producer(log, "t", "kept");
+    for (int i = 0; i < 7; i++)
+        test_send(named, 0, NULL, "n", 0);
+    for (int i = 0; i < 300; i++) {
+        evl_producer_t *u = idem_producer(log, "t", NULL);
+        test_send(u, 0, NULL, "u", 0);
+        evl_producer_close(u);
+    }
+    int64_t next;
+    cr_assert_eq(evl_producer_sequence(named, 0, &next), 0);
+    cr_assert_eq(next, 7);
+    cr_assert_eq(evl_producer_rewind(named, 0, 3), 0);
+    evl_msg_t m = {NULL, 0, "n", 1, NULL, 0, EVL_TIMESTAMP_NOW, 0, -1};
+    cr_assert_eq(evl_producer_send(named, &m, 0), 0);
+    cr_assert_eq(m.offset, 3, "a replay still recognised");
+    evl_producer_close(named);
+    evl_log_close(log);
+}

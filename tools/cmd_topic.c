@@ -21,6 +21,7 @@ static const char help_topic[] =
     "       evl topic describe NAME [--json]\n"
     "       evl topic delete NAME\n"
     "       evl topic alter NAME -p PARTITIONS\n"
+    "       evl topic compact NAME\n"
     "\n"
     "Run 'evl topic SUBCOMMAND --help' for the options of each.\n";
 
@@ -62,12 +63,22 @@ static const char help_alter[] =
     "Grow the topic to PARTITIONS partitions in total. Partitions never\n"
     "shrink. Keys then map to other partitions than before, as in Kafka.\n";
 
+static const char help_compact[] =
+    "usage: evl topic compact NAME\n"
+    "\n"
+    "Compact a topic of cleanup.policy compact (or compact,delete) now: in\n"
+    "its sealed segments older than min.compaction.lag.ms, only the newest\n"
+    "record of each key stays (tombstones until delete.retention.ms). Offsets\n"
+    "do not change. Processes that have the log open also compact in the\n"
+    "background, every log.cleaner.backoff.ms.\n";
+
 /* Settings `topic describe` shows, in this order. */
 static const char *const topic_keys[] = {
     "segment.bytes",        "segment.ms",        "retention.ms",
     "retention.bytes",      "max.message.bytes", "index.interval.bytes",
     "partitioner",          "durability",        "flush.interval.ms",
-    "retain.until.consumed.by",
+    "retain.until.consumed.by", "cleanup.policy", "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms", "max.compaction.lag.ms", "delete.retention.ms",
 };
 
 /* Parse the options common to subcommands that take only -d/--json/--help
@@ -343,7 +354,26 @@ static int topic_describe(struct cli *cli, int argc, char **argv)
     return status;
 }
 
-/* ---- delete, alter ------------------------------------------------------------ */
+/* ---- delete, alter, compact ---------------------------------------------------- */
+
+static int topic_compact(struct cli *cli, int argc, char **argv)
+{
+    const char *name;
+    evl_log_t *log;
+    int status = one_name(cli, argc, argv, help_compact, &name);
+    int rc;
+
+    if (status >= 0)
+        return status;
+    if ((status = cli_open_log(cli, 0, &log)) != 0)
+        return status;
+    if ((rc = evl_topic_compact(log, name)) == EVL_ECONFIG)
+        status = cli_fail("topic '%s' is not compacted (cleanup.policy=delete)", name);
+    else if (rc != 0)
+        status = cli_topic_fail(rc, name);
+    evl_log_close(log);
+    return status;
+}
 
 static int topic_delete(struct cli *cli, int argc, char **argv)
 {
@@ -417,7 +447,7 @@ int cmd_topic(struct cli *cli, int argc, char **argv)
     static const struct subcommand subs[] = {
         {"create", topic_create},     {"list", topic_list},
         {"describe", topic_describe}, {"delete", topic_delete},
-        {"alter", topic_alter},
+        {"alter", topic_alter},       {"compact", topic_compact},
     };
     return cli_dispatch(cli, argc, argv, subs, sizeof subs / sizeof subs[0],
                         help_topic);

@@ -27,9 +27,10 @@ struct evl_producer {
     int partitioner;         /* EVL_PART_* */
     uint64_t sticky_records;
     uint64_t max_msg;
+    bool compacted;          /* cleanup.policy compacts: keys required */
     _Atomic uint64_t counter; /* keyless records sent */
     /* enable.idempotence: */
-    bool idem;
+    bool idem, named;
     int64_t pid;
     int32_t epoch;
     /* Partitions rewound (evl_producer_rewind) and not caught up yet: their
@@ -71,9 +72,11 @@ EVL_API int evl_producer_new(evl_log_t *log, const char *topic, const evl_config
     prod->sticky_records = (uint64_t)evl__cfg_int(cfg ? cfg : &log->cfg, EVL_CFG_STICKY_RECORDS);
     prod->partitioner = (int)evl__cfg_int(&t->cfg, EVL_CFG_PARTITIONER);
     prod->max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
+    prod->compacted = evl__cleanup_compacts(evl__cfg_int(&t->cfg, EVL_CFG_CLEANUP_POLICY));
     const evl_config_t *pc = cfg ? cfg : &log->cfg;
     const char *pname = evl__cfg_str(pc, EVL_CFG_PRODUCER_NAME);
     prod->idem = evl__cfg_int(pc, EVL_CFG_ENABLE_IDEMPOTENCE) != 0;
+    prod->named = *pname != 0;
     pthread_mutex_init(&prod->rw_mu, NULL);
     rc = 0;
     if (*pname && !prod->idem) {
@@ -162,6 +165,14 @@ static int msg_check(const evl_producer_t *prod, const evl_msg_t *m, uint64_t *s
     for (size_t h = 0; h < m->header_count; h++)
         if (!m->headers[h].name || (!m->headers[h].value && m->headers[h].value_len))
             return EVL_EINVAL;
+    if (!m->key && prod->compacted) {
+        /* As Kafka: compaction keeps the newest record per key, so a record
+         * without one has no place in a compacted topic. */
+        evl__logf(&prod->log->lg, EVL_LOG_ERR,
+                  "topic %s is compacted (cleanup.policy): a record needs a key",
+                  prod->topic->name);
+        return EVL_EINVAL;
+    }
     uint64_t sz = evl__rec_size(m);
     if (sz == 0 || evl__rec_payload(m) > prod->max_msg)
         return EVL_ETOOBIG;
@@ -236,7 +247,8 @@ static int append_frame(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs,
     int64_t s_dup[16], *dup = k <= 16 ? s_dup : evl__malloc(k * sizeof *dup);
     if (!dup)
         return EVL_ENOMEM;
-    evl_append_opts_t o = {.producer_id = prod->pid, .epoch = prod->epoch, .seq = -1};
+    evl_append_opts_t o = {.producer_id = prod->pid, .epoch = prod->epoch, .seq = -1,
+                           .named = prod->named};
     struct rewound *r = NULL;
     bool locked = atomic_load_explicit(&prod->n_rewound, memory_order_acquire) > 0;
     if (locked) {

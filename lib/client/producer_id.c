@@ -4,13 +4,13 @@
  * keeps its id across restarts and gets a higher epoch at each
  * evl_producer_new; an unnamed one gets a new id every time.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "log.h"
 #include "meta.h"
 #include "producer_id.h"
-
-#define NEXT_ID_KEY "producer.next.id"
 
 typedef struct take {
     const char *name; /* NULL: unnamed */
@@ -18,23 +18,19 @@ typedef struct take {
     int32_t epoch;
 } take_t;
 
-static int new_id(MDB_txn *txn, const MDB_dbi *dbi, int64_t *pid)
+/* Ids are random 63-bit numbers, not a counter: a counter kept in the
+ * metadata would start again after the metadata is lost or restored from
+ * a backup, and hand out ids that partitions still remember. Two producers
+ * get the same id with a chance of n^2 / 2^64. */
+static int new_id(int64_t *pid)
 {
-    MDB_val k = {sizeof NEXT_ID_KEY - 1, (void *)NEXT_ID_KEY}, v;
-    int rc = mdb_get(txn, dbi[EVL_DB_LOG], &k, &v);
-    uint64_t next = 1;
-    if (rc == 0 && v.mv_size == 8)
-        next = evl_ld64(v.mv_data);
-    else if (rc != 0 && rc != MDB_NOTFOUND)
-        return evl__meta_rc(rc);
-    if (next == 0 || next >= (uint64_t)INT64_MAX)
-        return EVL_ECORRUPT;
-    uint8_t buf[8];
-    evl_st64(buf, next + 1);
-    v = (MDB_val){8, buf};
-    if ((rc = mdb_put(txn, dbi[EVL_DB_LOG], &k, &v, 0)))
-        return evl__meta_rc(rc);
-    *pid = (int64_t)next;
+    uint64_t v = 0;
+    while (v == 0) {
+        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+            return errno == EINTR ? -EINTR : -errno;
+        v &= (uint64_t)INT64_MAX;
+    }
+    *pid = (int64_t)v;
     return 0;
 }
 
@@ -44,18 +40,18 @@ static int take_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
     int rc;
     t->epoch = 0;
     if (!t->name)
-        return new_id(txn, dbi, &t->pid);
+        return new_id(&t->pid);
     MDB_val k = {strlen(t->name), (void *)t->name}, v;
     rc = mdb_get(txn, dbi[EVL_DB_PRODUCERS], &k, &v);
     if (rc == 0 && v.mv_size == 12) {
         t->pid = (int64_t)evl_ld64(v.mv_data);
         uint32_t e = evl_ld32((const uint8_t *)v.mv_data + 8);
         if (t->pid <= 0 || e >= INT32_MAX)
-            rc = new_id(txn, dbi, &t->pid); /* epochs used up: a new id */
+            rc = new_id(&t->pid); /* epochs used up: a new id */
         else
             t->epoch = (int32_t)e + 1;
     } else if (rc == 0 || rc == MDB_NOTFOUND) {
-        rc = new_id(txn, dbi, &t->pid);
+        rc = new_id(&t->pid);
     } else {
         return evl__meta_rc(rc);
     }

@@ -345,6 +345,24 @@ static int skip_missing(evl_reader_t *rd, uint64_t *next_base, int why, evl_seg_
     return rc;
 }
 
+/*
+ * The segment an end marker leads to is gone because a compaction merged
+ * it into an earlier one (compact.c): the segment that now holds next_base
+ * starts before it. Seek there, as a new reader would. 0, or -ENOENT when
+ * that is not the case (the file is missing for another reason).
+ */
+static int follow_compacted(evl_reader_t *rd, const evl_seg_t *old, uint64_t next_base)
+{
+    evl_seg_t *s;
+    if (evl__part_seg_for(rd->part, next_base, &s))
+        return -ENOENT;
+    bool merged = s != old && s->base < next_base && s->base >= old->base;
+    evl__seg_unref(s);
+    if (!merged)
+        return -ENOENT;
+    return evl_reader_seek(rd, (int64_t)EVL_MAX(rd->next, next_base));
+}
+
 /* Load the frame at rd->pos. 0: loaded; 1: nothing published yet;
  * negative: error. Crosses to the next segment at an end marker. */
 static int load_frame(evl_reader_t *rd)
@@ -375,6 +393,9 @@ static int load_frame(evl_reader_t *rd)
                 return EVL_ECORRUPT;
             evl_seg_t *nseg;
             int rc = evl__part_seg_at(rd->part, next_base, &nseg);
+            if (rc == -ENOENT && next_base >= evl__part_start(rd->part) &&
+                follow_compacted(rd, seg, next_base) == 0)
+                continue;
             if ((rc == -ENOENT || rc == EVL_ECORRUPT) && next_base >= evl__part_start(rd->part))
                 rc = skip_missing(rd, &next_base, rc, &nseg);
             if (rc)

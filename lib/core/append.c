@@ -199,12 +199,17 @@ int evl__part_finish_seal(evl_part_t *part, bool locked)
     }
     if (rc)
         seal_failed(part, n.base, rc);
+    struct evl_pidtab *snap = NULL;
     if (locked || evl__part_lock(part) == 0) {
         if (seal_pending_for(part, n.base)) {
             /* After a failure, no sealed checkpoint: recovery after a reboot
              * checks that segment's frames instead of trusting it. */
-            if (rc == 0 && seg)
+            if (rc == 0 && seg) {
                 evl__seg_ckpt_sealed(seg, n.pos, n.next, n.max_ts, (uint32_t)n.idx_count);
+                /* The data before n.next is on disk: the producer table as
+                 * of there may become the snapshot (producers.c). */
+                snap = evl__part_pids_take(part, n.next);
+            }
             atomic_store(&ctl->seal_pending, 0);
         }
         if (!locked)
@@ -213,6 +218,10 @@ int evl__part_finish_seal(evl_part_t *part, bool locked)
     int src = rc == 0 && seg ? evl__os_fdatasync(seg->fd) : 0;
     if (src)
         seal_failed(part, n.base, src);
+    if (src == 0)
+        evl__part_pids_save(part, snap);
+    else
+        free(snap);
     evl__seg_unref(seg);
     return rc || src ? EVL_EDURABILITY : 0;
 }
@@ -242,8 +251,8 @@ static int roll(evl_part_t *part, int64_t now)
     evl__part_finish_seal(part, true);
     uint64_t next = atomic_load(&ctl->next_offset);
     uint64_t alloc = roll_alloc(part, atomic_load(&ctl->write_pos));
-    /* The producer table as of the new segment's base, before that segment
-     * exists: a rebuild starts there (producers.c). */
+    /* The producer table as of the new segment's base, kept until the seal
+     * has the old segment's data on disk (producers.c). */
     evl__part_pids_roll(part, next);
     /* Under drop-oldest the roll goes ahead even with the budget reached:
      * the segment it seals is what can be dropped next. */
@@ -422,7 +431,8 @@ int evl__part_append_ex(evl_part_t *part, const evl_msg_t *msgs, size_t n,
     atomic_store_explicit(&ctl->write_pos, end, memory_order_release);
     atomic_store_explicit(&ctl->next_offset, off + n, memory_order_release);
     if (fop && fop->producer_id > 0)
-        evl__pidtab_note(part->pids, ent, fop->producer_id, fop->epoch, fop->base_seq, off, n);
+        evl__pidtab_note(part->pids, ent, fop->producer_id, fop->epoch, fop->base_seq, off, n,
+                         opts->named);
     atomic_store_explicit(&part->n_appends,
                           atomic_load_explicit(&part->n_appends, memory_order_relaxed) + (int64_t)n,
                           memory_order_relaxed);

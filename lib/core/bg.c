@@ -109,7 +109,7 @@ static void *lane_main(void *p)
     struct lane_arg a = *(struct lane_arg *)p;
     free(p);
     evl_bg_t *bg = a.bg;
-    if (a.lane == EVL_BG_IDLE)
+    if (a.lane != EVL_BG_NORMAL)
         evl__os_sched_idle();
     pthread_mutex_lock(&bg->mu);
     while (!bg->stopping) {

@@ -11,7 +11,7 @@
 
 #include "os.h"
 
-enum { T_INT, T_BOOL, T_ENUM, T_STR };
+enum { T_INT, T_BOOL, T_ENUM, T_STR, T_FRAC };
 
 static const char *const full_policies[] = {"reject", "block", "drop-oldest", NULL};
 static const char *const recovery_modes[] = {"auto", "rebuild", "repair", NULL};
@@ -20,6 +20,8 @@ static const char *const durabilities[] = {"none", "interval", "fsync", NULL};
 static const char *const keyless[] = {"sticky", "round-robin", NULL};
 static const char *const resets[] = {"earliest", "latest", "none", NULL};
 static const char *const strategies[] = {"range", "roundrobin", "sticky", NULL};
+static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete",
+                                               "delete,compact", NULL};
 
 /* Which calls a setting applies to (evl__cfg_scope_check). */
 enum { S_LOG = EVL_CFG_SCOPE_LOG, S_TOPIC = EVL_CFG_SCOPE_TOPIC,
@@ -39,6 +41,8 @@ static const struct row {
     [EVL_CFG_META_MAPSIZE] = {"meta.mapsize", T_INT, 1 << 24, 1 << 20, INT64_MAX / 4, NULL, S_LOG},
     [EVL_CFG_RETENTION_CHECK_MS] = {"retention.check.interval.ms", T_INT, 30000, 10, INT32_MAX, NULL, S_LOG},
     [EVL_CFG_RECOVERY_MODE] = {"recovery.mode", T_ENUM, 0, 0, 0, recovery_modes, S_LOG},
+    [EVL_CFG_LOG_CLEANER_ENABLE] = {"log.cleaner.enable", T_BOOL, 1, 0, 1, NULL, S_LOG},
+    [EVL_CFG_LOG_CLEANER_BACKOFF_MS] = {"log.cleaner.backoff.ms", T_INT, 15000, 10, INT32_MAX, NULL, S_LOG},
     [EVL_CFG_NUM_PARTITIONS] = {"num.partitions", T_INT, 1, 1, 100000, NULL, S_TOPIC},
     [EVL_CFG_SEGMENT_BYTES] = {"segment.bytes", T_INT, 1 << 30, 1 << 16, 1LL << 31, NULL, S_STORED},
     [EVL_CFG_SEGMENT_MS] = {"segment.ms", T_INT, 604800000, 1, INT64_MAX, NULL, S_STORED},
@@ -50,6 +54,11 @@ static const struct row {
     [EVL_CFG_DURABILITY] = {"durability", T_ENUM, 0, 0, 0, durabilities, S_STORED | S_PROD},
     [EVL_CFG_FLUSH_INTERVAL_MS] = {"flush.interval.ms", T_INT, 1000, 1, INT32_MAX, NULL, S_STORED},
     [EVL_CFG_RETAIN_UNTIL_CONSUMED_BY] = {"retain.until.consumed.by", T_STR, 0, 0, 0, NULL, S_STORED},
+    [EVL_CFG_CLEANUP_POLICY] = {"cleanup.policy", T_ENUM, 0, 0, 0, cleanup_policies, S_STORED},
+    [EVL_CFG_MIN_CLEANABLE_DIRTY_RATIO] = {"min.cleanable.dirty.ratio", T_FRAC, 500000, 0, EVL_CFG_FRAC_ONE, NULL, S_STORED},
+    [EVL_CFG_MIN_COMPACTION_LAG_MS] = {"min.compaction.lag.ms", T_INT, 0, 0, INT64_MAX, NULL, S_STORED},
+    [EVL_CFG_MAX_COMPACTION_LAG_MS] = {"max.compaction.lag.ms", T_INT, INT64_MAX, 1, INT64_MAX, NULL, S_STORED},
+    [EVL_CFG_DELETE_RETENTION_MS] = {"delete.retention.ms", T_INT, 86400000, 0, INT64_MAX, NULL, S_STORED},
     [EVL_CFG_PARTITIONER_KEYLESS] = {"partitioner.keyless", T_ENUM, 0, 0, 0, keyless, S_PROD},
     [EVL_CFG_STICKY_RECORDS] = {"sticky.records", T_INT, 64, 1, INT32_MAX, NULL, S_PROD},
     [EVL_CFG_ENABLE_IDEMPOTENCE] = {"enable.idempotence", T_BOOL, 0, 0, 1, NULL, S_PROD},
@@ -185,6 +194,30 @@ static int parse_value(int k, const char *value, int64_t *num, char *errstr,
         evl__errstr(errstr, errsz, "%s: \"%s\" is not one of the allowed values", r->name,
                      value);
         return EVL_ECONFIG;
+    case T_FRAC: {
+        /* 0, 1, or a decimal fraction with up to 6 digits: "0.5", "0.125". */
+        int64_t whole = 0, frac = 0, scale = EVL_CFG_FRAC_ONE;
+        const char *c = value;
+        bool ok = *c >= '0' && *c <= '9';
+        for (; ok && *c >= '0' && *c <= '9'; c++)
+            whole = whole * 10 + (*c - '0') > 10 ? 10 : whole * 10 + (*c - '0');
+        if (ok && *c == '.') {
+            ok = c[1] >= '0' && c[1] <= '9';
+            for (c++; ok && *c >= '0' && *c <= '9'; c++) {
+                scale /= 10;
+                ok = scale > 0;
+                frac += (*c - '0') * scale;
+            }
+        }
+        int64_t v = whole * EVL_CFG_FRAC_ONE + frac;
+        if (!ok || *c || v < r->min || v > r->max) {
+            evl__errstr(errstr, errsz, "%s: \"%s\" is not a number from 0 to 1", r->name,
+                        value);
+            return EVL_ECONFIG;
+        }
+        *num = v;
+        return 0;
+    }
     default:
         return 0;
     }
@@ -239,6 +272,16 @@ static int format_key(const evl_config_t *cfg, int k, char *buf, size_t size)
         return snprintf(buf, size, "%s", cfg->num[k] ? "true" : "false");
     case T_ENUM:
         return snprintf(buf, size, "%s", r->values[cfg->num[k]]);
+    case T_FRAC: {
+        int64_t v = cfg->num[k], f = v % EVL_CFG_FRAC_ONE;
+        if (f == 0)
+            return snprintf(buf, size, "%" PRId64, v / EVL_CFG_FRAC_ONE);
+        char digits[8];
+        snprintf(digits, sizeof digits, "%06" PRId64, f);
+        for (int i = 5; i > 0 && digits[i] == '0'; i--)
+            digits[i] = 0;
+        return snprintf(buf, size, "%" PRId64 ".%s", v / EVL_CFG_FRAC_ONE, digits);
+    }
     default:
         return snprintf(buf, size, "%" PRId64, cfg->num[k]);
     }

@@ -19,6 +19,8 @@ enum evl_cfg_key {
     EVL_CFG_META_MAPSIZE,
     EVL_CFG_RETENTION_CHECK_MS,
     EVL_CFG_RECOVERY_MODE,
+    EVL_CFG_LOG_CLEANER_ENABLE,
+    EVL_CFG_LOG_CLEANER_BACKOFF_MS,
     EVL_CFG_NUM_PARTITIONS,
     /* topic-level settings, stored with each topic: */
     EVL_CFG_SEGMENT_BYTES,
@@ -31,6 +33,11 @@ enum evl_cfg_key {
     EVL_CFG_DURABILITY,
     EVL_CFG_FLUSH_INTERVAL_MS,
     EVL_CFG_RETAIN_UNTIL_CONSUMED_BY,
+    EVL_CFG_CLEANUP_POLICY,
+    EVL_CFG_MIN_CLEANABLE_DIRTY_RATIO,
+    EVL_CFG_MIN_COMPACTION_LAG_MS,
+    EVL_CFG_MAX_COMPACTION_LAG_MS,
+    EVL_CFG_DELETE_RETENTION_MS,
     /* producer */
     EVL_CFG_PARTITIONER_KEYLESS,
     EVL_CFG_STICKY_RECORDS,
@@ -60,6 +67,13 @@ enum { EVL_PART_XXH3 = 0, EVL_PART_MURMUR2 };
 enum { EVL_KEYLESS_STICKY = 0, EVL_KEYLESS_ROUND_ROBIN };
 enum { EVL_RESET_POLICY_EARLIEST = 0, EVL_RESET_POLICY_LATEST, EVL_RESET_POLICY_NONE };
 enum { EVL_ASSIGN_RANGE = 0, EVL_ASSIGN_ROUNDROBIN, EVL_ASSIGN_STICKY };
+enum { EVL_CLEANUP_DELETE = 0, EVL_CLEANUP_COMPACT, EVL_CLEANUP_COMPACT_DELETE,
+       EVL_CLEANUP_DELETE_COMPACT };
+/* cleanup.policy's two halves. */
+static inline bool evl__cleanup_compacts(int64_t v) { return v != EVL_CLEANUP_DELETE; }
+static inline bool evl__cleanup_deletes(int64_t v) { return v != EVL_CLEANUP_COMPACT; }
+/* Fractions (min.cleanable.dirty.ratio) are kept in millionths. */
+#define EVL_CFG_FRAC_ONE 1000000
 /* durability values are EVL_DURABILITY_* - 1 as enum index */
 
 struct evl_config {

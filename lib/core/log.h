@@ -101,4 +101,7 @@ void evl__log_kick_prefault(struct evl_log *log);
 /* Bytes of all segment files under DIR/topics. */
 int64_t evl__log_disk_bytes(struct evl_log *log);
 
+/* cleaner.c: the compaction job (bg.h). */
+int64_t evl__cleaner_job(void *log, int64_t now);
+
 #endif

@@ -13,6 +13,8 @@
  *              it starves, writers grow files themselves, slower but never
  *              wrong.
  *   map-ahead  (idle lane, mapahead.c) pages mapped ahead of readers.
+ *   cleaner    (long lane, cleaner.c) compaction of compacted topics,
+ *              every log.cleaner.backoff.ms.
  *
  * And at close, what a short-lived process (a cron job, a device that
  * wakes, appends and exits) must not leave undone: interval-durability
@@ -109,6 +111,11 @@ int evl__log_jobs_start(evl_log_t *log)
         (rc = log->job_grow = evl__bg_add(log->bg, EVL_BG_IDLE, "grow", job_grow, log,
                                           INT64_MAX)) < 0 ||
         (rc = evl__mapahead_new(log->bg, &log->mapahead)) < 0)
+        return rc;
+    if (evl__cfg_int(&log->cfg, EVL_CFG_LOG_CLEANER_ENABLE) &&
+        (rc = evl__bg_add(log->bg, EVL_BG_LONG, "cleaner", evl__cleaner_job, log,
+                          evl_now_ms() + evl__cfg_int(&log->cfg,
+                                                      EVL_CFG_LOG_CLEANER_BACKOFF_MS))) < 0)
         return rc;
     /* What the open found to do (retention_due, seals of a dead process). */
     evl__bg_kick(log->bg, log->job_flush);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compact.h"
 #include "partition_int.h"
 #include "notify.h"
 #include "config.h"
@@ -220,6 +221,10 @@ static int ctl_setup(evl_part_t *part)
         rc = EVL_ENOTFOUND; /* its topic is being deleted */
         goto out;
     }
+    /* Before anything reads the segment files: a compaction's swap that a
+     * stopped cleaner left half done is finished (compact.c). */
+    if ((rc = evl__part_compact_recover(part)) < 0)
+        goto out;
     int mode = part->env.recovery_mode;
     bool rebuild = mode == EVL_RECOVERY_REBUILD, repair = mode == EVL_RECOVERY_REPAIR;
     if (rebuild || !ctl_current(part)) {

@@ -140,6 +140,8 @@ typedef struct evl_part {
     /* Open segments of this partition in this handle, by base. */
     pthread_mutex_t seg_mu;
     evl_seg_t *segs;
+    uint64_t cache_epoch;       /* ctl->seg_epoch when segs was last checked
+                                   against the files (segcache.c) */
     pthread_mutex_t retention_mu; /* one retention pass at a time */
     /* The writer's mapping of the active segment; under the ctl lock. */
     evl_seg_t *wseg;
@@ -207,6 +209,7 @@ typedef struct evl_append_opts {
     int64_t seq;           /* the sequence of msgs[0]; < 0: the next one the
                               partition expects from producer_id */
     uint8_t attrs;         /* EVL_ATTR_TXN, EVL_ATTR_CONTROL (record.h) */
+    bool named;            /* producer_id is a named producer's (pidtab.h) */
     /* Called under the append lock, before anything is checked or written,
      * with the offset the first record would get: nonzero refuses the
      * append with that code. The seam for an area's rules that must hold
@@ -243,8 +246,15 @@ int evl__part_pids_rebuild(evl_part_t *part);
 /* The sequence the partition expects next from producer pid (0 if it
  * has none), under the append lock. */
 int evl__part_pid_next(evl_part_t *part, int64_t pid, int64_t *next);
-/* At a roll (append lock held): snapshot the table as of next_base. */
+/* At a roll (append lock held): copy the table, as of next_base, to the
+ * pending copy. */
 void evl__part_pids_roll(evl_part_t *part, uint64_t next_base);
+/* Finishing the seal of the segment that ends at next_base (append lock
+ * held, its data on disk): the pending copy for it, taken (malloc'd;
+ * NULL if none); then, without the lock, evl__part_pids_save writes it
+ * to producers.snap and frees it. */
+struct evl_pidtab *evl__part_pids_take(evl_part_t *part, uint64_t next_base);
+void evl__part_pids_save(evl_part_t *part, struct evl_pidtab *snap);
 /* Where the records of sequences seq0..seq0+n of producer pid went: fills
  * each out[i] < 0 from the frame headers (newest segment first), leaving
  * -1 for those no longer in the log. Without the append lock. */

@@ -83,7 +83,9 @@ static evl_pid_ent_t *make(evl_pidtab_t *t, int64_t pid)
             lru = e;
             break;
         }
-        if (!lru || e->last_off < lru->last_off)
+        /* Unnamed before named, then least recently used. */
+        if (!lru || e->named < lru->named ||
+            (e->named == lru->named && e->last_off < lru->last_off))
             lru = e;
     }
     if (lru->pid != 0)
@@ -94,10 +96,12 @@ static evl_pid_ent_t *make(evl_pidtab_t *t, int64_t pid)
 }
 
 void evl__pidtab_note(evl_pidtab_t *t, evl_pid_ent_t *e, int64_t pid, int32_t epoch,
-                      int64_t first_seq, uint64_t base, uint64_t count)
+                      int64_t first_seq, uint64_t base, uint64_t count, bool named)
 {
     if (!e && !(e = evl__pidtab_find(t, pid)))
         e = make(t, pid);
+    if (named)
+        e->named = 1;
     if (epoch > e->epoch)
         e->epoch = epoch;
     e->head = e->nb ? (e->head + 1) % EVL_PID_BATCHES : 0;
@@ -185,7 +189,7 @@ int evl__pidtab_load(const char *dir, evl_pidtab_t *t, uint64_t *base)
     for (uint32_t i = 0; i < h.count; i++) {
         evl_pid_ent_t e;
         memcpy(&e, buf + sizeof h + i * sizeof e, sizeof e);
-        if (e.pid <= 0 || e.epoch < 0 || e.nb > EVL_PID_BATCHES ||
+        if (e.pid <= 0 || e.epoch < 0 || e.nb > EVL_PID_BATCHES || e.named > 1 ||
             e.head >= EVL_PID_BATCHES || e.next_seq < 0 || e.next_seq > EVL_SEQ_MAX)
             goto out;
         for (uint32_t b = 0; b < EVL_PID_BATCHES; b++) /* the ring: any may be used */

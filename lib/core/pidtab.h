@@ -9,11 +9,18 @@
  * Like the rest of the control block, the table is a cache of the log: each
  * frame of an idempotent producer carries its id, epoch and base sequence
  * (record.h). After a reboot, or whenever the control block is rebuilt, the
- * table is rebuilt from the snapshot a roll leaves (producers.snap: the
- * table as of the new segment's base offset, written and fsynced under the
- * append lock) plus the frames after that base. No snapshot means no
- * idempotent producer ever wrote here: the first one writes an empty one,
- * durably, before its first frame.
+ * table is rebuilt from the last snapshot (producers.snap: the table as of
+ * a segment's base offset) plus the frames after that base. A roll copies
+ * the table, as of the new segment's base, to the region's second half
+ * (the pending copy); whoever finishes the roll's seal writes it to
+ * producers.snap once the sealed segment's data is on disk, never before:
+ * a snapshot never names a batch a power cut could take. No snapshot
+ * means no idempotent producer ever wrote here: the first one writes an
+ * empty one, durably, before its first frame.
+ *
+ * The table holds EVL_PIDTAB_CAP producers; when full, the least recently
+ * used unnamed producer's entry goes first (an unnamed producer cannot
+ * replay after a restart anyway), then the least recently used named one.
  *
  * Sequences are 64-bit, per producer id and partition, and go on across
  * epochs: a new instance of a named producer (a higher epoch) may replay
@@ -29,7 +36,8 @@
 
 #define EVL_PIDTAB_MAGIC "EVLPID1"
 #define EVL_PIDTAB_OFF 4096u            /* where the region starts in the ctl file */
-#define EVL_PIDTAB_BYTES (16u << 10)    /* its size */
+#define EVL_PIDTAB_BYTES (16u << 10)    /* a table's size: the live one, then the
+                                           pending copy (the region is twice it) */
 #define EVL_PID_BATCHES 5               /* batches remembered per producer */
 /* The largest sequence (far from overflow: 2^62 records). */
 #define EVL_SEQ_MAX (INT64_MAX / 2)
@@ -48,7 +56,7 @@ typedef struct evl_pid_ent {
     uint64_t last_off;  /* offset after its last batch (least recently
                            used goes first when the table is full) */
     uint32_t head;      /* b[head] is the newest batch */
-    uint32_t pad;
+    uint32_t named;     /* a named producer's (evicted last) */
     evl_pid_batch_t b[EVL_PID_BATCHES];
 } evl_pid_ent_t;
 
@@ -56,7 +64,9 @@ typedef struct evl_pidtab {
     char magic[8];
     uint32_t version, cap;
     uint64_t evicted;   /* entries dropped to make room (a stat) */
-    uint8_t pad[40];
+    uint64_t snap_base; /* the pending copy (see below): the base it is as
+                           of, 0 once taken */
+    uint8_t pad[32];
     evl_pid_ent_t e[];
 } evl_pidtab_t;
 
@@ -85,7 +95,7 @@ int64_t evl__pidtab_dup_offset(const evl_pid_ent_t *ent, int64_t s);
  * evl__pidtab_check, or NULL to look it up / make it (evicting the least
  * recently used entry when the table is full). */
 void evl__pidtab_note(evl_pidtab_t *t, evl_pid_ent_t *ent, int64_t pid, int32_t epoch,
-                      int64_t first_seq, uint64_t base, uint64_t count);
+                      int64_t first_seq, uint64_t base, uint64_t count, bool named);
 /* pid's entry, or NULL. */
 evl_pid_ent_t *evl__pidtab_find(evl_pidtab_t *t, int64_t pid);
 /* Entries in use. */

@@ -17,7 +17,7 @@
 #include "pidtab.h"
 #include "record.h"
 
-#define REGION_END (EVL_PIDTAB_OFF + EVL_PIDTAB_BYTES)
+#define REGION_END (EVL_PIDTAB_OFF + 2 * EVL_PIDTAB_BYTES)
 
 static int rebuild_into(evl_part_t *part, evl_pidtab_t *t);
 
@@ -43,8 +43,8 @@ int evl__part_pids_attach(evl_part_t *part, bool create)
             close(fd);
             return 1;
         }
-        if ((rc = evl__part_reserve(part, EVL_PIDTAB_BYTES)) == 0) {
-            rc = evl__os_allocate(fd, EVL_PIDTAB_OFF, EVL_PIDTAB_BYTES);
+        if ((rc = evl__part_reserve(part, REGION_END - EVL_PIDTAB_OFF)) == 0) {
+            rc = evl__os_allocate(fd, EVL_PIDTAB_OFF, REGION_END - EVL_PIDTAB_OFF);
             evl__part_reserve_done(part);
         }
     }
@@ -59,14 +59,25 @@ int evl__part_pids_attach(evl_part_t *part, bool create)
         /* New (or never finished). With a snapshot (the control file was
          * made again), the table is rebuilt from it; without, it starts
          * empty, and so does a snapshot at the active segment's base, made
-         * durable before any frame needs it. */
+         * durable before any frame needs it. The magic goes in last. */
         char snap[PATH_MAX];
         snprintf(snap, sizeof snap, "%s/producers.snap", part->dir);
-        evl__pidtab_init(t);
-        if (access(snap, F_OK) == 0)
-            rc = rebuild_into(part, t);
-        else
-            rc = evl__pidtab_save(part->dir, t, atomic_load(&part->ctl->active_base));
+        evl_pidtab_t *fresh = evl__malloc(EVL_PIDTAB_BYTES);
+        rc = fresh ? 0 : EVL_ENOMEM;
+        if (rc == 0) {
+            evl__pidtab_init(fresh);
+            if (access(snap, F_OK) == 0)
+                rc = rebuild_into(part, fresh);
+            else
+                rc = evl__pidtab_save(part->dir, fresh, atomic_load(&part->ctl->active_base));
+        }
+        if (rc == 0) {
+            memcpy((uint8_t *)t + 8, (uint8_t *)fresh + 8, EVL_PIDTAB_BYTES - 8);
+            memset((uint8_t *)t + EVL_PIDTAB_BYTES, 0, EVL_PIDTAB_BYTES); /* no pending copy */
+            atomic_thread_fence(memory_order_release);
+            memcpy(t->magic, EVL_PIDTAB_MAGIC, 8);
+        }
+        free(fresh);
         if (rc) {
             evl__os_munmap(map, REGION_END);
             return rc;
@@ -128,15 +139,22 @@ static int note_frame(const evl_frame_t *f, void *arg)
     rebuild_t *r = arg;
     if ((f->attrs & EVL_ATTR_PRODUCER) && f->producer_id > 0 && f->base >= r->from &&
         f->base_seq <= EVL_SEQ_MAX - (int64_t)f->count)
-        evl__pidtab_note(r->t, NULL, f->producer_id, f->epoch, f->base_seq, f->base, f->count);
+        evl__pidtab_note(r->t, NULL, f->producer_id, f->epoch, f->base_seq, f->base, f->count,
+                         false);
     return 0;
 }
 
-/* Rebuild t from the snapshot and the frames after it. */
+/* Build t from the snapshot and the frames after it. t is private: the
+ * caller publishes it only when this succeeds. */
 static int rebuild_into(evl_part_t *part, evl_pidtab_t *t)
 {
     uint64_t from = 0;
     int rc = evl__pidtab_load(part->dir, t, &from);
+    uint64_t next = atomic_load(&part->ctl->next_offset);
+    if (rc == 0 && from > next) {
+        /* Past the end of the log as recovered: not a snapshot of it. */
+        rc = EVL_ECORRUPT;
+    }
     if (rc == EVL_ECORRUPT || rc == -ENOENT) {
         evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: the producer snapshot is %s: rebuilding the producer table from "
@@ -155,8 +173,13 @@ static int rebuild_into(evl_part_t *part, evl_pidtab_t *t)
         if (i + 1 < n && bases[i + 1] <= from)
             continue; /* wholly before the snapshot */
         evl_seg_t *seg;
-        if ((rc = evl__part_seg_at(part, bases[i], &seg)))
+        if ((rc = evl__part_seg_at(part, bases[i], &seg))) {
+            if (rc == -ENOENT && bases[i] < evl__part_start(part)) {
+                rc = 0; /* retention got it meanwhile */
+                continue;
+            }
             break;
+        }
         rebuild_t r = {t, from};
         walk(seg, seg_end(part, seg), note_frame, &r);
         evl__seg_unref(seg);
@@ -178,20 +201,63 @@ int evl__part_pids_rebuild(evl_part_t *part)
     }
     if (rc)
         return rc;
-    return rebuild_into(part, part->pids);
+    evl_pidtab_t *fresh = evl__malloc(EVL_PIDTAB_BYTES);
+    if (!fresh)
+        rc = EVL_ENOMEM;
+    else if ((rc = rebuild_into(part, fresh)) == 0) {
+        memcpy(part->pids, fresh, EVL_PIDTAB_BYTES); /* magic included */
+        /* A pending copy from before is no one's now (the seal it waited
+         * for was dropped with the control block's state). */
+        ((evl_pidtab_t *)((uint8_t *)part->pids + EVL_PIDTAB_BYTES))->snap_base = 0;
+    }
+    free(fresh);
+    if (rc) {
+        /* Never a half-built table: without its magic, the next attach
+         * (the next idempotent append) builds it again. */
+        memset(part->pids->magic, 0, 8);
+        evl__part_pids_detach(part);
+    }
+    return rc;
 }
 
 void evl__part_pids_roll(evl_part_t *part, uint64_t next_base)
 {
-    if (!part->pids || evl__pidtab_count(part->pids) == 0)
+    /* Any handle rolls, also one that never used the table. */
+    if (!part->pids && evl__part_pids_attach(part, false) != 0)
         return;
-    int rc = evl__pidtab_save(part->dir, part->pids, next_base);
+    evl_pidtab_t *pending = (evl_pidtab_t *)((uint8_t *)part->pids + EVL_PIDTAB_BYTES);
+    if (evl__pidtab_count(part->pids) == 0)
+        return;
+    memcpy(pending, part->pids, EVL_PIDTAB_BYTES);
+    pending->snap_base = next_base;
+}
+
+evl_pidtab_t *evl__part_pids_take(evl_part_t *part, uint64_t next_base)
+{
+    if (!part->pids && evl__part_pids_attach(part, false) != 0)
+        return NULL;
+    evl_pidtab_t *pending = (evl_pidtab_t *)((uint8_t *)part->pids + EVL_PIDTAB_BYTES);
+    if (memcmp(pending->magic, EVL_PIDTAB_MAGIC, 8) != 0 || pending->snap_base != next_base)
+        return NULL;
+    evl_pidtab_t *copy = evl__malloc(EVL_PIDTAB_BYTES);
+    if (copy)
+        memcpy(copy, pending, EVL_PIDTAB_BYTES);
+    pending->snap_base = 0;
+    return copy;
+}
+
+void evl__part_pids_save(evl_part_t *part, evl_pidtab_t *snap)
+{
+    if (!snap)
+        return;
+    int rc = evl__pidtab_save(part->dir, snap, snap->snap_base);
     if (rc)
         /* The older snapshot stays, with its base: a rebuild reads more
          * frames, and gets the same table. */
         evl__logf(part->env.lg, EVL_LOG_WARNING,
                   "%s/%d: writing the producer snapshot failed (%s); the previous one is kept",
                   part->env.name, part->id, evl_strerror(rc));
+    free(snap);
 }
 
 typedef struct seek_seq {

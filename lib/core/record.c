@@ -101,6 +101,48 @@ static inline uint8_t *put_record(uint8_t *d, const evl_msg_t *m, int64_t ts_del
     return d;
 }
 
+/* A frame's header up to its first record; returns where that goes. */
+static uint8_t *put_header(uint8_t *dst, uint8_t attrs, uint64_t rel, uint64_t count,
+                           uint64_t last_delta, int64_t base_ts, int64_t max_delta,
+                           const evl_frame_opts_t *opts)
+{
+    dst[8] = attrs;
+    uint8_t *d = dst + EVL_FRAME_FIXED;
+    d = evl__vput(d, rel);
+    d = evl__vput(d, count);
+    d = evl__vput(d, last_delta);
+    d = evl__vput(d, (uint64_t)base_ts);
+    d = evl__vput(d, (uint64_t)max_delta);
+    if (opts) {
+        d = evl__vput(d, (uint64_t)opts->producer_id);
+        d = evl__vput(d, (uint64_t)(uint32_t)opts->epoch);
+        d = evl__vput(d, (uint64_t)opts->base_seq);
+    }
+    return d;
+}
+
+uint32_t evl__frame_repack(uint8_t *dst, uint64_t seg_base, const evl_frame_t *src,
+                           const uint8_t *const *recs, const uint32_t *lens, uint32_t n)
+{
+    uint8_t attrs = src->attrs;
+    evl_frame_opts_t o = {src->producer_id, src->epoch, src->base_seq, 0}, *op = NULL;
+    if (attrs & EVL_ATTR_PRODUCER)
+        op = &o;
+    uint8_t *d = put_header(dst, attrs, src->base - seg_base, n, src->last_delta, src->base_ts,
+                            src->max_ts - src->base_ts, op);
+    uint32_t hdr_len = (uint32_t)(d - dst);
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(d, recs[i], lens[i]);
+        d += lens[i];
+    }
+    uint32_t frame_len = (uint32_t)(d - dst);
+    for (uint8_t *pad = d; pad < dst + evl__frame_span(frame_len); pad++)
+        *pad = 0;
+    evl_st32(dst + 4, frame_crc(dst, frame_len,
+                                (attrs & EVL_ATTR_SINGLE) ? frame_len : hdr_len));
+    return frame_len;
+}
+
 uint32_t evl__frame_encode(uint8_t *dst, uint64_t seg_base, uint64_t base_offset,
                            const evl_msg_t *msgs, size_t n, int64_t now_ms,
                            const evl_frame_opts_t *opts, int64_t *max_ts_out)
@@ -114,18 +156,8 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t seg_base, uint64_t base_offset
     uint8_t attrs = n == 1 ? EVL_ATTR_SINGLE : 0;
     if (opts)
         attrs |= EVL_ATTR_PRODUCER | (opts->attrs & (EVL_ATTR_TXN | EVL_ATTR_CONTROL));
-    dst[8] = attrs;
-    uint8_t *d = dst + EVL_FRAME_FIXED;
-    d = evl__vput(d, base_offset - seg_base);
-    d = evl__vput(d, n);
-    d = evl__vput(d, n - 1);
-    d = evl__vput(d, (uint64_t)base_ts);
-    d = evl__vput(d, (uint64_t)(max_ts - base_ts));
-    if (opts) {
-        d = evl__vput(d, (uint64_t)opts->producer_id);
-        d = evl__vput(d, (uint64_t)(uint32_t)opts->epoch);
-        d = evl__vput(d, (uint64_t)opts->base_seq);
-    }
+    uint8_t *d = put_header(dst, attrs, base_offset - seg_base, n, n - 1, base_ts,
+                            max_ts - base_ts, opts);
     uint32_t hdr_len = (uint32_t)(d - dst);
     for (size_t i = 0; i < n; i++) {
         int64_t ts = msgs[i].timestamp < 0 ? now_ms : msgs[i].timestamp;

@@ -197,6 +197,18 @@ uint32_t evl__frame_encode(uint8_t *dst, uint64_t seg_base, uint64_t base_offset
                            const evl_msg_t *msgs, size_t n, int64_t now_ms,
                            const evl_frame_opts_t *opts, int64_t *max_ts);
 
+/*
+ * For compaction: write at dst a frame of the records recs[0..n) (each the
+ * whole encoding read from frame src, from its length varint on, lens[i]
+ * bytes; in offset order) for a segment of base seg_base, with src's base
+ * offset, last offset delta (so the offsets, the gaps and the producer's
+ * sequences stay what they were), timestamps, producer and attributes. A
+ * single-record frame stays one (n must be 1). Returns frame_len; the
+ * caller publishes it. dst has room for src's span.
+ */
+uint32_t evl__frame_repack(uint8_t *dst, uint64_t seg_base, const evl_frame_t *src,
+                           const uint8_t *const *recs, const uint32_t *lens, uint32_t n);
+
 static inline void evl__frame_publish(uint8_t *frame, uint32_t frame_len)
 {
     atomic_store_explicit((_Atomic uint32_t *)(void *)frame, frame_len,

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compact.h"
 #include "partition_int.h"
 #include "os.h"
 #include "record.h"
@@ -64,11 +65,18 @@ static int64_t delete_segment(evl_part_t *part, uint64_t base, uint64_t end_offs
         ;
     int64_t bytes = seg_files_bytes(part->dir, base);
     char path[PATH_MAX];
+    /* Not while a compaction swaps files (compact.c): it checks that its
+     * sources are all there under this lock, and held only for renames. */
+    int lk = evl__part_flock(part, "segments.lock", true);
     evl__seg_path(path, sizeof path, part->dir, base, "log");
-    if (unlink(path) < 0 && errno != ENOENT)
-        return -errno;
+    if (unlink(path) < 0 && errno != ENOENT) {
+        int e = -errno;
+        evl__part_funlock(lk);
+        return e;
+    }
     evl__seg_path(path, sizeof path, part->dir, base, "idx");
     unlink(path);
+    evl__part_funlock(lk);
     atomic_fetch_add(&ctl->seg_epoch, 1);
     pthread_mutex_lock(&part->seg_mu);
     evl__part_cache_prune(part);

@@ -5,6 +5,8 @@
  */
 #include <dirent.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <limits.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -107,9 +109,39 @@ static void cache_trim(evl_part_t *part, const evl_seg_t *keep)
     }
 }
 
+/* Segments came or went (ctl->seg_epoch moved): drop cached mappings of
+ * sealed segments whose file is gone or was replaced (a compaction's swap
+ * puts a new file under the old name). Readers holding one keep reading it
+ * (the mapping outlives the file); new lookups open the current file. A
+ * stat per cached segment, once per roll, deletion or swap. */
+static void cache_check(evl_part_t *part)
+{
+    uint64_t ep = atomic_load(&part->ctl->seg_epoch);
+    if (ep == part->cache_epoch)
+        return;
+    part->cache_epoch = ep;
+    uint64_t active = atomic_load(&part->ctl->active_base);
+    evl_seg_t **pp = &part->segs;
+    while (*pp) {
+        evl_seg_t *s = *pp;
+        char path[PATH_MAX];
+        struct stat st;
+        evl__seg_path(path, sizeof path, part->dir, s->base, "log");
+        bool stale = s != part->wseg && s->base != active &&
+                     (stat(path, &st) < 0 || (uint64_t)st.st_ino != s->ino);
+        if (stale) {
+            *pp = s->next;
+            evl__seg_unref(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
 int evl__part_seg_at(evl_part_t *part, uint64_t base, evl_seg_t **out)
 {
     pthread_mutex_lock(&part->seg_mu);
+    cache_check(part);
     evl_seg_t **pp = &part->segs;
     while (*pp && (*pp)->base < base)
         pp = &(*pp)->next;

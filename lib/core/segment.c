@@ -178,6 +178,9 @@ int evl__seg_create(const char *dir, uint64_t base, uint64_t max_bytes,
     if ((rc = evl__os_fsync_dir(dir)) < 0)
         goto fail_named;
     seg->writable = true;
+    struct stat st;
+    if (fstat(seg->fd, &st) == 0)
+        seg->ino = (uint64_t)st.st_ino;
     if ((rc = map_files(seg, true)) < 0)
         goto fail_named;
     *out = seg;
@@ -222,6 +225,7 @@ int evl__seg_open(const char *dir, uint64_t base, uint64_t max_bytes,
         rc = EVL_ECORRUPT;
         goto fail;
     }
+    seg->ino = (uint64_t)st.st_ino;
     evl__seg_path(path, sizeof path, dir, base, "idx");
     seg->idx_fd = evl__os_open(path, writable ? O_RDWR : O_RDONLY, 0);
     if (seg->idx_fd < 0 && writable) {

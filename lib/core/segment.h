@@ -73,6 +73,8 @@ typedef struct evl_seg {
     uint64_t file_bytes;    /* .log size when sealed */
     uint32_t idx_count;     /* valid entries when sealed */
     _Atomic int refs;
+    uint64_t ino;           /* the .log's inode: a compaction replaces the
+                               file under the same name (segcache.c) */
     struct evl_seg *next;   /* the partition's list, by base */
 } evl_seg_t;
 

@@ -186,6 +186,8 @@ int evl__topic_part_open(evl_topic_t *t, int p, evl_part_t **out)
     env.max_msg = (uint64_t)evl__cfg_int(&t->cfg, EVL_CFG_MAX_MESSAGE_BYTES);
     env.retention_ms = evl__cfg_int(&t->cfg, EVL_CFG_RETENTION_MS);
     env.retention_bytes = evl__cfg_int(&t->cfg, EVL_CFG_RETENTION_BYTES);
+    if (!evl__cleanup_deletes(evl__cfg_int(&t->cfg, EVL_CFG_CLEANUP_POLICY)))
+        env.retention_ms = env.retention_bytes = -1; /* cleanup.policy=compact */
     int rc = evl__part_open(&env, t->dir, p, out);
     if (rc == 0) {
         (*out)->log = t->log;

@@ -75,9 +75,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         if (e->next_seq < EVL_SEQ_MAX - 7 && e->b[e->head].base < (uint64_t)INT64_MAX / 2)
-            evl__pidtab_note(tab, e, e->pid, e->epoch, e->next_seq, e->b[e->head].base, 7);
+            evl__pidtab_note(tab, e, e->pid, e->epoch, e->next_seq, e->b[e->head].base, 7,
+                             i % 2);
     }
-    evl__pidtab_note(tab, NULL, INT64_MAX, 0, 0, 0, 1);
+    evl__pidtab_note(tab, NULL, INT64_MAX, 0, 0, 0, 1, false);
     if (evl__pidtab_save(dir, tab, base) == 0 && evl__pidtab_load(dir, tab, &base) != 0)
         abort(); /* what is saved loads */
     return 0;

@@ -149,7 +149,7 @@ static void pidsnap_seed(void)
     evl__pidtab_init(t);
     uint64_t off = 0;
     for (int i = 0; i < 9; i++, off += 10)
-        evl__pidtab_note(t, NULL, 1 + i % 3, i / 3, i / 3 * 10, off, 10);
+        evl__pidtab_note(t, NULL, 1 + i % 3, i / 3, i / 3 * 10, off, 10, i % 3 == 0);
     if (evl__pidtab_save(dir, t, off) != 0)
         exit(1);
     snprintf(path, sizeof path, "%s/producers.snap", dir);
