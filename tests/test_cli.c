@@ -981,6 +981,11 @@ Test(cli, perf_modes_run)
     assert_ok(&r);
     cr_assert(strstr(r.out, "records/s") && strstr(r.out, "p99"), "%s", r.out);
     res_free(&r);
+    /* Throughput mode: the run is timed, not each call, so no latencies. */
+    r = EVL("perf", "produce", "--records", "5000", "--throughput");
+    assert_ok(&r);
+    cr_assert(strstr(r.out, "records/s") && !strstr(r.out, "latency"), "%s", r.out);
+    res_free(&r);
     r = EVL("topic", "describe", "evl-perf", "--json");
     assert_json(&r);
     cr_assert(strstr(r.out, "\"partition_count\":2"), "%s", r.out);

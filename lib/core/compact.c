@@ -186,6 +186,8 @@ static int plan_read(const char *dir, group_t **out, size_t *nout)
         goto out;
     size_t at = 12;
     ng = evl_ld32(b + 8);
+    if (ng > (len - 16) / 20) /* a group takes at least 20 bytes */
+        goto out;
     g = calloc(ng ? ng : 1, sizeof *g);
     if (!g) {
         rc = EVL_ENOMEM;
@@ -213,6 +215,19 @@ bad:
 out:
     free(b);
     close(fd);
+    return rc;
+}
+
+int evl__compact_plan_groups(const char *dir, size_t *groups, size_t *sources)
+{
+    group_t *g = NULL;
+    size_t ng = 0;
+    int rc = plan_read(dir, &g, &ng);
+    *groups = ng;
+    *sources = 0;
+    for (size_t i = 0; rc == 0 && i < ng; i++)
+        *sources += g[i].n;
+    groups_free(g, ng);
     return rc;
 }
 

@@ -29,5 +29,8 @@ int evl__part_compact_recover(evl_part_t *part);
  * the fd, -EAGAIN when !wait and it is held, or an error. */
 int evl__part_flock(const evl_part_t *part, const char *name, bool wait);
 void evl__part_funlock(int fd);
+/* Read dir/plan (a compaction's plan): 0 with its group and source
+ * counts, EVL_ECORRUPT, or -errno. For tests and fuzzing. */
+int evl__compact_plan_groups(const char *dir, size_t *groups, size_t *sources);
 
 #endif
