@@ -397,6 +397,20 @@ EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
                              const evl_config_t *cfg);
 
 /**
+ * Internal topics: names starting with "__" belong to the library's own
+ * areas (the schema registry's __schemas, connectors' offsets, streams'
+ * changelogs), as Kafka's __consumer_offsets does. evl_topic_create refuses
+ * them (EVL_EBADNAME); evl_topic_list leaves them out. Otherwise they are
+ * topics like any other: produce, read, delete by name.
+ */
+#define EVL_TOPIC_INTERNAL_PREFIX "__"
+
+/** @brief evl_topic_create for an internal topic: name must start with
+ * EVL_TOPIC_INTERNAL_PREFIX (else EVL_EBADNAME). Thread-safe. */
+EVL_API int evl_topic_create_internal(evl_log_t *log, const char *name, int partitions,
+                                      const evl_config_t *cfg);
+
+/**
  * @brief Delete a topic and its data. From the moment it returns, sends and
  * flushes of producers of that topic fail with EVL_ENOTFOUND, in every
  * handle and process; a topic created again under the name is a new topic,
@@ -423,6 +437,10 @@ EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name,
  * Thread-safe.
  */
 EVL_API int evl_topic_list(evl_log_t *log, char ***names, size_t *count);
+
+#define EVL_TOPIC_LIST_INTERNAL 1 /**< evl_topic_list_v2: internal ones too */
+/** @brief evl_topic_list, with flags (0 or EVL_TOPIC_LIST_INTERNAL). */
+EVL_API int evl_topic_list_v2(evl_log_t *log, int flags, char ***names, size_t *count);
 
 /**
  * @brief Compact the topic's partitions now (cleanup.policy compact or

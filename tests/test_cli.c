@@ -1496,3 +1496,32 @@ Test(cli, migrate_converts_a_format_1_log)
     assert_ok(&r);
     res_free(&r);
 }
+
+/* Issue 19: "__" topics are the library's own; compaction from the tool. */
+Test(cli, internal_topics_and_compaction)
+{
+    struct res r;
+
+    runtime_err(EVL("topic", "create", "__x"), "library's own");
+    create_topic("plain", "1");
+    runtime_err(EVL("topic", "compact", "plain"), "not compacted");
+    runtime_err(EVL("topic", "compact", "nope"), NULL);
+    ok(EVL("topic", "create", "kv", "-c", "cleanup.policy=compact", "-c",
+           "segment.bytes=65536"));
+    char in[200000];
+    size_t at = 0;
+    for (int i = 0; i < 6000; i++)
+        at += (size_t)snprintf(in + at, sizeof in - at, "k%d:value-%d\n", i % 10, i);
+    ok(EVL_IN(in, "produce", "kv", "-K", ":"));
+    ok(EVL("topic", "compact", "kv"));
+    r = EVL("consume", "kv", "-o", "beginning", "-f", "%k=%s\n");
+    assert_ok(&r);
+    cr_assert_lt(count_lines(r.out), 6000, "%s", r.out);
+    cr_assert(strstr(r.out, "k9=value-5999\n"), "the newest value stays");
+    res_free(&r);
+    r = EVL("topic", "list");
+    assert_ok(&r);
+    cr_assert(strstr(r.out, "kv") && !strstr(r.out, "__"), "%s", r.out);
+    res_free(&r);
+    usage_err(EVL("topic", "list", "--bogus"));
+}

@@ -247,3 +247,35 @@ Test(topic, producers_see_partition_growth_at_their_next_send)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+/* Internal topics (issue 19): "__" names are the library's areas' own. */
+Test(topic, internal_topics_are_reserved_and_hidden_from_the_list)
+{
+    evl_config_t *lc = test_cfg(NULL);
+    evl_log_t *log = test_open(lc);
+    evl_config_free(lc);
+    cr_assert_eq(evl_topic_create(log, "__schemas", 1, NULL), EVL_EBADNAME);
+    cr_assert(strstr(test_logbuf, "library's own"), "%s", test_logbuf);
+    cr_assert_eq(evl_topic_create_internal(log, "schemas", 1, NULL), EVL_EBADNAME);
+    cr_assert_eq(evl_topic_create_internal(log, "__schemas", 1, NULL), 0);
+    cr_assert_eq(evl_topic_create(log, "user", 2, NULL), 0);
+    char **names;
+    size_t n;
+    cr_assert_eq(evl_topic_list(log, &names, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(names[0], "user");
+    cr_assert_null(names[1]);
+    free(names);
+    cr_assert_eq(evl_topic_list_v2(log, EVL_TOPIC_LIST_INTERNAL, &names, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(names[0], "__schemas");
+    free(names);
+    cr_assert_eq(evl_topic_list_v2(log, 8, &names, &n), EVL_EINVAL);
+    /* Otherwise a topic like any other. */
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_new(log, "__schemas", NULL, &p), 0);
+    cr_assert_eq(test_send(p, 0, "k", "v", 0), 0);
+    evl_producer_close(p);
+    cr_assert_eq(evl_topic_delete(log, "__schemas"), 0);
+    evl_log_close(log);
+}

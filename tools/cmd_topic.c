@@ -17,7 +17,7 @@ static const char help_topic[] =
     "                 [--retention-bytes BYTES] [--segment-bytes BYTES]\n"
     "                 [--sync none|interval|fsync] [-c NAME=VALUE]...\n"
     "                 [--if-not-exists]\n"
-    "       evl topic list [--json]\n"
+    "       evl topic list [--internal] [--json]\n"
     "       evl topic describe NAME [--json]\n"
     "       evl topic delete NAME\n"
     "       evl topic alter NAME -p PARTITIONS\n"
@@ -40,10 +40,12 @@ static const char help_create[] =
     "  -d, --dir DIR             log directory\n";
 
 static const char help_list[] =
-    "usage: evl topic list [--json]\n"
+    "usage: evl topic list [--internal] [--json]\n"
     "\n"
     "Print the topic names, one a line. With --json:\n"
-    "  {\"topics\":[{\"name\":NAME,\"partitions\":N},...]}\n";
+    "  {\"topics\":[{\"name\":NAME,\"partitions\":N},...]}\n"
+    "--internal also lists the library's own topics (names starting\n"
+    "with \"__\").\n";
 
 static const char help_describe[] =
     "usage: evl topic describe NAME [--json]\n"
@@ -242,17 +244,30 @@ static void list_print(struct cli *cli, evl_log_t *log, char **names,
 
 static int topic_list(struct cli *cli, int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {"internal", no_argument, NULL, 'i'},
+        {NULL, 0, NULL, 0},
+    };
     evl_log_t *log;
     char **names = NULL;
     size_t count = 0;
-    int status = one_name(cli, argc, argv, help_list, NULL);
-    int rc;
+    int status, rc, c, flags = 0;
 
-    if (status >= 0)
-        return status;
+    while ((c = cli_getopt(cli, argc, argv, ":d:h", opts)) != -1) {
+        if (c == 'h')
+            return cli_help(help_list);
+        if (c != 'i')
+            return EXIT_USAGE;
+        flags |= EVL_TOPIC_LIST_INTERNAL;
+    }
+    if (optind < argc)
+        return cli_usage(cli, "unexpected argument '%s'", argv[optind]);
     if ((status = cli_open_log(cli, 0, &log)) != 0)
         return status;
-    rc = evl_topic_list(log, &names, &count);
+    rc = evl_topic_list_v2(log, flags, &names, &count);
     if (rc != 0) {
         status = cli_fail_rc(rc, "cannot list topics");
     } else {

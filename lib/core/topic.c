@@ -87,8 +87,37 @@ static int topic_files_create(evl_log_t *log, const char *name, const char *dir,
     return rc;
 }
 
+static int topic_create(evl_log_t *log, const char *name, int partitions,
+                        const evl_config_t *cfg);
+
+static bool internal_name(const char *name)
+{
+    return name && strncmp(name, EVL_TOPIC_INTERNAL_PREFIX,
+                           sizeof EVL_TOPIC_INTERNAL_PREFIX - 1) == 0;
+}
+
 EVL_API int evl_topic_create(evl_log_t *log, const char *name, int partitions,
                              const evl_config_t *cfg)
+{
+    if (log && internal_name(name)) {
+        evl__logf(&log->lg, EVL_LOG_ERR,
+                  "topic %s: names starting with \"" EVL_TOPIC_INTERNAL_PREFIX "\" are the "
+                  "library's own (evl_topic_create_internal)", name);
+        return EVL_EBADNAME;
+    }
+    return topic_create(log, name, partitions, cfg);
+}
+
+EVL_API int evl_topic_create_internal(evl_log_t *log, const char *name, int partitions,
+                                      const evl_config_t *cfg)
+{
+    if (!internal_name(name))
+        return EVL_EBADNAME;
+    return topic_create(log, name, partitions, cfg);
+}
+
+static int topic_create(evl_log_t *log, const char *name, int partitions,
+                        const evl_config_t *cfg)
 {
     if (!log)
         return EVL_EINVAL;
@@ -271,13 +300,27 @@ EVL_API int evl_topic_add_partitions(evl_log_t *log, const char *name, int total
 }
 
 
-EVL_API int evl_topic_list(evl_log_t *log, char ***names, size_t *count)
+EVL_API int evl_topic_list_v2(evl_log_t *log, int flags, char ***names, size_t *count)
 {
-    if (!log || !names || !count)
+    if (!log || !names || !count || (flags & ~EVL_TOPIC_LIST_INTERNAL))
         return EVL_EINVAL;
     *names = NULL;
     *count = 0;
-    return evl__meta_list(log, EVL_DB_TOPICS, names, count);
+    int rc = evl__meta_list(log, EVL_DB_TOPICS, names, count);
+    if (rc || (flags & EVL_TOPIC_LIST_INTERNAL))
+        return rc;
+    size_t k = 0; /* one block: drop the internal ones' pointers */
+    for (size_t i = 0; i < *count; i++)
+        if (!internal_name((*names)[i]))
+            (*names)[k++] = (*names)[i];
+    (*names)[k] = NULL;
+    *count = k;
+    return 0;
+}
+
+EVL_API int evl_topic_list(evl_log_t *log, char ***names, size_t *count)
+{
+    return evl_topic_list_v2(log, 0, names, count);
 }
 
 EVL_API int evl_topic_partitions(evl_log_t *log, const char *name)
