@@ -382,6 +382,41 @@ enum evl_stat {
 /** @brief The value of counter stat (an enum evl_stat), or EVL_EINVAL. */
 EVL_API int64_t evl_log_stat(evl_log_t *log, int stat);
 
+/*
+ * Background jobs: work of the library's areas (a connector's offset
+ * flushes, a registry's index upkeep) run by the log handle's own threads,
+ * beside its flushes, retention and compaction. A job is a function that
+ * does one short step and returns when it wants its next one, in
+ * evl_now() milliseconds (<= now: as soon as its lane is free; INT64_MAX:
+ * not until kicked). Lanes: EVL_JOB_NORMAL (ordinary priority; steps of
+ * microseconds to a millisecond), EVL_JOB_IDLE (SCHED_IDLE: only otherwise
+ * idle CPU; may starve), EVL_JOB_LONG (SCHED_IDLE, for steps that take
+ * long). A step must not block on anything but short locks: it holds up
+ * the other jobs of its lane. Jobs stop with evl_log_close (a step in
+ * progress ends first).
+ */
+typedef int64_t evl_job_fn(void *arg, int64_t now_ms);
+#define EVL_JOB_NORMAL 0
+#define EVL_JOB_IDLE 1
+#define EVL_JOB_LONG 2
+
+/** @brief The clock jobs are given: CLOCK_REALTIME in ms. */
+EVL_API int64_t evl_now(void);
+
+/**
+ * @brief Run fn(arg, now) on lane, first at first_ms (INT64_MAX: at its
+ * first kick). name (copied) is for messages. Thread-safe.
+ * @return the job's id (>= 0); EVL_EINVAL; EVL_ESTATE (the log is closing);
+ *         EVL_ENOMEM.
+ */
+EVL_API int evl_log_job_add(evl_log_t *log, const char *name, int lane, evl_job_fn *fn,
+                            void *arg, int64_t first_ms);
+/** @brief Run job id soon, whatever it said. Thread-safe, cheap. */
+EVL_API void evl_log_job_kick(evl_log_t *log, int id);
+/** @brief Unregister job id: when it returns, its step is not running and
+ * never will again. Not from the job itself. */
+EVL_API void evl_log_job_remove(evl_log_t *log, int id);
+
 /* ------------------------------------------------------------------------ */
 /** @defgroup topics Topics                                                  */
 

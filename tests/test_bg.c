@@ -181,3 +181,40 @@ Test(bg, many_jobs_each_run_when_kicked)
     }
     evl__bg_free(bg);
 }
+
+/* The public seam (eventlog.h): an area's job on the log's runner. */
+static int64_t count_job(void *arg, int64_t now)
+{
+    (void)now;
+    atomic_fetch_add((_Atomic int *)arg, 1);
+    return INT64_MAX;
+}
+
+Test(bg, an_area_registers_kicks_and_removes_a_job_on_the_log)
+{
+    test_dir_setup();
+    evl_log_t *log = test_open(NULL);
+    _Atomic int runs = 0;
+    cr_assert_eq(evl_log_job_add(log, "x", 3, count_job, (void *)&runs, INT64_MAX), EVL_EINVAL);
+    cr_assert_eq(evl_log_job_add(log, "x", EVL_JOB_NORMAL, NULL, NULL, 0), EVL_EINVAL);
+    int id = evl_log_job_add(log, "area-job", EVL_JOB_LONG, count_job, (void *)&runs,
+                             INT64_MAX);
+    cr_assert_geq(id, 0);
+    usleep(50000);
+    cr_assert_eq(atomic_load(&runs), 0, "not before its first kick");
+    evl_log_job_kick(log, id);
+    for (int i = 0; i < 200 && atomic_load(&runs) == 0; i++)
+        usleep(5000);
+    cr_assert_eq(atomic_load(&runs), 1);
+    int due = evl_log_job_add(log, "due", EVL_JOB_NORMAL, count_job, (void *)&runs, evl_now());
+    cr_assert_geq(due, 0);
+    for (int i = 0; i < 200 && atomic_load(&runs) < 2; i++)
+        usleep(5000);
+    cr_assert_eq(atomic_load(&runs), 2);
+    evl_log_job_remove(log, id);
+    evl_log_job_kick(log, id);
+    usleep(50000);
+    cr_assert_eq(atomic_load(&runs), 2, "removed: never again");
+    evl_log_close(log);
+    test_dir_teardown();
+}
