@@ -646,7 +646,28 @@ EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key,
                                  size_t value_len, int32_t *partition,
                                  int64_t *offset);
 
-/** @brief fsync everything this producer's topic holds. Thread-safe. */
+/**
+ * @brief A producer of any topic, Kafka's shape: the topic is named in each
+ * send (evl_producer_send_to, evl_producer_send_batch_to). Settings as
+ * evl_producer_new; without `durability` each topic's own applies. Each
+ * topic is looked up at its first send and remembered (a deleted topic's
+ * sends fail with EVL_ENOTFOUND; a topic made again under its name is a new
+ * topic). Thread-safe. evl_producer_partition_for is for bound producers.
+ * @return 0, EVL_ECONFIG, EVL_ENOMEM, EVL_ESTATE.
+ */
+EVL_API int evl_producer_open(evl_log_t *log, const evl_config_t *cfg, evl_producer_t **out);
+
+/** @brief evl_producer_send to topic (NULL: the producer's own, for a
+ * producer of evl_producer_new, which sends only to that one: another name
+ * is EVL_EINVAL). An unbound producer needs a topic (EVL_ESTATE). */
+EVL_API int evl_producer_send_to(evl_producer_t *prod, const char *topic, evl_msg_t *msg,
+                                 int flags);
+/** @brief evl_producer_send_batch to topic, as evl_producer_send_to. */
+EVL_API int evl_producer_send_batch_to(evl_producer_t *prod, const char *topic,
+                                       evl_msg_t *msgs, size_t count, int flags);
+
+/** @brief fsync everything this producer's topic holds (for a producer of
+ * any topic: every topic it has sent to). Thread-safe. */
 EVL_API int evl_producer_flush(evl_producer_t *prod);
 
 /** @brief The partition the topic's partitioner gives key (key_len bytes). */
@@ -695,6 +716,13 @@ EVL_API int evl_producer_sequence(evl_producer_t *prod, int32_t partition, int64
  * @return 0; EVL_ESTATE without idempotence; EVL_EINVAL.
  */
 EVL_API int evl_producer_rewind(evl_producer_t *prod, int32_t partition, int64_t next);
+
+/** @brief evl_producer_sequence and evl_producer_rewind for a partition of
+ * topic (NULL: the bound one), for producers of evl_producer_open. */
+EVL_API int evl_producer_sequence_to(evl_producer_t *prod, const char *topic,
+                                     int32_t partition, int64_t *next);
+EVL_API int evl_producer_rewind_to(evl_producer_t *prod, const char *topic, int32_t partition,
+                                   int64_t next);
 
 /* ------------------------------------------------------------------------ */
 /** @defgroup reader Low-level reading of one partition                      */

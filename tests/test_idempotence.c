@@ -550,3 +550,36 @@ Test(idempotence, a_full_table_evicts_unnamed_producers_first)
     evl_producer_close(named);
     evl_log_close(log);
 }
+
+/* The same for a producer of any topic: sequences per topic and partition. */
+Test(idempotence, a_producer_of_any_topic_is_idempotent_per_topic)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "a", 1, NULL), 0);
+    cr_assert_eq(evl_topic_create(log, "b", 1, NULL), 0);
+    evl_config_t *c = test_cfg("enable.idempotence", "true", "producer.name", "multi", NULL);
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_open(log, c, &p), 0);
+    evl_config_free(c);
+    evl_msg_t m[5];
+    char buf[5][24];
+    fill(m, buf, 0, 5, 0);
+    cr_assert_eq(evl_producer_send_batch_to(p, "a", m, 5, 0), 0);
+    fill(m, buf, 0, 2, 0);
+    cr_assert_eq(evl_producer_send_batch_to(p, "b", m, 2, 0), 0);
+    int64_t na, nb;
+    cr_assert_eq(evl_producer_sequence_to(p, "a", 0, &na), 0);
+    cr_assert_eq(evl_producer_sequence_to(p, "b", 0, &nb), 0);
+    cr_assert_eq(na, 5);
+    cr_assert_eq(nb, 2);
+    cr_assert_eq(evl_producer_sequence(p, 0, &na), EVL_ESTATE, "no bound topic");
+    cr_assert_eq(evl_producer_rewind_to(p, "a", 0, 3), 0);
+    fill(m, buf, 3, 2, 0);
+    cr_assert_eq(evl_producer_send_batch_to(p, "a", m, 2, 0), 0);
+    cr_assert_eq(m[0].offset, 3);
+    cr_assert_eq(m[1].offset, 4);
+    cr_assert_eq(end_of(log, "a", 0), 5);
+    cr_assert_eq(end_of(log, "b", 0), 2);
+    evl_producer_close(p);
+    evl_log_close(log);
+}

@@ -903,3 +903,57 @@ Test(produce, batch_with_a_negative_partition_is_refused)
     evl_producer_close(prod);
     evl_log_close(log);
 }
+
+/* Issue 19: a producer of any topic (Kafka's shape). */
+Test(produce, a_producer_of_any_topic_names_the_topic_in_each_send)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "a", 2, NULL), 0);
+    evl_config_t *fs = test_cfg("durability", "fsync", NULL);
+    cr_assert_eq(evl_topic_create(log, "b", 1, fs), 0);
+    evl_config_free(fs);
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_open(log, NULL, &p), 0);
+    evl_msg_t m = {"k", 1, "v", 1, NULL, 0, EVL_TIMESTAMP_NOW, EVL_PARTITION_ANY, -1};
+    cr_assert_eq(evl_producer_send(p, &m, 0), EVL_ESTATE, "no topic to send to");
+    cr_assert_eq(evl_producer_send_to(p, "nope", &m, 0), EVL_ENOTFOUND);
+    for (int i = 0; i < 10; i++) {
+        m.partition = EVL_PARTITION_ANY; /* an out parameter too */
+        cr_assert_eq(evl_producer_send_to(p, "a", &m, 0), 0);
+        m.partition = EVL_PARTITION_ANY;
+        cr_assert_eq(evl_producer_send_to(p, "b", &m, 0), 0);
+        cr_assert_eq(m.offset, i);
+    }
+    evl_msg_t batch[3] = {
+        {"x", 1, "1", 1, NULL, 0, EVL_TIMESTAMP_NOW, EVL_PARTITION_ANY, -1},
+        {"y", 1, "2", 1, NULL, 0, EVL_TIMESTAMP_NOW, EVL_PARTITION_ANY, -1},
+        {NULL, 0, "3", 1, NULL, 0, EVL_TIMESTAMP_NOW, 1, -1},
+    };
+    cr_assert_eq(evl_producer_send_batch_to(p, "a", batch, 3, 0), 0);
+    cr_assert_eq(batch[2].partition, 1);
+    cr_assert_eq(evl_producer_flush(p), 0);
+    evl_partition_info_t pa0, pa1, pb;
+    cr_assert_eq(evl_partition_info(log, "a", 0, &pa0), 0);
+    cr_assert_eq(evl_partition_info(log, "a", 1, &pa1), 0);
+    cr_assert_eq(evl_partition_info(log, "b", 0, &pb), 0);
+    cr_assert_eq(pa0.end_offset + pa1.end_offset, 13);
+    cr_assert_eq(pb.end_offset, 10);
+    /* The same key lands where a bound producer puts it. */
+    evl_producer_t *bound;
+    cr_assert_eq(evl_producer_new(log, "a", NULL, &bound), 0);
+    m.partition = EVL_PARTITION_ANY;
+    cr_assert_eq(evl_producer_send_to(p, "a", &m, 0), 0);
+    cr_assert_eq(m.partition, evl_producer_partition_for(bound, "k", 1));
+    cr_assert_eq(evl_producer_partition_for(p, "k", 1), EVL_ESTATE);
+    cr_assert_eq(evl_producer_send_to(bound, "b", &m, 0), EVL_EINVAL, "bound to a");
+    cr_assert_eq(evl_producer_send_to(bound, "a", &m, 0), 0);
+    /* A deleted topic: its sends fail, the others go on. */
+    cr_assert_eq(evl_topic_delete(log, "b"), 0);
+    m.partition = EVL_PARTITION_ANY;
+    cr_assert_eq(evl_producer_send_to(p, "b", &m, 0), EVL_ENOTFOUND);
+    cr_assert_eq(evl_producer_send_to(p, "a", &m, 0), 0);
+    cr_assert_eq(evl_producer_flush(p), 0);
+    evl_producer_close(bound);
+    evl_producer_close(p);
+    evl_log_close(log);
+}
