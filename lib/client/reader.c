@@ -348,19 +348,32 @@ static int skip_missing(evl_reader_t *rd, uint64_t *next_base, int why, evl_seg_
 /*
  * The segment an end marker leads to is gone because a compaction merged
  * it into an earlier one (compact.c): the segment that now holds next_base
- * starts before it. Seek there, as a new reader would. 0, or -ENOENT when
- * that is not the case (the file is missing for another reason).
+ * starts before it. Go on there, at the first record at or after the
+ * offset wanted, as a seek would, but keeping the pins of the records this
+ * batch already returned (reader_set_seg). 0, or -ENOENT when that is not
+ * the case (the file is missing for another reason).
  */
 static int follow_compacted(evl_reader_t *rd, const evl_seg_t *old, uint64_t next_base)
 {
     evl_seg_t *s;
     if (evl__part_seg_for(rd->part, next_base, &s))
         return -ENOENT;
-    bool merged = s != old && s->base < next_base && s->base >= old->base;
-    evl__seg_unref(s);
-    if (!merged)
+    if (s == old || s->base >= next_base) {
+        evl__seg_unref(s);
         return -ENOENT;
-    return evl_reader_seek(rd, (int64_t)EVL_MAX(rd->next, next_base));
+    }
+    uint64_t want = EVL_MAX(rd->next, next_base), pos, fbase;
+    uint32_t count;
+    uint64_t limit;
+    seg_bounds(rd, s, &count, &limit);
+    evl__seg_idx_find(s, count, want, limit, &pos, &fbase);
+    reader_set_seg(rd, s);
+    rd->pos = pos;
+    rd->dropped_to = EVL_MAX((uint64_t)EVL_SEG_HDR, EVL_ALIGN_DOWN(pos, EVL_HUGE_PAGE));
+    rd->scanning = false;
+    rd->frame_next = fbase;
+    rd->next = want;
+    return 0;
 }
 
 /* Load the frame at rd->pos. 0: loaded; 1: nothing published yet;

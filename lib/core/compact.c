@@ -201,8 +201,16 @@ static int plan_read(const char *dir, group_t **out, size_t *nout)
         at += 12;
         if (g[i].n == 0 || g[i].n > (len - 4 - at) / 8 || !(g[i].src = evl__malloc(g[i].n * 8)))
             goto bad;
-        for (size_t k = 0; k < g[i].n; k++, at += 8)
+        for (size_t k = 0; k < g[i].n; k++, at += 8) {
             g[i].src[k] = evl_ld64(b + at);
+            /* Bases grow, within the group and from group to group, and a
+             * group ends after its last: anything else is not a plan. */
+            uint64_t prev = k ? g[i].src[k - 1] : i ? g[i - 1].end : 0;
+            if ((k || i) && g[i].src[k] <= prev && !(k == 0 && g[i].src[k] == prev))
+                goto bad;
+        }
+        if (g[i].end <= g[i].src[g[i].n - 1])
+            goto bad;
     }
     if (at != len - 4)
         goto bad;
@@ -265,11 +273,35 @@ static void forget(evl_part_t *part, const group_t *g, size_t ng)
     pthread_mutex_unlock(&part->seg_mu);
 }
 
-/* Carry out compact.swap's plan (idempotent: a step already done is
- * skipped). `check`: a fresh swap, not yet started, whose sources must all
- * still be there (retention may have deleted some meanwhile: then nothing is
- * swapped and the pass is dropped). */
-static int finish_swap(evl_part_t *part, bool check)
+static bool exists(const char *dir, uint64_t base, const char *ext)
+{
+    char path[PATH_MAX];
+    evl__seg_path(path, sizeof path, dir, base, ext);
+    return access(path, F_OK) == 0;
+}
+
+/* Are group g's sources all there, none below the log start? */
+static bool sources_ok(evl_part_t *part, const group_t *g)
+{
+    if (g->src[0] < evl__part_start(part))
+        return false;
+    for (size_t k = 0; k < g->n; k++)
+        if (!exists(part->dir, g->src[k], "log"))
+            return false;
+    return true;
+}
+
+/*
+ * Carry out compact.swap's plan, under segments.lock (retention deletes
+ * under it too). Per group, idempotently, in the order a crash may have
+ * left it: its new files still in compact.swap (not swapped yet): swapped
+ * if its sources are all there and none is below the log start, else
+ * dropped (renamed *.dropped, so that a later run does not take the old
+ * first source for the new one); already swapped: its other sources
+ * unlinked. `fresh`: a pass that just wrote the plan, where any group
+ * whose sources changed drops the whole pass (retention ran meanwhile).
+ */
+static int finish_swap(evl_part_t *part, bool fresh)
 {
     char swap[PATH_MAX];
     snprintf(swap, sizeof swap, "%s/compact.swap", part->dir);
@@ -291,32 +323,36 @@ static int finish_swap(evl_part_t *part, bool check)
         groups_free(g, ng);
         return lk;
     }
-    char from[PATH_MAX], to[PATH_MAX];
-    if (check) {
-        bool ok = ng == 0 || g[0].src[0] >= evl__part_start(part);
-        for (size_t i = 0; i < ng && ok; i++)
-            for (size_t k = 0; k < g[i].n && ok; k++) {
-                evl__seg_path(to, sizeof to, part->dir, g[i].src[k], "log");
-                ok = access(to, F_OK) == 0;
+    char from[PATH_MAX], to[PATH_MAX + 16];
+    static const char *const ext[2] = {"log", "idx"};
+    bool drop_all = false;
+    for (size_t i = 0; fresh && i < ng && !drop_all; i++)
+        drop_all = !sources_ok(part, &g[i]);
+    for (size_t i = 0; i < ng && rc == 0 && !drop_all; i++) {
+        if (exists(swap, g[i].src[0], "log.dropped"))
+            continue;
+        if (exists(swap, g[i].src[0], "log")) {
+            if (!sources_ok(part, &g[i])) {
+                for (int e = 0; e < 2; e++) {
+                    evl__seg_path(from, sizeof from, swap, g[i].src[0], ext[e]);
+                    snprintf(to, sizeof to, "%s.dropped", from);
+                    rename(from, to);
+                }
+                evl__logf(part->env.lg, EVL_LOG_INFO,
+                          "%s/%d: compaction of segments from %llu dropped: retention "
+                          "deleted some of them meanwhile", part->env.name, part->id,
+                          (unsigned long long)g[i].src[0]);
+                continue;
             }
-        if (!ok) {
-            evl__part_funlock(lk);
-            groups_free(g, ng);
-            rm_staging(swap);
-            evl__logf(part->env.lg, EVL_LOG_INFO,
-                      "%s/%d: compaction dropped: retention deleted segments meanwhile",
-                      part->env.name, part->id);
-            return 0;
+            for (int e = 0; e < 2 && rc == 0; e++) {
+                evl__seg_path(from, sizeof from, swap, g[i].src[0], ext[e]);
+                evl__seg_path(to, sizeof to, part->dir, g[i].src[0], ext[e]);
+                if (rename(from, to) < 0 && errno != ENOENT)
+                    rc = -errno;
+            }
         }
-    }
-    for (size_t i = 0; i < ng && rc == 0; i++) {
-        const char *ext[2] = {"log", "idx"};
-        for (int e = 0; e < 2 && rc == 0; e++) {
-            evl__seg_path(from, sizeof from, swap, g[i].src[0], ext[e]);
-            evl__seg_path(to, sizeof to, part->dir, g[i].src[0], ext[e]);
-            if (rename(from, to) < 0 && errno != ENOENT)
-                rc = -errno;
-        }
+        /* Swapped (now or before): the group's other segments are in the
+         * new file, or below the start if retention deleted that. */
         for (size_t k = 1; k < g[i].n && rc == 0; k++)
             for (int e = 0; e < 2; e++) {
                 evl__seg_path(to, sizeof to, part->dir, g[i].src[k], ext[e]);
@@ -328,7 +364,11 @@ static int finish_swap(evl_part_t *part, bool check)
     atomic_fetch_add(&part->ctl->seg_epoch, 1);
     evl__part_funlock(lk);
     forget(part, g, ng);
-    if (rc == 0 && ng > 0)
+    if (drop_all)
+        evl__logf(part->env.lg, EVL_LOG_INFO,
+                  "%s/%d: compaction dropped: retention deleted segments meanwhile",
+                  part->env.name, part->id);
+    else if (rc == 0 && ng > 0)
         rc = ckpt_write(part, g[ng - 1].end);
     if (rc == 0) {
         rm_staging(swap);
@@ -487,12 +527,11 @@ typedef struct writer {
     const uint8_t **recs;
     uint32_t *lens, nrec, cap;
     evl_compact_stats_t *st;
-    bool keep_all; /* a group's last frame, kept whole (write_group) */
 } writer_t;
 
 static bool keep(const writer_t *w, const struct evl_record *r)
 {
-    if (!r->key || w->keep_all)
+    if (!r->key)
         return true; /* Kafka refuses keyless records in compacted topics;
                         any written before the policy changed stay */
     slot_t *s = map_slot(w->map, XXH3_128bits(r->key, r->key_len));
@@ -535,8 +574,10 @@ static int emit_frame(void *arg, const evl_frame_t *f)
     w->nrec = 0;
     if (n == 0)
         return 0;
-    /* A frame's header may grow by a few bytes (a larger relative base). */
-    uint64_t need = w->pos + evl__frame_span(f->len) + 16 + EVL_FRAME_EOF_BYTES;
+    uint64_t bytes = EVL_FRAME_HDR_MAX;
+    for (uint32_t i = 0; i < n; i++)
+        bytes += w->lens[i];
+    uint64_t need = w->pos + EVL_ALIGN_UP(bytes, EVL_FRAME_ALIGN) + EVL_FRAME_EOF_BYTES;
     if (need > w->out->max_bytes)
         return EVL_ETOOBIG; /* the group's estimate was wrong: never */
     if (need > w->alloc) {
@@ -578,7 +619,7 @@ static int write_group(evl_part_t *part, const char *staging, const group_t *g,
     evl__part_reserve_done(part);
     if (rc)
         return rc;
-    writer_t w = {part, o, map, out, EVL_SEG_HDR, alloc, INT64_MIN, NULL, NULL, 0, 0, st, false};
+    writer_t w = {part, o, map, out, EVL_SEG_HDR, alloc, INT64_MIN, NULL, NULL, 0, 0, st};
     for (size_t k = 0; k < g->n && rc == 0; k++) {
         evl_seg_t *src;
         if ((rc = evl__part_seg_at(part, g->src[k], &src)))
@@ -586,39 +627,8 @@ static int write_group(evl_part_t *part, const char *staging, const group_t *g,
         rc = walk(src, info[k].end_pos, filter_rec, emit_frame, &w);
         evl__seg_unref(src);
     }
-    if (rc == 0 && w.pos == EVL_SEG_HDR) {
-        /* Everything went: a segment still holds at least one frame (an
-         * end marker right at the header is what damage looks like), so
-         * the group's last frame stays whole. */
-        evl_seg_t *src;
-        const seginfo_t *li = &info[g->n - 1];
-        if ((rc = evl__part_seg_at(part, li->base, &src)) == 0) {
-            uint64_t pos = EVL_SEG_HDR, last = EVL_SEG_HDR;
-            while (pos < li->end_pos) {
-                last = pos;
-                pos += evl__frame_span(evl__frame_len_acquire(src->map + pos));
-            }
-            evl_frame_t f;
-            uint32_t fl = evl__frame_len_acquire(src->map + last);
-            rc = evl__frame_check(src->map + last, fl, li->end_pos - last, src->base, -1, true,
-                                  &f);
-            const uint8_t *r = f.p + f.hdr_len;
-            int64_t prev = -1;
-            for (uint32_t i = 0; rc == 0 && i < f.count; i++) {
-                const uint8_t *at = r;
-                struct evl_record rec;
-                if ((rc = evl__rec_read(&f, &r, prev, true, &rec)) == 0) {
-                    prev = rec.offset - (int64_t)f.base;
-                    st->records_in--; /* counted once already */
-                    w.keep_all = true;
-                    rc = filter_rec(&w, &f, &rec, at, (uint32_t)(r - at));
-                }
-            }
-            if (rc == 0)
-                rc = emit_frame(&w, &f);
-            evl__seg_unref(src);
-        }
-    }
+    if (rc == 0 && w.pos == EVL_SEG_HDR)
+        rc = EVL_ECORRUPT; /* make_groups never makes an empty group */
     if (rc == 0) {
         uint64_t add = evl__seg_idx_shortfall(out, w.pos, part->index_interval);
         if (add && evl__part_reserve_try(part, add) == 0) {
@@ -694,9 +704,10 @@ static int size_rec(void *arg, const evl_frame_t *f, const struct evl_record *r,
 static int size_frame(void *arg, const evl_frame_t *f)
 {
     sizer_t *z = arg;
-    (void)f;
+    /* Its header as it is, plus what a larger relative base adds (at
+     * most 4 bytes), aligned: never less than the repacked frame. */
     if (z->frame_bytes)
-        z->total += EVL_ALIGN_UP(EVL_FRAME_HDR_MAX + z->frame_bytes, EVL_FRAME_ALIGN);
+        z->total += EVL_ALIGN_UP(f->hdr_len + 4 + z->frame_bytes, EVL_FRAME_ALIGN);
     z->frame_bytes = 0;
     return 0;
 }
@@ -720,25 +731,34 @@ static int size_out(evl_part_t *part, seginfo_t *info, size_t n, const evl_compa
     return 0;
 }
 
-/* Consecutive segments [0, n) in groups whose output fits a segment. */
+/*
+ * Consecutive segments [0, n) in groups whose output fits a segment. A
+ * group keeps at least one record: a segment with no frame, its end marker
+ * at its header, is what damage looks like. Segments that keep nothing go
+ * into the next group (its new segment then starts at their base, its
+ * first frame later: a gap); those at the end with nothing to keep are
+ * left out of this pass (*n_out says how many segments the groups cover).
+ */
 static int make_groups(const evl_part_t *part, const seginfo_t *info, size_t n, group_t **out,
-                       size_t *nout)
+                       size_t *nout, size_t *n_out)
 {
     group_t *g = calloc(n ? n : 1, sizeof *g);
     if (!g)
         return EVL_ENOMEM;
-    size_t ng = 0;
+    size_t ng = 0, covered = 0;
     uint64_t room = part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES;
     for (size_t i = 0; i < n;) {
         size_t k = i;
         uint64_t sum = 0;
         while (k < n) {
             uint64_t add = info[k].out_bytes;
-            if (k > i && sum + add > room)
+            if (sum > 0 && sum + add > room)
                 break;
             sum += add;
             k++;
         }
+        if (sum == 0)
+            break; /* the rest keeps nothing: not this pass */
         g[ng].n = k - i;
         if (!(g[ng].src = evl__malloc(g[ng].n * sizeof(uint64_t)))) {
             groups_free(g, ng);
@@ -748,10 +768,12 @@ static int make_groups(const evl_part_t *part, const seginfo_t *info, size_t n, 
             g[ng].src[j - i] = info[j].base;
         g[ng].end = info[k - 1].end_offset;
         ng++;
+        covered = k;
         i = k;
     }
     *out = g;
     *nout = ng;
+    *n_out = covered;
     return 0;
 }
 
@@ -820,9 +842,12 @@ int evl__part_compact(evl_part_t *part, const evl_compact_opts_t *o, evl_compact
     }
     if (!o->force && !overdue && (double)dirty < (double)total * o->min_dirty_ratio)
         goto out;
+    size_t covered;
     if ((rc = build_map(part, info, d, n, &map)) || (rc = size_out(part, info, n, o, &map)) ||
-        (rc = make_groups(part, info, n, &g, &ng)))
+        (rc = make_groups(part, info, n, &g, &ng, &covered)))
         goto out;
+    if (ng == 0)
+        goto out; /* nothing would be kept: left for a pass with more data */
     if (mkdir(staging, 0755) < 0) {
         rc = -errno;
         goto out;

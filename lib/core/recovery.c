@@ -93,8 +93,10 @@ static void scan_frames(const evl_seg_t *seg, uint64_t file_size, scan_t *s)
             }
             return;
         }
-        if (fl == 0 || evl__frame_check(f, fl, limit - s->pos, seg->base,
-                                        (int64_t)s->next_offset, true, &fr) != 0)
+        /* A frame's base may be past the offset expected: the gap a
+         * compaction leaves (compact.c); never before it. */
+        if (fl == 0 || evl__frame_check(f, fl, limit - s->pos, seg->base, -1, true, &fr) != 0 ||
+            fr.base < s->next_offset)
             return;
         if (fr.max_ts > s->max_ts)
             s->max_ts = fr.max_ts;

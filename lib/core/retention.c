@@ -46,10 +46,19 @@ int64_t evl__part_disk_bytes(const char *dir)
         return 0;
     int64_t total = 0;
     struct stat st;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(st.st_mode))
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
             total += (int64_t)st.st_blocks * 512;
+        } else if (S_ISDIR(st.st_mode) && (!strcmp(e->d_name, "compact.tmp") ||
+                                           !strcmp(e->d_name, "compact.swap"))) {
+            /* A compaction's output before its swap (compact.c). */
+            char sub[PATH_MAX];
+            snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+            total += evl__part_disk_bytes(sub);
+        }
+    }
     closedir(d);
     return total;
 }
@@ -60,14 +69,26 @@ int64_t evl__part_disk_bytes(const char *dir)
 static int64_t delete_segment(evl_part_t *part, uint64_t base, uint64_t end_offset)
 {
     evl_ctl_t *ctl = part->ctl;
+    /* Under segments.lock, which a compaction's swap holds (compact.c):
+     * the file at `base` may have been replaced by a compacted one that
+     * covers more (its own end marker says how far), or be gone. */
+    int lk = evl__part_flock(part, "segments.lock", true);
+    if (lk < 0)
+        return lk;
+    evl_seg_t *seg;
+    int rc = evl__part_seg_at(part, base, &seg);
+    if (rc) {
+        evl__part_funlock(lk);
+        return rc == -ENOENT ? 0 : rc; /* gone meanwhile */
+    }
+    if (evl__part_seg_sealed(part, seg) && seg->end_offset > end_offset)
+        end_offset = seg->end_offset;
+    evl__seg_unref(seg);
     uint64_t cur = atomic_load(&ctl->start_offset);
     while (cur < end_offset && !atomic_compare_exchange_weak(&ctl->start_offset, &cur, end_offset))
         ;
     int64_t bytes = seg_files_bytes(part->dir, base);
     char path[PATH_MAX];
-    /* Not while a compaction swaps files (compact.c): it checks that its
-     * sources are all there under this lock, and held only for renames. */
-    int lk = evl__part_flock(part, "segments.lock", true);
     evl__seg_path(path, sizeof path, part->dir, base, "log");
     if (unlink(path) < 0 && errno != ENOENT) {
         int e = -errno;
@@ -129,8 +150,13 @@ int64_t evl__part_retention(evl_part_t *part, int64_t now_ms, int64_t keep_from)
                      ? (int64_t)atomic_load(&part->ctl->write_pos) + EVL_IDX_STEP_MIN
                      : seg_files_bytes(part->dir, bases[i]);
     for (size_t i = 0; i + 1 < n && bases[i] < active; i++) {
-        if (bases[i + 1] <= evl__part_start(part))
-            continue; /* deleted meanwhile by another process's pass */
+        if (bases[i + 1] <= evl__part_start(part)) {
+            /* Below the start: deleted meanwhile by another pass (then it
+             * is gone), or a file a compaction's swap left (compact.c):
+             * either way no record of it is in the log. */
+            delete_segment(part, bases[i], bases[i + 1]);
+            continue;
+        }
         int64_t size = seg_files_bytes(part->dir, bases[i]);
         int64_t ts = seg_max_ts(part, bases[i]);
         bool by_time = ret_ms >= 0 && ts >= 0 && ts < now_ms - ret_ms;
