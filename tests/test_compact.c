@@ -369,7 +369,7 @@ Test(compact, a_big_frame_with_one_record_kept_does_not_stop_the_cleaner)
     evl_log_t *log = test_open_topic(c, "t", 1, &p);
     enum { B = 400 };
     static evl_msg_t m[B];
-    static char keys[B][16], val[100];
+    static char keys[B][32], val[100];
     memset(val, 'v', sizeof val);
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 200; i++) { /* ~26 KB, all kept */

@@ -263,7 +263,7 @@ static void forget(evl_part_t *part, const group_t *g, size_t ng)
         bool gone = false;
         for (size_t i = 0; i < ng && !gone; i++)
             gone = s->base >= g[i].src[0] && s->base < g[i].end;
-        if (gone && s != part->wseg) {
+        if (gone) { /* never the active segment; a mapping in use keeps its ref */
             *pp = s->next;
             evl__seg_unref(s);
         } else {

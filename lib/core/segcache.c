@@ -127,7 +127,10 @@ static void cache_check(evl_part_t *part)
         char path[PATH_MAX];
         struct stat st;
         evl__seg_path(path, sizeof path, part->dir, s->base, "log");
-        bool stale = s != part->wseg && s->base != active &&
+        /* Not the active segment (never replaced); the writer's own
+         * mapping (wseg, read only under the append lock) holds its own
+         * reference, so leaving the list never unmaps it. */
+        bool stale = s->base != active &&
                      (stat(path, &st) < 0 || (uint64_t)st.st_ino != s->ino);
         if (stale) {
             *pp = s->next;
