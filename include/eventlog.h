@@ -780,6 +780,20 @@ EVL_API int evl_reader_next(evl_reader_t *rd, int timeout_ms,
 EVL_API void evl_reader_set_check_crcs(evl_reader_t *rd, int on);
 
 /**
+ * Isolation: what a reader may return. Records of control batches
+ * (transaction markers, EVL_BATCH_CONTROL) are never returned. A bound,
+ * when set, is the first offset of the partition not visible yet (a last
+ * stable offset, a committed end): records at or past it wait, as records
+ * not appended yet do. The function is called at each read that needs it
+ * and after each wake-up (appends wake readers); a bound raised without an
+ * append is seen at the next call. Return INT64_MAX for no bound. This is
+ * the seam for read_committed and exactly-once reads.
+ */
+typedef int64_t evl_bound_fn(void *arg, const char *topic, int32_t partition);
+/** @brief Set (fn) or clear (NULL) the reader's bound. One thread at a time. */
+EVL_API void evl_reader_set_bound(evl_reader_t *rd, evl_bound_fn *fn, void *arg);
+
+/**
  * @brief How long a blocking evl_reader_next() spins, watching for an
  * append, before it sleeps on the futex (at most 1 s; 0: sleep at once; -1:
  * the default, 20 us on machines with two or more CPUs and 0 on one). A
@@ -843,6 +857,10 @@ EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg,
                              evl_consumer_t **out);
 
 /** @brief Set the rebalance callback (before subscribing). */
+/** @brief evl_reader_set_bound for every partition the consumer reads,
+ * now and later. One thread at a time (as polls). */
+EVL_API void evl_consumer_set_bound(evl_consumer_t *cons, evl_bound_fn *fn, void *arg);
+
 EVL_API void evl_consumer_set_rebalance_cb(evl_consumer_t *cons,
                                            evl_rebalance_cb *cb, void *opaque);
 

@@ -122,6 +122,17 @@ EVL_API int evl_consumer_new(evl_log_t *log, const evl_config_t *cfg, evl_consum
     return 0;
 }
 
+EVL_API void evl_consumer_set_bound(evl_consumer_t *cons, evl_bound_fn *fn, void *arg)
+{
+    if (!cons)
+        return;
+    cons->bound_fn = fn;
+    cons->bound_arg = arg;
+    for (size_t i = 0; i < cons->nparts; i++)
+        if (cons->parts[i].rd)
+            evl_reader_set_bound(cons->parts[i].rd, fn, arg);
+}
+
 EVL_API void evl_consumer_set_rebalance_cb(evl_consumer_t *cons, evl_rebalance_cb *cb,
                                            void *opaque)
 {

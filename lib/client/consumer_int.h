@@ -34,6 +34,8 @@ struct evl_consumer {
     int mode;
     int reset_policy;          /* EVL_RESET_POLICY_* */
     bool auto_commit, check_crcs;
+    evl_bound_fn *bound_fn;      /* evl_consumer_set_bound, for its readers */
+    void *bound_arg;
     evl_spin_t spin;           /* how a waiting poll waits (spin.h) */
     int64_t commit_interval_ms, max_poll_ms;
     int strategy;

@@ -37,6 +37,7 @@ int evl__consumer_part_open(evl_consumer_t *cons, const char *topic, int32_t p, 
     if (rc || (rc = evl__reader_open(cons->log, cp->topic, p, &cp->rd)))
         return rc;
     evl_reader_set_check_crcs(cp->rd, cons->check_crcs);
+    evl_reader_set_bound(cp->rd, cons->bound_fn, cons->bound_arg);
     cp->id = p;
     return 0;
 }

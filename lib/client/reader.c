@@ -150,6 +150,15 @@ EVL_API void evl_reader_set_check_crcs(evl_reader_t *rd, int on)
         rd->check_crc = on != 0;
 }
 
+EVL_API void evl_reader_set_bound(evl_reader_t *rd, evl_bound_fn *fn, void *arg)
+{
+    if (!rd)
+        return;
+    rd->bound_fn = fn;
+    rd->bound_arg = arg;
+    rd->bound = UINT64_MAX;
+}
+
 EVL_API void evl_reader_set_spin_us(evl_reader_t *rd, int us)
 {
     if (rd)
@@ -376,6 +385,8 @@ static int follow_compacted(evl_reader_t *rd, const evl_seg_t *old, uint64_t nex
     return 0;
 }
 
+static inline void frame_done(evl_reader_t *rd);
+
 /* Load the frame at rd->pos. 0: loaded; 1: nothing published yet;
  * negative: error. Crosses to the next segment at an end marker. */
 static int load_frame(evl_reader_t *rd)
@@ -437,6 +448,12 @@ static int load_frame(evl_reader_t *rd)
                       rd->topic->name, rd->part->id, (unsigned long long)rd->frame_next,
                       (unsigned long long)seg->base, (unsigned long long)rd->pos);
             return EVL_ECORRUPT;
+        }
+        if (EVL_UNLIKELY(rd->fr.attrs & EVL_ATTR_CONTROL)) {
+            /* Control records (transaction markers) are the log's own
+             * bookkeeping: never returned to applications. */
+            frame_done(rd);
+            continue;
         }
         rd->rec = f + rd->fr.hdr_len;
         rd->rec_i = 0;
@@ -502,8 +519,9 @@ static int damaged_record(evl_reader_t *rd)
 }
 
 /* Next record from the loaded frame: 0 with *out set, 1 when the frame is
- * used up (or none is loaded), EVL_ECORRUPT for a damaged record the
- * caller has not sought past (damaged_record). */
+ * used up (or none is loaded), 2 when the next record is past the reader's
+ * bound, EVL_ECORRUPT for a damaged record the caller has not sought past
+ * (damaged_record). */
 static int take(evl_reader_t *rd, const evl_record_t **out)
 {
     while (rd->fr.p && frame_more(rd)) {
@@ -514,6 +532,8 @@ static int take(evl_reader_t *rd, const evl_record_t **out)
                 return rc;
             continue;
         }
+        if (EVL_UNLIKELY(rd->bound_fn) && (uint64_t)rd->cur.offset >= rd->bound)
+            return 2; /* not visible yet (evl_reader_set_bound): stays next */
         rd->rec = r;
         rd->rec_i++;
         rd->prev_delta = rd->cur.offset - (int64_t)rd->fr.base;
@@ -530,12 +550,15 @@ static int take(evl_reader_t *rd, const evl_record_t **out)
 
 bool evl__reader_ready(evl_reader_t *rd)
 {
-    if (rd->fr.p && frame_more(rd))
+    if (EVL_UNLIKELY(rd->bound_fn))
+        rd->bound = rd->bound_fn(rd->bound_arg, rd->topic->name, rd->part->id);
+    if (rd->fr.p && frame_more(rd) && !rd->bound_fn)
         return true;
     const evl_record_t *r;
-    if (take(rd, &r) <= 0) /* a record (cannot happen here) or an error */
+    int rc = take(rd, &r);
+    if (rc <= 0) /* a record (cannot happen here) or an error */
         return true;
-    return load_frame(rd) == 0;
+    return rc == 1 && load_frame(rd) == 0;
 }
 
 /*
@@ -568,8 +591,8 @@ static inline bool next_fast(evl_reader_t *rd, const evl_record_t **out)
     if (fl == 0 || fl == EVL_FRAME_EOF || pos + fl > rd->known_size ||
         evl__frame_head(f, fl, rd->known_size - pos, rd->seg->base, rd->check_crc, &rd->fr) != 0)
         return (rd->fr.p = NULL), false;
-    if (rd->fr.base < rd->frame_next)
-        return (rd->fr.p = NULL), false; /* the general path reports it */
+    if (rd->fr.base < rd->frame_next || (rd->fr.attrs & EVL_ATTR_CONTROL))
+        return (rd->fr.p = NULL), false; /* the general path reports or skips it */
     rd->rec = f + rd->fr.hdr_len;
     rd->rec_i = 0;
     rd->prev_delta = -1;
@@ -600,10 +623,12 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
          * load of a line every append writes would slow the writer). */
         uint64_t seen = timeout_ns ? atomic_load_explicit(&ctl->next_offset,
                                                           memory_order_relaxed) : 0;
+        if (EVL_UNLIKELY(rd->bound_fn))
+            rd->bound = rd->bound_fn(rd->bound_arg, rd->topic->name, rd->part->id);
         int rc = take(rd, out);
         if (rc <= 0)
             return rc;
-        rc = load_frame(rd);
+        rc = rc == 2 ? 1 : load_frame(rd);
         if (rc == 0)
             continue;
         if (rc < 0)
@@ -619,7 +644,7 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
         }
         /* Count ourselves in, then look again (notify.h). */
         uint32_t seq = evl__notify_begin(ctl);
-        rc = load_frame(rd);
+        rc = rd->fr.p && rd->bound_fn ? 1 : load_frame(rd);
         if (rc == 1) {
             int64_t left = -1;
             if (timeout_ns > 0) {
@@ -640,7 +665,7 @@ static __attribute__((noinline)) int next_slow(evl_reader_t *rd, int64_t timeout
 
 int evl__reader_next(evl_reader_t *rd, int64_t timeout_ns, const evl_record_t **out)
 {
-    if (next_fast(rd, out))
+    if (EVL_LIKELY(!rd->bound_fn) && next_fast(rd, out))
         return 0;
     return next_slow(rd, timeout_ns, out);
 }
@@ -651,7 +676,7 @@ EVL_API int evl_reader_next(evl_reader_t *rd, int timeout_ms, const evl_record_t
         return EVL_EINVAL;
     if (__builtin_expect(rd->npins != 0, 0))
         evl__reader_unpin(rd);
-    if (next_fast(rd, rec))
+    if (EVL_LIKELY(!rd->bound_fn) && next_fast(rd, rec))
         return 0;
     return next_slow(rd, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000, rec);
 }

@@ -31,6 +31,11 @@ struct evl_reader {
     uint32_t rec_i;            /* records of it read (or skipped as damaged) */
     int64_t prev_delta;        /* offset delta of the last record read (-1) */
     bool check_crc;
+    /* Isolation (evl_reader_set_bound): records at or past what bound_fn
+     * says are not returned yet; bound is its last answer. */
+    evl_bound_fn *bound_fn;
+    void *bound_arg;
+    uint64_t bound;
     bool log_ref;              /* holds a reference on the log (evl_reader_open) */
     bool scanning;             /* read a whole window in order since a seek */
     evl_spin_t spin;           /* how a blocking next() waits */
