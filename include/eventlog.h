@@ -418,6 +418,56 @@ EVL_API void evl_log_job_kick(evl_log_t *log, int id);
 EVL_API void evl_log_job_remove(evl_log_t *log, int id);
 
 /* ------------------------------------------------------------------------ */
+/** @defgroup kv The areas' tables in the log's metadata                    */
+
+/*
+ * Small durable state of the library's areas (a connector's source
+ * offsets, a registry's index, a streams task's positions) kept in the
+ * log's metadata (LMDB), beside topics and committed offsets: named tables,
+ * shared by every process using the log, changed in transactions that may
+ * span several tables. A write transaction is a function that may run more
+ * than once (after the metadata's map grows), so it must have no effect
+ * outside the transaction until the call returns 0; it returns 0 to commit
+ * or a negative code to abort (the code of a failed evl_kv_* call, as is).
+ * At most one write transaction runs at a time across processes: keep
+ * them short. Views returned by evl_kv_get and evl_kv_scan are valid until
+ * the function returns. Keys: 1 to 511 bytes.
+ */
+typedef unsigned int evl_kv_table_t;
+typedef struct evl_kv evl_kv_t;
+typedef int evl_kv_fn(evl_kv_t *kv, void *arg);
+/** A scan callback: 0 goes on, > 0 stops (the scan returns 0), < 0 stops
+ * and is returned. */
+typedef int evl_kv_scan_fn(void *arg, const void *key, size_t klen, const void *val,
+                           size_t vlen);
+
+/**
+ * @brief The table name ("area.name": [a-z0-9._-], a dot inside, 3 to 63
+ * characters), made if new. Call it before transactions, not inside one.
+ * Thread-safe. @return 0; EVL_EBADNAME; EVL_EFULL (48 tables at most);
+ * EVL_ESTATE.
+ */
+EVL_API int evl_kv_table(evl_log_t *log, const char *name, evl_kv_table_t *out);
+/** @brief Run fn in a write transaction (see above). Its return code, or
+ * an error committing. Thread-safe. */
+EVL_API int evl_kv_write(evl_log_t *log, evl_kv_fn *fn, void *arg);
+/** @brief Run fn in a read transaction (a consistent snapshot). */
+EVL_API int evl_kv_read(evl_log_t *log, evl_kv_fn *fn, void *arg);
+/** @brief Inside fn: the value of key. 0, EVL_ENOTFOUND, EVL_EINVAL. */
+EVL_API int evl_kv_get(evl_kv_t *kv, evl_kv_table_t t, const void *key, size_t klen,
+                       const void **val, size_t *vlen);
+/** @brief Inside a write fn: set key's value. 0, EVL_EINVAL, EVL_ESTATE
+ * (a read transaction), or an error to return from fn as is. */
+EVL_API int evl_kv_put(evl_kv_t *kv, evl_kv_table_t t, const void *key, size_t klen,
+                       const void *val, size_t vlen);
+/** @brief Inside a write fn: delete key. 0, EVL_ENOTFOUND, EVL_ESTATE. */
+EVL_API int evl_kv_del(evl_kv_t *kv, evl_kv_table_t t, const void *key, size_t klen);
+/** @brief Inside fn: each key starting with prefix (plen 0: all), in key
+ * order, to cb. */
+EVL_API int evl_kv_scan(evl_kv_t *kv, evl_kv_table_t t, const void *prefix, size_t plen,
+                        evl_kv_scan_fn *cb, void *arg);
+
+/* ------------------------------------------------------------------------ */
 /** @defgroup topics Topics                                                  */
 
 /**

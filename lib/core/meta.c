@@ -25,6 +25,10 @@ struct evl_meta {
     /* Transactions hold it shared; a map resize holds it exclusive, because
      * mdb_env_set_mapsize needs no transaction active in this process. */
     pthread_rwlock_t resize;
+    /* The areas' tables (evl__meta_table), opened once per environment. */
+    pthread_mutex_t tables_mu;
+    struct meta_table { char name[EVL_META_TABLE_NAME_MAX + 1]; MDB_dbi dbi; } *tables;
+    size_t ntables;
     /* The loggers of the handles sharing the environment (with
      * registry_mu): its messages go to the first, so that a handle that
      * closes takes its callback with it instead of leaving a dangling one
@@ -201,7 +205,7 @@ static int env_setup(evl_meta_t *m, const char *dir, const evl_logger_t *lg)
     int rc = mdb_env_create(&m->env);
     if (rc)
         return evl__meta_rc(rc);
-    mdb_env_set_maxdbs(m->env, 8);
+    mdb_env_set_maxdbs(m->env, EVL_DB__COUNT + EVL_META_TABLES_MAX);
     mdb_env_set_maxreaders(m->env, 1024);
     mdb_env_set_mapsize(m->env, m->mapsize);
     /* MDB_NOTLS: read transactions are short and not tied to threads. */
@@ -275,6 +279,7 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
     m->refs = 1;
     m->mapsize = mapsize;
     pthread_rwlock_init(&m->resize, NULL);
+    pthread_mutex_init(&m->tables_mu, NULL);
     rc = lg_add(m, lg);
     if (rc == 0)
         rc = env_setup(m, dir, lg);
@@ -288,6 +293,8 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
         if (m->env)
             mdb_env_close(m->env);
         pthread_rwlock_destroy(&m->resize);
+        pthread_mutex_destroy(&m->tables_mu);
+        free(m->tables);
         free(m->lgs);
         free(m);
         pthread_mutex_unlock(&registry_mu);
@@ -314,6 +321,8 @@ void evl__meta_close(evl_meta_t *m, const evl_logger_t *lg)
             }
         mdb_env_close(m->env);
         pthread_rwlock_destroy(&m->resize);
+        pthread_mutex_destroy(&m->tables_mu);
+        free(m->tables);
         free(m->lgs);
         free(m);
     }
@@ -377,3 +386,56 @@ static int run(evl_meta_t *m, evl_meta_fn *fn, void *arg, bool write)
 
 int evl__meta_write(evl_meta_t *m, evl_meta_fn *fn, void *arg) { return run(m, fn, arg, true); }
 int evl__meta_read(evl_meta_t *m, evl_meta_fn *fn, void *arg) { return run(m, fn, arg, false); }
+
+typedef struct open_table {
+    const char *name;
+    MDB_dbi dbi;
+} open_table_t;
+
+static int open_table_fn(MDB_txn *txn, const MDB_dbi *dbi, void *arg)
+{
+    (void)dbi;
+    open_table_t *o = arg;
+    return evl__meta_rc(mdb_dbi_open(txn, o->name, MDB_CREATE, &o->dbi));
+}
+
+int evl__meta_table(evl_meta_t *m, const char *name, MDB_dbi *out)
+{
+    /* One mdb_dbi_open at a time in the process, in a transaction of its
+     * own that ends before the next (LMDB's rule for it). */
+    pthread_mutex_lock(&m->tables_mu);
+    for (size_t i = 0; i < m->ntables; i++)
+        if (!strcmp(m->tables[i].name, name)) {
+            *out = m->tables[i].dbi;
+            pthread_mutex_unlock(&m->tables_mu);
+            return 0;
+        }
+    int rc = EVL_ENOMEM;
+    if (m->ntables == EVL_META_TABLES_MAX) {
+        rc = EVL_EFULL;
+        goto out;
+    }
+    struct meta_table *t = evl__realloc(m->tables, (m->ntables + 1) * sizeof *t);
+    if (!t)
+        goto out;
+    m->tables = t;
+    open_table_t o = {name, 0};
+    if ((rc = evl__meta_write(m, open_table_fn, &o)))
+        goto out;
+    snprintf(t[m->ntables].name, sizeof t[m->ntables].name, "%s", name);
+    t[m->ntables++].dbi = o.dbi;
+    *out = o.dbi;
+out:
+    pthread_mutex_unlock(&m->tables_mu);
+    return rc;
+}
+
+bool evl__meta_table_known(evl_meta_t *m, MDB_dbi dbi)
+{
+    pthread_mutex_lock(&m->tables_mu);
+    bool known = false;
+    for (size_t i = 0; i < m->ntables && !known; i++)
+        known = m->tables[i].dbi == dbi;
+    pthread_mutex_unlock(&m->tables_mu);
+    return known;
+}

@@ -39,6 +39,14 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
                    evl_meta_t **out);
 void evl__meta_close(evl_meta_t *meta, const evl_logger_t *lg);
 int evl__meta_write(evl_meta_t *meta, evl_meta_fn *fn, void *arg);
+/* The areas' own tables (eventlog.h, evl_kv_table): name's handle, the
+ * table made if new. At most EVL_META_TABLES_MAX per environment (EVL_EFULL
+ * beyond). Must not be called inside a transaction of this process. */
+#define EVL_META_TABLES_MAX 48
+#define EVL_META_TABLE_NAME_MAX 63
+int evl__meta_table(evl_meta_t *meta, const char *name, MDB_dbi *out);
+/* Is dbi one of those (not a core table)? */
+bool evl__meta_table_known(evl_meta_t *meta, MDB_dbi dbi);
 int evl__meta_read(evl_meta_t *meta, evl_meta_fn *fn, void *arg);
 /* LMDB return codes as EVL codes. */
 int evl__meta_rc(int mdb_rc);
