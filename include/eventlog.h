@@ -857,6 +857,30 @@ EVL_API void evl_reader_set_spin_us(evl_reader_t *rd, int us);
 /** @brief Close a reader. Not concurrent. Accepts NULL. */
 EVL_API void evl_reader_close(evl_reader_t *rd);
 
+/*
+ * Wait sets: one thread waiting on the readers of several partitions (of
+ * one log or several), as poll() waits on several descriptors. An append
+ * to any of them, by any thread or process, wakes the waiter at once.
+ * One thread at a time per set, and the readers must not be read by
+ * another thread meanwhile.
+ */
+typedef struct evl_waitset evl_waitset_t;
+EVL_API int evl_waitset_new(evl_waitset_t **out);
+/** @brief Add a reader (again: no-op). The set only points at it: remove
+ * it before closing it. 0, EVL_EINVAL, EVL_ENOMEM. */
+EVL_API int evl_waitset_add(evl_waitset_t *ws, evl_reader_t *rd);
+/** @brief 0, or EVL_ENOTFOUND if it is not in the set. */
+EVL_API int evl_waitset_remove(evl_waitset_t *ws, evl_reader_t *rd);
+/**
+ * @brief Wait until a reader of the set has a record to return (or an
+ * error to report: its evl_reader_next says which), up to timeout_ms (-1:
+ * no limit, 0: look only); *ready gets it (readers take turns across
+ * calls). 0, EVL_ETIMEDOUT, EVL_EINVAL (empty set), EVL_ESTATE.
+ */
+EVL_API int evl_waitset_wait(evl_waitset_t *ws, int timeout_ms, evl_reader_t **ready);
+/** @brief Free the set (not its readers). Accepts NULL. */
+EVL_API void evl_waitset_free(evl_waitset_t *ws);
+
 /* ------------------------------------------------------------------------ */
 /** @defgroup consumer Consumers and consumer groups                         */
 

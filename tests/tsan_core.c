@@ -101,6 +101,44 @@ static void *reader(void *arg)
     return NULL;
 }
 
+/* One thread on a wait set over t/0 and b/0..2 (another handle's appends
+ * wake it); it reads whatever is ready until all of t is read. */
+static void *waitset_reader(void *arg)
+{
+    struct rargs *a = arg;
+    evl_reader_t *rd[4];
+    evl_waitset_t *ws;
+    if (evl_waitset_new(&ws) || evl_reader_open(a->log, "t", 0, &rd[0])) {
+        a->bad++;
+        return NULL;
+    }
+    evl_waitset_add(ws, rd[0]);
+    for (int p = 0; p < 3; p++)
+        if (evl_reader_open(a->log, "b", p, &rd[p + 1]) == 0)
+            evl_waitset_add(ws, rd[p + 1]);
+        else
+            a->bad++;
+    int64_t expect = 0;
+    while (a->got < (long)PRODUCERS * PER_PRODUCER) {
+        evl_reader_t *ready;
+        if (evl_waitset_wait(ws, 5000, &ready)) {
+            a->bad++;
+            break;
+        }
+        const evl_record_t *r;
+        while (evl_reader_next(ready, 0, &r) == 0)
+            if (ready == rd[0]) {
+                if (evl_record_offset(r) != expect++)
+                    a->bad++;
+                a->got++;
+            }
+    }
+    evl_waitset_free(ws);
+    for (int i = 0; i < 4; i++)
+        evl_reader_close(rd[i]);
+    return NULL;
+}
+
 static void *batcher(void *arg)
 {
     (void)arg;
@@ -271,11 +309,12 @@ int main(void)
     CHECK(evl_topic_create(log_a, "t", 1, cfg) == 0, "create t");
     CHECK(evl_topic_create(log_a, "b", 3, cfg) == 0, "create b");
 
-    pthread_t pt[PRODUCERS], rt[2], bt, ot;
+    pthread_t pt[PRODUCERS], rt[2], bt, ot, wt;
     struct pargs pa[PRODUCERS];
-    struct rargs ra[2] = {{log_a, 0, 0}, {log_b, 0, 0}};
+    struct rargs ra[2] = {{log_a, 0, 0}, {log_b, 0, 0}}, wa = {log_b, 0, 0};
     for (int i = 0; i < 2; i++)
         pthread_create(&rt[i], NULL, reader, &ra[i]);
+    pthread_create(&wt, NULL, waitset_reader, &wa);
     for (int i = 0; i < PRODUCERS; i++) {
         pa[i].id = i;
         pa[i].errors = 0;
@@ -298,6 +337,9 @@ int main(void)
         CHECK(ra[i].bad == 0, "reader %d saw %d bad records", i, ra[i].bad);
         CHECK(ra[i].got == (long)PRODUCERS * PER_PRODUCER, "reader %d got %ld", i, ra[i].got);
     }
+    pthread_join(wt, NULL);
+    CHECK(wa.bad == 0 && wa.got == (long)PRODUCERS * PER_PRODUCER,
+          "wait set reader: %d bad, got %ld", wa.bad, wa.got);
     evl_config_t *bcfg = evl_config_new();
     evl_config_set(bcfg, "segment.bytes", "67108864", err, sizeof err);
     CHECK(evl_topic_create(log_a, "big", 1, bcfg) == 0, "create big");
