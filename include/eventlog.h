@@ -169,6 +169,10 @@ EVL_API const char *evl_errname(int rc);
  *                                 cut: readers skip it when sought past. Use
  *                                 it only when no other process has the log
  *                                 open.
+ *   log.cleaner.enable [true]     run compaction in the background (a
+ *                                 thread at idle priority per handle)
+ *   log.cleaner.backoff.ms [15000] how often it looks at the compacted
+ *                                 topics' open partitions
  *
  * Topic (evl_topic_create; evl_log_open's config gives the defaults):
  *   num.partitions [1]
@@ -203,6 +207,23 @@ EVL_API const char *evl_errname(int rc);
  *                                 offsets hold segments back from retention
  *                                 (still bounded by disk.bytes.max, which
  *                                 frees the segments they consumed first)
+ *   cleanup.policy [delete]       delete | compact | compact,delete (Kafka's):
+ *                                 compact keeps, in sealed segments, the
+ *                                 newest record of each key (offsets do not
+ *                                 change: they get gaps); records need a key
+ *                                 (a keyless send is EVL_EINVAL); compact
+ *                                 alone turns retention.ms and
+ *                                 retention.bytes off (disk.bytes.max still
+ *                                 holds). A pass runs when
+ *   min.cleanable.dirty.ratio [0.5]  this share of the sealed data is new
+ *                                 since the last pass, or when
+ *   max.compaction.lag.ms [never] a segment not compacted is this old;
+ *   min.compaction.lag.ms [0]     segments with records younger than this
+ *                                 wait;
+ *   delete.retention.ms [86400000] a tombstone (null value), when it is the
+ *                                 newest of its key, stays until its
+ *                                 timestamp is this old. See
+ *                                 evl_topic_compact.
  *
  * Space is allocated as data comes: a partition's segment starts with 16 KiB
  * and doubles its allocation as it fills (4 MiB steps at most), its index

@@ -100,28 +100,12 @@ static uint64_t ckpt_read(const evl_part_t *part)
     return evl_ld64(b);
 }
 
-static int write_file(const char *dir, const char *name, const void *data, size_t len)
-{
-    char tmp[PATH_MAX + 32], path[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = evl__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = fd < 0 ? fd : evl__os_pwrite(fd, data, len, 0);
-    if (rc == 0)
-        rc = evl__os_fdatasync(fd);
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0)
-        rc = evl__os_rename(tmp, path);
-    return rc;
-}
-
 static int ckpt_write(const evl_part_t *part, uint64_t first_dirty)
 {
     uint8_t b[12];
     evl_st64(b, first_dirty);
     evl_st32(b + 8, evl__crc32c(0, b, 8));
-    return write_file(part->dir, "cleaner.ckpt", b, sizeof b);
+    return evl__os_write_file(part->dir, "cleaner.ckpt", b, sizeof b);
 }
 
 /* A group: sources[0..n) (consecutive segment bases) become one segment
@@ -153,7 +137,7 @@ static int plan_write(const char *dir, const group_t *g, size_t ng)
             evl_st64(p, g[i].src[k]);
     }
     evl_st32(p, evl__crc32c(0, b, len));
-    int rc = write_file(dir, "plan", b, len + 4);
+    int rc = evl__os_write_file(dir, "plan", b, len + 4);
     free(b);
     return rc;
 }

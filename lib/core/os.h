@@ -56,6 +56,9 @@ int evl__os_allocate(int fd, uint64_t off, uint64_t len);
 int evl__os_ftruncate(int fd, uint64_t len);
 int evl__os_fdatasync(int fd);
 int evl__os_fsync_dir(const char *path);
+/* dir/name holding exactly data, or as it was: written to name.tmp,
+ * fdatasync'd, renamed over name, the folder fsync'd. */
+int evl__os_write_file(const char *dir, const char *name, const void *data, size_t len);
 int evl__os_mmap(int fd, size_t len, int writable, void **out);
 int evl__os_munmap(void *addr, size_t len);
 int evl__os_rename(const char *from, const char *to);

@@ -161,6 +161,27 @@ int evl__os_fsync_dir(const char *path)
     return rc;
 }
 
+int evl__os_write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char tmp[PATH_MAX], path[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= (int)sizeof tmp ||
+        snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        return -ENAMETOOLONG;
+    int fd = evl__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int rc = fd < 0 ? fd : evl__os_pwrite(fd, data, len, 0);
+    if (rc == 0)
+        rc = evl__os_fdatasync(fd);
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        rc = evl__os_rename(tmp, path);
+    if (rc == 0)
+        rc = evl__os_fsync_dir(dir);
+    else
+        unlink(tmp);
+    return rc;
+}
+
 int evl__os_mmap(int fd, size_t len, int writable, void **out)
 {
     *out = NULL;

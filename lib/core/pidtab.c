@@ -139,23 +139,7 @@ int evl__pidtab_save(const char *dir, const evl_pidtab_t *t, uint64_t base)
     uint32_t crc = evl__crc32c(0, buf, len);
     memcpy(buf + len, &crc, 4);
     len += 4;
-    char tmp[PATH_MAX], path[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s/producers.snap.tmp", dir);
-    snprintf(path, sizeof path, "%s/producers.snap", dir);
-    int fd = evl__os_open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = fd < 0 ? fd : 0;
-    if (rc == 0)
-        rc = evl__os_pwrite(fd, buf, len, 0);
-    if (rc == 0)
-        rc = evl__os_fdatasync(fd);
-    if (fd >= 0)
-        close(fd);
-    if (rc == 0)
-        rc = evl__os_rename(tmp, path);
-    if (rc == 0)
-        rc = evl__os_fsync_dir(dir);
-    else
-        unlink(tmp);
+    int rc = evl__os_write_file(dir, "producers.snap", buf, len);
     free(buf);
     return rc;
 }
