@@ -737,6 +737,35 @@ EVL_API int evl_producer_send_to(evl_producer_t *prod, const char *topic, evl_ms
 EVL_API int evl_producer_send_batch_to(evl_producer_t *prod, const char *topic,
                                        evl_msg_t *msgs, size_t count, int flags);
 
+/**
+ * Sends with options, for the library's areas (transactions, a replica's
+ * fencing, exactly-once stream processing). `size` must be
+ * sizeof(evl_send_opts_t) (fields may be added at the end later).
+ */
+#define EVL_SEND_CONTROL 0x1       /**< control records (a transaction's
+                                        markers): readers never return them */
+#define EVL_SEND_TRANSACTIONAL 0x2 /**< part of a transaction */
+typedef struct evl_send_opts {
+    size_t size;
+    unsigned attrs;            /**< EVL_SEND_* */
+    /**
+     * Called under the partition's append lock before each frame is
+     * written (a batch may take several frames, each its own atomic
+     * append), with the offset its first record would get: return 0 to
+     * let it go, or a negative code to refuse it (the send returns that
+     * code; frames appended before stay, as with any failure). Runs while
+     * every writer of the partition, in every process, waits: keep it to a
+     * few loads and stores; it must not call the library.
+     */
+    int (*hook)(void *arg, const char *topic, int32_t partition, int64_t next_offset);
+    void *hook_arg;
+} evl_send_opts_t;
+
+/** @brief evl_producer_send_batch_to with options (NULL: none). */
+EVL_API int evl_producer_send_batch_ex(evl_producer_t *prod, const char *topic,
+                                       evl_msg_t *msgs, size_t count, int flags,
+                                       const evl_send_opts_t *opts);
+
 /** @brief fsync everything this producer's topic holds (for a producer of
  * any topic: every topic it has sent to). Thread-safe. */
 EVL_API int evl_producer_flush(evl_producer_t *prod);

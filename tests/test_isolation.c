@@ -126,3 +126,65 @@ Test(isolation, control_batches_are_skipped_by_readers_and_shown_by_the_cursor)
     evl_producer_close(p);
     evl_log_close(log);
 }
+
+typedef struct fence {
+    int64_t limit;
+    int calls;
+    char topic[16];
+    int32_t partition;
+    int64_t last_next;
+} fence_t;
+
+static int fence_hook(void *arg, const char *topic, int32_t partition, int64_t next_offset)
+{
+    fence_t *f = arg;
+    f->calls++;
+    snprintf(f->topic, sizeof f->topic, "%s", topic);
+    f->partition = partition;
+    f->last_next = next_offset;
+    return next_offset >= f->limit ? EVL_EFENCED : 0;
+}
+
+/* The public send with options: control records, and a hook under the
+ * append lock that can refuse a frame (an area's fencing). */
+Test(isolation, sends_with_options_carry_control_bits_and_a_hook)
+{
+    evl_producer_t *p;
+    evl_log_t *log = test_open_topic(NULL, "t", 2, &p);
+    fence_t f = {.limit = 3};
+    evl_send_opts_t so = {sizeof so, 0, fence_hook, &f};
+    evl_msg_t m[2] = {{"k", 1, "a", 1, NULL, 0, EVL_TIMESTAMP_NOW, 1, -1},
+                      {"k", 1, "b", 1, NULL, 0, EVL_TIMESTAMP_NOW, 1, -1}};
+    cr_assert_eq(evl_producer_send_batch_ex(p, NULL, m, 2, 0, &so), 0);
+    cr_assert_eq(f.calls, 1, "one frame");
+    cr_assert_str_eq(f.topic, "t");
+    cr_assert_eq(f.partition, 1);
+    cr_assert_eq(f.last_next, 0);
+    cr_assert_eq(m[1].offset, 1);
+    evl_send_opts_t ctl = {sizeof ctl, EVL_SEND_CONTROL | EVL_SEND_TRANSACTIONAL, NULL, NULL};
+    evl_msg_t marker = {"commit", 6, "", 0, NULL, 0, EVL_TIMESTAMP_NOW, 1, -1};
+    cr_assert_eq(evl_producer_send_batch_ex(p, NULL, &marker, 1, 0, &ctl), 0);
+    cr_assert_eq(marker.offset, 2);
+    m[0].partition = m[1].partition = 1;
+    cr_assert_eq(evl_producer_send_batch_ex(p, NULL, m, 2, 0, &so), EVL_EFENCED);
+    cr_assert_eq(m[0].offset, -1, "refused: nothing appended");
+    evl_partition_info_t pi;
+    cr_assert_eq(evl_partition_info(log, "t", 1, &pi), 0);
+    cr_assert_eq(pi.end_offset, 3);
+    /* Readers skip the marker. */
+    evl_reader_t *rd;
+    cr_assert_eq(evl_reader_open(log, "t", 1, &rd), 0);
+    const evl_record_t *r;
+    int n = 0;
+    while (evl_reader_next(rd, 0, &r) == 0)
+        n++;
+    cr_assert_eq(n, 2);
+    evl_reader_close(rd);
+    /* Bad options. */
+    evl_send_opts_t bad = {sizeof bad - 1, 0, NULL, NULL};
+    cr_assert_eq(evl_producer_send_batch_ex(p, NULL, m, 2, 0, &bad), EVL_EINVAL);
+    bad = (evl_send_opts_t){sizeof bad, 0x80, NULL, NULL};
+    cr_assert_eq(evl_producer_send_batch_ex(p, NULL, m, 2, 0, &bad), EVL_EINVAL);
+    evl_producer_close(p);
+    evl_log_close(log);
+}

@@ -210,7 +210,7 @@ EVL_API int evl_producer_send_to(evl_producer_t *prod, const char *topic, evl_ms
             atomic_store_explicit(&part->durable_peak, n, memory_order_relaxed);
         evl__part_pretouch(part, EVL_FRAME_HDR_MAX + size);
     }
-    rc = evl__prod_append(prod, part, msg, 1, EVL_FRAME_HDR_MAX + size, &sb, &ep);
+    rc = evl__prod_append(prod, part, msg, 1, EVL_FRAME_HDR_MAX + size, NULL, &sb, &ep);
     if (rc == 0)
         rc = after_append(prod, part, durability, sb, ep);
     else
@@ -244,7 +244,8 @@ EVL_API int evl_producer_send_kv(evl_producer_t *prod, const void *key, size_t k
  * max.message.bytes of record payload (evl__rec_payload), as a Kafka batch
  * is bounded by it, and must fit in a segment. */
 static int append_run(evl_producer_t *prod, const ptopic_t *pt, evl_part_t *part,
-                      evl_msg_t *msgs, const uint64_t *sizes, size_t n, int durability)
+                      evl_msg_t *msgs, const uint64_t *sizes, size_t n, int durability,
+                      const evl_send_opts_t *so)
 {
     uint64_t room = part->seg_bytes - EVL_SEG_HDR - EVL_FRAME_EOF_BYTES, sb = 0, ep = 0;
     for (size_t i = 0; i < n;) {
@@ -255,7 +256,7 @@ static int append_run(evl_producer_t *prod, const ptopic_t *pt, evl_part_t *part
             fb += sizes[i + k++];
             pl = p2;
         }
-        int rc = evl__prod_append(prod, part, msgs + i, k, fb, &sb, &ep);
+        int rc = evl__prod_append(prod, part, msgs + i, k, fb, so, &sb, &ep);
         if (rc)
             return rc;
         i += k;
@@ -268,15 +269,16 @@ static int append_run(evl_producer_t *prod, const ptopic_t *pt, evl_part_t *part
  * gathered into scratch (sizes into gsizes), offsets copied back. */
 static int append_group(evl_producer_t *prod, const ptopic_t *pt, evl_part_t *part,
                         evl_msg_t *msgs, const size_t *idx, const uint64_t *sizes, size_t n,
-                        int durability, evl_msg_t *scratch, uint64_t *gsizes)
+                        int durability, evl_msg_t *scratch, uint64_t *gsizes,
+                        const evl_send_opts_t *so)
 {
     if (idx[n - 1] - idx[0] == n - 1) /* increasing, so contiguous */
-        return append_run(prod, pt, part, msgs + idx[0], sizes + idx[0], n, durability);
+        return append_run(prod, pt, part, msgs + idx[0], sizes + idx[0], n, durability, so);
     for (size_t k = 0; k < n; k++) {
         scratch[k] = msgs[idx[k]];
         gsizes[k] = sizes[idx[k]];
     }
-    int rc = append_run(prod, pt, part, scratch, gsizes, n, durability);
+    int rc = append_run(prod, pt, part, scratch, gsizes, n, durability, so);
     for (size_t k = 0; k < n; k++) {
         msgs[idx[k]].offset = scratch[k].offset;
         msgs[idx[k]].partition = scratch[k].partition;
@@ -284,10 +286,14 @@ static int append_group(evl_producer_t *prod, const ptopic_t *pt, evl_part_t *pa
     return rc;
 }
 
-EVL_API int evl_producer_send_batch_to(evl_producer_t *prod, const char *topic,
-                                       evl_msg_t *msgs, size_t count, int flags)
+EVL_API int evl_producer_send_batch_ex(evl_producer_t *prod, const char *topic,
+                                       evl_msg_t *msgs, size_t count, int flags,
+                                       const evl_send_opts_t *so)
 {
     if (!prod || (!msgs && count))
+        return EVL_EINVAL;
+    if (so && (so->size != sizeof *so ||
+               (so->attrs & ~(unsigned)(EVL_SEND_CONTROL | EVL_SEND_TRANSACTIONAL))))
         return EVL_EINVAL;
     for (size_t i = 0; i < count; i++)
         msgs[i].offset = -1;
@@ -350,7 +356,8 @@ EVL_API int evl_producer_send_batch_to(evl_producer_t *prod, const char *topic,
         evl_part_t *part;
         rc = evl__prod_part(pt, p, INT32_MAX, &part);
         if (rc == 0)
-            rc = append_group(prod, pt, part, msgs, idx, sizes, n, durability, scratch, gsizes);
+            rc = append_group(prod, pt, part, msgs, idx, sizes, n, durability, scratch, gsizes,
+                              so);
     }
 out:
     if (heap) {
@@ -363,10 +370,16 @@ out:
     return rc;
 }
 
+EVL_API int evl_producer_send_batch_to(evl_producer_t *prod, const char *topic,
+                                       evl_msg_t *msgs, size_t count, int flags)
+{
+    return evl_producer_send_batch_ex(prod, topic, msgs, count, flags, NULL);
+}
+
 EVL_API int evl_producer_send_batch(evl_producer_t *prod, evl_msg_t *msgs, size_t count,
                                     int flags)
 {
-    return evl_producer_send_batch_to(prod, NULL, msgs, count, flags);
+    return evl_producer_send_batch_ex(prod, NULL, msgs, count, flags, NULL);
 }
 
 static int flush_topic(const ptopic_t *pt)

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "os.h"
 #include "producer_int.h"
+#include "record.h"
 
 static struct rewound *rewound_find(evl_producer_t *prod, const evl_part_t *part)
 {
@@ -18,10 +19,19 @@ static struct rewound *rewound_find(evl_producer_t *prod, const evl_part_t *part
     return NULL;
 }
 
-int evl__prod_append(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs, size_t k,
-                     uint64_t frame_bytes, uint64_t *sb, uint64_t *ep)
+/* The application's hook (evl_send_opts_t) under the append lock. */
+static int user_hook(void *arg, evl_part_t *part, uint64_t next_offset)
 {
-    if (!prod->idem) {
+    const evl_send_opts_t *so = arg;
+    int rc = so->hook(so->hook_arg, part->topic->name, part->id, (int64_t)next_offset);
+    return rc > 0 ? EVL_EINVAL : rc;
+}
+
+int evl__prod_append(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs, size_t k,
+                     uint64_t frame_bytes, const evl_send_opts_t *so, uint64_t *sb,
+                     uint64_t *ep)
+{
+    if (!prod->idem && !so) {
         uint64_t base;
         int rc = evl__part_append(part, msgs, k, frame_bytes, &base, sb, ep);
         for (size_t j = 0; rc == 0 && j < k; j++) {
@@ -33,10 +43,18 @@ int evl__prod_append(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs, si
     int64_t s_dup[16], *dup = k <= 16 ? s_dup : evl__malloc(k * sizeof *dup);
     if (!dup)
         return EVL_ENOMEM;
-    evl_append_opts_t o = {.producer_id = prod->pid, .epoch = prod->epoch, .seq = -1,
-                           .named = prod->named};
+    evl_append_opts_t o = {.producer_id = prod->idem ? prod->pid : 0, .epoch = prod->epoch,
+                           .seq = -1, .named = prod->named};
+    if (so) {
+        o.attrs = (uint8_t)(((so->attrs & EVL_SEND_CONTROL) ? EVL_ATTR_CONTROL : 0) |
+                            ((so->attrs & EVL_SEND_TRANSACTIONAL) ? EVL_ATTR_TXN : 0));
+        if (so->hook) {
+            o.hook = user_hook;
+            o.hook_arg = (void *)so;
+        }
+    }
     struct rewound *r = NULL;
-    bool locked = atomic_load_explicit(&prod->n_rewound, memory_order_acquire) > 0;
+    bool locked = prod->idem && atomic_load_explicit(&prod->n_rewound, memory_order_acquire) > 0;
     if (locked) {
         pthread_mutex_lock(&prod->rw_mu);
         if ((r = rewound_find(prod, part)))
@@ -60,7 +78,7 @@ int evl__prod_append(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs, si
     if (locked)
         pthread_mutex_unlock(&prod->rw_mu);
     if (rc == 0) {
-        if (res.skipped)
+        if (res.skipped && prod->idem)
             evl__part_find_seqs(part, prod->pid, res.first_seq, res.skipped, dup);
         for (size_t j = 0; j < k; j++) {
             msgs[j].offset = j < res.skipped ? dup[j] : (int64_t)(res.base + j - res.skipped);

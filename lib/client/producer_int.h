@@ -63,6 +63,7 @@ int evl__prod_part(const ptopic_t *pt, int p, int nparts, evl_part_t **out);
 /* Append msgs[0..k) (at most frame_bytes encoded) to part as one frame and
  * set their offsets and partition (idempotently for such a producer). */
 int evl__prod_append(evl_producer_t *prod, evl_part_t *part, evl_msg_t *msgs, size_t k,
-                     uint64_t frame_bytes, uint64_t *sb, uint64_t *ep);
+                     uint64_t frame_bytes, const evl_send_opts_t *so, uint64_t *sb,
+                     uint64_t *ep);
 
 #endif
