@@ -320,7 +320,7 @@ static int finish_swap(evl_part_t *part, bool fresh)
                 for (int e = 0; e < 2; e++) {
                     evl__seg_path(from, sizeof from, swap, g[i].src[0], ext[e]);
                     snprintf(to, sizeof to, "%s.dropped", from);
-                    rename(from, to);
+                    evl__os_rename(from, to);
                 }
                 evl__logf(part->env.lg, EVL_LOG_INFO,
                           "%s/%d: compaction of segments from %llu dropped: retention "
@@ -331,8 +331,9 @@ static int finish_swap(evl_part_t *part, bool fresh)
             for (int e = 0; e < 2 && rc == 0; e++) {
                 evl__seg_path(from, sizeof from, swap, g[i].src[0], ext[e]);
                 evl__seg_path(to, sizeof to, part->dir, g[i].src[0], ext[e]);
-                if (rename(from, to) < 0 && errno != ENOENT)
-                    rc = -errno;
+                int r = evl__os_rename(from, to);
+                if (r && r != -ENOENT)
+                    rc = r;
             }
         }
         /* Swapped (now or before): the group's other segments are in the

@@ -32,7 +32,10 @@ enum evl_os_op {
 
 #ifdef EVL_TESTING
 /* Fail the op after `after` more successful calls, with errno err, for
- * `count` calls (count < 0: forever). Visible to tests only. */
+ * `count` calls (count < 0: forever); err EVL_TEST_FAULT_EXIT ends the
+ * process there instead (_exit with that status: a crash right before the
+ * op). Visible to tests only. */
+#define EVL_TEST_FAULT_EXIT 99
 __attribute__((visibility("default"))) void evl_test_fault(int op, int after,
                                                            int err, int count);
 __attribute__((visibility("default"))) void evl_test_fault_clear(void);

@@ -87,6 +87,8 @@ int evl__os_fault(int op)
         }
     }
     pthread_mutex_unlock(&fault_mu);
+    if (err == EVL_TEST_FAULT_EXIT)
+        _exit(EVL_TEST_FAULT_EXIT); /* a crash right before the op */
     return err;
 }
 #endif
