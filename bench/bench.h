@@ -140,6 +140,7 @@ int exp_append(void);     /* W1 W2 W3, size sweep, B0 B2 B3 (throughput.c) */
 int exp_fsync(void);      /* W4, B1 (throughput.c) */
 int exp_contention(void); /* W5 (throughput.c) */
 int exp_scan(void);       /* W6, CRC32C pass (throughput.c) */
+int exp_compact(void);    /* W11, a compaction pass (throughput.c) */
 int exp_latency(void);    /* W7 W8, shared-memory spin/futex (latency.c) */
 int exp_recovery(void);   /* W9 W10, B9 B10 (recovery.c) */
 

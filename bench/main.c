@@ -56,6 +56,7 @@ static const struct experiment experiments[] = {
     {"fsync", "fsync W4 B1", exp_fsync},
     {"contention", "contention W5", exp_contention},
     {"scan", "scan W6 CRC", exp_scan},
+    {"compact", "compaction W11", exp_compact},
     {"latency", "latency W7 W8 BT BP", exp_latency},
     {"recovery", "recovery memory W9 W10 B9 B10", exp_recovery},
 };

@@ -25,6 +25,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
 #include <stdlib.h>
 
 #define TOPIC "bench"
@@ -40,8 +42,15 @@ struct env {
     evl_producer_t *prod;
 };
 
+/* durability "none", "fsync"...; a "+idem" suffix: an idempotent
+ * producer (enable.idempotence). */
 static int env_open(struct env *e, const char *durability)
 {
+    char dur[32];
+    const char *plus = strchr(durability, '+');
+    bool idem = plus && !strcmp(plus, "+idem");
+    snprintf(dur, sizeof dur, "%.*s", plus ? (int)(plus - durability) : 31, durability);
+    durability = dur;
     evl_config_t *cfg = evl_config_new();
     char err[128] = "";
     int rc;
@@ -55,6 +64,8 @@ static int env_open(struct env *e, const char *durability)
         rc = evl_topic_create(e->log, TOPIC, 1, NULL);
     if (rc == 0)
         rc = evl_config_set(cfg, "durability", durability, err, sizeof err);
+    if (rc == 0 && idem)
+        rc = evl_config_set(cfg, "enable.idempotence", "true", err, sizeof err);
     if (rc == 0)
         rc = evl_producer_new(e->log, TOPIC, cfg, &e->prod);
     evl_config_free(cfg);
@@ -220,7 +231,7 @@ static const size_t sweep_sizes[NSIZES] = {16, 100, 1024, 4096, 16384};
 
 int exp_append(void)
 {
-    figure_t *w[NSIZES], *b0f[NSIZES], *b0p[NSIZES], *w3, *b2, *b3;
+    figure_t *w[NSIZES], *b0f[NSIZES], *b0p[NSIZES], *w3, *b2, *b3, *w1i, *w3i;
     size_t n[NSIZES], n3 = scaled(1e6, 1000);
     char id[16], name[96], x[16];
 
@@ -259,6 +270,10 @@ int exp_append(void)
                  HIGHER_BETTER);
     w3 = fig_new("W3", "send_batch 8 B key + 100 B value, 64 per call",
                  "Mrec/s", HIGHER_BETTER);
+    w1i = fig_new("W1i", "W1 from an idempotent producer (enable.idempotence)", "Mrec/s",
+                  HIGHER_BETTER);
+    w3i = fig_new("W3i", "W3 from an idempotent producer (enable.idempotence)", "Mrec/s",
+                  HIGHER_BETTER);
     for (int s = 0; s < NSIZES; s++) {
         if (sweep_sizes[s] == 100) {
             fig_cmp(w[s], b0f[s], 0.5);
@@ -267,6 +282,8 @@ int exp_append(void)
             fig_cmp(w[s], b3, 20);
             fig_cmp(w3, w[s], 1.5);
             fig_cmp(w3, b0f[s], NAN);
+            fig_cmp(w1i, w[s], NAN);
+            fig_cmp(w3i, w3, NAN);
         } else {
             fig_cmp(w[s], b0f[s], sweep_sizes[s] == 1024 ? 0.7 : NAN);
             fig_cmp(w[s], b0p[s], NAN);
@@ -286,6 +303,9 @@ int exp_append(void)
             if (v == 100) {
                 add_rate(w3, w_append(n[s], v, "none", 1, MAXBATCH),
                          (double)n[s], 1e6);
+                add_rate(w1i, w_append(n[s], v, "none+idem", 1, 1), (double)n[s], 1e6);
+                add_rate(w3i, w_append(n[s], v, "none+idem", 1, MAXBATCH), (double)n[s],
+                         1e6);
                 add_rate(b2, b2_lmdb_queue(n[s], KEYLEN, v), (double)n[s], 1e6);
                 add_rate(b3, b3_sqlite_queue(n3, KEYLEN, v), (double)n3, 1e6);
             }
@@ -450,5 +470,70 @@ int exp_scan(void)
     }
     free(buf);
     env_close(&e);
+    return 0;
+}
+
+/* ---- W11: a compaction pass ------------------------------------------------ */
+
+/* n records of 100 B values over `keys` keys into 1 MiB segments, then one
+ * evl_topic_compact: returns its ns; *bytes gets the records' bytes. */
+static int64_t w_compact(size_t n, size_t keys, double *mb)
+{
+    char dir[512];
+    data_path(dir, sizeof dir, "compact");
+    evl_config_t *cfg = evl_config_new();
+    evl_log_t *log = NULL;
+    evl_producer_t *prod = NULL;
+    int rc = cfg ? 0 : EVL_ENOMEM;
+    if (rc == 0)
+        rc = evl_config_set(cfg, "segment.bytes", "1048576", NULL, 0);
+    if (rc == 0)
+        rc = evl_config_set(cfg, "cleanup.policy", "compact", NULL, 0);
+    if (rc == 0)
+        rc = evl_config_set(cfg, "log.cleaner.enable", "false", NULL, 0);
+    if (rc == 0)
+        rc = evl_log_open(dir, cfg, &log);
+    if (rc == 0)
+        rc = evl_topic_create(log, TOPIC, 1, cfg);
+    if (rc == 0)
+        rc = evl_producer_new(log, TOPIC, NULL, &prod);
+    unsigned char value[100];
+    fill_pattern(value, sizeof value, 12);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "k%zu", i % keys);
+        evl_msg_t m = {key, (size_t)kl, value, sizeof value, NULL, 0, EVL_TIMESTAMP_NOW, 0, -1};
+        rc = evl_producer_send(prod, &m, 0);
+    }
+    *mb = (double)n * (double)(sizeof value + 8) / 1e6;
+    uint64_t t0 = now_ns(), t1 = t0;
+    if (rc == 0) {
+        rc = evl_topic_compact(log, TOPIC);
+        t1 = now_ns();
+    }
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+    rm_rf(dir);
+    return rc ? rc : (int64_t)(t1 - t0);
+}
+
+int exp_compact(void)
+{
+    size_t n = scaled(2e6, 2000);
+    fig_section("compaction: one evl_topic_compact pass over 8+100 B records in 1 MiB "
+                "segments (W11)");
+    figure_t *few = fig_new("W11.10k", "a pass, 10000 keys (most records go)", "MB/s",
+                            HIGHER_BETTER);
+    figure_t *many = fig_new("W11.uniq", "a pass, every key distinct (every record stays)",
+                             "MB/s", HIGHER_BETTER);
+    for (int r = 0; r < g_opt.runs; r++) {
+        progress(1, "compact: run %d/%d", r + 1, g_opt.runs);
+        double mb;
+        int64_t ns = w_compact(n, 10000, &mb);
+        add_rate(few, ns, mb, 1);
+        ns = w_compact(n, n, &mb);
+        add_rate(many, ns, mb, 1);
+    }
     return 0;
 }
