@@ -103,7 +103,7 @@ static void usage(FILE *f)
             "  --runs N     runs per figure (default 5; the median is shown)\n"
             "  --only LIST  comma list of experiments or ids: append fsync "
             "contention scan\n"
-            "               latency recovery, or W1..W10 B0..B3 CRC B9 B10\n"
+            "               latency recovery compact, or W1..W11 B0..B3 CRC B9 B10\n"
             "  --dir DIR    parent of the scratch data directory (default "
             "$BENCH_DIR or /tmp)\n"
             "  --out DIR    where results.tsv and machine.txt go (default "
