@@ -439,6 +439,82 @@ EVL_API void evl_log_job_kick(evl_log_t *log, int id);
 EVL_API void evl_log_job_remove(evl_log_t *log, int id);
 
 /* ------------------------------------------------------------------------ */
+/** @defgroup confdef The areas' own settings                               */
+
+/*
+ * An area of the library (connectors, the registry, streams) declares its
+ * settings once, as Kafka's ConfigDef does: each key with a type, a default
+ * (NULL: required), a range (INT and DOUBLE, when min <= max) or the allowed
+ * values (ENUM), a validator, the scopes where it applies (bits the area
+ * defines, e.g. source and sink; 0: everywhere) and a line of doc. A set of
+ * name/value pairs is then checked against it: a key the area does not
+ * know, a key of another scope, a value out of range, one given twice and a
+ * required one missing are each refused with a message naming the key,
+ * never ignored. The table's strings (names, defaults, values, docs) are
+ * borrowed: keep the table static.
+ */
+#define EVL_CONF_STRING 1
+#define EVL_CONF_INT 2
+#define EVL_CONF_DOUBLE 3
+#define EVL_CONF_BOOL 4      /**< "true" or "false" */
+#define EVL_CONF_ENUM 5
+#define EVL_CONF_LIST 6      /**< comma-separated text, as Kafka's LIST */
+#define EVL_CONF_PASSWORD 7  /**< text not to be shown back */
+#define EVL_CONF_VALUE_MAX 65536
+
+/** A validator: 0, or nonzero with a message in msg. */
+typedef int evl_conf_validator_fn(void *arg, const char *value, char *msg, size_t msgsz);
+
+typedef struct evl_confkey {
+    const char *name;
+    int type;                    /**< EVL_CONF_* */
+    const char *def;             /**< default as text; NULL: required */
+    int64_t min, max;            /**< INT, DOUBLE: range if min <= max */
+    const char *const *values;   /**< ENUM: the allowed values, NULL-ended */
+    unsigned scope;              /**< where it applies (area-defined bits; 0: all) */
+    evl_conf_validator_fn *validate;
+    void *validate_arg;
+    const char *doc;
+} evl_confkey_t;
+
+typedef struct evl_confdef evl_confdef_t;
+typedef struct evl_conf evl_conf_t;
+
+/** @brief An area's definition of n keys (copied; strings borrowed).
+ * EVL_EINVAL for a bad row (an unknown type, a duplicate name, a default
+ * its own checks refuse), EVL_ENOMEM. */
+EVL_API int evl_confdef_new(const char *area, const evl_confkey_t *keys, size_t n,
+                            evl_confdef_t **out);
+EVL_API void evl_confdef_free(evl_confdef_t *d);
+/** @brief Its keys, for documentation and REST listings. */
+EVL_API size_t evl_confdef_count(const evl_confdef_t *d);
+EVL_API const evl_confkey_t *evl_confdef_key(const evl_confdef_t *d, size_t i);
+
+/** Called for each problem evl_conf_validate finds. */
+typedef void evl_conf_problem_fn(void *arg, const char *key, const char *msg);
+/**
+ * @brief Check npairs pairs (pairs[2i] a name, pairs[2i+1] its value) for
+ * scope; every problem goes to problem (may be NULL). Returns how many
+ * (0: valid), or EVL_EINVAL, EVL_ENOMEM. For a REST validate call.
+ */
+EVL_API int evl_conf_validate(const evl_confdef_t *d, unsigned scope,
+                              const char *const *pairs, size_t npairs,
+                              evl_conf_problem_fn *problem, void *arg);
+/** @brief Check and keep the pairs: 0 with *out, or EVL_ECONFIG with the
+ * first problem in err. */
+EVL_API int evl_conf_parse(const evl_confdef_t *d, unsigned scope, const char *const *pairs,
+                           size_t npairs, evl_conf_t **out, char *err, size_t errsz);
+EVL_API void evl_conf_free(evl_conf_t *c);
+/** @brief A key's value as given, else its default (NULL: an unknown key,
+ * or a required one of another scope). The typed getters read the same. */
+EVL_API const char *evl_conf_str(const evl_conf_t *c, const char *name);
+EVL_API int64_t evl_conf_int(const evl_conf_t *c, const char *name);
+EVL_API double evl_conf_double(const evl_conf_t *c, const char *name);
+EVL_API int evl_conf_bool(const evl_conf_t *c, const char *name);
+/** @brief 1 if the pairs gave it, 0 if it has its default. */
+EVL_API int evl_conf_isset(const evl_conf_t *c, const char *name);
+
+/* ------------------------------------------------------------------------ */
 /** @defgroup kv The areas' tables in the log's metadata                    */
 
 /*
