@@ -513,3 +513,20 @@ Test(config, topic_settings_serialize_and_parse)
     evl__cfg_release(&a);
     evl__cfg_release(&b);
 }
+
+/* Found by fuzz_frame: a segment base at INT64_MAX made the offset bound
+ * wrap, and a header passed whose offsets do not fit an int64_t. */
+Test(record, a_segment_base_near_int64_max_is_refused)
+{
+    uint8_t buf[256];
+    evl_msg_t m = {"k", 1, "v", 1, NULL, 0, 5, 0, -1};
+    uint32_t fl = evl__frame_encode(buf, 0, 0, &m, 1, 5, NULL, NULL);
+    evl__frame_publish(buf, fl);
+    evl_frame_t f;
+    cr_assert_eq(evl__frame_head(buf, fl, sizeof buf, 0, true, &f), 0);
+    cr_assert_eq(evl__frame_head(buf, fl, sizeof buf, (uint64_t)INT64_MAX, false, &f),
+                 EVL_ECORRUPT);
+    /* The last offset that fits: INT64_MAX - 1 (the next one is INT64_MAX). */
+    cr_assert_eq(evl__frame_head(buf, fl, sizeof buf, (uint64_t)INT64_MAX - 1, false, &f), 0);
+    cr_assert_eq(f.base + f.last_delta, (uint64_t)INT64_MAX - 1);
+}

@@ -187,8 +187,10 @@ int evl__frame_head(const uint8_t *p, uint32_t frame_len, uint64_t avail, uint64
         !evl__vget(&s, end, &max_delta))
         return EVL_ECORRUPT;
     if (count == 0 || last > UINT32_MAX || count > last + 1 || count > frame_len / 6 ||
-        ((attrs & EVL_ATTR_SINGLE) && count != 1) || seg_base > (uint64_t)INT64_MAX ||
-        rel > (uint64_t)INT64_MAX - seg_base - last - 1 || /* offsets are int64_t */
+        ((attrs & EVL_ATTR_SINGLE) && count != 1) ||
+        /* offsets are int64_t: base + last < INT64_MAX, without wrapping */
+        seg_base > (uint64_t)INT64_MAX - last - 1 ||
+        rel > (uint64_t)INT64_MAX - seg_base - last - 1 ||
         base_ts > INT64_MAX || max_delta > (uint64_t)INT64_MAX - base_ts)
         return EVL_ECORRUPT;
     f->producer_id = EVL_NO_PRODUCER;
