@@ -52,11 +52,11 @@ struct experiment {
 };
 
 static const struct experiment experiments[] = {
-    {"append", "append sweep W1 W2 W3 B0 B2 B3", exp_append},
+    {"append", "append sweep W1 W2 W3 W1i W3i B0 B2 B3", exp_append},
     {"fsync", "fsync W4 B1", exp_fsync},
     {"contention", "contention W5", exp_contention},
     {"scan", "scan W6 CRC", exp_scan},
-    {"compact", "compaction W11", exp_compact},
+    {"compact", "compact W11", exp_compact},
     {"latency", "latency W7 W8 BT BP", exp_latency},
     {"recovery", "recovery memory W9 W10 B9 B10", exp_recovery},
 };
