@@ -40,6 +40,14 @@ TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 HDRS      := $(wildcard include/*.h include/eventlog/*.h lib/core/*.h lib/client/*.h)
 
 B = build
+# Connect (lib/connect): its own library on the core's public API.
+CONNECT_SRC    := $(sort $(wildcard lib/connect/*.c))
+CONNECT_OBJ    := $(CONNECT_SRC:lib/%.c=$(B)/rel/%.o)
+TCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/test/%.o)
+CONNECT_STATIC := $(B)/lib/libeventlog-connect.a
+CONNECT_SHARED := $(B)/lib/libeventlog-connect.so.$(VERSION)
+CONNECT_TEST_SRC := $(sort $(wildcard tests/connect/test_*.c))
+CONNECT_TESTS  := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/test/connect/%)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/rel/%.o)
 TLIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/test/%.o)
 ALIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/asan/%.o)
@@ -59,7 +67,7 @@ TSANFLAGS = -O1 -g -fsanitize=thread
 .PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
         check-symbols check-layers check-install torture fuzz fuzz-smoke
 
-all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES)
+all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
 DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang
@@ -94,6 +102,17 @@ $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@; ar rcs $@ $^
 
+$(CONNECT_STATIC): $(CONNECT_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@; ar rcs $@ $^
+
+$(CONNECT_SHARED): $(CONNECT_OBJ) $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libeventlog-connect.so.$(MAJOR) $(LDFLAGS) -o $@ $(CONNECT_OBJ) \
+	  -L$(B)/lib -leventlog $(LIBS)
+	ln -sf libeventlog-connect.so.$(VERSION) $(B)/lib/libeventlog-connect.so.$(MAJOR)
+	ln -sf libeventlog-connect.so.$(MAJOR) $(B)/lib/libeventlog-connect.so
+
 # ---- tool and examples (public API only, static link) ---------------------
 $(EVL): $(TOOL_SRC) $(STATIC) include/eventlog.h
 	@mkdir -p $(@D)
@@ -110,6 +129,11 @@ $(B)/test/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/test/libevl_test.a: $(TLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
+$(B)/test/libevl_connect_test.a: $(TCONNECT_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 $(B)/test/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/test/libevl_test.a
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
@@ -132,8 +156,8 @@ $(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
-test-unit: all $(TESTS) check-symbols check-layers check-install
-	@set -e; for t in $(TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
+test-unit: all $(TESTS) $(CONNECT_TESTS) check-symbols check-layers check-install
+	@set -e; for t in $(TESTS) $(CONNECT_TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
 
 # Criterion exits 0 even when LeakSanitizer reports at a test's exit, so the
 # output is checked for reports too.

@@ -1,0 +1,121 @@
+/*
+ * eventlog/connect.h - Kafka Connect's model on libeventlog
+ * (libeventlog-connect): connectors move records between the log and other
+ * systems, with stored progress.
+ *
+ * A connector type (file, kafka, mqtt, or one of the application's) gives a
+ * definition of its settings (evl_confdef_t) and a task: a source task
+ * polls records from outside and names, with each, where it came from (a
+ * source offset, opaque bytes); a sink task is given records and says when
+ * they are safely out. The worker runs the tasks on threads of their own
+ * and keeps their progress:
+ *
+ *  - source: records go to the log through an idempotent producer named
+ *    for the connector and task; after each batch is appended (at the
+ *    connector's durability), the batch's last source offset and the
+ *    producer's next sequence are committed together in the log's metadata
+ *    (table connect.offsets). After a crash the task restarts from the
+ *    committed offset and the producer is rewound to the committed
+ *    sequence, so the records sent again after it are recognised by the
+ *    partition and not appended twice: no record lost or repeated, also
+ *    after kill -9.
+ *
+ * Thread-safety: a worker's calls are thread-safe; a task's callbacks run
+ * on that task's thread only.
+ */
+#ifndef EVENTLOG_CONNECT_H
+#define EVENTLOG_CONNECT_H
+
+#include <eventlog.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A record a source task hands to the worker (all fields borrowed until
+ * the next poll). */
+typedef struct evl_source_record {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t timestamp;          /**< < 0: now */
+    const void *source_offset;  /**< where it came from (opaque), kept */
+    size_t source_offset_len;   /**< at most EVL_CONNECT_OFFSET_MAX bytes */
+} evl_source_record_t;
+
+#define EVL_CONNECT_OFFSET_MAX 256
+
+typedef struct evl_source_task evl_source_task_t;
+
+/** What a connector type provides for a source task. */
+typedef struct evl_source_ops {
+    /**
+     * Start: conf holds the connector's settings (checked against the
+     * type's definition); offset is the last committed source offset (NULL
+     * with len 0 the first time): resume right after it. *state is the
+     * task's own. 0 or a negative code (the task is FAILED).
+     */
+    int (*start)(const evl_conf_t *conf, const void *offset, size_t offset_len,
+                 void **state);
+    /**
+     * Poll up to max records into recs, waiting at most timeout_ms for one.
+     * Returns how many (0: nothing yet), or a negative code (the task is
+     * FAILED). The views stay valid until the next poll.
+     */
+    int (*poll)(void *state, evl_source_record_t *recs, int max, int timeout_ms);
+    /** Stop and free the state. */
+    void (*stop)(void *state);
+} evl_source_ops_t;
+
+/** A connector type: its name (connector.class), its settings, its task. */
+typedef struct evl_connector_type {
+    const char *name;
+    const evl_confkey_t *keys;  /**< its own settings (the worker adds name,
+                                     connector.class, topic...) */
+    size_t nkeys;
+    const evl_source_ops_t *source;
+} evl_connector_type_t;
+
+/** The built-in FileStreamSource: `file`, `topic`, `batch.size`. */
+EVL_API const evl_connector_type_t *evl_connect_file_source(void);
+
+typedef struct evl_connect_worker evl_connect_worker_t;
+
+/** @brief A worker on log (which must outlive it). */
+EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out);
+/** @brief Make a connector type known (built-ins are known already). */
+EVL_API int evl_connect_register(evl_connect_worker_t *w, const evl_connector_type_t *type);
+
+/**
+ * @brief Start connector from its settings: npairs name/value pairs, among
+ * them `name` and `connector.class`, and for a source `topic`. Settings are
+ * checked first: a bad one is refused (EVL_ECONFIG) with a message naming it
+ * in err, and nothing runs. Worker settings: `durability` (none | interval
+ * | fsync, default fsync: a committed offset's records are on disk) and
+ * `offset.flush.records` (records between offset commits, default 1000).
+ */
+EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs, size_t npairs,
+                              char *err, size_t errsz);
+
+/** Task states, as Kafka Connect names them. */
+#define EVL_CONNECT_RUNNING 1
+#define EVL_CONNECT_FAILED 2
+#define EVL_CONNECT_STOPPED 3
+
+/**
+ * @brief connector's state, and for a failed one the error in err.
+ * Records it has moved in *records (may be NULL). EVL_ENOTFOUND if unknown.
+ */
+EVL_API int evl_connect_status(evl_connect_worker_t *w, const char *connector, int64_t *records,
+                               char *err, size_t errsz);
+/** @brief Stop connector: its task ends, its progress is committed. */
+EVL_API int evl_connect_stop(evl_connect_worker_t *w, const char *connector);
+/** @brief Stop everything and free the worker. Accepts NULL. */
+EVL_API void evl_connect_worker_free(evl_connect_worker_t *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
