@@ -19,6 +19,12 @@
  *    sequence, so the records sent again after it are recognised by the
  *    partition and not appended twice: no record lost or repeated, also
  *    after kill -9.
+ *  - sink: records are read by a consumer of the group connect-NAME from
+ *    the connector's `topics`, handed to the task (put), and their offsets
+ *    committed only after the task's flush says everything put is out:
+ *    after a crash the records since the last flush are put again (at
+ *    least once; a sink whose target can tell repeats makes it exactly
+ *    once).
  *
  * Thread-safety: a worker's calls are thread-safe; a task's callbacks run
  * on that task's thread only.
@@ -68,17 +74,36 @@ typedef struct evl_source_ops {
     void (*stop)(void *state);
 } evl_source_ops_t;
 
-/** A connector type: its name (connector.class), its settings, its task. */
+/** What a connector type provides for a sink task. */
+typedef struct evl_sink_ops {
+    /** Start with the connector's settings. 0 or a negative code. */
+    int (*start)(const evl_conf_t *conf, void **state);
+    /** Take n records (views valid until the next put). 0 or a negative
+     * code (the task is FAILED; nothing since the last flush is
+     * committed). */
+    int (*put)(void *state, const evl_record_t *const *recs, size_t n);
+    /** Make everything put so far safe (written, synced, acknowledged):
+     * its offsets are committed once this returns 0. */
+    int (*flush)(void *state);
+    void (*stop)(void *state);
+} evl_sink_ops_t;
+
+/** A connector type: its name (connector.class), its settings, its task
+ * (a source or a sink). */
 typedef struct evl_connector_type {
     const char *name;
     const evl_confkey_t *keys;  /**< its own settings (the worker adds name,
-                                     connector.class, topic...) */
+                                     connector.class, topic, topics...) */
     size_t nkeys;
     const evl_source_ops_t *source;
+    const evl_sink_ops_t *sink;
 } evl_connector_type_t;
 
 /** The built-in FileStreamSource: `file`, `topic`, `batch.size`. */
 EVL_API const evl_connector_type_t *evl_connect_file_source(void);
+/** The built-in FileStreamSink: `file`, `topics` (each record's value and a
+ * newline appended to the file; fsynced at each flush). */
+EVL_API const evl_connector_type_t *evl_connect_file_sink(void);
 
 typedef struct evl_connect_worker evl_connect_worker_t;
 
@@ -91,9 +116,11 @@ EVL_API int evl_connect_register(evl_connect_worker_t *w, const evl_connector_ty
  * @brief Start connector from its settings: npairs name/value pairs, among
  * them `name` and `connector.class`, and for a source `topic`. Settings are
  * checked first: a bad one is refused (EVL_ECONFIG) with a message naming it
- * in err, and nothing runs. Worker settings: `durability` (none | interval
- * | fsync, default fsync: a committed offset's records are on disk) and
- * `offset.flush.records` (records between offset commits, default 1000).
+ * in err, and nothing runs. Worker settings: `durability` (a source's:
+ * none | interval | fsync, default fsync: a committed offset's records are
+ * on disk); for a sink `topics` (comma-separated) and
+ * `offset.flush.interval.ms` (how often the sink is flushed and its offsets
+ * committed, default 1000).
  */
 EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs, size_t npairs,
                               char *err, size_t errsz);

@@ -183,7 +183,97 @@ static void fsrc_stop(void *state)
 static const evl_source_ops_t fsrc_ops = {fsrc_start, fsrc_poll, fsrc_stop};
 
 static const evl_connector_type_t file_source = {
-    "FileStreamSource", file_keys, sizeof file_keys / sizeof file_keys[0], &fsrc_ops,
+    "FileStreamSource", file_keys, sizeof file_keys / sizeof file_keys[0], &fsrc_ops, NULL,
 };
 
 EVL_API const evl_connector_type_t *evl_connect_file_source(void) { return &file_source; }
+
+/* ---- FileStreamSink ---------------------------------------------------------- */
+
+static const evl_confkey_t sink_keys[] = {
+    {"file", EVL_CONF_STRING, NULL, 0, -1, NULL, 0, NULL, NULL, "the file to append to"},
+};
+
+typedef struct fsink {
+    int fd;
+} fsink_t;
+
+static int fsink_start(const evl_conf_t *conf, void **state)
+{
+    fsink_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return EVL_ENOMEM;
+    s->fd = open(evl_conf_str(conf, "file"), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (s->fd < 0) {
+        int e = -errno;
+        free(s);
+        return e;
+    }
+    *state = s;
+    return 0;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : EVL_EIO;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int fsink_put(void *state, const evl_record_t *const *recs, size_t n)
+{
+    fsink_t *s = state;
+    /* A batch's lines gathered into one write: a reader of the file sees
+     * whole lines (each write of O_APPEND lands whole). */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t vl;
+        evl_record_value(recs[i], &vl);
+        total += vl + 1;
+    }
+    char *buf = malloc(total ? total : 1), *p = buf;
+    if (!buf)
+        return EVL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        size_t vl;
+        const void *v = evl_record_value(recs[i], &vl);
+        if (vl)
+            memcpy(p, v, vl);
+        p += vl;
+        *p++ = '\n';
+    }
+    int rc = write_all(s->fd, buf, total);
+    free(buf);
+    return rc;
+}
+
+static int fsink_flush(void *state)
+{
+    fsink_t *s = state;
+    return fdatasync(s->fd) == 0 ? 0 : -errno;
+}
+
+static void fsink_stop(void *state)
+{
+    fsink_t *s = state;
+    if (!s)
+        return;
+    close(s->fd);
+    free(s);
+}
+
+static const evl_sink_ops_t fsink_ops = {fsink_start, fsink_put, fsink_flush, fsink_stop};
+
+static const evl_connector_type_t file_sink = {
+    "FileStreamSink", sink_keys, sizeof sink_keys / sizeof sink_keys[0], NULL, &fsink_ops,
+};
+
+EVL_API const evl_connector_type_t *evl_connect_file_sink(void) { return &file_sink; }

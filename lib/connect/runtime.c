@@ -18,10 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <eventlog/connect.h>
 
 #define MAX_TYPES 32
+#define SCOPE_SOURCE 1u
+#define SCOPE_SINK 2u
+#define MAX_TOPICS 64
 #define MAX_PARTS 64
 #define BATCH_MAX 1000
 
@@ -46,12 +50,16 @@ static const evl_confkey_t worker_keys[] = {
      "the connector's name, unique in the worker"},
     {"connector.class", EVL_CONF_STRING, NULL, 0, -1, NULL, 0, NULL, NULL,
      "the connector type"},
-    {"topic", EVL_CONF_STRING, NULL, 0, -1, NULL, 0, NULL, NULL,
+    {"topic", EVL_CONF_STRING, NULL, 0, -1, NULL, SCOPE_SOURCE, NULL, NULL,
      "the local topic a source writes to"},
+    {"topics", EVL_CONF_LIST, NULL, 0, -1, NULL, SCOPE_SINK, NULL, NULL,
+     "the local topics a sink reads (comma-separated)"},
     {"tasks.max", EVL_CONF_INT, "1", 1, 1, NULL, 0, NULL, NULL,
-     "tasks at most (a source of this version runs one)"},
-    {"durability", EVL_CONF_ENUM, "fsync", 0, -1, durabilities, 0, NULL, NULL,
+     "tasks at most (this version runs one)"},
+    {"durability", EVL_CONF_ENUM, "fsync", 0, -1, durabilities, SCOPE_SOURCE, NULL, NULL,
      "how durable a batch is before its source offset is committed"},
+    {"offset.flush.interval.ms", EVL_CONF_INT, "1000", 1, 3600000, NULL, SCOPE_SINK, NULL,
+     NULL, "how often a sink is flushed and its offsets committed"},
 };
 #define NWORKER_KEYS (sizeof worker_keys / sizeof worker_keys[0])
 
@@ -252,13 +260,98 @@ out:
     return NULL;
 }
 
+/* ---- a sink task ------------------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *sink_main(void *arg)
+{
+    conn_t *c = arg;
+    evl_connect_worker_t *w = c->w;
+    const evl_sink_ops_t *ops = c->ct->type->sink;
+    int64_t every = evl_conf_int(c->conf, "offset.flush.interval.ms");
+    char list[4096], group[300];
+    snprintf(list, sizeof list, "%s", evl_conf_str(c->conf, "topics"));
+    snprintf(group, sizeof group, "connect-%s", c->name);
+    const char *topics[MAX_TOPICS];
+    size_t nt = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t && nt < MAX_TOPICS;
+         t = strtok_r(NULL, ",", &save))
+        if (*t)
+            topics[nt++] = t;
+    evl_config_t *cc = evl_config_new();
+    evl_consumer_t *cons = NULL;
+    void *state = NULL;
+    int rc = cc ? 0 : EVL_ENOMEM;
+    if (rc == 0)
+        rc = evl_config_set(cc, "group.id", group, NULL, 0);
+    if (rc == 0)
+        rc = evl_config_set(cc, "enable.auto.commit", "false", NULL, 0);
+    if (rc == 0)
+        rc = evl_config_set(cc, "auto.offset.reset", "earliest", NULL, 0);
+    if (rc == 0)
+        rc = evl_consumer_new(w->log, cc, &cons);
+    evl_config_free(cc);
+    if (rc == 0)
+        rc = evl_consumer_subscribe(cons, topics, nt);
+    if (rc == 0)
+        rc = ops->start(c->conf, &state);
+    if (rc) {
+        fail(c, rc, "starting");
+        evl_consumer_close(cons);
+        return NULL;
+    }
+    const evl_record_t *recs[500];
+    int64_t last = mono_ms();
+    bool pending = false;
+    while (!atomic_load(&c->stop)) {
+        size_t n = 0;
+        rc = evl_consumer_poll(cons, 100, recs, 500, &n);
+        if (rc && rc != EVL_ETIMEDOUT) {
+            fail(c, rc, "reading");
+            break;
+        }
+        if (n > 0) {
+            if ((rc = ops->put(state, recs, n))) {
+                fail(c, rc, "put");
+                break;
+            }
+            pending = true;
+            atomic_fetch_add(&c->records, (int64_t)n);
+        }
+        if (pending && mono_ms() - last >= every) {
+            /* Out first, then committed: never a commit past what is out. */
+            if ((rc = ops->flush(state)) || (rc = evl_consumer_commit(cons))) {
+                fail(c, rc, "flush and commit");
+                break;
+            }
+            pending = false;
+            last = mono_ms();
+        }
+    }
+    if (pending && atomic_load(&c->state) == EVL_CONNECT_RUNNING &&
+        ((rc = ops->flush(state)) || (rc = evl_consumer_commit(cons))))
+        fail(c, rc, "flush and commit");
+    ops->stop(state);
+    evl_consumer_close(cons);
+    if (atomic_load(&c->state) == EVL_CONNECT_RUNNING)
+        atomic_store(&c->state, EVL_CONNECT_STOPPED);
+    return NULL;
+}
+
 /* ---- the worker --------------------------------------------------------------- */
 
 EVL_API int evl_connect_register(evl_connect_worker_t *w, const evl_connector_type_t *t)
 {
-    if (!w || !t || !t->name || !t->source || !t->source->start || !t->source->poll ||
-        !t->source->stop)
-        return EVL_EINVAL;
+    bool src = t && t->source && t->source->start && t->source->poll && t->source->stop;
+    bool snk = t && t->sink && t->sink->start && t->sink->put && t->sink->flush && t->sink->stop;
+    if (!w || !t || !t->name || src == snk)
+        return EVL_EINVAL; /* one of the two, whole */
     pthread_mutex_lock(&w->mu);
     int rc = 0;
     for (size_t i = 0; i < w->ntypes; i++)
@@ -298,6 +391,8 @@ EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out)
     int rc = evl_kv_table(log, "connect.offsets", &w->offsets);
     if (rc == 0)
         rc = evl_connect_register(w, evl_connect_file_source());
+    if (rc == 0)
+        rc = evl_connect_register(w, evl_connect_file_sink());
     if (rc) {
         evl_connect_worker_free(w);
         return rc;
@@ -345,11 +440,8 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
     if (rc == 0 && !(c = calloc(1, sizeof *c)))
         rc = EVL_ENOMEM;
     if (rc == 0)
-        rc = evl_conf_parse(ct->def, 0, pairs, npairs, &c->conf, err, errsz);
-    if (rc == 0 && !evl_conf_str(c->conf, "topic")) {
-        snprintf(err, errsz, "topic: required for a source");
-        rc = EVL_ECONFIG;
-    }
+        rc = evl_conf_parse(ct->def, ct->type->source ? SCOPE_SOURCE : SCOPE_SINK, pairs, npairs,
+                            &c->conf, err, errsz);
     if (rc == 0 && strlen(name) >= sizeof c->name) {
         snprintf(err, errsz, "name: too long");
         rc = EVL_ECONFIG;
@@ -360,7 +452,7 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
         c->w = w;
         pthread_mutex_init(&c->err_mu, NULL);
         atomic_store(&c->state, EVL_CONNECT_RUNNING);
-        if (pthread_create(&c->th, NULL, source_main, c) != 0)
+        if (pthread_create(&c->th, NULL, ct->type->source ? source_main : sink_main, c) != 0)
             rc = EVL_ENOMEM;
         else
             c->started = true;
