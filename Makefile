@@ -114,9 +114,9 @@ $(CONNECT_SHARED): $(CONNECT_OBJ) $(SHARED)
 	ln -sf libeventlog-connect.so.$(MAJOR) $(B)/lib/libeventlog-connect.so
 
 # ---- tool and examples (public API only, static link) ---------------------
-$(EVL): $(TOOL_SRC) $(STATIC) include/eventlog.h
+$(EVL): $(TOOL_SRC) $(STATIC) $(CONNECT_STATIC) include/eventlog.h
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $(TOOL_SRC) $(STATIC) $(LDFLAGS) $(LIBS)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $(TOOL_SRC) $(CONNECT_STATIC) $(STATIC) $(LDFLAGS) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(STATIC) include/eventlog.h
 	@mkdir -p $(@D)

@@ -1525,3 +1525,64 @@ Test(cli, internal_topics_and_compaction)
     res_free(&r);
     usage_err(EVL("topic", "list", "--bogus"));
 }
+
+/* ---- connect (issue 20) -------------------------------------------------------------- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Kafka's quickstart pair of files: a file to a topic, the topic to a file;
+ * SIGTERM stops both after flushing. */
+Test(cli, connect_runs_kafka_connect_standalone_files)
+{
+    char in[320], out[320], src[320], snk[320], text[1024];
+    snprintf(in, sizeof in, "%s", tpath("in.txt"));
+    snprintf(out, sizeof out, "%s", tpath("out.txt"));
+    snprintf(src, sizeof src, "%s", tpath("src.properties"));
+    snprintf(snk, sizeof snk, "%s", tpath("sink.properties"));
+    char lines[20000] = "";
+    for (int i = 0; i < 1000; i++)
+        snprintf(lines + strlen(lines), sizeof lines - strlen(lines), "reading-%d\n", i);
+    write_text(in, lines);
+    snprintf(text, sizeof text,
+             "name=local-file-source\nconnector.class=FileStreamSource\ntasks.max=1\n"
+             "file=%s\ntopic=connect-test\n", in);
+    write_text(src, text);
+    snprintf(text, sizeof text,
+             "# the sink\nname=local-file-sink\nconnector.class = FileStreamSink\n"
+             "tasks.max=1\nfile=%s\ntopics=connect-test\n", out);
+    write_text(snk, text);
+    create_topic("connect-test", "1");
+    struct proc p = spawn(ARGS("-d", dir, "connect", "run", src, snk));
+    for (int i = 0; i < 500; i++) {
+        struct stat st;
+        if (stat(out, &st) == 0 && st.st_size == (off_t)strlen(lines))
+            break;
+        usleep(10000);
+    }
+    kill(p.pid, SIGTERM);
+    struct res r = finish(p, NULL, 0, NULL);
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    res_free(&r);
+    FILE *f = fopen(out, "r");
+    cr_assert_not_null(f);
+    char got[20000] = "";
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = 0;
+    cr_assert_str_eq(got, lines);
+    /* A bad file: named, nothing runs. */
+    snprintf(text, sizeof text, "name=x\nconnector.class=FileStreamSource\nfile=%s\n", in);
+    write_text(src, text);
+    r = EVL("connect", "run", src);
+    expect_usage(&r);
+    cr_assert(strstr(r.err, "topic: required"), "%s", r.err);
+    res_free(&r);
+    usage_err(EVL("connect", "fly"));
+    usage_err(EVL("connect", "run", tpath("missing.properties")));
+}

@@ -47,6 +47,7 @@ int cmd_verify(struct cli *cli, int argc, char **argv);
 int cmd_dump(struct cli *cli, int argc, char **argv);
 int cmd_perf(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_connect(struct cli *cli, int argc, char **argv);
 
 /* ---- messages and exit statuses (util.c) ---------------------------- */
 

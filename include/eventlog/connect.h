@@ -125,6 +125,16 @@ EVL_API int evl_connect_register(evl_connect_worker_t *w, const evl_connector_ty
 EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs, size_t npairs,
                               char *err, size_t errsz);
 
+/**
+ * @brief Parse Java .properties text (a Kafka Connect standalone file)
+ * into *npairs name/value pairs (*pairs: 2 * npairs strings, free with
+ * evl_connect_pairs_free). A key given twice is refused. 0, EVL_ECONFIG
+ * (err says which line), EVL_ENOMEM.
+ */
+EVL_API int evl_connect_properties(const char *text, size_t len, char ***pairs,
+                                   size_t *npairs, char *err, size_t errsz);
+EVL_API void evl_connect_pairs_free(char **pairs, size_t npairs);
+
 /** Task states, as Kafka Connect names them. */
 #define EVL_CONNECT_RUNNING 1
 #define EVL_CONNECT_FAILED 2
