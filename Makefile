@@ -48,6 +48,9 @@ CONNECT_STATIC := $(B)/lib/libeventlog-connect.a
 CONNECT_SHARED := $(B)/lib/libeventlog-connect.so.$(VERSION)
 CONNECT_TEST_SRC := $(sort $(wildcard tests/connect/test_*.c))
 CONNECT_TESTS  := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/test/connect/%)
+ACONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/asan/%.o)
+ACONNECT_TESTS := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/asan/connect/%)
+SCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/tsan/%.o)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/rel/%.o)
 TLIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/test/%.o)
 ALIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/asan/%.o)
@@ -142,6 +145,11 @@ $(B)/asan/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/asan/libevl_test.a: $(ALIB_OBJ)
 	rm -f $@; ar rcs $@ $^
+$(B)/asan/libevl_connect_test.a: $(ACONNECT_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 $(B)/asan/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/asan/libevl_test.a
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
@@ -150,9 +158,11 @@ $(B)/tsan/%.o: lib/%.c $(HDRS) | deps
 	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING $(CFLAGS) -c $< -o $@
 $(B)/tsan/libevl_test.a: $(SLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
+$(B)/tsan/libevl_connect_test.a: $(SCONNECT_OBJ)
+	rm -f $@; ar rcs $@ $^
 # TSan programs are plain executables: Criterion cannot run under TSan.
-$(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a
-	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_test.a $(LDFLAGS) $(LIBS)
+$(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connect_test.a
+	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_test.a $(LDFLAGS) $(LIBS)
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
@@ -161,8 +171,8 @@ test-unit: all $(TESTS) $(CONNECT_TESTS) check-symbols check-layers check-instal
 
 # Criterion exits 0 even when LeakSanitizer reports at a test's exit, so the
 # output is checked for reports too.
-test-asan: all $(ATESTS)
-	@set -e; for t in $(ATESTS); do echo "== $$t"; \
+test-asan: all $(ATESTS) $(ACONNECT_TESTS)
+	@set -e; for t in $(ATESTS) $(ACONNECT_TESTS); do echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  EVL_EVL=$(CURDIR)/$(EVL) EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS) 2>&1 | tee $(B)/asan/last.log; \

@@ -25,10 +25,14 @@ struct evl_meta {
     /* Transactions hold it shared; a map resize holds it exclusive, because
      * mdb_env_set_mapsize needs no transaction active in this process. */
     pthread_rwlock_t resize;
-    /* The areas' tables (evl__meta_table), opened once per environment. */
+    /* The areas' tables (evl__meta_table), opened once per environment:
+     * added under tables_mu, read without it (an entry is whole before
+     * ntables counts it), so that a check inside a transaction never takes
+     * a lock that evl__meta_table holds across one. */
     pthread_mutex_t tables_mu;
-    struct meta_table { char name[EVL_META_TABLE_NAME_MAX + 1]; MDB_dbi dbi; } *tables;
-    size_t ntables;
+    struct meta_table { char name[EVL_META_TABLE_NAME_MAX + 1]; MDB_dbi dbi; }
+        tables[EVL_META_TABLES_MAX];
+    _Atomic size_t ntables;
     /* The loggers of the handles sharing the environment (with
      * registry_mu): its messages go to the first, so that a handle that
      * closes takes its callback with it instead of leaving a dangling one
@@ -294,7 +298,6 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
             mdb_env_close(m->env);
         pthread_rwlock_destroy(&m->resize);
         pthread_mutex_destroy(&m->tables_mu);
-        free(m->tables);
         free(m->lgs);
         free(m);
         pthread_mutex_unlock(&registry_mu);
@@ -322,7 +325,6 @@ void evl__meta_close(evl_meta_t *m, const evl_logger_t *lg)
         mdb_env_close(m->env);
         pthread_rwlock_destroy(&m->resize);
         pthread_mutex_destroy(&m->tables_mu);
-        free(m->tables);
         free(m->lgs);
         free(m);
     }
@@ -404,38 +406,32 @@ int evl__meta_table(evl_meta_t *m, const char *name, MDB_dbi *out)
     /* One mdb_dbi_open at a time in the process, in a transaction of its
      * own that ends before the next (LMDB's rule for it). */
     pthread_mutex_lock(&m->tables_mu);
-    for (size_t i = 0; i < m->ntables; i++)
+    size_t n = atomic_load(&m->ntables);
+    for (size_t i = 0; i < n; i++)
         if (!strcmp(m->tables[i].name, name)) {
             *out = m->tables[i].dbi;
             pthread_mutex_unlock(&m->tables_mu);
             return 0;
         }
-    int rc = EVL_ENOMEM;
-    if (m->ntables == EVL_META_TABLES_MAX) {
-        rc = EVL_EFULL;
-        goto out;
+    int rc = EVL_EFULL;
+    if (n < EVL_META_TABLES_MAX) {
+        open_table_t o = {name, 0};
+        if ((rc = evl__meta_write(m, open_table_fn, &o)) == 0) {
+            snprintf(m->tables[n].name, sizeof m->tables[n].name, "%s", name);
+            m->tables[n].dbi = o.dbi;
+            atomic_store_explicit(&m->ntables, n + 1, memory_order_release);
+            *out = o.dbi;
+        }
     }
-    struct meta_table *t = evl__realloc(m->tables, (m->ntables + 1) * sizeof *t);
-    if (!t)
-        goto out;
-    m->tables = t;
-    open_table_t o = {name, 0};
-    if ((rc = evl__meta_write(m, open_table_fn, &o)))
-        goto out;
-    snprintf(t[m->ntables].name, sizeof t[m->ntables].name, "%s", name);
-    t[m->ntables++].dbi = o.dbi;
-    *out = o.dbi;
-out:
     pthread_mutex_unlock(&m->tables_mu);
     return rc;
 }
 
 bool evl__meta_table_known(evl_meta_t *m, MDB_dbi dbi)
 {
-    pthread_mutex_lock(&m->tables_mu);
-    bool known = false;
-    for (size_t i = 0; i < m->ntables && !known; i++)
-        known = m->tables[i].dbi == dbi;
-    pthread_mutex_unlock(&m->tables_mu);
-    return known;
+    size_t n = atomic_load_explicit(&m->ntables, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (m->tables[i].dbi == dbi)
+            return true;
+    return false;
 }
