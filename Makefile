@@ -222,7 +222,9 @@ check-install: all
 	 $(CC) tests/install_check.c $$(pkg-config --cflags eventlog) $(B)/inst/lib/libeventlog.a \
 	   $$(pkg-config --static --libs-only-l eventlog | sed 's/-leventlog//') -o $(B)/inst/check-static && \
 	 LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-shared $(B)/inst-data/a && \
-	 $(B)/inst/check-static $(B)/inst-data/b
+	 $(B)/inst/check-static $(B)/inst-data/b && \
+	 $(CC) tests/install_check_connect.c $$(pkg-config --cflags --libs eventlog-connect) \
+	   -o $(B)/inst/check-connect && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-connect
 	@rm -rf $(B)/inst-data
 
 # ---- demo -----------------------------------------------------------------
@@ -260,9 +262,16 @@ install: all
 	install -m 755 $(EVL) $(DESTDIR)$(bindir)/
 	sed -e 's|@PREFIX@|$(prefix)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/eventlog.pc.in > $(DESTDIR)$(pkgconfigdir)/eventlog.pc
+	install -m 755 $(CONNECT_SHARED) $(DESTDIR)$(libdir)/
+	ln -sf libeventlog-connect.so.$(VERSION) $(DESTDIR)$(libdir)/libeventlog-connect.so.$(MAJOR)
+	ln -sf libeventlog-connect.so.$(MAJOR) $(DESTDIR)$(libdir)/libeventlog-connect.so
+	install -m 644 $(CONNECT_STATIC) $(DESTDIR)$(libdir)/
+	sed -e 's|@PREFIX@|$(prefix)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
+	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/eventlog-connect.pc.in > $(DESTDIR)$(pkgconfigdir)/eventlog-connect.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/eventlog.h $(DESTDIR)$(libdir)/libeventlog.* \
+	      $(DESTDIR)$(libdir)/libeventlog-connect.* $(DESTDIR)$(pkgconfigdir)/eventlog-connect.pc \
 	      $(DESTDIR)$(bindir)/evl $(DESTDIR)$(pkgconfigdir)/eventlog.pc
 
 clean:
