@@ -134,9 +134,9 @@ $(B)/test/libevl_test.a: $(TLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/test/libevl_connect_test.a: $(TCONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
+$(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 $(B)/test/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/test/libevl_test.a
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
@@ -147,9 +147,9 @@ $(B)/asan/libevl_test.a: $(ALIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/asan/libevl_connect_test.a: $(ACONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
+$(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 $(B)/asan/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/asan/libevl_test.a
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 

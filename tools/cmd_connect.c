@@ -24,14 +24,6 @@ static const char help_connect[] =
     "A connector that fails while running is reported on stderr; the others\n"
     "go on, and the exit status is then 1.\n";
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -100,12 +92,7 @@ static int connect_run(struct cli *cli, int nfiles, char **files)
         status = cli_fail_rc(rc, "starting the worker");
         goto out;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_install_stop_signals();
     for (int i = 0; i < nfiles; i++) {
         rc = evl_connect_start(w, (const char *const *)pairs[i], npairs[i], err, sizeof err);
         if (rc) {
@@ -118,7 +105,7 @@ static int connect_run(struct cli *cli, int nfiles, char **files)
     fprintf(stderr, "evl: %d connector%s running; SIGINT or SIGTERM stops\n", started,
             started == 1 ? "" : "s");
     bool *reported = calloc((size_t)nfiles, sizeof *reported);
-    while (!stop_requested) {
+    while (!cli_stop_requested) {
         usleep(100000);
         for (int i = 0; reported && i < nfiles; i++) {
             const char *name = pair_get(pairs[i], npairs[i], "name");

@@ -94,26 +94,6 @@ struct committer {
     int size;
 };
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-/* No SA_RESTART: a blocking wait returns early and the loop sees the flag. */
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 /* ---- format --------------------------------------------------------------- */
 
 /* 0 when fmt only holds known tokens; else prints a usage error, returns 2. */
@@ -422,7 +402,7 @@ static int reader_loop(const struct consume_opts *o, struct part_rd *prs,
     if (!o->follow)
         for (turn = 0; turn < n; turn++) /* nothing to read at all */
             prs[turn].done = evl_reader_position(prs[turn].rd) >= prs[turn].end;
-    while (!stop_requested && left != 0 && !all_done(prs, n)) {
+    while (!cli_stop_requested && left != 0 && !all_done(prs, n)) {
         if ((r = reader_round(o, prs, n, &left)) < 0)
             return (int)(-1 - r);
         if (r > 0 || !o->follow || left == 0)
@@ -590,7 +570,7 @@ static int group_loop(struct group_run *g)
     size_t n, max;
     int rc, owned, status;
 
-    while (!stop_requested && g->left != 0) {
+    while (!cli_stop_requested && g->left != 0) {
         max = g->left > 0 && g->left < POLL_MAX ? (size_t)g->left : POLL_MAX;
         rc = evl_consumer_poll(g->cons, FOLLOW_WAIT_MS, recs, max, &n);
         if (rc == 0 && (status = group_batch(g, recs, n)) != EXIT_OK)
@@ -677,7 +657,7 @@ int cmd_consume(struct cli *cli, int argc, char **argv)
         return status;
     if ((status = cli_open_log(cli, 0, &log)) != EXIT_OK)
         return status;
-    install_signals();
+    cli_install_stop_signals();
     if (o.group)
         status = consume_group(cli, &o, log);
     else

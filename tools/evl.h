@@ -66,6 +66,10 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_note(const char *msg);
 /* Print the queued library warnings ("evl: warning: ...") and clear them. */
 void cli_flush_warnings(void);
+/* SIGINT and SIGTERM set cli_stop_requested (long-running commands poll it). */
+#include <signal.h>
+extern volatile sig_atomic_t cli_stop_requested;
+void cli_install_stop_signals(void);
 /* Print a help text to stdout; returns 0. */
 int cli_help(const char *text);
 /* Flush stdout; 0, or 1 after an "evl: " message if writing failed. */

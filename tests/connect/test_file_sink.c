@@ -4,20 +4,11 @@
  * from the sink's committed offsets (group connect-NAME); a sink's settings
  * given to a source are refused.
  */
-#include "helpers.h"
+#include "connect_helpers.h"
 
 #include <eventlog/connect.h>
 
 TestSuite(file_sink, .init = test_dir_setup, .fini = test_dir_teardown);
-
-static void append_lines(const char *path, int from, int to)
-{
-    FILE *f = fopen(path, "a");
-    cr_assert_not_null(f);
-    for (int i = from; i < to; i++)
-        fprintf(f, "line-%d\n", i);
-    fclose(f);
-}
 
 static int count_lines_in(const char *path, int expect_from)
 {

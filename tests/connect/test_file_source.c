@@ -4,22 +4,13 @@
  * rotated file followed, bad settings refused naming the setting, and
  * kill -9 of the worker at random moments: every line exactly once.
  */
-#include "helpers.h"
+#include "connect_helpers.h"
 
 #include <eventlog/connect.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 TestSuite(file_source, .init = test_dir_setup, .fini = test_dir_teardown);
-
-static void append_lines(const char *path, int from, int to)
-{
-    FILE *f = fopen(path, "a");
-    cr_assert_not_null(f);
-    for (int i = from; i < to; i++)
-        fprintf(f, "line-%d\n", i);
-    fclose(f);
-}
 
 static int64_t end_of(evl_log_t *log)
 {
