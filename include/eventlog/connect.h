@@ -120,7 +120,9 @@ EVL_API int evl_connect_register(evl_connect_worker_t *w, const evl_connector_ty
  * none | interval | fsync, default fsync: a committed offset's records are
  * on disk); for a sink `topics` (comma-separated) and
  * `offset.flush.interval.ms` (how often the sink is flushed and its offsets
- * committed, default 1000).
+ * committed, default 1000); Kafka Connect's `errors.retry.timeout` (ms a
+ * failed put or flush is tried again: 0, the default, not at all; -1 for
+ * ever) and `errors.retry.delay.max.ms` (60000).
  */
 EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs, size_t npairs,
                               char *err, size_t errsz);
@@ -146,6 +148,16 @@ EVL_API void evl_connect_pairs_free(char **pairs, size_t npairs);
  */
 EVL_API int evl_connect_status(evl_connect_worker_t *w, const char *connector, int64_t *records,
                                char *err, size_t errsz);
+/** What a connector has done. */
+typedef struct evl_connect_metrics {
+    int64_t records;  /**< records moved */
+    int64_t retries;  /**< failed puts and flushes tried again */
+    int state;        /**< EVL_CONNECT_* */
+} evl_connect_metrics_t;
+/** @brief connector's metrics. 0 or EVL_ENOTFOUND. */
+EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
+                                evl_connect_metrics_t *out);
+
 /** @brief Stop connector: its task ends, its progress is committed. */
 EVL_API int evl_connect_stop(evl_connect_worker_t *w, const char *connector);
 /** @brief Stop everything and free the worker. Accepts NULL. */

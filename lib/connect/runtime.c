@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,10 @@ static const evl_confkey_t worker_keys[] = {
      "how durable a batch is before its source offset is committed"},
     {"offset.flush.interval.ms", EVL_CONF_INT, "1000", 1, 3600000, NULL, SCOPE_SINK, NULL,
      NULL, "how often a sink is flushed and its offsets committed"},
+    {"errors.retry.timeout", EVL_CONF_INT, "0", -1, INT32_MAX, NULL, 0, NULL, NULL,
+     "how long a failed put or flush is tried again, in ms (0: not; -1: for ever)"},
+    {"errors.retry.delay.max.ms", EVL_CONF_INT, "60000", 1, INT32_MAX, NULL, 0, NULL, NULL,
+     "the longest wait between two tries (the waits double from 300 ms, with jitter)"},
 };
 #define NWORKER_KEYS (sizeof worker_keys / sizeof worker_keys[0])
 
@@ -79,6 +84,7 @@ typedef struct conn {
     _Atomic int stop;
     _Atomic int state;
     _Atomic int64_t records;
+    _Atomic int64_t retries;
     pthread_mutex_t err_mu;
     char err[256];
     struct conn *next;
@@ -260,6 +266,38 @@ out:
     return NULL;
 }
 
+/* ---- retries (errors.retry.timeout, errors.retry.delay.max.ms) -------------------- */
+
+static int64_t mono_ms(void);
+
+/* Run op until it succeeds, the retry time is spent, or the task is asked to
+ * stop; the waits double from 300 ms up to the maximum, each with up to 20%
+ * of jitter, as Kafka Connect's. */
+static int retrying(conn_t *c, int (*op)(void *), void *arg, const char *stage)
+{
+    int64_t timeout = evl_conf_int(c->conf, "errors.retry.timeout");
+    int64_t max = evl_conf_int(c->conf, "errors.retry.delay.max.ms");
+    int64_t start = mono_ms(), delay = max < 300 ? max : 300;
+    unsigned seed = (unsigned)start ^ (unsigned)(uintptr_t)c;
+    for (;;) {
+        int rc = op(arg);
+        if (rc == 0 || timeout == 0 || atomic_load(&c->stop))
+            return rc;
+        if (timeout > 0 && mono_ms() - start + delay > timeout)
+            return rc;
+        atomic_fetch_add(&c->retries, 1);
+        pthread_mutex_lock(&c->err_mu);
+        snprintf(c->err, sizeof c->err, "%s: %s (trying again)", stage, evl_strerror(rc));
+        pthread_mutex_unlock(&c->err_mu);
+        int64_t wait = delay + (int64_t)(rand_r(&seed) % (unsigned)(delay / 5 + 1));
+        for (int64_t until = mono_ms() + wait; mono_ms() < until && !atomic_load(&c->stop);) {
+            struct timespec nap = {0, 5 * 1000000};
+            nanosleep(&nap, NULL);
+        }
+        delay = delay * 2 > max ? max : delay * 2;
+    }
+}
+
 /* ---- a sink task ------------------------------------------------------------------- */
 
 static int64_t mono_ms(void)
@@ -267,6 +305,28 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct sink_op {
+    const evl_sink_ops_t *ops;
+    void *state;
+    evl_consumer_t *cons;
+    const evl_record_t *const *recs;
+    size_t n;
+} sink_op_t;
+
+static int op_put(void *arg)
+{
+    sink_op_t *o = arg;
+    return o->ops->put(o->state, o->recs, o->n);
+}
+
+/* Out first, then committed: never a commit past what is out. */
+static int op_flush(void *arg)
+{
+    sink_op_t *o = arg;
+    int rc = o->ops->flush(o->state);
+    return rc ? rc : evl_consumer_commit(o->cons);
 }
 
 static void *sink_main(void *arg)
@@ -316,8 +376,9 @@ static void *sink_main(void *arg)
             fail(c, rc, "reading");
             break;
         }
+        sink_op_t op = {ops, state, cons, recs, n};
         if (n > 0) {
-            if ((rc = ops->put(state, recs, n))) {
+            if ((rc = retrying(c, op_put, &op, "put"))) {
                 fail(c, rc, "put");
                 break;
             }
@@ -325,8 +386,7 @@ static void *sink_main(void *arg)
             atomic_fetch_add(&c->records, (int64_t)n);
         }
         if (pending && mono_ms() - last >= every) {
-            /* Out first, then committed: never a commit past what is out. */
-            if ((rc = ops->flush(state)) || (rc = evl_consumer_commit(cons))) {
+            if ((rc = retrying(c, op_flush, &op, "flush and commit"))) {
                 fail(c, rc, "flush and commit");
                 break;
             }
@@ -334,8 +394,8 @@ static void *sink_main(void *arg)
             last = mono_ms();
         }
     }
-    if (pending && atomic_load(&c->state) == EVL_CONNECT_RUNNING &&
-        ((rc = ops->flush(state)) || (rc = evl_consumer_commit(cons))))
+    sink_op_t op = {ops, state, cons, NULL, 0};
+    if (pending && atomic_load(&c->state) == EVL_CONNECT_RUNNING && (rc = op_flush(&op)))
         fail(c, rc, "flush and commit");
     ops->stop(state);
     evl_consumer_close(cons);
@@ -493,6 +553,22 @@ static void conn_end(conn_t *c)
     if (c->started)
         pthread_join(c->th, NULL);
     c->started = false;
+}
+
+EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
+                                evl_connect_metrics_t *out)
+{
+    if (!w || !connector || !out)
+        return EVL_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    conn_t *c = find_conn(w, connector);
+    if (c) {
+        out->records = atomic_load(&c->records);
+        out->retries = atomic_load(&c->retries);
+        out->state = atomic_load(&c->state);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return c ? 0 : EVL_ENOTFOUND;
 }
 
 EVL_API int evl_connect_stop(evl_connect_worker_t *w, const char *connector)
