@@ -1559,7 +1559,7 @@ Test(cli, connect_runs_kafka_connect_standalone_files)
     write_text(snk, text);
     create_topic("connect-test", "1");
     struct proc p = spawn(ARGS("-d", dir, "connect", "run", src, snk));
-    for (int i = 0; i < 500; i++) {
+    for (int i = 0; i < 2000; i++) {
         struct stat st;
         if (stat(out, &st) == 0 && st.st_size == (off_t)strlen(lines))
             break;

@@ -141,7 +141,7 @@ Test(file_source, bad_settings_are_refused_naming_the_setting)
                            "topic", "missing"};
     cr_assert_eq(evl_connect_start(w, pairs, 4, err, sizeof err), 0);
     int st = 0;
-    for (int i = 0; i < 100 && (st = evl_connect_status(w, "x", NULL, err, sizeof err)) ==
+    for (int i = 0; i < 1000 && (st = evl_connect_status(w, "x", NULL, err, sizeof err)) ==
                                    EVL_CONNECT_RUNNING; i++)
         usleep(10000);
     cr_assert_eq(st, EVL_CONNECT_FAILED);
