@@ -190,11 +190,28 @@ static void *source_main(void *arg)
     evl_config_free(pc);
     if (rc == 0)
         rc = evl_kv_read(w->log, progress_read_fn, &p);
+    if (rc == 0 && !p.found) {
+        /* The first start: progress "nothing read yet" is committed first,
+         * with where each partition's sequence stands now, so that a crash
+         * before the first batch's commit replays that batch with the same
+         * sequences (and the partitions recognise it). */
+        int np = evl_topic_partitions(w->log, topic);
+        rc = np < 0 ? np : 0;
+        for (int k = 0; rc == 0 && k < np && k < MAX_PARTS; k++) {
+            int64_t next;
+            if ((rc = evl_producer_sequence(prod, k, &next)) == 0) {
+                p.parts[p.nparts].part = (uint32_t)k;
+                p.parts[p.nparts++].seq = (uint64_t)next;
+            }
+        }
+        if (rc == 0)
+            rc = evl_kv_write(w->log, progress_write_fn, &p);
+    }
     /* Sent after the last commit: again, with the sequences they had. */
     for (uint32_t i = 0; rc == 0 && i < p.nparts; i++)
         rc = evl_producer_rewind(prod, (int32_t)p.parts[i].part, (int64_t)p.parts[i].seq);
     if (rc == 0)
-        rc = ops->start(c->conf, p.found ? p.offset : NULL, p.found ? p.offset_len : 0, &state);
+        rc = ops->start(c->conf, p.offset_len ? p.offset : NULL, p.offset_len, &state);
     if (rc) {
         fail(c, rc, "starting");
         evl_producer_close(prod);

@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "os.h"
+
 TestSuite(file_source, .init = test_dir_setup, .fini = test_dir_teardown);
 
 static int64_t end_of(evl_log_t *log)
@@ -210,4 +212,62 @@ Test(file_source, kill9_of_the_worker_loses_and_repeats_nothing, .timeout = 120)
     check_lines(log, N);
     evl_log_close(log);
     cr_log_info("file source: %d kills, every line once", kills);
+}
+
+/* A crash right before each of the first fsyncs of a run (the producer
+ * table's first snapshot, each batch's durable append, ...), then a run to
+ * the end: every line once. A crash after the first batch was appended but
+ * before its progress was committed used to append it again. */
+static void crash_child(const char *file, int after)
+{
+    evl_log_t *log;
+    if (evl_log_open(tpath("log"), NULL, &log))
+        _exit(2);
+    evl_test_fault(EVL_OS_FSYNC, after, EVL_TEST_FAULT_EXIT, -1);
+    child(file);
+}
+
+Test(file_source, a_crash_before_any_early_fsync_repeats_nothing, .timeout = 120)
+{
+    enum { N = 3500 };
+    int crashed = 0;
+    for (int after = 0; after < 8; after++) {
+        test_dir_teardown();
+        test_dir_setup();
+        evl_log_t *log = test_open(NULL);
+        cr_assert_eq(evl_topic_create(log, "lines", 1, NULL), 0);
+        evl_log_close(log);
+        char file[256];
+        snprintf(file, sizeof file, "%s", tpath("f.txt"));
+        append_lines(file, 0, N);
+        pid_t pid = fork();
+        if (pid == 0)
+            crash_child(file, after);
+        int st;
+        for (int i = 0; i < 500; i++) {
+            if (waitpid(pid, &st, WNOHANG) == pid)
+                break;
+            usleep(10000);
+        }
+        if (waitpid(pid, &st, WNOHANG) == 0) { /* ran past its fsyncs: done */
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+        } else {
+            cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == EVL_TEST_FAULT_EXIT,
+                      "child ended with %d", WEXITSTATUS(st));
+            crashed++;
+        }
+        pid = fork();
+        if (pid == 0)
+            child(file);
+        log = test_open(NULL);
+        for (int i = 0; i < 3000 && end_of(log) < N; i++)
+            usleep(10000);
+        usleep(100000);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        check_lines(log, N);
+        evl_log_close(log);
+    }
+    cr_assert_gt(crashed, 2);
 }
