@@ -42,6 +42,7 @@ HDRS      := $(wildcard include/*.h include/eventlog/*.h lib/core/*.h lib/client
 B = build
 # Connect (lib/connect): its own library on the core's public API.
 CONNECT_SRC    := $(sort $(wildcard lib/connect/*.c))
+CONNECT_LIBS   := -lrdkafka
 CONNECT_OBJ    := $(CONNECT_SRC:lib/%.c=$(B)/rel/%.o)
 TCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/test/%.o)
 CONNECT_STATIC := $(B)/lib/libeventlog-connect.a
@@ -73,13 +74,15 @@ TSANFLAGS = -O1 -g -fsanitize=thread
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
-DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang
+DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat
 deps:
 	@missing=""; \
 	 [ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
 	 [ -f /usr/include/xxhash.h ] || missing="$$missing libxxhash-dev"; \
 	 [ -f /usr/include/criterion/criterion.h ] || missing="$$missing libcriterion-dev"; \
 	 command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
+	 [ -f /usr/include/librdkafka/rdkafka.h ] || missing="$$missing librdkafka-dev"; \
+	 command -v kcat >/dev/null || missing="$$missing kcat"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	     echo "installing:$$missing"; \
@@ -112,14 +115,14 @@ $(CONNECT_STATIC): $(CONNECT_OBJ)
 $(CONNECT_SHARED): $(CONNECT_OBJ) $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libeventlog-connect.so.$(MAJOR) $(LDFLAGS) -o $@ $(CONNECT_OBJ) \
-	  -L$(B)/lib -leventlog $(LIBS)
+	  -L$(B)/lib -leventlog $(CONNECT_LIBS) $(LIBS)
 	ln -sf libeventlog-connect.so.$(VERSION) $(B)/lib/libeventlog-connect.so.$(MAJOR)
 	ln -sf libeventlog-connect.so.$(MAJOR) $(B)/lib/libeventlog-connect.so
 
 # ---- tool and examples (public API only, static link) ---------------------
 $(EVL): $(TOOL_SRC) $(STATIC) $(CONNECT_STATIC) include/eventlog.h
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $(TOOL_SRC) $(CONNECT_STATIC) $(STATIC) $(LDFLAGS) $(LIBS)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $(TOOL_SRC) $(CONNECT_STATIC) $(STATIC) $(LDFLAGS) $(CONNECT_LIBS) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(STATIC) include/eventlog.h
 	@mkdir -p $(@D)
@@ -136,7 +139,7 @@ $(B)/test/libevl_connect_test.a: $(TCONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
 $(B)/test/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/test/libevl_test.a
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
@@ -149,7 +152,7 @@ $(B)/asan/libevl_connect_test.a: $(ACONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
 $(B)/asan/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/asan/libevl_test.a
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 
@@ -162,7 +165,7 @@ $(B)/tsan/libevl_connect_test.a: $(SCONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
 # TSan programs are plain executables: Criterion cannot run under TSan.
 $(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connect_test.a
-	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_test.a $(LDFLAGS) $(LIBS)
+	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_test.a $(LDFLAGS) $(CONNECT_LIBS) $(LIBS)
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2

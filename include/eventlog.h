@@ -513,6 +513,12 @@ EVL_API double evl_conf_double(const evl_conf_t *c, const char *name);
 EVL_API int evl_conf_bool(const evl_conf_t *c, const char *name);
 /** @brief 1 if the pairs gave it, 0 if it has its default. */
 EVL_API int evl_conf_isset(const evl_conf_t *c, const char *name);
+/** @brief Each pair given whose name starts with prefix, in order, to fn
+ * (nonzero from fn stops and is returned). A key named "PREFIX.*" in the
+ * definition takes any name "PREFIX.xxx": settings passed through to a
+ * library (kafka.* to librdkafka). */
+EVL_API int evl_conf_each(const evl_conf_t *c, const char *prefix,
+                          int (*fn)(void *arg, const char *name, const char *value), void *arg);
 
 /* ------------------------------------------------------------------------ */
 /** @defgroup kv The areas' tables in the log's metadata                    */

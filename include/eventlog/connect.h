@@ -104,6 +104,10 @@ EVL_API const evl_connector_type_t *evl_connect_file_source(void);
 /** The built-in FileStreamSink: `file`, `topics` (each record's value and a
  * newline appended to the file; fsynced at each flush). */
 EVL_API const evl_connector_type_t *evl_connect_file_sink(void);
+/** The built-in KafkaSink: `topics` to a Kafka cluster through librdkafka
+ * (`kafka.bootstrap.servers`, `kafka.topic`, `kafka.partition.mode`
+ * hash|same, `kafka.flush.timeout.ms`, any other `kafka.*` to librdkafka). */
+EVL_API const evl_connector_type_t *evl_connect_kafka_sink(void);
 
 typedef struct evl_connect_worker evl_connect_worker_t;
 

@@ -470,6 +470,8 @@ EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out)
         rc = evl_connect_register(w, evl_connect_file_source());
     if (rc == 0)
         rc = evl_connect_register(w, evl_connect_file_sink());
+    if (rc == 0)
+        rc = evl_connect_register(w, evl_connect_kafka_sink());
     if (rc) {
         evl_connect_worker_free(w);
         return rc;

@@ -25,8 +25,18 @@ struct evl_confdef {
 
 struct evl_conf {
     const evl_confdef_t *def;
-    char **val; /* per key: the value given, or NULL (its default) */
+    char **val;   /* per key: the value given, or NULL (its default) */
+    char **given; /* every pair given, in order (2 * ngiven) */
+    size_t ngiven;
 };
+
+/* A key named "prefix.*" stands for every name that starts with "prefix."
+ * (settings passed through to a library, as kafka.* to librdkafka). */
+static bool is_prefix(const evl_confkey_t *k)
+{
+    size_t n = strlen(k->name);
+    return n >= 2 && k->name[n - 1] == '*' && k->name[n - 2] == '.';
+}
 
 static const evl_confkey_t *find(const evl_confdef_t *d, const char *name, size_t *at)
 {
@@ -36,6 +46,14 @@ static const evl_confkey_t *find(const evl_confdef_t *d, const char *name, size_
                 *at = i;
             return &d->keys[i];
         }
+    for (size_t i = 0; i < d->n; i++) {
+        size_t pl = strlen(d->keys[i].name) - 1;
+        if (is_prefix(&d->keys[i]) && strlen(name) > pl && !strncmp(d->keys[i].name, name, pl)) {
+            if (at)
+                *at = i;
+            return &d->keys[i];
+        }
+    }
     return NULL;
 }
 
@@ -167,6 +185,12 @@ EVL_API int evl_conf_validate(const evl_confdef_t *d, unsigned scope,
             evl__errstr(err, sizeof err, "%s: unknown setting (%s)", name, d->area);
         } else if (k->scope && !(k->scope & scope)) {
             evl__errstr(err, sizeof err, "%s: does not apply here (%s)", name, d->area);
+        } else if (is_prefix(k)) {
+            for (size_t j = 0; j < i; j++)
+                if (pairs[2 * j] && !strcmp(pairs[2 * j], name))
+                    evl__errstr(err, sizeof err, "%s: given twice", name);
+            if (!err[0])
+                check_value(k, v, err, sizeof err);
         } else if (given[at]) {
             evl__errstr(err, sizeof err, "%s: given twice", name);
         } else {
@@ -180,7 +204,8 @@ EVL_API int evl_conf_validate(const evl_confdef_t *d, unsigned scope,
         }
     }
     for (size_t i = 0; i < d->n; i++)
-        if (!given[i] && !d->keys[i].def && (!d->keys[i].scope || (d->keys[i].scope & scope))) {
+        if (!given[i] && !d->keys[i].def && !is_prefix(&d->keys[i]) &&
+            (!d->keys[i].scope || (d->keys[i].scope & scope))) {
             evl__errstr(err, sizeof err, "%s: required (%s)", d->keys[i].name, d->area);
             bad++;
             if (problem)
@@ -223,10 +248,17 @@ EVL_API int evl_conf_parse(const evl_confdef_t *d, unsigned scope, const char *c
         return EVL_ENOMEM;
     }
     c->def = d;
+    if (!(c->given = evl__calloc(2 * npairs + 1, sizeof *c->given))) {
+        evl_conf_free(c);
+        return EVL_ENOMEM;
+    }
     for (size_t i = 0; i < npairs; i++) {
         size_t at = 0;
-        find(d, pairs[2 * i], &at); /* known: validated above */
-        if (!(c->val[at] = evl__strdup(pairs[2 * i + 1]))) {
+        const evl_confkey_t *k = find(d, pairs[2 * i], &at); /* known: validated above */
+        c->ngiven++;
+        if (!(c->given[2 * i] = evl__strdup(pairs[2 * i])) ||
+            !(c->given[2 * i + 1] = evl__strdup(pairs[2 * i + 1])) ||
+            (!is_prefix(k) && !(c->val[at] = evl__strdup(pairs[2 * i + 1])))) {
             evl_conf_free(c);
             return EVL_ENOMEM;
         }
@@ -239,17 +271,42 @@ EVL_API void evl_conf_free(evl_conf_t *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->def->n; i++)
+    for (size_t i = 0; c->val && i < c->def->n; i++)
         free(c->val[i]);
+    for (size_t i = 0; c->given && i < 2 * c->ngiven; i++)
+        free(c->given[i]);
+    free(c->given);
     free(c->val);
     free(c);
+}
+
+EVL_API int evl_conf_each(const evl_conf_t *c, const char *prefix,
+                          int (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+    if (!c || !prefix || !fn)
+        return EVL_EINVAL;
+    size_t pl = strlen(prefix);
+    for (size_t i = 0; i < c->ngiven; i++)
+        if (!strncmp(c->given[2 * i], prefix, pl)) {
+            int rc = fn(arg, c->given[2 * i], c->given[2 * i + 1]);
+            if (rc)
+                return rc;
+        }
+    return 0;
 }
 
 EVL_API const char *evl_conf_str(const evl_conf_t *c, const char *name)
 {
     size_t at;
-    if (!c || !name || !find(c->def, name, &at))
+    const evl_confkey_t *k = c && name ? find(c->def, name, &at) : NULL;
+    if (!k)
         return NULL;
+    if (is_prefix(k)) { /* a passed-through name: as given, if it was */
+        for (size_t i = 0; i < c->ngiven; i++)
+            if (!strcmp(c->given[2 * i], name))
+                return c->given[2 * i + 1];
+        return NULL;
+    }
     return c->val[at] ? c->val[at] : c->def->keys[at].def;
 }
 
