@@ -33,6 +33,7 @@
 #define EVENTLOG_CONNECT_H
 
 #include <eventlog.h>
+#include <stdbool.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +49,11 @@ typedef struct evl_source_record {
     int64_t timestamp;          /**< < 0: now */
     const void *source_offset;  /**< where it came from (opaque), kept */
     size_t source_offset_len;   /**< at most EVL_CONNECT_OFFSET_MAX bytes */
+    bool has_partition;         /**< partition below is the local partition;
+                                     otherwise keyed records hash and keyless
+                                     ones go to partition 0 (a replay must land
+                                     where the first attempt did) */
+    int32_t partition;
 } evl_source_record_t;
 
 #define EVL_CONNECT_OFFSET_MAX 256
@@ -108,6 +114,11 @@ EVL_API const evl_connector_type_t *evl_connect_file_sink(void);
  * (`kafka.bootstrap.servers`, `kafka.topic`, `kafka.partition.mode`
  * hash|same, `kafka.flush.timeout.ms`, any other `kafka.*` to librdkafka). */
 EVL_API const evl_connector_type_t *evl_connect_kafka_sink(void);
+/** The built-in KafkaSource: one cluster topic (`kafka.topics`) into the
+ * local `topic`, cluster partition p to local partition p, no loss and no
+ * repeat across restarts (its positions are committed with the worker's
+ * progress). `kafka.bootstrap.servers`, any other `kafka.*` to librdkafka. */
+EVL_API const evl_connector_type_t *evl_connect_kafka_source(void);
 
 typedef struct evl_connect_worker evl_connect_worker_t;
 

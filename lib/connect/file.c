@@ -147,7 +147,7 @@ static int fsrc_poll(void *state, evl_source_record_t *recs, int max, int timeou
             size_t next = nl ? end + 1 : end;
             s->offs[n] = (src_offset_t){s->ino, s->pos + next};
             recs[n] = (evl_source_record_t){NULL, 0, s->buf + at, end - at, -1, &s->offs[n],
-                                            sizeof s->offs[n]};
+                                            sizeof s->offs[n], false, 0};
             n++;
             at = next;
         }

@@ -236,7 +236,10 @@ static void *source_main(void *arg)
              * first attempt did (keyed ones hash, which is deterministic). */
             msgs[i] = (evl_msg_t){recs[i].key, recs[i].key_len, recs[i].value,
                                   recs[i].value_len, NULL, 0, recs[i].timestamp,
-                                  recs[i].key ? EVL_PARTITION_ANY : 0, -1};
+                                  recs[i].has_partition ? recs[i].partition
+                                  : recs[i].key         ? EVL_PARTITION_ANY
+                                                        : 0,
+                                  -1};
         }
         rc = evl_producer_send_batch(prod, msgs, (size_t)n, EVL_SEND_DURABILITY(level));
         if (rc) {
@@ -472,6 +475,8 @@ EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out)
         rc = evl_connect_register(w, evl_connect_file_sink());
     if (rc == 0)
         rc = evl_connect_register(w, evl_connect_kafka_sink());
+    if (rc == 0)
+        rc = evl_connect_register(w, evl_connect_kafka_source());
     if (rc) {
         evl_connect_worker_free(w);
         return rc;
