@@ -252,6 +252,17 @@ static int set_aside(const char *dir, const evl_logger_t *lg)
     return rc;
 }
 
+/* Release an environment no handle shares any more (with registry_mu). */
+static void meta_free(evl_meta_t *m)
+{
+    if (m->env)
+        mdb_env_close(m->env);
+    pthread_rwlock_destroy(&m->resize);
+    pthread_mutex_destroy(&m->tables_mu);
+    free(m->lgs);
+    free(m);
+}
+
 int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool repair,
                    evl_meta_t **out)
 {
@@ -294,12 +305,7 @@ int evl__meta_open(const char *dir, size_t mapsize, const evl_logger_t *lg, bool
         rc = env_setup(m, dir, lg);
     }
     if (rc) {
-        if (m->env)
-            mdb_env_close(m->env);
-        pthread_rwlock_destroy(&m->resize);
-        pthread_mutex_destroy(&m->tables_mu);
-        free(m->lgs);
-        free(m);
+        meta_free(m);
         pthread_mutex_unlock(&registry_mu);
         return rc;
     }
@@ -322,11 +328,7 @@ void evl__meta_close(evl_meta_t *m, const evl_logger_t *lg)
                 *pp = m->next;
                 break;
             }
-        mdb_env_close(m->env);
-        pthread_rwlock_destroy(&m->resize);
-        pthread_mutex_destroy(&m->tables_mu);
-        free(m->lgs);
-        free(m);
+        meta_free(m);
     }
     pthread_mutex_unlock(&registry_mu);
 }

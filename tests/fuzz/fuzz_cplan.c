@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "compact.h"
-#include "crc32c.h"
+#include "fuzz_file.h"
 
 static char dir[256];
 
@@ -29,24 +29,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* Even lengths get a correct checksum, so that the structure behind it
-     * is what is fuzzed; odd ones keep theirs. */
-    uint8_t *copy = malloc(size + 1);
-    if (!copy)
-        abort();
-    if (size)
-        memcpy(copy, data, size);
-    if (size >= 8 && size % 2 == 0) {
-        uint32_t crc = evl__crc32c(0, copy, size - 4);
-        memcpy(copy + size - 4, &crc, 4);
-    }
     char path[300];
     snprintf(path, sizeof path, "%s/plan", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(copy, 1, size, f) != size))
-        abort();
-    fclose(f);
-    free(copy);
+    fuzz_write_checked(path, data, size);
     size_t groups, sources;
     int rc = evl__compact_plan_groups(dir, &groups, &sources);
     if (rc != 0 && rc != EVL_ECORRUPT && rc != EVL_ENOMEM)
