@@ -80,10 +80,14 @@ typedef struct evl_source_ops {
     void (*stop)(void *state);
 } evl_source_ops_t;
 
+/** The worker's side of a sink task, given to its start: what the task
+ * may ask of the worker. Valid until the task's stop returns. */
+typedef struct evl_sink_task evl_sink_task_t;
+
 /** What a connector type provides for a sink task. */
 typedef struct evl_sink_ops {
     /** Start with the connector's settings. 0 or a negative code. */
-    int (*start)(const evl_conf_t *conf, void **state);
+    int (*start)(const evl_conf_t *conf, evl_sink_task_t *task, void **state);
     /** Take n records (views valid until the next put). 0 or a negative
      * code (the task is FAILED; nothing since the last flush is
      * committed). */
@@ -92,7 +96,24 @@ typedef struct evl_sink_ops {
      * its offsets are committed once this returns 0. */
     int (*flush)(void *state);
     void (*stop)(void *state);
+    /** Optional (may be NULL): the offsets of the last flush are now
+     * committed. A task that keeps its own progress beside the group's
+     * (evl_sink_task_save) saves it here: never ahead of the commit. */
+    void (*committed)(void *state);
 } evl_sink_ops_t;
+
+/** @brief The connector's name. */
+EVL_API const char *evl_sink_task_name(const evl_sink_task_t *task);
+/**
+ * @brief What the task saved last (evl_sink_task_save), in the log's
+ * metadata, also across restarts: copied into buf (cap bytes), its size in
+ * *len. 0, EVL_ENOTFOUND (nothing saved), EVL_ETOOBIG (*len is the size
+ * needed).
+ */
+EVL_API int evl_sink_task_load(evl_sink_task_t *task, void *buf, size_t cap, size_t *len);
+/** @brief Keep len bytes (at most 1 MiB) for the task, durably, in one
+ * metadata transaction. */
+EVL_API int evl_sink_task_save(evl_sink_task_t *task, const void *buf, size_t len);
 
 /** A connector type: its name (connector.class), its settings, its task
  * (a source or a sink). */

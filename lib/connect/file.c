@@ -198,7 +198,7 @@ typedef struct fsink {
     int fd;
 } fsink_t;
 
-static int fsink_start(const evl_conf_t *conf, void **state)
+static int fsink_start(const evl_conf_t *conf, evl_sink_task_t *task, void **state)
 {
     fsink_t *s = calloc(1, sizeof *s);
     if (!s)
@@ -270,7 +270,7 @@ static void fsink_stop(void *state)
     free(s);
 }
 
-static const evl_sink_ops_t fsink_ops = {fsink_start, fsink_put, fsink_flush, fsink_stop};
+static const evl_sink_ops_t fsink_ops = {fsink_start, fsink_put, fsink_flush, fsink_stop, NULL};
 
 static const evl_connector_type_t file_sink = {
     "FileStreamSink", sink_keys, sizeof sink_keys / sizeof sink_keys[0], NULL, &fsink_ops,

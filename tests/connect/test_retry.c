@@ -15,7 +15,7 @@ TestSuite(retry, .init = test_dir_setup, .fini = test_dir_teardown);
  * and first `fail_flushes` flushes. */
 static _Atomic int fail_puts, fail_flushes, got;
 
-static int flaky_start(const evl_conf_t *conf, void **state)
+static int flaky_start(const evl_conf_t *conf, evl_sink_task_t *task, void **state)
 {
     (void)conf;
     *state = NULL;
@@ -45,7 +45,7 @@ static int flaky_flush(void *state)
 
 static void flaky_stop(void *state) { (void)state; }
 
-static const evl_sink_ops_t flaky_ops = {flaky_start, flaky_put, flaky_flush, flaky_stop};
+static const evl_sink_ops_t flaky_ops = {flaky_start, flaky_put, flaky_flush, flaky_stop, NULL};
 static const evl_connector_type_t flaky = {"FlakySink", NULL, 0, NULL, &flaky_ops};
 
 static evl_connect_worker_t *setup(evl_log_t **log)

@@ -1,0 +1,64 @@
+/*
+ * worker.h - what the connect worker's files share (internal): a running
+ * connector, the worker, and the helpers every task uses.
+ */
+#ifndef EVL_CONNECT_WORKER_H
+#define EVL_CONNECT_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <eventlog/connect.h>
+
+#define MAX_TYPES 32
+#define SCOPE_SOURCE 1u
+#define SCOPE_SINK 2u
+#define MAX_TOPICS 64
+#define MAX_PARTS 64
+#define BATCH_MAX 1000
+
+typedef struct ctype {
+    const evl_connector_type_t *type;
+    evl_confdef_t *def;
+    evl_confkey_t *keys;
+} ctype_t;
+
+typedef struct conn {
+    char name[256];
+    const ctype_t *ct;
+    evl_conf_t *conf;
+    evl_connect_worker_t *w;
+    pthread_t th;
+    bool started;
+    _Atomic int stop;
+    _Atomic int state;
+    _Atomic int64_t records;
+    _Atomic int64_t retries;
+    pthread_mutex_t err_mu;
+    char err[256];
+    struct conn *next;
+} conn_t;
+
+struct evl_connect_worker {
+    evl_log_t *log;
+    pthread_mutex_t mu;
+    ctype_t types[MAX_TYPES];
+    size_t ntypes;
+    conn_t *conns;
+    evl_kv_table_t offsets; /* connect.offsets: source progress */
+    evl_kv_table_t sinks;   /* connect.sinks: what sink tasks keep */
+};
+
+/** The task's state becomes FAILED with "what: error". */
+void evl__connect_fail(conn_t *c, int rc, const char *what);
+/** op until it succeeds, errors.retry.timeout is spent or the task stops. */
+int evl__connect_retrying(conn_t *c, int (*op)(void *), void *arg, const char *stage);
+int64_t evl__connect_mono_ms(void);
+
+/** The tasks' threads. */
+void *evl__connect_source_main(void *conn);
+void *evl__connect_sink_main(void *conn);
+
+#endif
