@@ -42,7 +42,7 @@ HDRS      := $(wildcard include/*.h include/eventlog/*.h lib/core/*.h lib/client
 B = build
 # Connect (lib/connect): its own library on the core's public API.
 CONNECT_SRC    := $(sort $(wildcard lib/connect/*.c))
-CONNECT_LIBS   := -lrdkafka
+CONNECT_LIBS   := -lrdkafka -lmosquitto
 CONNECT_OBJ    := $(CONNECT_SRC:lib/%.c=$(B)/rel/%.o)
 TCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/test/%.o)
 CONNECT_STATIC := $(B)/lib/libeventlog-connect.a
@@ -74,7 +74,7 @@ TSANFLAGS = -O1 -g -fsanitize=thread
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
-DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat
+DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients
 deps:
 	@missing=""; \
 	 [ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
@@ -83,6 +83,9 @@ deps:
 	 command -v pkg-config >/dev/null || missing="$$missing pkg-config"; \
 	 [ -f /usr/include/librdkafka/rdkafka.h ] || missing="$$missing librdkafka-dev"; \
 	 command -v kcat >/dev/null || missing="$$missing kcat"; \
+	 [ -f /usr/include/mosquitto.h ] || missing="$$missing libmosquitto-dev"; \
+	 [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	 command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	     echo "installing:$$missing"; \
@@ -137,7 +140,7 @@ $(B)/test/libevl_test.a: $(TLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/test/libevl_connect_test.a: $(TCONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
+$(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
 $(B)/test/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/test/libevl_test.a
@@ -150,7 +153,7 @@ $(B)/asan/libevl_test.a: $(ALIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/asan/libevl_connect_test.a: $(ACONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
+$(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
 $(B)/asan/test_%: tests/test_%.c tests/helpers.h $(wildcard tests/cli/*.h tests/*.h) $(B)/asan/libevl_test.a

@@ -78,7 +78,23 @@ typedef struct evl_source_ops {
     int (*poll)(void *state, evl_source_record_t *recs, int max, int timeout_ms);
     /** Stop and free the state. */
     void (*stop)(void *state);
+    /** Optional (may be NULL): the records of the last poll are in the log
+     * at the connector's durability and their source offset is committed:
+     * acknowledge them upstream now (an MQTT PUBACK, say). */
+    void (*commit)(void *state);
+    /** What a restart after a crash gives again: EVL_REPLAY_EXACT (0) or
+     * EVL_REPLAY_UNORDERED. */
+    int replay;
 } evl_source_ops_t;
+
+/** The records after the last committed source offset again, in the same
+ * order per partition: the worker recognises those it had appended (its
+ * producer is rewound to the committed sequences), so exactly once. */
+#define EVL_REPLAY_EXACT 0
+/** The upstream sends again what it had no acknowledgement for, perhaps in
+ * another order or among new records (an MQTT broker): they are appended
+ * again, so at least once (nothing acknowledged is lost). */
+#define EVL_REPLAY_UNORDERED 1
 
 /** The worker's side of a sink task, given to its start: what the task
  * may ask of the worker. Valid until the task's stop returns. */
@@ -140,6 +156,21 @@ EVL_API const evl_connector_type_t *evl_connect_kafka_sink(void);
  * repeat across restarts (its positions are committed with the worker's
  * progress). `kafka.bootstrap.servers`, any other `kafka.*` to librdkafka. */
 EVL_API const evl_connector_type_t *evl_connect_kafka_source(void);
+
+/** The built-in MqttSource: `mqtt.topics` (filters, + and # allowed) into
+ * the local `topic`, the MQTT topic as the key and the payload as the
+ * value; `mqtt.server.uri` (tcp:// or ssl://host:port, comma-separated),
+ * `mqtt.qos` (1), `mqtt.client.id`, `mqtt.clean.session.enabled` (false),
+ * `mqtt.username`, `mqtt.password`, `mqtt.ssl.ca.file`,
+ * `mqtt.ssl.cert.file`, `mqtt.ssl.key.file`, `mqtt.ssl.insecure`. A
+ * message is acknowledged to the broker only once it is in the log at the
+ * connector's durability (at least once; see mqtt_source.c for QoS 2). */
+EVL_API const evl_connector_type_t *evl_connect_mqtt_source(void);
+/** The built-in MqttSink: `topics` published to `mqtt.server.uri` at the
+ * topic `mqtt.topic` (${key}, ${topic}, ${partition}; default ${key}),
+ * `mqtt.qos`, `mqtt.retain`; the group commits what the broker
+ * acknowledged (at least once). */
+EVL_API const evl_connector_type_t *evl_connect_mqtt_sink(void);
 
 typedef struct evl_connect_worker evl_connect_worker_t;
 

@@ -180,7 +180,7 @@ static void fsrc_stop(void *state)
     free(s);
 }
 
-static const evl_source_ops_t fsrc_ops = {fsrc_start, fsrc_poll, fsrc_stop};
+static const evl_source_ops_t fsrc_ops = {fsrc_start, fsrc_poll, fsrc_stop, NULL, EVL_REPLAY_EXACT};
 
 static const evl_connector_type_t file_source = {
     "FileStreamSource", file_keys, sizeof file_keys / sizeof file_keys[0], &fsrc_ops, NULL,

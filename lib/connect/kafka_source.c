@@ -174,7 +174,7 @@ static void ksrc_stop(void *state)
     free(s);
 }
 
-static const evl_source_ops_t ksrc_ops = {ksrc_start, ksrc_poll, ksrc_stop};
+static const evl_source_ops_t ksrc_ops = {ksrc_start, ksrc_poll, ksrc_stop, NULL, EVL_REPLAY_EXACT};
 
 static const evl_connector_type_t kafka_source = {
     "KafkaSource", ksrc_keys, sizeof ksrc_keys / sizeof ksrc_keys[0], &ksrc_ops, NULL,

@@ -103,6 +103,10 @@ EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out)
         rc = evl_connect_register(w, evl_connect_kafka_sink());
     if (rc == 0)
         rc = evl_connect_register(w, evl_connect_kafka_source());
+    if (rc == 0)
+        rc = evl_connect_register(w, evl_connect_mqtt_source());
+    if (rc == 0)
+        rc = evl_connect_register(w, evl_connect_mqtt_sink());
     if (rc) {
         evl_connect_worker_free(w);
         return rc;

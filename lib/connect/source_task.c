@@ -118,8 +118,9 @@ void *evl__connect_source_main(void *arg)
         if (rc == 0)
             rc = evl_kv_write(w->log, progress_write_fn, &p);
     }
-    /* Sent after the last commit: again, with the sequences they had. */
-    for (uint32_t i = 0; rc == 0 && i < p.nparts; i++)
+    /* Sent after the last commit: again, with the sequences they had (a
+     * source that replays in another order gets new ones: at least once). */
+    for (uint32_t i = 0; rc == 0 && ops->replay == EVL_REPLAY_EXACT && i < p.nparts; i++)
         rc = evl_producer_rewind(prod, (int32_t)p.parts[i].part, (int64_t)p.parts[i].seq);
     if (rc == 0)
         rc = ops->start(c->conf, p.offset_len ? p.offset : NULL, p.offset_len, &state);
@@ -186,6 +187,8 @@ void *evl__connect_source_main(void *arg)
             evl__connect_fail(c, rc, "committing the source offset");
             break;
         }
+        if (ops->commit)
+            ops->commit(state);
     }
 out:
     ops->stop(state);

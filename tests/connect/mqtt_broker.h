@@ -1,0 +1,86 @@
+/*
+ * mqtt_broker.h - a real mosquitto broker for a test: started on 127.0.0.1
+ * at a free port with a configuration of its own (sessions kept, no limit
+ * on queued messages), stopped by its PID.
+ */
+#ifndef EVL_MQTT_BROKER_H
+#define EVL_MQTT_BROKER_H
+
+#include "helpers.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+typedef struct broker {
+    pid_t pid;
+    int port;
+    char uri[64];
+} broker_t;
+
+static inline int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    cr_assert(bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+              getsockname(fd, (struct sockaddr *)&a, &l) == 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static inline bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The test file says where its running broker is (to stop it at teardown). */
+static void extern_broker_started(broker_t *b);
+
+static inline void broker_start(broker_t *b)
+{
+    b->port = free_port();
+    snprintf(b->uri, sizeof b->uri, "tcp://127.0.0.1:%d", b->port);
+    char conf[512];
+    snprintf(conf, sizeof conf, "%s", tpath("mosquitto.conf"));
+    FILE *f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n"
+               "max_queued_messages 0\nlog_dest none\n",
+            b->port);
+    fclose(f);
+    b->pid = fork();
+    cr_assert_geq(b->pid, 0);
+    if (b->pid == 0) {
+        /* Ends with the test, whatever ends it; keeps off its output. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
+        _exit(127);
+    }
+    extern_broker_started(b);
+    for (int i = 0; i < 500 && !port_open(b->port); i++)
+        usleep(10000);
+    cr_assert(port_open(b->port), "mosquitto did not start on port %d", b->port);
+}
+
+static inline void broker_stop(broker_t *b)
+{
+    if (b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        waitpid(b->pid, NULL, 0);
+    }
+    b->pid = 0;
+}
+
+#endif
