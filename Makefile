@@ -42,7 +42,7 @@ HDRS      := $(wildcard include/*.h include/eventlog/*.h lib/core/*.h lib/client
 B = build
 # Connect (lib/connect): its own library on the core's public API.
 CONNECT_SRC    := $(sort $(wildcard lib/connect/*.c))
-CONNECT_LIBS   := -lrdkafka -lmosquitto
+CONNECT_LIBS   := -lrdkafka -lmosquitto -ljansson -lmicrohttpd
 CONNECT_OBJ    := $(CONNECT_SRC:lib/%.c=$(B)/rel/%.o)
 TCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/test/%.o)
 CONNECT_STATIC := $(B)/lib/libeventlog-connect.a
@@ -74,7 +74,7 @@ TSANFLAGS = -O1 -g -fsanitize=thread
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
-DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients
+DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libjansson-dev libmicrohttpd-dev
 deps:
 	@missing=""; \
 	 [ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
@@ -86,6 +86,8 @@ deps:
 	 [ -f /usr/include/mosquitto.h ] || missing="$$missing libmosquitto-dev"; \
 	 [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	 command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
+	 [ -f /usr/include/jansson.h ] || missing="$$missing libjansson-dev"; \
+	 [ -f /usr/include/microhttpd.h ] || missing="$$missing libmicrohttpd-dev"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	     echo "installing:$$missing"; \

@@ -13,13 +13,15 @@
 #include <unistd.h>
 
 static const char help_connect[] =
-    "usage: evl connect run CONNECTOR.properties...\n"
+    "usage: evl connect run CONNECTOR.properties|CONNECTOR.json...\n"
     "\n"
     "Run connectors, one per file (Kafka Connect standalone's format:\n"
-    "name=..., connector.class=..., and the connector's settings), until\n"
+    "name=..., connector.class=..., and the connector's settings; or JSON,\n"
+    "{\"name\": ..., \"config\": {...}}, as Kafka Connect's REST API takes), until\n"
     "SIGINT or SIGTERM; then each task is stopped, flushed and its progress\n"
-    "committed. Built-in classes: FileStreamSource (file, topic, batch.size)\n"
-    "and FileStreamSink (file, topics). Every file is checked before any\n"
+    "committed. Built-in classes: FileStreamSource, FileStreamSink,\n"
+    "KafkaSink, KafkaSource, MqttSource, MqttSink (their settings: see\n"
+    "include/eventlog/connect.h). Every file is checked before any\n"
     "connector starts: a bad setting is named and nothing runs (exit 2).\n"
     "A connector that fails while running is reported on stderr; the others\n"
     "go on, and the exit status is then 1.\n";
@@ -78,7 +80,10 @@ static int connect_run(struct cli *cli, int nfiles, char **files)
             status = cli_usage(cli, "cannot read '%s'", files[i]);
             goto out;
         }
-        int rc = evl_connect_properties(text, len, &pairs[i], &npairs[i], err, sizeof err);
+        size_t fl = strlen(files[i]);
+        bool json = fl > 5 && !strcmp(files[i] + fl - 5, ".json");
+        int rc = json ? evl_connect_json(text, len, &pairs[i], &npairs[i], err, sizeof err)
+                      : evl_connect_properties(text, len, &pairs[i], &npairs[i], err, sizeof err);
         free(text);
         if (rc) {
             status = cli_usage(cli, "%s: %s", files[i], err[0] ? err : evl_strerror(rc));

@@ -203,6 +203,14 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
 EVL_API int evl_connect_properties(const char *text, size_t len, char ***pairs,
                                    size_t *npairs, char *err, size_t errsz);
 EVL_API void evl_connect_pairs_free(char **pairs, size_t npairs);
+/**
+ * @brief The same from JSON: {"name": ..., "config": {...}} (Kafka
+ * Connect's REST body and .json files) or the config object alone. Values
+ * are strings, numbers or booleans. 0, EVL_ECONFIG (err says what),
+ * EVL_ENOMEM.
+ */
+EVL_API int evl_connect_json(const char *text, size_t len, char ***pairs, size_t *npairs,
+                             char *err, size_t errsz);
 
 /** Task states, as Kafka Connect names them. */
 #define EVL_CONNECT_RUNNING 1

@@ -65,3 +65,37 @@ Test(properties, a_key_given_twice_or_a_bad_escape_is_refused)
     cr_assert_eq(n, 0);
     evl_connect_pairs_free(p, n);
 }
+
+Test(properties, json_connector_files_in_kafka_connects_shapes)
+{
+    char **p;
+    size_t n;
+    char err[128];
+    const char *full = "{\"name\": \"fwd\", \"config\": {\"connector.class\": \"KafkaSink\","
+                       " \"topics\": \"a,b\", \"tasks.max\": 1, \"kafka.enable.idempotence\": true,"
+                       " \"x\": 2.5}}";
+    cr_assert_eq(evl_connect_json(full, strlen(full), &p, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 6);
+    cr_assert_str_eq(get(p, n, "name"), "fwd");
+    cr_assert_str_eq(get(p, n, "connector.class"), "KafkaSink");
+    cr_assert_str_eq(get(p, n, "tasks.max"), "1");
+    cr_assert_str_eq(get(p, n, "kafka.enable.idempotence"), "true");
+    cr_assert_str_eq(get(p, n, "x"), "2.5");
+    evl_connect_pairs_free(p, n);
+    const char *bare = "{\"name\": \"f\", \"connector.class\": \"FileStreamSink\"}";
+    cr_assert_eq(evl_connect_json(bare, strlen(bare), &p, &n, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(n, 2);
+    evl_connect_pairs_free(p, n);
+    const char *bad[] = {"{\"name\": \"a\", \"config\": {\"name\": \"b\"}}",
+                         "{\"config\": {\"topics\": [\"a\"]}}",
+                         "{\"config\": {\"a\": 1, \"a\": 2}}",
+                         "{\"name\": \"a\", \"config\": {}, \"extra\": 1}",
+                         "[1, 2]", "{\"config\": "};
+    const char *says[] = {"differ", "topics", "duplicate", "extra", "object", "line 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(evl_connect_json(bad[i], strlen(bad[i]), &p, &n, err, sizeof err),
+                     EVL_ECONFIG, "%s", bad[i]);
+        cr_assert(strstr(err, says[i]), "%s: %s", bad[i], err);
+        cr_assert_null(p);
+    }
+}
