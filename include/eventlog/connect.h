@@ -96,6 +96,23 @@ typedef struct evl_source_ops {
  * again, so at least once (nothing acknowledged is lost). */
 #define EVL_REPLAY_UNORDERED 1
 
+/** A record handed to a sink task, as Kafka Connect's SinkRecord: after
+ * the connector's converters and transforms (all views, valid until the
+ * next put). */
+typedef struct evl_sink_record {
+    const char *topic;          /**< after the transforms (a router may change it) */
+    const char *original_topic; /**< the local topic it was read from */
+    int32_t partition;          /**< its local partition */
+    int64_t offset;             /**< its local offset */
+    int64_t timestamp;
+    const void *key;            /**< NULL: no key */
+    size_t key_len;
+    const void *value;          /**< NULL: a tombstone */
+    size_t value_len;
+    const evl_header_t *headers;
+    size_t nheaders;
+} evl_sink_record_t;
+
 /** The worker's side of a sink task, given to its start: what the task
  * may ask of the worker. Valid until the task's stop returns. */
 typedef struct evl_sink_task evl_sink_task_t;
@@ -107,7 +124,7 @@ typedef struct evl_sink_ops {
     /** Take n records (views valid until the next put). 0 or a negative
      * code (the task is FAILED; nothing since the last flush is
      * committed). */
-    int (*put)(void *state, const evl_record_t *const *recs, size_t n);
+    int (*put)(void *state, const evl_sink_record_t *recs, size_t n);
     /** Make everything put so far safe (written, synced, acknowledged):
      * its offsets are committed once this returns 0. */
     int (*flush)(void *state);
@@ -176,6 +193,10 @@ typedef struct evl_connect_worker evl_connect_worker_t;
 
 /** @brief A worker on log (which must outlive it). */
 EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out);
+/** @brief Where errors.log.enable reports go (set before starting
+ * connectors; the callback may be called from any task's thread). */
+EVL_API void evl_connect_worker_set_log_cb(evl_connect_worker_t *w, evl_log_cb *cb,
+                                           void *opaque);
 /** @brief Make a connector type known (built-ins are known already). */
 EVL_API int evl_connect_register(evl_connect_worker_t *w, const evl_connector_type_t *type);
 
@@ -228,6 +249,9 @@ typedef struct evl_connect_metrics {
     int64_t records;  /**< records moved */
     int64_t retries;  /**< failed puts and flushes tried again */
     int state;        /**< EVL_CONNECT_* */
+    int64_t errors;   /**< records that failed conversion or a transform */
+    int64_t dlq_records; /**< of those, written to the dead letter queue */
+    int64_t filtered; /**< records a Filter transform dropped */
 } evl_connect_metrics_t;
 /** @brief connector's metrics. 0 or EVL_ENOTFOUND. */
 EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,

@@ -228,25 +228,22 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-static int fsink_put(void *state, const evl_record_t *const *recs, size_t n)
+static int fsink_put(void *state, const evl_sink_record_t *recs, size_t n)
 {
     fsink_t *s = state;
     /* A batch's lines gathered into one write: a reader of the file sees
      * whole lines (each write of O_APPEND lands whole). */
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t vl;
-        evl_record_value(recs[i], &vl);
-        total += vl + 1;
+        total += recs[i].value_len + 1;
     }
     char *buf = malloc(total ? total : 1), *p = buf;
     if (!buf)
         return EVL_ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        size_t vl;
-        const void *v = evl_record_value(recs[i], &vl);
+        size_t vl = recs[i].value_len;
         if (vl)
-            memcpy(p, v, vl);
+            memcpy(p, recs[i].value, vl);
         p += vl;
         *p++ = '\n';
     }

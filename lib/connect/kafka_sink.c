@@ -75,11 +75,14 @@ static const char *const ours[] = {"topic", "partition.mode", "flush.timeout.ms"
  * the records put since the last commit begin (pos) and the offset just
  * past the last acknowledged one (acked). */
 typedef struct ctopic {
-    char name[256];
+    char name[256]; /* empty: a free slot */
     rd_kafka_topic_t *rkt;
     int32_t nparts;
     int64_t *pos, *acked;
+    bool used;      /* records put to it since the last commit */
 } ctopic_t;
+
+#define MAX_CTOPICS 64
 
 /* (local topic, local partition, cluster topic, cluster partition) ->
  * highest local offset read back from the cluster; and (local topic, local
@@ -101,9 +104,9 @@ typedef struct ksink {
     char idhex[17];
     char *ltopics[MAX_LTOPICS];
     int nltopics;
-    ctopic_t *ct;
-    int nct;
-    bool one_ctopic; /* kafka.topic set */
+    ctopic_t *ct;    /* MAX_CTOPICS slots: the cluster topics in use */
+    int nct;         /* slots used so far (some may be free again) */
+    char one[256];   /* kafka.topic: every record there (empty: its topic) */
     slot_t *map;
     size_t cap, used;
     int64_t failed; /* records librdkafka gave up on */
@@ -166,17 +169,23 @@ static slot_t *map_find(ksink_t *s, uint64_t key, bool add)
 static int keep(ksink_t *s)
 {
     size_t len = 16;
+    uint32_t n = 0;
     for (int t = 0; t < s->nct; t++)
-        len += 2 + strlen(s->ct[t].name) + 4 + 8 * (size_t)s->ct[t].nparts;
+        if (s->ct[t].name[0]) {
+            len += 2 + strlen(s->ct[t].name) + 4 + 8 * (size_t)s->ct[t].nparts;
+            n++;
+        }
     uint8_t *b = malloc(len), *p = b;
     if (!b)
         return EVL_ENOMEM;
-    uint32_t magic = KEEP_MAGIC, n = (uint32_t)s->nct;
+    uint32_t magic = KEEP_MAGIC;
     memcpy(p, &magic, 4);
     memcpy(p + 4, &s->id, 8);
     memcpy(p + 12, &n, 4);
     p += 16;
     for (int t = 0; t < s->nct; t++) {
+        if (!s->ct[t].name[0])
+            continue;
         uint16_t nl = (uint16_t)strlen(s->ct[t].name);
         uint32_t np = (uint32_t)s->ct[t].nparts;
         memcpy(p, &nl, 2);
@@ -259,13 +268,9 @@ static int ksink_start(const evl_conf_t *conf, evl_sink_task_t *task, void **sta
         if (s->nltopics == MAX_LTOPICS || !(s->ltopics[s->nltopics++] = strdup(t)))
             rc = s->nltopics == MAX_LTOPICS ? EVL_EINVAL : EVL_ENOMEM;
     }
-    const char *one = evl_conf_str(conf, "kafka.topic");
-    s->one_ctopic = one[0] != 0;
-    s->nct = s->one_ctopic ? 1 : s->nltopics;
-    if (rc == 0 && !(s->ct = calloc((size_t)s->nct, sizeof *s->ct)))
+    snprintf(s->one, sizeof s->one, "%s", evl_conf_str(conf, "kafka.topic"));
+    if (rc == 0 && !(s->ct = calloc(MAX_CTOPICS, sizeof *s->ct)))
         rc = EVL_ENOMEM;
-    for (int t = 0; rc == 0 && t < s->nct; t++)
-        snprintf(s->ct[t].name, sizeof s->ct[t].name, "%s", s->one_ctopic ? one : s->ltopics[t]);
     char err[512];
     rd_kafka_conf_t *kc = rc ? NULL : evl__kafka_conf(conf, ours, &s->eb, err, sizeof err);
     if (rc == 0 && !kc)
@@ -420,8 +425,101 @@ static int read_back(ksink_t *s, int ct, const int64_t *high, bool *found)
     return rc;
 }
 
-/* Before the first put: the task's ID, each cluster topic's partition count
- * and positions, and what the last run left in doubt, read back. */
+/* Open cluster topic name in a free slot: its partition count, its high
+ * watermarks, and, if it was kept (b), what the last run left in doubt
+ * there, read back. *slot: where. */
+static int ctopic_open(ksink_t *s, const char *name, const uint8_t *b, size_t len, int *slot)
+{
+    int t;
+    for (t = 0; t < s->nct && s->ct[t].name[0]; t++)
+        ;
+    if (t == MAX_CTOPICS) {
+        snprintf(s->eb.err, sizeof s->eb.err, "more than %d cluster topics at once",
+                 MAX_CTOPICS);
+        return EVL_EFULL;
+    }
+    ctopic_t *c = &s->ct[t];
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    rd_kafka_topic_conf_set_opaque(tc, c);
+    int rc = 0;
+    if (!(c->rkt = rd_kafka_topic_new(s->rk, c->name, tc)))
+        rc = EVL_ECONFIG;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rc ? 0 : rd_kafka_metadata(s->rk, 0, c->rkt, &md, s->flush_ms);
+    int32_t count = 0;
+    if (rc == 0 &&
+        (e || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1)) {
+        snprintf(s->eb.err, sizeof s->eb.err, "cluster topic %.200s: %s", c->name,
+                 rd_kafka_err2str(e ? e : md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
+                                                             : md->topics[0].err));
+        rc = e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT
+                 ? EVL_ETIMEDOUT
+                 : EVL_ENOTFOUND;
+    } else if (rc == 0) {
+        count = md->topics[0].partition_cnt;
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    int64_t *high = rc ? NULL : calloc((size_t)count, sizeof *high);
+    if (rc == 0 && !high)
+        rc = EVL_ENOMEM;
+    for (int32_t p = 0; rc == 0 && p < count; p++) {
+        int64_t lo;
+        e = rd_kafka_query_watermark_offsets(s->rk, c->name, p, &lo, &high[p], s->flush_ms);
+        if (e) {
+            snprintf(s->eb.err, sizeof s->eb.err, "cluster topic %.200s [%d]: %s", c->name,
+                     (int)p, rd_kafka_err2str(e));
+            rc = EVL_ETIMEDOUT;
+        }
+    }
+    int32_t np = 0;
+    c->pos = rc == 0 && len ? kept(b, len, c->name, &np) : NULL;
+    if (rc == 0 && c->pos && np > count) {
+        snprintf(s->eb.err, sizeof s->eb.err, "cluster topic %.200s: %d partitions, had %d",
+                 c->name, (int)count, (int)np);
+        rc = EVL_ESTATE;
+    }
+    if (t == s->nct)
+        s->nct++;
+    bool found = false;
+    if (rc == 0 && c->pos) {
+        c->nparts = np;
+        rc = read_back(s, t, high, &found);
+    }
+    /* A new partition count is taken when nothing is in doubt: a record
+     * in doubt must be looked for where its first attempt went. */
+    if (rc == 0 && (!c->pos || (!found && np != count))) {
+        int64_t *pos = realloc(c->pos, 8 * (size_t)count);
+        if (!pos) {
+            rc = EVL_ENOMEM;
+        } else {
+            for (int32_t p = c->pos ? np : 0; p < count; p++)
+                pos[p] = high[p];
+            c->pos = pos;
+            c->nparts = count;
+        }
+    }
+    free(high);
+    if (rc == 0 && !(c->acked = malloc(8 * (size_t)c->nparts)))
+        rc = EVL_ENOMEM;
+    if (rc == 0)
+        memcpy(c->acked, c->pos, 8 * (size_t)c->nparts);
+    if (rc) {
+        if (c->rkt)
+            rd_kafka_topic_destroy(c->rkt);
+        free(c->pos);
+        free(c->acked);
+        memset(c, 0, sizeof *c);
+        return rc;
+    }
+    *slot = t;
+    return 0;
+}
+
+/* Before the first put: the task's ID, and every cluster topic it kept
+ * opened, with what the last run left in doubt there read back. */
 static int prepare(ksink_t *s)
 {
     size_t len = 0, cap = 65536;
@@ -441,110 +539,66 @@ static int prepare(ksink_t *s)
         memcpy(&s->id, b + 4, 8);
     }
     snprintf(s->idhex, sizeof s->idhex, "%016llx", (unsigned long long)s->id);
-    for (int t = 0; rc == 0 && t < s->nct; t++) {
-        ctopic_t *c = &s->ct[t];
-        if (!c->rkt) {
-            rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
-            rd_kafka_topic_conf_set_opaque(tc, c);
-            if (!(c->rkt = rd_kafka_topic_new(s->rk, c->name, tc))) {
-                rc = EVL_ECONFIG;
-                break;
-            }
-        }
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t e = rd_kafka_metadata(s->rk, 0, c->rkt, &md, s->flush_ms);
-        int32_t count = 0;
-        if (e || md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt < 1) {
-            snprintf(s->eb.err, sizeof s->eb.err, "cluster topic %.200s: %s", c->name,
-                     rd_kafka_err2str(e ? e : md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC
-                                                                 : md->topics[0].err));
-            rc = e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT
-                     ? EVL_ETIMEDOUT
-                     : EVL_ENOTFOUND;
-        } else {
-            count = md->topics[0].partition_cnt;
-        }
-        if (md)
-            rd_kafka_metadata_destroy(md);
-        if (rc)
+    uint32_t n = 0;
+    if (rc == 0 && len >= 16)
+        memcpy(&n, b + 12, 4);
+    size_t at = 16;
+    for (uint32_t i = 0; rc == 0 && i < n && at + 6 <= len; i++) {
+        uint16_t nl;
+        uint32_t cnt;
+        memcpy(&nl, b + at, 2);
+        if (at + 6 + nl > len)
             break;
-        int64_t *high = calloc((size_t)count, sizeof *high);
-        if (!high) {
-            rc = EVL_ENOMEM;
-            break;
-        }
-        for (int32_t p = 0; rc == 0 && p < count; p++) {
-            int64_t lo;
-            e = rd_kafka_query_watermark_offsets(s->rk, c->name, p, &lo, &high[p], s->flush_ms);
-            if (e) {
-                snprintf(s->eb.err, sizeof s->eb.err, "cluster topic %.200s [%d]: %s", c->name,
-                         (int)p, rd_kafka_err2str(e));
-                rc = EVL_ETIMEDOUT;
-            }
-        }
-        int32_t np = 0;
-        free(c->pos);
-        c->pos = len ? kept(b, len, c->name, &np) : NULL;
-        if (rc == 0 && c->pos && np > count) {
-            snprintf(s->eb.err, sizeof s->eb.err, "cluster topic %.200s: %d partitions, had %d",
-                     c->name, (int)count, (int)np);
-            rc = EVL_ESTATE;
-        }
-        bool found = false;
-        if (rc == 0 && c->pos) {
-            c->nparts = np;
-            rc = read_back(s, t, high, &found);
-        }
-        /* A new partition count is taken when nothing is in doubt: a record
-         * in doubt must be looked for where its first attempt went. */
-        if (rc == 0 && (!c->pos || (!found && np != count))) {
-            int64_t *pos = realloc(c->pos, 8 * (size_t)count);
-            if (!pos) {
-                rc = EVL_ENOMEM;
-            } else {
-                for (int32_t p = c->pos ? np : 0; p < count; p++)
-                    pos[p] = high[p];
-                c->pos = pos;
-                c->nparts = count;
-            }
-        }
-        free(high);
-        free(c->acked);
-        if (rc == 0 && !(c->acked = malloc(8 * (size_t)c->nparts)))
-            rc = EVL_ENOMEM;
-        if (rc == 0)
-            memcpy(c->acked, c->pos, 8 * (size_t)c->nparts);
+        memcpy(&cnt, b + at + 2 + nl, 4);
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)nl, (const char *)b + at + 2);
+        int slot;
+        rc = ctopic_open(s, name, b, len, &slot);
+        at += 6 + nl + 8 * (size_t)cnt;
     }
     free(b);
     if (rc == 0)
-        rc = keep(s); /* the ID and new positions, before anything goes out */
+        rc = keep(s); /* the ID, before anything goes out */
     if (rc == 0)
         s->ready = true;
     return rc;
 }
 
-static int32_t partition_of(const ksink_t *s, const ctopic_t *c, int lt, const evl_record_t *r,
-                            const void *k, size_t kl)
+/* The slot of cluster topic name, opened (and kept, before anything goes
+ * there) the first time. */
+static int ctopic_of(ksink_t *s, const char *name, int *slot)
 {
-    int32_t lp = evl_record_partition(r);
+    for (int t = 0; t < s->nct; t++)
+        if (s->ct[t].name[0] && !strcmp(s->ct[t].name, name)) {
+            *slot = t;
+            return 0;
+        }
+    int rc = ctopic_open(s, name, NULL, 0, slot);
+    return rc ? rc : keep(s);
+}
+
+static int32_t partition_of(const ksink_t *s, const ctopic_t *c, int lt,
+                            const evl_sink_record_t *r, const void *k, size_t kl)
+{
+    int32_t lp = r->partition;
     if (s->same)
         return lp < c->nparts ? lp : -1;
     if (k)
         return rd_kafka_msg_partitioner_murmur2(c->rkt, k, kl, c->nparts, NULL, NULL);
-    uint64_t h = mix((uint64_t)lt << 56 ^ (uint64_t)lp << 36 ^ (uint64_t)(evl_record_offset(r) >> 8));
+    uint64_t h = mix((uint64_t)lt << 56 ^ (uint64_t)lp << 36 ^ (uint64_t)(r->offset >> 8));
     return (int32_t)(h % (uint64_t)c->nparts);
 }
 
-static int ksink_put(void *state, const evl_record_t *const *recs, size_t n)
+static int ksink_put(void *state, const evl_sink_record_t *recs, size_t n)
 {
     ksink_t *s = state;
     int rc = s->ready ? 0 : prepare(s);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const evl_record_t *r = recs[i];
-        const char *lname = evl_record_topic(r);
+        const evl_sink_record_t *r = &recs[i];
+        const char *lname = r->original_topic;
         int lt = ltopic_index(s, lname, strlen(lname));
-        int32_t lp = evl_record_partition(r);
-        int64_t off = evl_record_offset(r);
+        int32_t lp = r->partition;
+        int64_t off = r->offset;
         slot_t *next = lt < 0 ? NULL : map_find(s, key_of(lt, lp, 0, NO_CPART), true);
         if (!next) {
             rc = lt < 0 ? EVL_EINVAL : EVL_ENOMEM;
@@ -552,10 +606,13 @@ static int ksink_put(void *state, const evl_record_t *const *recs, size_t n)
         }
         if (off < next->val)
             continue; /* put already: this put is tried again */
-        int cti = s->one_ctopic ? 0 : lt;
+        int cti;
+        if ((rc = ctopic_of(s, s->one[0] ? s->one : r->topic, &cti)))
+            break;
         ctopic_t *c = &s->ct[cti];
-        size_t kl, vl;
-        const void *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
+        c->used = true;
+        size_t kl = r->key_len, vl = r->value_len;
+        const void *k = r->key, *v = r->value;
         int32_t cp = partition_of(s, c, lt, r, k, kl);
         if (cp < 0) {
             snprintf(s->eb.err, sizeof s->eb.err, "%.200s has no partition %d", c->name, (int)lp);
@@ -567,11 +624,11 @@ static int ksink_put(void *state, const evl_record_t *const *recs, size_t n)
             next->val = off + 1; /* in the cluster already (read back) */
             continue;
         }
-        rd_kafka_headers_t *hs = rd_kafka_headers_new(evl_record_header_count(r) + 1);
-        evl_header_t h;
-        for (size_t j = 0; evl_record_header(r, j, &h) == 0; j++)
-            rd_kafka_header_add(hs, h.name, (ssize_t)h.name_len, h.value,
-                                h.value ? (ssize_t)h.value_len : 0);
+        rd_kafka_headers_t *hs = rd_kafka_headers_new(r->nheaders + 1);
+        for (size_t j = 0; j < r->nheaders; j++)
+            rd_kafka_header_add(hs, r->headers[j].name, (ssize_t)r->headers[j].name_len,
+                                r->headers[j].value,
+                                r->headers[j].value ? (ssize_t)r->headers[j].value_len : 0);
         char src[400];
         int sl = snprintf(src, sizeof src, "%s/%s/%d/%lld", s->idhex, lname, (int)lp,
                           (long long)off);
@@ -582,7 +639,7 @@ static int ksink_put(void *state, const evl_record_t *const *recs, size_t n)
                                   RD_KAFKA_V_KEY(k, k ? kl : 0),
                                   RD_KAFKA_V_VALUE((void *)v, v ? vl : 0),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_TIMESTAMP(evl_record_timestamp(r)),
+                                  RD_KAFKA_V_TIMESTAMP(r->timestamp),
                                   RD_KAFKA_V_HEADERS(hs), RD_KAFKA_V_END);
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited >= s->flush_ms)
                 break;
@@ -611,6 +668,32 @@ static int ksink_flush(void *state)
     return rd_kafka_outq_len(s->rk) > 0 ? EVL_ETIMEDOUT : 0;
 }
 
+/* Close slot t: its topic and what was read back there. */
+static void ctopic_close(ksink_t *s, int t)
+{
+    ctopic_t *c = &s->ct[t];
+    rd_kafka_topic_destroy(c->rkt);
+    free(c->pos);
+    free(c->acked);
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < s->cap; i++) {
+        uint64_t k = s->map[i].key - 1;
+        if (s->map[i].key && (k & 0xfffff) != NO_CPART && (int)(k >> 52 & 63) == t)
+            s->map[i].key = 0; /* then rebuilt below */
+    }
+    slot_t *old = s->map;
+    size_t cap = s->cap;
+    s->map = NULL;
+    s->cap = s->used = 0;
+    for (size_t i = 0; i < cap; i++)
+        if (old[i].key) {
+            slot_t *sl = map_find(s, old[i].key, true);
+            if (sl)
+                sl->val = old[i].val;
+        }
+    free(old);
+}
+
 /* Committed: what was put so far is not in doubt any more; the records put
  * from now on are past what was acknowledged. */
 static void ksink_committed(void *state)
@@ -618,8 +701,15 @@ static void ksink_committed(void *state)
     ksink_t *s = state;
     if (!s->ready)
         return;
-    for (int t = 0; t < s->nct; t++)
-        memcpy(s->ct[t].pos, s->ct[t].acked, 8 * (size_t)s->ct[t].nparts);
+    for (int t = 0; t < s->nct; t++) {
+        ctopic_t *c = &s->ct[t];
+        if (!c->name[0])
+            continue;
+        memcpy(c->pos, c->acked, 8 * (size_t)c->nparts);
+        if (!c->used && s->nct > MAX_CTOPICS / 2)
+            ctopic_close(s, t); /* idle a whole interval: its slot for another */
+        c->used = false;
+    }
     keep(s); /* if it fails, the older positions kept are still right */
 }
 
@@ -630,7 +720,7 @@ static void ksink_stop(void *state)
         return;
     if (s->rk)
         rd_kafka_flush(s->rk, s->flush_ms);
-    for (int t = 0; t < s->nct; t++) {
+    for (int t = 0; s->ct && t < s->nct; t++) {
         if (s->ct[t].rkt)
             rd_kafka_topic_destroy(s->ct[t].rkt);
         free(s->ct[t].pos);

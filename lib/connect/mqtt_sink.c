@@ -100,23 +100,23 @@ static int msink_start(const evl_conf_t *conf, evl_sink_task_t *task, void **sta
 }
 
 /* The topic of record r from the template, into buf. */
-static int topic_of(const msink_t *s, const evl_record_t *r, char *buf, size_t sz)
+static int topic_of(const msink_t *s, const evl_sink_record_t *r, char *buf, size_t sz)
 {
-    size_t at = 0, kl;
-    const char *key = evl_record_key(r, &kl);
+    size_t at = 0, kl = r->key_len;
+    const char *key = r->key;
     if (!key || !kl) {
-        key = evl_record_topic(r);
+        key = r->topic;
         kl = strlen(key);
     }
     char part[16];
-    snprintf(part, sizeof part, "%d", (int)evl_record_partition(r));
+    snprintf(part, sizeof part, "%d", (int)r->partition);
     for (const char *t = s->tmpl; *t;) {
         const char *v = NULL;
         size_t vl = 0, skip = 1;
         if (!strncmp(t, "${key}", 6))
             v = key, vl = kl, skip = 6;
         else if (!strncmp(t, "${topic}", 8))
-            v = evl_record_topic(r), vl = strlen(v), skip = 8;
+            v = r->topic, vl = strlen(v), skip = 8;
         else if (!strncmp(t, "${partition}", 12))
             v = part, vl = strlen(part), skip = 12;
         else
@@ -133,16 +133,16 @@ static int topic_of(const msink_t *s, const evl_record_t *r, char *buf, size_t s
     return 0;
 }
 
-static int msink_put(void *state, const evl_record_t *const *recs, size_t n)
+static int msink_put(void *state, const evl_sink_record_t *recs, size_t n)
 {
     msink_t *s = state;
     for (size_t i = 0; i < n; i++) {
         char topic[1024];
-        int rc = topic_of(s, recs[i], topic, sizeof topic);
+        int rc = topic_of(s, &recs[i], topic, sizeof topic);
         if (rc)
             return rc;
-        size_t vl;
-        const void *v = evl_record_value(recs[i], &vl);
+        size_t vl = recs[i].value_len;
+        const void *v = recs[i].value;
         if (vl > 268435455u)
             return EVL_ETOOBIG; /* MQTT's largest packet */
         if (s->qos > 0) {

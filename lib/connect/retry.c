@@ -15,6 +15,21 @@ int64_t evl__connect_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void evl__connect_fail_msg(conn_t *c, int rc, const char *msg)
+{
+    (void)rc;
+    pthread_mutex_lock(&c->err_mu);
+    snprintf(c->err, sizeof c->err, "%s", msg);
+    pthread_mutex_unlock(&c->err_mu);
+    atomic_store(&c->state, EVL_CONNECT_FAILED);
+}
+
+void evl__connect_log(evl_connect_worker_t *w, int level, const char *msg)
+{
+    if (w->log_cb)
+        w->log_cb(w->log_opaque, level, msg);
+}
+
 void evl__connect_fail(conn_t *c, int rc, const char *what)
 {
     pthread_mutex_lock(&c->err_mu);

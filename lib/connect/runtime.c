@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker.h"
+#include "pipeline.h"
 
 static const char *const durabilities[] = {"none", "interval", "fsync", NULL};
 
@@ -45,6 +45,7 @@ static const evl_confkey_t worker_keys[] = {
      "how long a failed put or flush is tried again, in ms (0: not; -1: for ever)"},
     {"errors.retry.delay.max.ms", EVL_CONF_INT, "60000", 1, INT32_MAX, NULL, 0, NULL, NULL,
      "the longest wait between two tries (the waits double from 300 ms, with jitter)"},
+    DATA_KEYS,
 };
 #define NWORKER_KEYS (sizeof worker_keys / sizeof worker_keys[0])
 
@@ -78,6 +79,16 @@ EVL_API int evl_connect_register(evl_connect_worker_t *w, const evl_connector_ty
         free(ct.keys);
     pthread_mutex_unlock(&w->mu);
     return rc;
+}
+
+EVL_API void evl_connect_worker_set_log_cb(evl_connect_worker_t *w, evl_log_cb *cb, void *opaque)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->log_cb = cb;
+    w->log_opaque = opaque;
+    pthread_mutex_unlock(&w->mu);
 }
 
 EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out)
@@ -161,6 +172,10 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
         rc = EVL_ECONFIG;
     }
     if (rc == 0) {
+        c->w = w;
+        rc = evl__pipe_new(c, ct->type->sink != NULL, &c->pipe, err, errsz);
+    }
+    if (rc == 0) {
         snprintf(c->name, sizeof c->name, "%s", name);
         c->ct = ct;
         c->w = w;
@@ -175,6 +190,7 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
         c->next = w->conns;
         w->conns = c;
     } else if (c) {
+        evl__pipe_free(c->pipe);
         evl_conf_free(c->conf);
         free(c);
     }
@@ -219,6 +235,9 @@ EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
     if (c) {
         out->records = atomic_load(&c->records);
         out->retries = atomic_load(&c->retries);
+        out->errors = atomic_load(&c->errors);
+        out->dlq_records = atomic_load(&c->dlq);
+        out->filtered = atomic_load(&c->filtered);
         out->state = atomic_load(&c->state);
     }
     pthread_mutex_unlock(&w->mu);
@@ -245,6 +264,7 @@ EVL_API void evl_connect_worker_free(evl_connect_worker_t *w)
     for (conn_t *c = w->conns, *nx; c; c = nx) {
         nx = c->next;
         conn_end(c);
+        evl__pipe_free(c->pipe);
         evl_conf_free(c->conf);
         pthread_mutex_destroy(&c->err_mu);
         free(c);

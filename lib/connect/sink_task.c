@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker.h"
+#include "pipeline.h"
 
 /* ---- what a task keeps (table connect.sinks, key: the connector's name) ------------ */
 
@@ -75,14 +75,14 @@ typedef struct sink_op {
     const evl_sink_ops_t *ops;
     void *state;
     evl_consumer_t *cons;
-    const evl_record_t *const *recs;
+    const evl_sink_record_t *recs;
     size_t n;
 } sink_op_t;
 
 static int op_put(void *arg)
 {
     sink_op_t *o = arg;
-    return o->ops->put(o->state, o->recs, o->n);
+    return o->n ? o->ops->put(o->state, o->recs, o->n) : 0;
 }
 
 /* Out first, then committed: never a commit past what is out. */
@@ -141,7 +141,12 @@ void *evl__connect_sink_main(void *arg)
             evl__connect_fail(c, rc, "reading");
             break;
         }
-        sink_op_t op = {ops, state, cons, recs, n};
+        sink_op_t op = {ops, state, cons, NULL, 0};
+        if (n > 0 && (rc = evl__pipe_sink(c->pipe, recs, n, &op.recs, &op.n))) {
+            if (atomic_load(&c->state) != EVL_CONNECT_FAILED)
+                evl__connect_fail(c, rc, "converting");
+            break;
+        }
         if (n > 0) {
             if ((rc = evl__connect_retrying(c, op_put, &op, "put"))) {
                 evl__connect_fail(c, rc, "put");

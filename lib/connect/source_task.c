@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker.h"
+#include "pipeline.h"
 
 /* ---- progress -------------------------------------------------------------- */
 
@@ -143,17 +143,31 @@ void *evl__connect_source_main(void *arg)
         }
         if (n == 0)
             continue;
-        for (int i = 0; i < n; i++) {
+        int m = 0;
+        for (int i = 0; i < n && rc == 0; i++) {
             /* Keyless records to partition 0: a replay must land where the
              * first attempt did (keyed ones hash, which is deterministic). */
-            msgs[i] = (evl_msg_t){recs[i].key, recs[i].key_len, recs[i].value,
+            msgs[m] = (evl_msg_t){recs[i].key, recs[i].key_len, recs[i].value,
                                   recs[i].value_len, NULL, 0, recs[i].timestamp,
                                   recs[i].has_partition ? recs[i].partition
                                   : recs[i].key         ? EVL_PARTITION_ANY
                                                         : 0,
                                   -1};
+            bool keep;
+            rc = evl__pipe_source(c->pipe, &recs[i], topic, &msgs[m], &keep);
+            if (keep && !recs[i].has_partition && !msgs[m].key)
+                msgs[m].partition = 0;
+            else if (keep && !recs[i].has_partition)
+                msgs[m].partition = EVL_PARTITION_ANY;
+            m += keep;
         }
-        rc = evl_producer_send_batch(prod, msgs, (size_t)n, EVL_SEND_DURABILITY(level));
+        if (rc) {
+            if (atomic_load(&c->state) != EVL_CONNECT_FAILED)
+                evl__connect_fail(c, rc, "converting");
+            break;
+        }
+        rc = m ? evl_producer_send_batch(prod, msgs, (size_t)m, EVL_SEND_DURABILITY(level)) : 0;
+        evl__pipe_source_done(c->pipe);
         if (rc) {
             evl__connect_fail(c, rc, "sending");
             break;
@@ -168,7 +182,7 @@ void *evl__connect_source_main(void *arg)
         }
         memcpy(p.offset, last->source_offset, last->source_offset_len);
         p.offset_len = (uint32_t)last->source_offset_len;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < m; i++) {
             uint32_t part = (uint32_t)msgs[i].partition, k;
             for (k = 0; k < p.nparts && p.parts[k].part != part; k++)
                 ;

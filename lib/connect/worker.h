@@ -36,6 +36,10 @@ typedef struct conn {
     _Atomic int state;
     _Atomic int64_t records;
     _Atomic int64_t retries;
+    _Atomic int64_t errors;   /* records that failed conversion or a transform */
+    _Atomic int64_t dlq;      /* of those, sent to the dead letter queue */
+    _Atomic int64_t filtered; /* records a Filter dropped */
+    struct pipe *pipe;        /* converters, transforms, error handling */
     pthread_mutex_t err_mu;
     char err[256];
     struct conn *next;
@@ -49,10 +53,16 @@ struct evl_connect_worker {
     conn_t *conns;
     evl_kv_table_t offsets; /* connect.offsets: source progress */
     evl_kv_table_t sinks;   /* connect.sinks: what sink tasks keep */
+    evl_log_cb *log_cb;     /* errors.log.enable reports here */
+    void *log_opaque;
 };
 
 /** The task's state becomes FAILED with "what: error". */
 void evl__connect_fail(conn_t *c, int rc, const char *what);
+/** The same with the whole message given. */
+void evl__connect_fail_msg(conn_t *c, int rc, const char *msg);
+/** A report to the worker's log callback, if any. */
+void evl__connect_log(evl_connect_worker_t *w, int level, const char *msg);
 /** op until it succeeds, errors.retry.timeout is spent or the task stops. */
 int evl__connect_retrying(conn_t *c, int (*op)(void *), void *arg, const char *stage);
 int64_t evl__connect_mono_ms(void);

@@ -22,7 +22,7 @@ static int flaky_start(const evl_conf_t *conf, evl_sink_task_t *task, void **sta
     return 0;
 }
 
-static int flaky_put(void *state, const evl_record_t *const *recs, size_t n)
+static int flaky_put(void *state, const evl_sink_record_t *recs, size_t n)
 {
     (void)state, (void)recs;
     if (atomic_load(&fail_puts) > 0) {
