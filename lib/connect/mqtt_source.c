@@ -118,7 +118,8 @@ static void release(msrc_t *s, bool all)
         free(s->msgs[i].topic);
         free(s->msgs[i].payload);
     }
-    memmove(s->msgs, s->msgs + k, (size_t)(s->n - k) * sizeof *s->msgs);
+    if (k && s->n > k)
+        memmove(s->msgs, s->msgs + k, (size_t)(s->n - k) * sizeof *s->msgs);
     s->n -= k;
     s->given = 0;
 }
