@@ -41,7 +41,8 @@ static int load_fn(evl_kv_t *kv, void *arg)
     k->len = vl;
     if (vl > k->cap)
         return EVL_ETOOBIG;
-    memcpy(k->buf, v, vl);
+    if (vl)
+        memcpy(k->buf, v, vl);
     return 0;
 }
 

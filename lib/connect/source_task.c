@@ -180,7 +180,8 @@ void *evl__connect_source_main(void *arg)
             evl__connect_fail(c, EVL_EINVAL, "a source offset longer than EVL_CONNECT_OFFSET_MAX");
             break;
         }
-        memcpy(p.offset, last->source_offset, last->source_offset_len);
+        if (last->source_offset_len)
+            memcpy(p.offset, last->source_offset, last->source_offset_len);
         p.offset_len = (uint32_t)last->source_offset_len;
         for (int i = 0; i < m; i++) {
             uint32_t part = (uint32_t)msgs[i].partition, k;
