@@ -5,7 +5,11 @@
  */
 #include "evl.h"
 
+#include <arpa/inet.h>
 #include <eventlog/connect.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,7 +17,8 @@
 #include <unistd.h>
 
 static const char help_connect[] =
-    "usage: evl connect run CONNECTOR.properties|CONNECTOR.json...\n"
+    "usage: evl connect run [--rest HOST:PORT] CONNECTOR.properties|CONNECTOR.json...\n"
+    "       evl connect status [--rest HOST:PORT] [NAME]\n"
     "\n"
     "Run connectors, one per file (Kafka Connect standalone's format:\n"
     "name=..., connector.class=..., and the connector's settings; or JSON,\n"
@@ -23,6 +28,10 @@ static const char help_connect[] =
     "KafkaSink, KafkaSource, MqttSource, MqttSink (their settings: see\n"
     "include/eventlog/connect.h). Every file is checked before any\n"
     "connector starts: a bad setting is named and nothing runs (exit 2).\n"
+    "With --rest, Kafka Connect's REST API on HOST:PORT (loopback unless\n"
+    "told otherwise): /connectors, /connector-plugins, /metrics (Prometheus).\n"
+    "status asks a running worker's REST API (default 127.0.0.1:8083) for\n"
+    "its connectors' states and metrics, as JSON.\n"
     "A connector that fails while running is reported on stderr; the others\n"
     "go on, and the exit status is then 1.\n";
 
@@ -61,8 +70,16 @@ static const char *pair_get(char **pairs, size_t n, const char *key)
     return NULL;
 }
 
-static int connect_run(struct cli *cli, int nfiles, char **files)
+static void log_to_stderr(void *opaque, int level, const char *msg)
 {
+    (void)opaque;
+    (void)level;
+    fprintf(stderr, "evl: %s\n", msg);
+}
+
+static int connect_run(struct cli *cli, const char *rest, int nfiles, char **files)
+{
+    evl_connect_rest_t *srv = NULL;
     char ***pairs = calloc((size_t)nfiles, sizeof *pairs);
     size_t *npairs = calloc((size_t)nfiles, sizeof *npairs);
     evl_log_t *log = NULL;
@@ -97,7 +114,14 @@ static int connect_run(struct cli *cli, int nfiles, char **files)
         status = cli_fail_rc(rc, "starting the worker");
         goto out;
     }
+    evl_connect_worker_set_log_cb(w, log_to_stderr, NULL);
     cli_install_stop_signals();
+    if (rest && (rc = evl_connect_rest_start(w, rest, &srv, err, sizeof err))) {
+        status = rc == EVL_ECONFIG ? cli_usage(cli, "%s", err) : cli_fail_rc(rc, "%s", err);
+        goto out;
+    }
+    if (srv)
+        fprintf(stderr, "evl: REST API on port %d\n", evl_connect_rest_port(srv));
     for (int i = 0; i < nfiles; i++) {
         rc = evl_connect_start(w, (const char *const *)pairs[i], npairs[i], err, sizeof err);
         if (rc) {
@@ -124,6 +148,7 @@ static int connect_run(struct cli *cli, int nfiles, char **files)
     }
     free(reported);
 out:
+    evl_connect_rest_stop(srv);
     evl_connect_worker_free(w); /* stops, flushes and commits every task */
     evl_log_close(log);
     for (int i = 0; pairs && i < nfiles; i++)
@@ -133,13 +158,87 @@ out:
     return status;
 }
 
+/* GET path from the worker's REST API at hostport; the body to stdout. */
+static int connect_status(struct cli *cli, const char *hostport, const char *name)
+{
+    char host[64];
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || (size_t)(colon - hostport) >= sizeof host)
+        return cli_usage(cli, "--rest: HOST:PORT expected, not '%s'", hostport);
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, host, &a.sin_addr) != 1)
+        return cli_usage(cli, "--rest: '%s' is not an IPv4 address", host);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return cli_fail("no worker's REST API at %s (evl connect run --rest %s ...)", hostport,
+                        hostport);
+    }
+    char req[512];
+    int n = name ? snprintf(req, sizeof req,
+                            "GET /connectors/%s/status HTTP/1.0\r\nHost: %s\r\n\r\n", name,
+                            hostport)
+                 : snprintf(req, sizeof req,
+                            "GET /connectors?expand=status HTTP/1.0\r\nHost: %s\r\n\r\n",
+                            hostport);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return cli_fail("writing to %s failed", hostport);
+    }
+    char *resp = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            char *nb = realloc(resp, cap = cap ? cap * 2 : 8192);
+            if (!nb)
+                break;
+            resp = nb;
+        }
+        ssize_t got = read(fd, resp + len, cap - len - 1);
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+    }
+    close(fd);
+    if (!resp)
+        return cli_fail("no answer from %s", hostport);
+    resp[len] = 0;
+    int code = 0;
+    sscanf(resp, "HTTP/%*s %d", &code);
+    char *body = strstr(resp, "\r\n\r\n");
+    body = body ? body + 4 : resp + len;
+    int status = EXIT_OK;
+    if (code == 200)
+        printf("%s\n", body);
+    else
+        status = cli_fail("%s: HTTP %d %s", hostport, code, body);
+    free(resp);
+    return status ? status : cli_finish_stdout();
+}
+
 int cmd_connect(struct cli *cli, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-        return argc < 2 ? cli_usage(cli, "missing subcommand (run)") : cli_help(help_connect);
-    if (strcmp(argv[1], "run") != 0)
+        return argc < 2 ? cli_usage(cli, "missing subcommand (run, status)")
+                        : cli_help(help_connect);
+    bool run = !strcmp(argv[1], "run"), status = !strcmp(argv[1], "status");
+    if (!run && !status)
         return cli_usage(cli, "unknown subcommand '%s'", argv[1]);
-    if (argc < 3)
+    const char *rest = NULL;
+    int i = 2;
+    if (i < argc && !strcmp(argv[i], "--rest")) {
+        if (i + 1 >= argc)
+            return cli_usage(cli, "--rest needs HOST:PORT");
+        rest = argv[i + 1];
+        i += 2;
+    }
+    if (status)
+        return i + 1 < argc ? cli_usage(cli, "status takes one NAME at most")
+                            : connect_status(cli, rest ? rest : "127.0.0.1:8083",
+                                             i < argc ? argv[i] : NULL);
+    if (i >= argc)
         return cli_usage(cli, "missing CONNECTOR.properties");
-    return connect_run(cli, argc - 2, argv + 2);
+    return connect_run(cli, rest, argc - i, argv + i);
 }

@@ -237,6 +237,7 @@ EVL_API int evl_connect_json(const char *text, size_t len, char ***pairs, size_t
 #define EVL_CONNECT_RUNNING 1
 #define EVL_CONNECT_FAILED 2
 #define EVL_CONNECT_STOPPED 3
+#define EVL_CONNECT_PAUSED 4
 
 /**
  * @brief connector's state, and for a failed one the error in err.
@@ -252,10 +253,61 @@ typedef struct evl_connect_metrics {
     int64_t errors;   /**< records that failed conversion or a transform */
     int64_t dlq_records; /**< of those, written to the dead letter queue */
     int64_t filtered; /**< records a Filter transform dropped */
+    int64_t bytes;    /**< key and value bytes moved */
+    int64_t lag;      /**< a sink's: records in its topics its group has not
+                           committed yet (0 for a source) */
 } evl_connect_metrics_t;
 /** @brief connector's metrics. 0 or EVL_ENOTFOUND. */
 EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
                                 evl_connect_metrics_t *out);
+
+/** @brief The connectors' names, oldest first; free with
+ * evl_connect_list_free. */
+EVL_API int evl_connect_list(evl_connect_worker_t *w, char ***names, size_t *count);
+EVL_API void evl_connect_list_free(char **names, size_t count);
+/** @brief A copy of connector's settings as given (free with
+ * evl_connect_pairs_free), its type's name in *cls and 1 in *is_sink for a
+ * sink (both may be NULL). 0, EVL_ENOTFOUND. */
+EVL_API int evl_connect_config(evl_connect_worker_t *w, const char *name, char ***pairs,
+                               size_t *npairs, const char **cls, int *is_sink);
+/** @brief Pause a connector: its task stops moving records (a sink's put
+ * records are flushed and committed first); state EVL_CONNECT_PAUSED. */
+EVL_API int evl_connect_pause(evl_connect_worker_t *w, const char *name);
+EVL_API int evl_connect_resume(evl_connect_worker_t *w, const char *name);
+/** @brief Stop the connector's task and start it again from its committed
+ * progress (also a FAILED one). */
+EVL_API int evl_connect_restart(evl_connect_worker_t *w, const char *name);
+/** @brief Stop the connector and forget it (its progress stays in the log:
+ * started again under the same name, it goes on from there). */
+EVL_API int evl_connect_delete(evl_connect_worker_t *w, const char *name);
+/** @brief The connector types known: count, and the i-th. */
+EVL_API size_t evl_connect_type_count(evl_connect_worker_t *w);
+EVL_API const evl_connector_type_t *evl_connect_type(evl_connect_worker_t *w, size_t i);
+/** @brief The whole settings definition of type cls (the worker's and the
+ * type's keys), or NULL. Valid as long as the worker. */
+EVL_API const evl_confdef_t *evl_connect_type_settings(evl_connect_worker_t *w,
+                                                       const char *cls);
+typedef struct evl_connect_rest evl_connect_rest_t;
+/**
+ * @brief Serve Kafka Connect's REST API for w (the calls its users script
+ * against: /connectors, their config, status, restart, pause, resume,
+ * delete; /connector-plugins and their config validation) and its metrics
+ * as Prometheus text (GET /metrics), on listen "HOST:PORT" (IPv4; NULL:
+ * 127.0.0.1:8083; port 0: any free one, see evl_connect_rest_port). Runs
+ * on a thread of its own until evl_connect_rest_stop, which must come
+ * before evl_connect_worker_free.
+ */
+EVL_API int evl_connect_rest_start(evl_connect_worker_t *w, const char *listen,
+                                   evl_connect_rest_t **out, char *err, size_t errsz);
+EVL_API int evl_connect_rest_port(const evl_connect_rest_t *r);
+EVL_API void evl_connect_rest_stop(evl_connect_rest_t *r);
+
+/** @brief Check settings for type cls without starting anything: every
+ * problem to problem (key, message). Returns how many (0: valid), or
+ * EVL_ENOTFOUND (no such type), EVL_ENOMEM. */
+EVL_API int evl_connect_validate(evl_connect_worker_t *w, const char *cls,
+                                 const char *const *pairs, size_t npairs,
+                                 evl_conf_problem_fn *problem, void *arg);
 
 /** @brief Stop connector: its task ends, its progress is committed. */
 EVL_API int evl_connect_stop(evl_connect_worker_t *w, const char *connector);

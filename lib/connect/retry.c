@@ -68,3 +68,18 @@ int evl__connect_retrying(conn_t *c, int (*op)(void *), void *arg, const char *s
     }
 }
 
+
+bool evl__connect_paused(conn_t *c)
+{
+    int st = atomic_load(&c->state);
+    if (!atomic_load(&c->paused)) {
+        if (st == EVL_CONNECT_PAUSED)
+            atomic_compare_exchange_strong(&c->state, &st, EVL_CONNECT_RUNNING);
+        return false;
+    }
+    if (st == EVL_CONNECT_RUNNING)
+        atomic_compare_exchange_strong(&c->state, &st, EVL_CONNECT_PAUSED);
+    struct timespec nap = {0, 20 * 1000000};
+    nanosleep(&nap, NULL);
+    return true;
+}

@@ -126,7 +126,7 @@ EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out)
     return 0;
 }
 
-static conn_t *find_conn(evl_connect_worker_t *w, const char *name)
+conn_t *evl__connect_find(evl_connect_worker_t *w, const char *name)
 {
     for (conn_t *c = w->conns; c; c = c->next)
         if (!strcmp(c->name, name))
@@ -157,7 +157,7 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
     if (!ct) {
         snprintf(err, errsz, "connector.class: %s", cls ? "unknown connector type" : "required");
         rc = EVL_ECONFIG;
-    } else if (name && find_conn(w, name)) {
+    } else if (name && evl__connect_find(w, name)) {
         snprintf(err, errsz, "name: a connector %s runs already", name);
         rc = EVL_EEXIST;
     }
@@ -180,11 +180,15 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
         c->ct = ct;
         c->w = w;
         pthread_mutex_init(&c->err_mu, NULL);
-        atomic_store(&c->state, EVL_CONNECT_RUNNING);
-        if (pthread_create(&c->th, NULL, ct->type->source ? evl__connect_source_main : evl__connect_sink_main, c) != 0)
+        c->mu_init = true;
+        if (!(c->pairs = calloc(2 * npairs + 1, sizeof *c->pairs)))
             rc = EVL_ENOMEM;
-        else
-            c->started = true;
+        for (size_t i = 0; rc == 0 && i < 2 * npairs; i++)
+            if (!(c->pairs[i] = strdup(pairs[i] ? pairs[i] : "")))
+                rc = EVL_ENOMEM;
+        c->npairs = npairs;
+        if (rc == 0)
+            rc = evl__connect_launch(c);
     }
     if (rc == 0) {
         c->next = w->conns;
@@ -192,6 +196,9 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
     } else if (c) {
         evl__pipe_free(c->pipe);
         evl_conf_free(c->conf);
+        evl_connect_pairs_free(c->pairs, c->npairs);
+        if (c->mu_init)
+            pthread_mutex_destroy(&c->err_mu);
         free(c);
     }
     pthread_mutex_unlock(&w->mu);
@@ -204,7 +211,7 @@ EVL_API int evl_connect_status(evl_connect_worker_t *w, const char *connector, i
     if (!w || !connector)
         return EVL_EINVAL;
     pthread_mutex_lock(&w->mu);
-    conn_t *c = find_conn(w, connector);
+    conn_t *c = evl__connect_find(w, connector);
     int st = c ? atomic_load(&c->state) : EVL_ENOTFOUND;
     if (c && records)
         *records = atomic_load(&c->records);
@@ -217,12 +224,37 @@ EVL_API int evl_connect_status(evl_connect_worker_t *w, const char *connector, i
     return st;
 }
 
-static void conn_end(conn_t *c)
+void evl__connect_end(conn_t *c)
 {
     atomic_store(&c->stop, 1);
     if (c->started)
         pthread_join(c->th, NULL);
     c->started = false;
+}
+
+int evl__connect_launch(conn_t *c)
+{
+    atomic_store(&c->stop, 0);
+    atomic_store(&c->state, EVL_CONNECT_RUNNING);
+    pthread_mutex_lock(&c->err_mu);
+    c->err[0] = 0;
+    pthread_mutex_unlock(&c->err_mu);
+    if (pthread_create(&c->th, NULL,
+                       c->ct->type->source ? evl__connect_source_main : evl__connect_sink_main,
+                       c) != 0)
+        return EVL_ENOMEM;
+    c->started = true;
+    return 0;
+}
+
+void evl__connect_free(conn_t *c)
+{
+    evl__connect_end(c);
+    evl__pipe_free(c->pipe);
+    evl_conf_free(c->conf);
+    evl_connect_pairs_free(c->pairs, c->npairs);
+    pthread_mutex_destroy(&c->err_mu);
+    free(c);
 }
 
 EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
@@ -231,8 +263,11 @@ EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
     if (!w || !connector || !out)
         return EVL_EINVAL;
     pthread_mutex_lock(&w->mu);
-    conn_t *c = find_conn(w, connector);
+    conn_t *c = evl__connect_find(w, connector);
+    bool sink = c && c->ct->type->sink;
     if (c) {
+        out->bytes = atomic_load(&c->bytes);
+        out->lag = 0;
         out->records = atomic_load(&c->records);
         out->retries = atomic_load(&c->retries);
         out->errors = atomic_load(&c->errors);
@@ -241,6 +276,19 @@ EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
         out->state = atomic_load(&c->state);
     }
     pthread_mutex_unlock(&w->mu);
+    char group[300];
+    snprintf(group, sizeof group, "connect-%s", connector);
+    evl_group_info_t *gi;
+    if (sink && evl_group_describe(w->log, group, &gi) == 0) {
+        for (size_t i = 0; i < evl_group_info_partition_count(gi); i++) {
+            const char *topic, *member;
+            int32_t part;
+            int64_t committed, end;
+            if (evl_group_info_partition(gi, i, &topic, &part, &committed, &end, &member) == 0)
+                out->lag += end - (committed > 0 ? committed : 0);
+        }
+        evl_group_info_free(gi);
+    }
     return c ? 0 : EVL_ENOTFOUND;
 }
 
@@ -249,11 +297,11 @@ EVL_API int evl_connect_stop(evl_connect_worker_t *w, const char *connector)
     if (!w || !connector)
         return EVL_EINVAL;
     pthread_mutex_lock(&w->mu);
-    conn_t *c = find_conn(w, connector);
+    conn_t *c = evl__connect_find(w, connector);
     pthread_mutex_unlock(&w->mu);
     if (!c)
         return EVL_ENOTFOUND;
-    conn_end(c);
+    evl__connect_end(c);
     return 0;
 }
 
@@ -263,11 +311,7 @@ EVL_API void evl_connect_worker_free(evl_connect_worker_t *w)
         return;
     for (conn_t *c = w->conns, *nx; c; c = nx) {
         nx = c->next;
-        conn_end(c);
-        evl__pipe_free(c->pipe);
-        evl_conf_free(c->conf);
-        pthread_mutex_destroy(&c->err_mu);
-        free(c);
+        evl__connect_free(c);
     }
     for (size_t i = 0; i < w->ntypes; i++) {
         evl_confdef_free(w->types[i].def);

@@ -136,6 +136,18 @@ void *evl__connect_sink_main(void *arg)
     int64_t last = evl__connect_mono_ms();
     bool pending = false;
     while (!atomic_load(&c->stop)) {
+        if (atomic_load(&c->paused) && pending) { /* paused: what was put is out first */
+            sink_op_t op = {ops, state, cons, NULL, 0};
+            if ((rc = evl__connect_retrying(c, op_flush, &op, "flush and commit"))) {
+                evl__connect_fail(c, rc, "flush and commit");
+                break;
+            }
+            if (ops->committed)
+                ops->committed(state);
+            pending = false;
+        }
+        if (evl__connect_paused(c))
+            continue;
         size_t n = 0;
         rc = evl_consumer_poll(cons, 100, recs, 500, &n);
         if (rc && rc != EVL_ETIMEDOUT) {
@@ -155,6 +167,10 @@ void *evl__connect_sink_main(void *arg)
             }
             pending = true;
             atomic_fetch_add(&c->records, (int64_t)n);
+            int64_t b = 0;
+            for (size_t i = 0; i < op.n; i++)
+                b += (int64_t)(op.recs[i].key_len + op.recs[i].value_len);
+            atomic_fetch_add(&c->bytes, b);
         }
         if (pending && evl__connect_mono_ms() - last >= every) {
             if ((rc = evl__connect_retrying(c, op_flush, &op, "flush and commit"))) {

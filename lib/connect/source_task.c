@@ -136,6 +136,8 @@ void *evl__connect_source_main(void *arg)
         goto out;
     }
     while (!atomic_load(&c->stop)) {
+        if (evl__connect_paused(c))
+            continue;
         int n = ops->poll(state, recs, BATCH_MAX, 100);
         if (n < 0) {
             evl__connect_fail(c, n, "poll");
@@ -173,6 +175,10 @@ void *evl__connect_source_main(void *arg)
             break;
         }
         atomic_fetch_add(&c->records, n);
+        int64_t b = 0;
+        for (int i = 0; i < m; i++)
+            b += (int64_t)(msgs[i].key_len + msgs[i].value_len);
+        atomic_fetch_add(&c->bytes, b);
         /* Commit: the last record's source offset, and where each
          * partition's sequence stands. */
         const evl_source_record_t *last = &recs[n - 1];

@@ -39,7 +39,12 @@ typedef struct conn {
     _Atomic int64_t errors;   /* records that failed conversion or a transform */
     _Atomic int64_t dlq;      /* of those, sent to the dead letter queue */
     _Atomic int64_t filtered; /* records a Filter dropped */
+    _Atomic int64_t bytes;    /* key and value bytes moved */
+    _Atomic int paused;       /* asked to pause (PUT .../pause) */
     struct pipe *pipe;        /* converters, transforms, error handling */
+    char **pairs;             /* its settings as given */
+    size_t npairs;
+    bool mu_init;
     pthread_mutex_t err_mu;
     char err[256];
     struct conn *next;
@@ -66,6 +71,15 @@ void evl__connect_log(evl_connect_worker_t *w, int level, const char *msg);
 /** op until it succeeds, errors.retry.timeout is spent or the task stops. */
 int evl__connect_retrying(conn_t *c, int (*op)(void *), void *arg, const char *stage);
 int64_t evl__connect_mono_ms(void);
+
+/** The connector named, or NULL (w->mu held). */
+conn_t *evl__connect_find(evl_connect_worker_t *w, const char *name);
+/** Start c's task thread; stop it (and wait); stop it and free c. */
+int evl__connect_launch(conn_t *c);
+void evl__connect_end(conn_t *c);
+void evl__connect_free(conn_t *c);
+/** true while c is paused (its state PAUSED meanwhile); naps a little. */
+bool evl__connect_paused(conn_t *c);
 
 /** The tasks' threads. */
 void *evl__connect_source_main(void *conn);
