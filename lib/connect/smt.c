@@ -536,9 +536,7 @@ static int apply_one(const smt_t *t, crec_t *r, char *msg, size_t msgsz)
     case T_HOIST: {
         json_t *inner = v->raw ? NULL : v->null ? json_null() : json_incref(v->json);
         if (v->raw) {
-            char *s = strndup(v->bytes ? v->bytes : "", v->len);
-            inner = s ? json_stringn(s, v->len) : NULL;
-            free(s);
+            inner = json_stringn(v->bytes ? v->bytes : "", v->len);
             if (!inner) {
                 snprintf(msg, msgsz, "%s: HoistField: bytes that are not text", t->alias);
                 return EVL_EINVAL;
