@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 static const char help_connect[] =
-    "usage: evl connect run [--rest HOST:PORT] CONNECTOR.properties|CONNECTOR.json...\n"
+    "usage: evl connect run [--rest HOST:PORT] [-c NAME=VALUE]... CONNECTOR.properties|.json...\n"
     "       evl connect status [--rest HOST:PORT] [NAME]\n"
     "\n"
     "Run connectors, one per file (Kafka Connect standalone's format:\n"
@@ -28,6 +28,8 @@ static const char help_connect[] =
     "KafkaSink, KafkaSource, MqttSource, MqttSink (their settings: see\n"
     "include/eventlog/connect.h). Every file is checked before any\n"
     "connector starts: a bad setting is named and nothing runs (exit 2).\n"
+    "-c sets a setting of the log (eventlog.h), e.g. -c disk.bytes.max=67108864\n"
+    "-c disk.full.policy=block on a device with little space.\n"
     "With --rest, Kafka Connect's REST API on HOST:PORT (loopback unless\n"
     "told otherwise): /connectors, /connector-plugins, /metrics (Prometheus).\n"
     "status asks a running worker's REST API (default 127.0.0.1:8083) for\n"
@@ -77,7 +79,8 @@ static void log_to_stderr(void *opaque, int level, const char *msg)
     fprintf(stderr, "evl: %s\n", msg);
 }
 
-static int connect_run(struct cli *cli, const char *rest, int nfiles, char **files)
+static int connect_run(struct cli *cli, const char *rest, evl_config_t *cfg, int nfiles,
+                       char **files)
 {
     evl_connect_rest_t *srv = NULL;
     char ***pairs = calloc((size_t)nfiles, sizeof *pairs);
@@ -107,7 +110,7 @@ static int connect_run(struct cli *cli, const char *rest, int nfiles, char **fil
             goto out;
         }
     }
-    if ((status = cli_open_log(cli, 0, &log)) != 0)
+    if ((status = cli_check_dir(cli)) != 0 || (status = cli_open_log_cfg(cli, cfg, &log)) != 0)
         goto out;
     int rc = evl_connect_worker_new(log, &w);
     if (rc) {
@@ -228,17 +231,40 @@ int cmd_connect(struct cli *cli, int argc, char **argv)
         return cli_usage(cli, "unknown subcommand '%s'", argv[1]);
     const char *rest = NULL;
     int i = 2;
-    if (i < argc && !strcmp(argv[i], "--rest")) {
-        if (i + 1 >= argc)
-            return cli_usage(cli, "--rest needs HOST:PORT");
-        rest = argv[i + 1];
+    evl_config_t *cfg = evl_config_new();
+    if (!cfg)
+        return cli_fail("out of memory");
+    evl_config_set_log_cb(cfg, cli_log_cb, cli);
+    while (i < argc && (!strcmp(argv[i], "--rest") || !strcmp(argv[i], "-c"))) {
+        if (i + 1 >= argc) {
+            evl_config_free(cfg);
+            return cli_usage(cli, "%s needs a value", argv[i]);
+        }
+        if (!strcmp(argv[i], "--rest")) {
+            rest = argv[i + 1];
+        } else {
+            char name[128], err[256];
+            const char *eq = strchr(argv[i + 1], '=');
+            if (!eq || (size_t)(eq - argv[i + 1]) >= sizeof name) {
+                evl_config_free(cfg);
+                return cli_usage(cli, "-c NAME=VALUE, not '%s'", argv[i + 1]);
+            }
+            snprintf(name, sizeof name, "%.*s", (int)(eq - argv[i + 1]), argv[i + 1]);
+            if (evl_config_set(cfg, name, eq + 1, err, sizeof err)) {
+                evl_config_free(cfg);
+                return cli_usage(cli, "-c %s", err);
+            }
+        }
         i += 2;
     }
-    if (status)
+    if (status) {
+        evl_config_free(cfg);
         return i + 1 < argc ? cli_usage(cli, "status takes one NAME at most")
                             : connect_status(cli, rest ? rest : "127.0.0.1:8083",
                                              i < argc ? argv[i] : NULL);
-    if (i >= argc)
-        return cli_usage(cli, "missing CONNECTOR.properties");
-    return connect_run(cli, rest, argc - i, argv + i);
+    }
+    int rc = i >= argc ? cli_usage(cli, "missing CONNECTOR.properties")
+                       : connect_run(cli, rest, cfg, argc - i, argv + i);
+    evl_config_free(cfg);
+    return rc;
 }

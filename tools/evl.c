@@ -28,7 +28,7 @@ static const char usage_text[] =
     "  dump FILE            print the records of one segment file\n"
     "  perf produce|consume|e2e                  measure throughput/latency\n"
     "  migrate              convert a log of record format 1 to format 2\n"
-    "  connect run FILE...  run connectors (Kafka Connect standalone's files)\n"
+    "  connect run|status   run connectors (Kafka Connect standalone's files)\n"
     "\n"
     "Global options:\n"
     "  -d, --dir DIR   log directory (default: $EVL_DIR, else ./evl-data)\n"
