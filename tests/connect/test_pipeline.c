@@ -1,0 +1,252 @@
+/*
+ * test_pipeline.c - the IoT pipeline of the README, end to end, with real
+ * peers on 127.0.0.1: mosquitto_pub -> mosquitto -> `evl connect run
+ * mqtt-in.properties to-kafka.properties` (MqttSource -> local topic ->
+ * KafkaSink) -> a Kafka cluster (librdkafka's mock, in this process),
+ * while the evl process is killed -9 again and again. Every message the
+ * broker acknowledged to the publisher reaches the cluster, and the cluster
+ * holds exactly what the local log holds: each record once.
+ */
+#include "connect_helpers.h"
+#include "mqtt_broker.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+static broker_t br;
+static broker_t *running;
+static pid_t worker;
+
+static void teardown(void)
+{
+    if (worker > 0) {
+        kill(worker, SIGKILL);
+        waitpid(worker, NULL, 0);
+    }
+    worker = 0;
+    if (running)
+        broker_stop(running);
+    running = NULL;
+    test_dir_teardown();
+}
+
+static void extern_broker_started(broker_t *b) { running = b; }
+
+TestSuite(pipeline, .init = test_dir_setup, .fini = teardown);
+
+enum { N = 3000, CPARTS = 3 };
+
+static pid_t start_worker(void)
+{
+    char dir[512], in[512], out[512], errf[512];
+    snprintf(dir, sizeof dir, "%s", tpath("log"));
+    snprintf(in, sizeof in, "%s", tpath("mqtt-in.properties"));
+    snprintf(out, sizeof out, "%s", tpath("to-kafka.properties"));
+    snprintf(errf, sizeof errf, "%s", tpath("worker.err"));
+    const char *bin = getenv("EVL_EVL");
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(errf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        execl(bin && *bin ? bin : "build/evl", "evl", "-d", dir, "connect", "run", "-c",
+              "disk.bytes.max=268435456", in, out, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int64_t local_total(evl_log_t *log)
+{
+    int64_t t = 0;
+    for (int p = 0; p < 2; p++) {
+        evl_partition_info_t pi;
+        cr_assert_eq(evl_partition_info(log, "readings", p, &pi), 0);
+        t += pi.end_offset;
+    }
+    return t;
+}
+
+static rd_kafka_t *owner;
+
+static int64_t cluster_total(void)
+{
+    int64_t t = 0;
+    for (int p = 0; p < CPARTS; p++) {
+        int64_t lo, hi;
+        if (rd_kafka_query_watermark_offsets(owner, "device-readings", p, &lo, &hi, 5000))
+            return -1;
+        t += hi;
+    }
+    return t;
+}
+
+static pid_t publish(int from, int to)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", tpath("pub.txt"));
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = from; i < to; i++)
+        fprintf(f, "%d\n", i);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+        dup2(fd, 0);
+        char port[16];
+        snprintf(port, sizeof port, "%d", br.port);
+        execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
+               from < 0 ? "sensors/probe/temp" : "sensors/a/temp", "-l", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void published(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mosquitto_pub failed (%d)", st);
+}
+
+/* Value -> count, from the local topic (prefix "l") or the cluster. */
+static void count_local(evl_log_t *log, int *seen)
+{
+    for (int p = 0; p < 2; p++) {
+        evl_reader_t *rd;
+        cr_assert_eq(evl_reader_open(log, "readings", p, &rd), 0);
+        const evl_record_t *r;
+        while (evl_reader_next(rd, 0, &r) == 0) {
+            size_t kl, vl;
+            const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
+            if (kl != 14 || memcmp(k, "sensors/a/temp", 14))
+                continue;
+            char vb[16] = {0};
+            memcpy(vb, v, vl < 15 ? vl : 15);
+            int x = atoi(vb);
+            cr_assert(x >= 0 && x < N);
+            seen[x]++;
+        }
+        evl_reader_close(rd);
+    }
+}
+
+static void count_cluster(int *seen, const char *boot)
+{
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", boot, err, sizeof err);
+    rd_kafka_conf_set(c, "group.id", "check", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    cr_assert_not_null(rk, "%s", err);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(CPARTS);
+    for (int p = 0; p < CPARTS; p++)
+        rd_kafka_topic_partition_list_add(l, "device-readings", p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    cr_assert_eq(rd_kafka_assign(rk, l), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    for (int idle = 0; idle < 30;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        if (!m->err && m->key_len == 14 && !memcmp(m->key, "sensors/a/temp", 14)) {
+            char vb[16] = {0};
+            memcpy(vb, m->payload, m->len < 15 ? m->len : 15);
+            int x = atoi(vb);
+            cr_assert(x >= 0 && x < N);
+            seen[x]++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+Test(pipeline, mqtt_to_kafka_through_the_log_survives_kill9, .timeout = 240)
+{
+    broker_start(&br);
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "test.mock.num.brokers", "1", err, sizeof err);
+    owner = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof err);
+    cr_assert_not_null(owner, "%s", err);
+    rd_kafka_mock_cluster_t *mock = rd_kafka_handle_mock_cluster(owner);
+    cr_assert_eq(rd_kafka_mock_topic_create(mock, "device-readings", CPARTS, 1), 0);
+    char boot[256];
+    snprintf(boot, sizeof boot, "%s", rd_kafka_mock_cluster_bootstraps(mock));
+
+    evl_config_t *tc = test_cfg("retain.until.consumed.by", "connect-to-kafka", NULL);
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "readings", 2, tc), 0);
+    evl_config_free(tc);
+    FILE *f = fopen(tpath("mqtt-in.properties"), "w");
+    fprintf(f, "name=mqtt-in\nconnector.class=MqttSource\nmqtt.server.uri=%s\n"
+               "mqtt.topics=sensors/+/temp\nmqtt.qos=1\ntopic=readings\n",
+            br.uri);
+    fclose(f);
+    f = fopen(tpath("to-kafka.properties"), "w");
+    fprintf(f, "name=to-kafka\nconnector.class=KafkaSink\ntopics=readings\n"
+               "kafka.bootstrap.servers=%s\nkafka.topic=device-readings\n"
+               "errors.retry.timeout=-1\noffset.flush.interval.ms=100\n",
+            boot);
+    fclose(f);
+
+    worker = start_worker();
+    for (int i = 0; i < 100 && local_total(log) == 0; i++) { /* subscribed: sessions kept */
+        published(publish(-1, 1));
+        usleep(100000);
+    }
+    cr_assert_gt(local_total(log), 0, "the worker never subscribed");
+    pid_t pub = publish(0, N);
+    unsigned seed = (unsigned)getpid();
+    int kills = 0;
+    for (int round = 0; round < 6; round++) {
+        usleep(100000 + (unsigned)(rand_r(&seed) % 300000));
+        kill(worker, SIGKILL);
+        waitpid(worker, NULL, 0);
+        kills++;
+        worker = start_worker();
+    }
+    published(pub); /* the broker has acknowledged every one */
+    int64_t want = -1;
+    for (int i = 0; i < 600; i++) { /* the local log settles, then the cluster catches up */
+        int64_t l = local_total(log), k = cluster_total();
+        if (l == want && k == l)
+            break;
+        want = l;
+        usleep(100000);
+    }
+    kill(worker, SIGTERM); /* a clean stop: flushed, committed, exit 0 */
+    int st;
+    cr_assert_eq(waitpid(worker, &st, 0), worker);
+    worker = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "evl connect run ended with %d", st);
+
+    static int local[N], remote[N];
+    memset(local, 0, sizeof local);
+    memset(remote, 0, sizeof remote);
+    count_local(log, local);
+    count_cluster(remote, boot);
+    int missing = 0, differ = 0, twice = 0;
+    for (int i = 0; i < N; i++) {
+        missing += local[i] == 0;
+        differ += local[i] != remote[i];
+        twice += local[i] > 1;
+    }
+    cr_log_info("pipeline: %d kills; %d of %d came twice from MQTT (at least once); the "
+                "cluster holds what the log holds: %s",
+                kills, twice, N, differ ? "NO" : "yes");
+    cr_assert_eq(missing, 0, "%d acknowledged readings missing", missing);
+    cr_assert_eq(differ, 0, "%d readings differ between the log and the cluster", differ);
+    evl_log_close(log);
+    rd_kafka_destroy(owner);
+    broker_stop(&br);
+}
