@@ -69,7 +69,7 @@ ASANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 TSANFLAGS = -O1 -g -fsanitize=thread
 
 .PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
-        check-symbols check-layers check-install torture fuzz fuzz-smoke
+        check-symbols check-layers check-install torture fuzz fuzz-smoke soak-connect
 
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
 
@@ -249,6 +249,14 @@ torture: all $(TESTS)
 	EVL_TORTURE=1 $(B)/test/test_crash $(CRITERION_FLAGS)
 	EVL_TORTURE=1 $(B)/test/test_powerloss $(CRITERION_FLAGS)
 	EVL_TORTURE=1 $(B)/test/test_hostile $(CRITERION_FLAGS)
+
+# Store and forward for 10 minutes: outages, kills, a disk budget (tests/README.md).
+SOAK_SECONDS ?= 600
+soak-connect: all
+	@mkdir -p $(B)/soak
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $(B)/soak/soak_connect tests/connect/soak_connect.c \
+	  $(CONNECT_STATIC) $(STATIC) $(LDFLAGS) $(CONNECT_LIBS) $(LIBS)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(B)/soak/soak_connect
 
 FUZZ_SECONDS ?= 600
 fuzz: deps
