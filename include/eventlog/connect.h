@@ -24,7 +24,16 @@
  *    committed only after the task's flush says everything put is out:
  *    after a crash the records since the last flush are put again (at
  *    least once; a sink whose target can tell repeats makes it exactly
- *    once).
+ *    once: KafkaSink reads back what it had delivered, keeping positions
+ *    with evl_sink_task_save; see lib/connect/kafka_sink.c). A source
+ *    whose upstream redelivers in its own order (MQTT) says so
+ *    (EVL_REPLAY_UNORDERED) and acknowledges upstream in its commit: at
+ *    least once, nothing acknowledged lost.
+ *
+ * Between the log and a task, each record goes through the connector's
+ * converters (key.converter, value.converter) and transforms
+ * (transforms=...), with Kafka Connect's error handling (errors.tolerance,
+ * errors.log.enable, and for sinks errors.deadletterqueue.topic.name).
  *
  * Thread-safety: a worker's calls are thread-safe; a task's callbacks run
  * on that task's thread only.
