@@ -184,6 +184,19 @@ static int format(pipe_t *p, crec_t *cr, void **k, size_t *kl, void **v, size_t 
     return rc;
 }
 
+/* The formatted key and value into *k.. (kept until the batch is done; a
+ * null stays NULL, an empty one points at ""). */
+static int take(pipe_t *p, const crec_t *cr, void *kb, size_t kbl, void *vb, size_t vbl,
+                const void **k, size_t *kl, const void **v, size_t *vl)
+{
+    *k = cr->key.null ? NULL : kb ? kb : "";
+    *kl = kbl;
+    *v = cr->value.null ? NULL : vb ? vb : "";
+    *vl = vbl;
+    int rc = keep_buf(p, kb);
+    return keep_buf(p, vb) ? EVL_ENOMEM : rc;
+}
+
 int evl__pipe_sink(pipe_t *p, const evl_record_t *const *recs, size_t n,
                    const evl_sink_record_t **out, size_t *nout)
 {
@@ -234,14 +247,9 @@ int evl__pipe_sink(pipe_t *p, const evl_record_t *const *recs, size_t n,
         if (rc == 0) {
             snprintf(p->topics[m], sizeof p->topics[m], "%s", cr.topic);
             o->topic = p->topics[m];
-            o->key = cr.key.null ? NULL : kb ? kb : "";
-            o->key_len = kbl;
-            o->value = cr.value.null ? NULL : vb ? vb : "";
-            o->value_len = vbl;
-            if (keep_buf(p, kb) || keep_buf(p, vb))
-                rc = EVL_ENOMEM;
-            else
-                m++;
+            rc = take(p, &cr, kb, kbl, vb, vbl, &o->key, &o->key_len, &o->value, &o->value_len);
+            kb = vb = NULL;
+            m += rc == 0;
         } else if (rc == 1) {
             atomic_fetch_add(&p->c->filtered, 1); /* a Filter dropped it */
             rc = 0;
@@ -284,12 +292,8 @@ int evl__pipe_source(pipe_t *p, const evl_source_record_t *in, const char *topic
     void *kb = NULL, *vb = NULL;
     size_t kbl = 0, vbl = 0;
     if (rc == 0 && (rc = format(p, &cr, &kb, &kbl, &vb, &vbl, &stage, msg, sizeof msg)) == 0) {
-        msg_out->key = cr.key.null ? NULL : kb ? kb : "";
-        msg_out->key_len = kbl;
-        msg_out->value = cr.value.null ? NULL : vb ? vb : "";
-        msg_out->value_len = vbl;
-        if (keep_buf(p, kb) || keep_buf(p, vb))
-            rc = EVL_ENOMEM;
+        rc = take(p, &cr, kb, kbl, vb, vbl, &msg_out->key, &msg_out->key_len, &msg_out->value,
+                  &msg_out->value_len);
         kb = vb = NULL;
     }
     free(kb);

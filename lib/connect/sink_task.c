@@ -94,6 +94,18 @@ static int op_flush(void *arg)
     return rc ? rc : evl_consumer_commit(o->cons);
 }
 
+/* Flush (with retries) and commit; then the task hears it is committed. */
+static int flush_commit(conn_t *c, const evl_sink_ops_t *ops, void *state, evl_consumer_t *cons)
+{
+    sink_op_t op = {ops, state, cons, NULL, 0};
+    int rc = evl__connect_retrying(c, op_flush, &op, "flush and commit");
+    if (rc)
+        evl__connect_fail(c, rc, "flush and commit");
+    else if (ops->committed)
+        ops->committed(state);
+    return rc;
+}
+
 void *evl__connect_sink_main(void *arg)
 {
     conn_t *c = arg;
@@ -137,13 +149,8 @@ void *evl__connect_sink_main(void *arg)
     bool pending = false;
     while (!atomic_load(&c->stop)) {
         if (atomic_load(&c->paused) && pending) { /* paused: what was put is out first */
-            sink_op_t op = {ops, state, cons, NULL, 0};
-            if ((rc = evl__connect_retrying(c, op_flush, &op, "flush and commit"))) {
-                evl__connect_fail(c, rc, "flush and commit");
+            if ((rc = flush_commit(c, ops, state, cons)))
                 break;
-            }
-            if (ops->committed)
-                ops->committed(state);
             pending = false;
         }
         if (evl__connect_paused(c))
@@ -173,12 +180,8 @@ void *evl__connect_sink_main(void *arg)
             atomic_fetch_add(&c->bytes, b);
         }
         if (pending && evl__connect_mono_ms() - last >= every) {
-            if ((rc = evl__connect_retrying(c, op_flush, &op, "flush and commit"))) {
-                evl__connect_fail(c, rc, "flush and commit");
+            if ((rc = flush_commit(c, ops, state, cons)))
                 break;
-            }
-            if (ops->committed)
-                ops->committed(state);
             pending = false;
             last = evl__connect_mono_ms();
         }

@@ -16,4 +16,22 @@ static inline void append_lines(const char *path, int from, int to)
     fclose(f);
 }
 
+/* What group has committed, over all its partitions (0 if it has none). */
+static inline int64_t group_committed(evl_log_t *log, const char *group)
+{
+    evl_group_info_t *gi;
+    if (evl_group_describe(log, group, &gi))
+        return 0;
+    int64_t t = 0;
+    for (size_t i = 0; i < evl_group_info_partition_count(gi); i++) {
+        const char *topic, *member;
+        int32_t part;
+        int64_t committed, end;
+        cr_assert_eq(evl_group_info_partition(gi, i, &topic, &part, &committed, &end, &member), 0);
+        t += committed > 0 ? committed : 0;
+    }
+    evl_group_info_free(gi);
+    return t;
+}
+
 #endif

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 
 typedef struct broker {
@@ -81,6 +82,38 @@ static inline void broker_stop(broker_t *b)
         waitpid(b->pid, NULL, 0);
     }
     b->pid = 0;
+}
+
+/* Publish lines "<prefix><i>" for i in [from, to) to topic at QoS 1 with
+ * mosquitto_pub -l; returns its PID (wait for it: exit 0 means the broker
+ * acknowledged every one). */
+static inline pid_t publish(const broker_t *b, const char *topic, const char *prefix, int from, int to)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s", tpath("pub.txt"));
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = from; i < to; i++)
+        fprintf(f, "%s%d\n", prefix, i);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_RDONLY);
+        dup2(fd, 0);
+        char port[16];
+        snprintf(port, sizeof port, "%d", b->port);
+        execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
+               topic, "-l", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static inline void published(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mosquitto_pub failed (%d)", st);
 }
 
 #endif

@@ -88,24 +88,6 @@ static void child(void)
         usleep(10000);
 }
 
-/* What the worker's group has committed, over both local partitions. */
-static int64_t committed_total(evl_log_t *log)
-{
-    evl_group_info_t *gi;
-    if (evl_group_describe(log, "connect-fwd", &gi))
-        return 0;
-    int64_t t = 0;
-    for (size_t i = 0; i < evl_group_info_partition_count(gi); i++) {
-        const char *topic, *member;
-        int32_t part;
-        int64_t committed, end;
-        cr_assert_eq(evl_group_info_partition(gi, i, &topic, &part, &committed, &end, &member), 0);
-        t += committed > 0 ? committed : 0;
-    }
-    evl_group_info_free(gi);
-    return t;
-}
-
 /* Every value once, each key's values increasing, N in all. */
 static void check_cluster(void)
 {
@@ -191,7 +173,7 @@ Test(kafka_exactly_once, kill9_request_errors_and_leader_moves_lose_and_repeat_n
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
                 /* In doubt: in the cluster, not committed by the group. */
-                int64_t in = cluster_total(), done = committed_total(log);
+                int64_t in = cluster_total(), done = group_committed(log, "connect-fwd");
                 kills++;
                 doubt += in > done;
                 cr_log_info("round %d: killed with %lld in the cluster, %lld committed", round,

@@ -38,38 +38,6 @@ static int64_t local_total(evl_log_t *log, const char *topic)
     return t;
 }
 
-/* Publish lines "<prefix><i>" for i in [from, to) to topic at QoS 1 with
- * mosquitto_pub -l; returns its PID (wait for it: exit 0 means the broker
- * acknowledged every one). */
-static pid_t publish(const broker_t *b, const char *topic, const char *prefix, int from, int to)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s", tpath("pub.txt"));
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    for (int i = from; i < to; i++)
-        fprintf(f, "%s%d\n", prefix, i);
-    fclose(f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(path, O_RDONLY);
-        dup2(fd, 0);
-        char port[16];
-        snprintf(port, sizeof port, "%d", b->port);
-        execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
-               topic, "-l", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void published(pid_t pid)
-{
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mosquitto_pub failed (%d)", st);
-}
-
 static void source_pairs(const broker_t *b, const char **p)
 {
     const char *v[] = {"name", "mqtt-in", "connector.class", "MqttSource", "mqtt.server.uri",
@@ -322,17 +290,7 @@ Test(mqtt, local_records_reach_a_subscriber, .timeout = 60)
     }
     cr_assert_eq(evl_connect_stop(w, "mqtt-out"), 0);
     evl_connect_worker_free(w);
-    evl_group_info_t *gi;
-    cr_assert_eq(evl_group_describe(log, "connect-mqtt-out", &gi), 0);
-    int64_t committed = 0;
-    for (size_t i = 0; i < evl_group_info_partition_count(gi); i++) {
-        const char *t, *mem;
-        int32_t part;
-        int64_t c, end;
-        cr_assert_eq(evl_group_info_partition(gi, i, &t, &part, &c, &end, &mem), 0);
-        committed += c > 0 ? c : 0;
-    }
-    evl_group_info_free(gi);
+    int64_t committed = group_committed(log, "connect-mqtt-out");
     cr_assert_eq(committed, 300);
     evl_log_close(log);
     broker_stop(&b);

@@ -85,35 +85,6 @@ static int64_t cluster_total(void)
     return t;
 }
 
-static pid_t publish(int from, int to)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s", tpath("pub.txt"));
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    for (int i = from; i < to; i++)
-        fprintf(f, "%d\n", i);
-    fclose(f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(path, O_RDONLY);
-        dup2(fd, 0);
-        char port[16];
-        snprintf(port, sizeof port, "%d", br.port);
-        execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
-               from < 0 ? "sensors/probe/temp" : "sensors/a/temp", "-l", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void published(pid_t pid)
-{
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "mosquitto_pub failed (%d)", st);
-}
-
 /* Value -> count, from the local topic (prefix "l") or the cluster. */
 static void count_local(evl_log_t *log, int *seen)
 {
@@ -201,11 +172,11 @@ Test(pipeline, mqtt_to_kafka_through_the_log_survives_kill9, .timeout = 240)
 
     worker = start_worker();
     for (int i = 0; i < 100 && local_total(log) == 0; i++) { /* subscribed: sessions kept */
-        published(publish(-1, 1));
+        published(publish(&br, "sensors/probe/temp", "", 0, 1));
         usleep(100000);
     }
     cr_assert_gt(local_total(log), 0, "the worker never subscribed");
-    pid_t pub = publish(0, N);
+    pid_t pub = publish(&br, "sensors/a/temp", "", 0, N);
     unsigned seed = (unsigned)getpid();
     int kills = 0;
     for (int round = 0; round < 6; round++) {

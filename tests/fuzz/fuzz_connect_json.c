@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <eventlog/connect.h>
+#include "fuzz_pairs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,21 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char **pairs;
     size_t n;
     char err[128];
-    int rc = evl_connect_json(copy, size, &pairs, &n, err, sizeof err);
-    if (rc == 0) {
-        for (size_t i = 0; i < 2 * n; i++)
-            if (!pairs[i])
-                abort();
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = i + 1; j < n; j++)
-                if (!strcmp(pairs[2 * i], pairs[2 * j]))
-                    abort(); /* duplicates are refused */
-        evl_connect_pairs_free(pairs, n);
-    } else if (rc != EVL_ECONFIG && rc != EVL_ENOMEM) {
-        abort();
-    } else if (rc == EVL_ECONFIG && !err[0]) {
-        abort();
-    }
+    check_pairs(evl_connect_json(copy, size, &pairs, &n, err, sizeof err), pairs, n, err);
     free(copy);
     return 0;
 }
