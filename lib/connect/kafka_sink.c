@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "kafka_common.h"
 
@@ -240,7 +241,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
             snprintf(s->eb.err, sizeof s->eb.err, "%s", rd_kafka_err2str(m->err));
         return;
     }
-    ctopic_t *ct = rd_kafka_topic_opaque(m->rkt);
+    intptr_t slot = (intptr_t)m->_private - 1; /* the slot it was put for */
+    ctopic_t *ct = slot >= 0 && slot < s->nct ? &s->ct[slot] : NULL;
     if (ct && m->partition >= 0 && m->partition < ct->nparts && m->offset + 1 > ct->acked[m->partition])
         ct->acked[m->partition] = m->offset + 1;
 }
@@ -261,10 +263,8 @@ static int ksink_start(const evl_conf_t *conf, evl_sink_task_t *task, void **sta
     int rc = 0;
     char list[4096];
     snprintf(list, sizeof list, "%s", evl_conf_str(conf, "topics"));
-    for (char *save = NULL, *t = strtok_r(list, ",", &save); t && rc == 0;
-         t = strtok_r(NULL, ",", &save)) {
-        if (!*t)
-            continue;
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t && rc == 0;
+         t = strtok_r(NULL, ", ", &save)) {
         if (s->nltopics == MAX_LTOPICS || !(s->ltopics[s->nltopics++] = strdup(t)))
             rc = s->nltopics == MAX_LTOPICS ? EVL_EINVAL : EVL_ENOMEM;
     }
@@ -275,7 +275,10 @@ static int ksink_start(const evl_conf_t *conf, evl_sink_task_t *task, void **sta
     rd_kafka_conf_t *kc = rc ? NULL : evl__kafka_conf(conf, ours, &s->eb, err, sizeof err);
     if (rc == 0 && !kc)
         rc = EVL_ECONFIG;
+    /* Gapless: a record given up on stops every later one of its partition
+     * (a fatal error), so what reached a partition is always a prefix. */
     if (rc == 0 && (rd_kafka_conf_set(kc, "enable.idempotence", "true", err, sizeof err) ||
+                    rd_kafka_conf_set(kc, "enable.gapless.guarantee", "true", err, sizeof err) ||
                     (!evl_conf_isset(conf, "kafka.message.timeout.ms") &&
                      !evl_conf_isset(conf, "kafka.delivery.timeout.ms") &&
                      rd_kafka_conf_set(kc, "message.timeout.ms", "0", err, sizeof err))))
@@ -379,7 +382,8 @@ static int read_back(ksink_t *s, int ct, const int64_t *high, bool *found)
         rc = EVL_ENOMEM;
     for (int p = 0; rc == 0 && p < c->nparts; p++)
         at[p] = c->pos[p];
-    int idle = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (rc == 0 && todo > 0) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m) {
@@ -393,14 +397,21 @@ static int read_back(ksink_t *s, int ct, const int64_t *high, bool *found)
                         todo--;
                     }
                 }
-            if (todo > 0 && ++idle * 200 > s->flush_ms) {
+            struct timespec t1;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (todo > 0 && (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >
+                                s->flush_ms) {
                 snprintf(s->eb.err, sizeof s->eb.err, "reading %.200s back: timed out", c->name);
                 rc = EVL_ETIMEDOUT;
             }
             continue;
         }
-        idle = 0;
-        if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+        struct timespec t1; /* an absolute limit: traffic elsewhere does not extend it */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 > s->flush_ms) {
+            snprintf(s->eb.err, sizeof s->eb.err, "reading %.200s back: timed out", c->name);
+            rc = EVL_ETIMEDOUT;
+        } else if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
             m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
             m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
             snprintf(s->eb.err, sizeof s->eb.err, "reading %.200s back: %.40s", c->name,
@@ -424,6 +435,8 @@ static int read_back(ksink_t *s, int ct, const int64_t *high, bool *found)
     *found = *found || s->used > before;
     return rc;
 }
+
+static void ctopic_close(ksink_t *s, int t);
 
 /* Open cluster topic name in a free slot: its partition count, its high
  * watermarks, and, if it was kept (b), what the last run left in doubt
@@ -507,11 +520,10 @@ static int ctopic_open(ksink_t *s, const char *name, const uint8_t *b, size_t le
     if (rc == 0)
         memcpy(c->acked, c->pos, 8 * (size_t)c->nparts);
     if (rc) {
-        if (c->rkt)
-            rd_kafka_topic_destroy(c->rkt);
-        free(c->pos);
-        free(c->acked);
-        memset(c, 0, sizeof *c);
+        if (!c->rkt)
+            memset(c, 0, sizeof *c);
+        else
+            ctopic_close(s, t); /* and what was read back there */
         return rc;
     }
     *slot = t;
@@ -561,6 +573,9 @@ static int prepare(ksink_t *s)
         rc = keep(s); /* the ID, before anything goes out */
     if (rc == 0)
         s->ready = true;
+    for (int t = 0; rc && t < s->nct; t++) /* tried again from scratch */
+        if (s->ct[t].name[0])
+            ctopic_close(s, t);
     return rc;
 }
 
@@ -574,7 +589,9 @@ static int ctopic_of(ksink_t *s, const char *name, int *slot)
             return 0;
         }
     int rc = ctopic_open(s, name, NULL, 0, slot);
-    return rc ? rc : keep(s);
+    if (rc == 0 && (rc = keep(s)))
+        ctopic_close(s, *slot); /* not kept: not used */
+    return rc;
 }
 
 static int32_t partition_of(const ksink_t *s, const ctopic_t *c, int lt,
@@ -585,7 +602,11 @@ static int32_t partition_of(const ksink_t *s, const ctopic_t *c, int lt,
         return lp < c->nparts ? lp : -1;
     if (k)
         return rd_kafka_msg_partitioner_murmur2(c->rkt, k, kl, c->nparts, NULL, NULL);
-    uint64_t h = mix((uint64_t)lt << 56 ^ (uint64_t)lp << 36 ^ (uint64_t)(r->offset >> 8));
+    (void)lt;
+    uint64_t th = 1469598103934665603ull; /* the topic's name, not its place in `topics` */
+    for (const char *t = r->original_topic; *t; t++)
+        th = (th ^ (unsigned char)*t) * 1099511628211ull;
+    uint64_t h = mix(th ^ (uint64_t)lp << 36 ^ (uint64_t)(r->offset >> 8));
     return (int32_t)(h % (uint64_t)c->nparts);
 }
 
@@ -636,6 +657,7 @@ static int ksink_put(void *state, const evl_sink_record_t *recs, size_t n)
         rd_kafka_resp_err_t e;
         for (int waited = 0;; waited += 100) {
             e = rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(c->rkt), RD_KAFKA_V_PARTITION(cp),
+                                  RD_KAFKA_V_OPAQUE((void *)(intptr_t)(cti + 1)),
                                   RD_KAFKA_V_KEY(k, k ? kl : 0),
                                   RD_KAFKA_V_VALUE((void *)v, v ? vl : 0),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

@@ -151,6 +151,8 @@ static int msink_put(void *state, const evl_sink_record_t *recs, size_t n)
             pthread_mutex_unlock(&s->mu);
         }
         int e = mosquitto_publish(s->mc.mosq, NULL, topic, (int)vl, v, s->qos, s->retain);
+        if (e == MOSQ_ERR_NO_CONN && s->qos > 0)
+            e = MOSQ_ERR_SUCCESS; /* queued: sent when the connection is back */
         if (e != MOSQ_ERR_SUCCESS) {
             if (s->qos > 0) {
                 pthread_mutex_lock(&s->mu);

@@ -50,6 +50,8 @@ typedef struct msrc {
     char *filters[64];
     int nfilters, qos, batch;
     bool up;              /* connected (socket open) */
+    bool lost;            /* a message could not be kept (out of memory) */
+    int refused;          /* the broker's CONNACK code when it refused us */
     bool out;             /* a batch returned and not yet committed */
     int64_t retry_at;     /* when to try connecting again (ms) */
     int backoff;
@@ -70,6 +72,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     msrc_t *s = arg;
     if (rc != 0) {
         snprintf(s->mc.err, sizeof s->mc.err, "refused: %s", mosquitto_connack_string(rc));
+        s->refused = rc;
         return;
     }
     s->mc.err[0] = 0;
@@ -91,8 +94,10 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
     if (s->n == s->cap) {
         int ncap = s->cap ? s->cap * 2 : 64;
         mmsg_t *nm = realloc(s->msgs, (size_t)ncap * sizeof *nm);
-        if (!nm)
-            return; /* not acknowledged either: the broker sends it again */
+        if (!nm) {
+            s->lost = true; /* its PUBACK is queued already: never written (below) */
+            return;
+        }
         s->msgs = nm;
         s->cap = ncap;
     }
@@ -103,6 +108,7 @@ static void on_message(struct mosquitto *m, void *arg, const struct mosquitto_me
     if (!x->topic || !x->payload) {
         free(x->topic);
         free(x->payload);
+        s->lost = true;
         return;
     }
     if (x->len)
@@ -222,6 +228,13 @@ static int msrc_poll(void *state, evl_source_record_t *recs, int max, int timeou
         if ((s->n > 0 && s->n == before) || now_ms() >= deadline)
             break; /* nothing more came at once, or time is up */
     }
+    /* A message not kept fails the task before anything is acknowledged
+     * (its PUBACK, queued, is never written: the broker sends it again);
+     * a refused connection (credentials, client id) is the task's error. */
+    if (s->lost)
+        return EVL_ENOMEM;
+    if (s->refused)
+        return s->refused == 4 || s->refused == 5 ? EVL_EACCES : EVL_ECONFIG;
     int n = s->n < max ? s->n : max;
     for (int i = 0; i < n; i++)
         recs[i] = (evl_source_record_t){s->msgs[i].topic, strlen(s->msgs[i].topic),
@@ -249,10 +262,8 @@ static void msrc_stop(void *state)
     if (!s)
         return;
     release(s, true);
-    if (s->mc.mosq && s->up && !s->out) {
-        mosquitto_disconnect(s->mc.mosq);
-        mosquitto_loop_write(s->mc.mosq, 1);
-    }
+    /* Nothing written on the way out: what was committed was acknowledged at
+     * its commit, and what was not must not be. The socket just closes. */
     evl__mqtt_free(&s->mc);
     for (int i = 0; i < s->nfilters; i++)
         free(s->filters[i]);

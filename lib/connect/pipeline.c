@@ -98,7 +98,9 @@ static int to_dlq(pipe_t *p, const evl_record_t *r, int stage, const char *cls, 
             return rc;
     }
     size_t nh = evl_record_header_count(r);
-    evl_header_t hs[nh + 10];
+    evl_header_t *hs = malloc((nh + 10) * sizeof *hs);
+    if (!hs)
+        return EVL_ENOMEM;
     for (size_t i = 0; i < nh; i++)
         evl_record_header(r, i, &hs[i]);
     char part[16], off[24];
@@ -121,7 +123,9 @@ static int to_dlq(pipe_t *p, const evl_record_t *r, int stage, const char *cls, 
     size_t kl, vl;
     const void *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
     evl_msg_t m = {k, kl, v, vl, hs, n, evl_record_timestamp(r), EVL_PARTITION_ANY, -1};
-    int rc = evl_producer_send(p->dlq, &m, 0);
+    /* Durable before the sink's commit passes the record by. */
+    int rc = evl_producer_send(p->dlq, &m, EVL_SEND_DURABILITY(EVL_DURABILITY_FSYNC));
+    free(hs);
     if (rc == 0)
         atomic_fetch_add(&p->c->dlq, 1);
     return rc;

@@ -241,8 +241,10 @@ int evl__connect_launch(conn_t *c)
     pthread_mutex_unlock(&c->err_mu);
     if (pthread_create(&c->th, NULL,
                        c->ct->type->source ? evl__connect_source_main : evl__connect_sink_main,
-                       c) != 0)
+                       c) != 0) {
+        atomic_store(&c->state, EVL_CONNECT_FAILED);
         return EVL_ENOMEM;
+    }
     c->started = true;
     return 0;
 }
@@ -296,13 +298,12 @@ EVL_API int evl_connect_stop(evl_connect_worker_t *w, const char *connector)
 {
     if (!w || !connector)
         return EVL_EINVAL;
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&w->mu); /* held: a delete or restart meanwhile waits */
     conn_t *c = evl__connect_find(w, connector);
+    if (c)
+        evl__connect_end(c);
     pthread_mutex_unlock(&w->mu);
-    if (!c)
-        return EVL_ENOTFOUND;
-    evl__connect_end(c);
-    return 0;
+    return c ? 0 : EVL_ENOTFOUND;
 }
 
 EVL_API void evl_connect_worker_free(evl_connect_worker_t *w)

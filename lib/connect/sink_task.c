@@ -117,10 +117,9 @@ void *evl__connect_sink_main(void *arg)
     snprintf(group, sizeof group, "connect-%s", c->name);
     const char *topics[MAX_TOPICS];
     size_t nt = 0;
-    for (char *save = NULL, *t = strtok_r(list, ",", &save); t && nt < MAX_TOPICS;
-         t = strtok_r(NULL, ",", &save))
-        if (*t)
-            topics[nt++] = t;
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t && nt < MAX_TOPICS;
+         t = strtok_r(NULL, ", ", &save))
+        topics[nt++] = t; /* "a, b" as Kafka reads it: spaces around names dropped */
     evl_config_t *cc = evl_config_new();
     evl_consumer_t *cons = NULL;
     evl_sink_task_t task = {c};

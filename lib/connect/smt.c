@@ -413,6 +413,8 @@ static json_t *cast(const json_t *v, const char *type)
         return json_real(!strcmp(type, "float32") ? (double)(float)d : d);
     long long lim = !strcmp(type, "int8") ? 127 : !strcmp(type, "int16") ? 32767
                     : !strcmp(type, "int32") ? 2147483647LL : 0;
+    if (!json_is_integer(v) && !(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18))
+        return NULL; /* out of any integer's range (or NaN) */
     json_int_t i = (json_int_t)d;
     if (json_is_integer(v))
         i = json_integer_value(v);
@@ -568,7 +570,7 @@ static int apply_one(const smt_t *t, crec_t *r, char *msg, size_t msgsz)
                 snprintf(msg, msgsz, "%s: ValueToKey: no field %s in the value", t->alias, buf);
                 return EVL_EINVAL;
             }
-            json_object_set(k, buf, f);
+            json_object_set_new(k, buf, json_deep_copy(f)); /* the key's own */
             json_t *fs = ks ? schema_field(r->value.schema, buf) : NULL;
             if (fs)
                 json_array_append_new(json_object_get(ks, "fields"), json_deep_copy(fs));

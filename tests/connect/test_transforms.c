@@ -354,3 +354,26 @@ Test(transforms, bad_transform_settings_are_refused_naming_them)
     evl_connect_worker_free(w);
     evl_log_close(log);
 }
+
+/* Regression: ValueToKey shared the value's nested objects with the key, so
+ * a transform of the key changed the value too. */
+Test(transforms, a_key_made_from_the_value_is_its_own)
+{
+    evl_log_t *log = test_open(NULL);
+    put_local(log, "t", NULL, "{\"user\": {\"name\": \"ada\"}}", NULL, 1000);
+    const char *pairs[] = {
+        "name", "k", "connector.class", "Keep", "topics", "t",
+        "key.converter", "JsonConverter", "key.converter.schemas.enable", "false",
+        "value.converter", "JsonConverter", "value.converter.schemas.enable", "false",
+        "transforms", "v2k,ex,ins",
+        "transforms.v2k.type", "ValueToKey", "transforms.v2k.fields", "user",
+        "transforms.ex.type", "ExtractField$Key", "transforms.ex.field", "user",
+        "transforms.ins.type", "InsertField$Key", "transforms.ins.static.field", "x",
+        "transforms.ins.static.value", "y"};
+    run(log, pairs, sizeof pairs / sizeof pairs[0] / 2, 1);
+    cr_assert_eq(ngot, 1);
+    json_is(got[0].key, "{\"name\": \"ada\", \"x\": \"y\"}");
+    json_is(got[0].value, "{\"user\": {\"name\": \"ada\"}}");
+    reset();
+    evl_log_close(log);
+}
