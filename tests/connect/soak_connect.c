@@ -236,7 +236,12 @@ int main(int argc, char **argv)
     sleep(2); /* anything twice would show now */
     kill(w, SIGKILL);
     waitpid(w, NULL, 0);
-    /* Read the cluster: each key's numbers 0, 1, 2, ... once each, in order. */
+    /* Exactly once: the cluster's high watermarks count every append, so
+     * they sum to what was produced (a record twice would add one, a lost
+     * one take one away). In order: the mock cluster keeps only the newest
+     * few MB per partition, so each key's retained records must be
+     * consecutive and end at the last one produced. */
+    int64_t appended = cluster_total(owner);
     rd_kafka_conf_t *cc = rd_kafka_conf_new();
     rd_kafka_conf_set(cc, "bootstrap.servers", boot, err, sizeof err);
     rd_kafka_conf_set(cc, "group.id", "soak-check", err, sizeof err);
@@ -247,7 +252,9 @@ int main(int argc, char **argv)
         rd_kafka_topic_partition_list_add(l, "remote", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_assign(rk, l);
     rd_kafka_topic_partition_list_destroy(l);
-    int64_t next[KEYS] = {0}, got = 0, bad = 0;
+    int64_t next[KEYS], got = 0, bad = 0;
+    for (int k = 0; k < KEYS; k++)
+        next[k] = -1;
     for (int idle = 0; idle < 50;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
@@ -258,12 +265,12 @@ int main(int argc, char **argv)
         if (!m->err) {
             int k = m->key_len > 1 ? atoi((const char *)m->key + 1) : -1;
             long long n = m->len ? atoll(m->payload) : -1;
-            if (k < 0 || k >= KEYS || n != next[k]) {
+            if (k < 0 || k >= KEYS || n < 0 || (next[k] >= 0 && n != next[k])) {
                 if (bad++ < 5)
                     fprintf(stderr, "soak: key k%d: %lld where %lld was due\n", k, n,
                             (long long)(k >= 0 && k < KEYS ? next[k] : -1));
             } else {
-                next[k]++;
+                next[k] = n + 1;
             }
             got++;
         }
@@ -271,15 +278,18 @@ int main(int argc, char **argv)
     }
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    int64_t missing = 0;
+    int64_t missing = produced - appended;
     for (int k = 0; k < KEYS; k++)
-        missing += per_key[k] - next[k];
+        if (next[k] != per_key[k])
+            bad++; /* the newest of a key missing or not the last produced */
     printf("soak-connect: %d s, %lld records produced (%lld waits on a full budget), %d outages, "
            "%d kills of the worker\n",
            seconds, (long long)produced, (long long)refused, outages_done, kills_done);
-    printf("soak-connect: in the cluster %lld, out of order or repeated %lld, missing %lld; "
-           "backlog drained %lld ms after the end\n",
-           (long long)got, (long long)bad, (long long)missing, (long long)drain_ms);
+    printf("soak-connect: appended to the cluster %lld (produced - appended: %lld); of the %lld "
+           "it retains, out of order, repeated or short %lld; backlog drained %lld ms after the "
+           "end\n",
+           (long long)appended, (long long)missing, (long long)got, (long long)bad,
+           (long long)drain_ms);
     printf("soak-connect: log directory at most %ld bytes (disk.bytes.max %ld)\n", max_bytes,
            BUDGET);
     evl_producer_close(prod);
@@ -289,7 +299,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "soak: could not remove %s\n", dir);
-    bool ok = bad == 0 && missing == 0 && got == produced && max_bytes <= BUDGET;
+    bool ok = bad == 0 && missing == 0 && got > 0 && max_bytes <= BUDGET;
     printf("soak-connect: %s\n", ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;
 }
