@@ -144,8 +144,9 @@ typedef struct evl_sink_ops {
     void (*committed)(void *state);
 } evl_sink_ops_t;
 
-/** @brief The connector's name. */
+/** @brief The connector's name, and which of its tasks this is (0..). */
 EVL_API const char *evl_sink_task_name(const evl_sink_task_t *task);
+EVL_API int evl_sink_task_id(const evl_sink_task_t *task);
 /**
  * @brief What the task saved last (evl_sink_task_save), in the log's
  * metadata, also across restarts: copied into buf (cap bytes), its size in
@@ -166,6 +167,9 @@ typedef struct evl_connector_type {
     size_t nkeys;
     const evl_source_ops_t *source;
     const evl_sink_ops_t *sink;
+    int max_tasks;              /**< tasks it can run at once (0: as many as
+                                     tasks.max asks); each sink task is a
+                                     member of the group connect-NAME */
 } evl_connector_type_t;
 
 /** The built-in FileStreamSource: `file`, `topic`, `batch.size`. */
@@ -283,9 +287,19 @@ EVL_API int evl_connect_config(evl_connect_worker_t *w, const char *name, char *
  * records are flushed and committed first); state EVL_CONNECT_PAUSED. */
 EVL_API int evl_connect_pause(evl_connect_worker_t *w, const char *name);
 EVL_API int evl_connect_resume(evl_connect_worker_t *w, const char *name);
-/** @brief Stop the connector's task and start it again from its committed
- * progress (also a FAILED one). */
+/** @brief Stop the connector's tasks and start them again from their
+ * committed progress (also FAILED ones); _task: one of them. */
 EVL_API int evl_connect_restart(evl_connect_worker_t *w, const char *name);
+EVL_API int evl_connect_restart_task(evl_connect_worker_t *w, const char *name, int task);
+/** @brief How many tasks the connector runs (tasks.max, as far as its type
+ * can), or EVL_ENOTFOUND. */
+EVL_API int evl_connect_task_count(evl_connect_worker_t *w, const char *name);
+/** @brief Task task's own metrics (lag: 0; the connector's is the group's). */
+EVL_API int evl_connect_task_metrics(evl_connect_worker_t *w, const char *name, int task,
+                                     evl_connect_metrics_t *out);
+/** @brief Task task's state (EVL_CONNECT_*) and error, or EVL_ENOTFOUND. */
+EVL_API int evl_connect_task_status(evl_connect_worker_t *w, const char *name, int task,
+                                    char *err, size_t errsz);
 /** @brief Stop the connector and forget it (its progress stays in the log:
  * started again under the same name, it goes on from there). */
 EVL_API int evl_connect_delete(evl_connect_worker_t *w, const char *name);

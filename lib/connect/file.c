@@ -183,7 +183,7 @@ static void fsrc_stop(void *state)
 static const evl_source_ops_t fsrc_ops = {fsrc_start, fsrc_poll, fsrc_stop, NULL, EVL_REPLAY_EXACT};
 
 static const evl_connector_type_t file_source = {
-    "FileStreamSource", file_keys, sizeof file_keys / sizeof file_keys[0], &fsrc_ops, NULL,
+    "FileStreamSource", file_keys, sizeof file_keys / sizeof file_keys[0], &fsrc_ops, NULL, 1,
 };
 
 EVL_API const evl_connector_type_t *evl_connect_file_source(void) { return &file_source; }
@@ -270,7 +270,7 @@ static void fsink_stop(void *state)
 static const evl_sink_ops_t fsink_ops = {fsink_start, fsink_put, fsink_flush, fsink_stop, NULL};
 
 static const evl_connector_type_t file_sink = {
-    "FileStreamSink", sink_keys, sizeof sink_keys / sizeof sink_keys[0], NULL, &fsink_ops,
+    "FileStreamSink", sink_keys, sizeof sink_keys / sizeof sink_keys[0], NULL, &fsink_ops, 0,
 };
 
 EVL_API const evl_connector_type_t *evl_connect_file_sink(void) { return &file_sink; }

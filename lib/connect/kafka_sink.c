@@ -761,7 +761,7 @@ static const evl_sink_ops_t ksink_ops = {ksink_start, ksink_put, ksink_flush, ks
                                          ksink_committed};
 
 static const evl_connector_type_t kafka_sink = {
-    "KafkaSink", kafka_keys, sizeof kafka_keys / sizeof kafka_keys[0], NULL, &ksink_ops,
+    "KafkaSink", kafka_keys, sizeof kafka_keys / sizeof kafka_keys[0], NULL, &ksink_ops, 1,
 };
 
 EVL_API const evl_connector_type_t *evl_connect_kafka_sink(void) { return &kafka_sink; }

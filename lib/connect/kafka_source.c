@@ -177,7 +177,7 @@ static void ksrc_stop(void *state)
 static const evl_source_ops_t ksrc_ops = {ksrc_start, ksrc_poll, ksrc_stop, NULL, EVL_REPLAY_EXACT};
 
 static const evl_connector_type_t kafka_source = {
-    "KafkaSource", ksrc_keys, sizeof ksrc_keys / sizeof ksrc_keys[0], &ksrc_ops, NULL,
+    "KafkaSource", ksrc_keys, sizeof ksrc_keys / sizeof ksrc_keys[0], &ksrc_ops, NULL, 1,
 };
 
 EVL_API const evl_connector_type_t *evl_connect_kafka_source(void) { return &kafka_source; }

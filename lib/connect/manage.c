@@ -16,12 +16,12 @@ EVL_API int evl_connect_list(evl_connect_worker_t *w, char ***names, size_t *cou
     pthread_mutex_lock(&w->mu);
     size_t n = 0;
     for (conn_t *c = w->conns; c; c = c->next)
-        n++;
+        n += c->task == 0;
     char **v = calloc(n + 1, sizeof *v);
     int rc = v ? 0 : EVL_ENOMEM;
     size_t i = 0;
     for (conn_t *c = w->conns; rc == 0 && c; c = c->next)
-        if (!(v[i++] = strdup(c->name)))
+        if (c->task == 0 && !(v[i++] = strdup(c->name)))
             rc = EVL_ENOMEM;
     pthread_mutex_unlock(&w->mu);
     /* Oldest first, as they were started (the list keeps the newest first). */
@@ -76,14 +76,19 @@ EVL_API int evl_connect_config(evl_connect_worker_t *w, const char *name, char *
     return rc;
 }
 
-static int with_conn(evl_connect_worker_t *w, const char *name, int what)
+/* what to every task of connector name (task < 0), or to one. */
+static int with_conn(evl_connect_worker_t *w, const char *name, int task, int what)
 {
     if (!w || !name)
         return EVL_EINVAL;
     pthread_mutex_lock(&w->mu);
-    conn_t *c = evl__connect_find(w, name), **pp;
-    int rc = c ? 0 : EVL_ENOTFOUND;
-    if (rc == 0) {
+    conn_t *t[MAX_TASKS] = {0};
+    int n = evl__connect_tasks(w, name, t, MAX_TASKS);
+    int rc = n && (task < 0 || (task < n && t[task])) ? 0 : EVL_ENOTFOUND;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        conn_t *c = t[i];
+        if (!c || (task >= 0 && i != task))
+            continue;
         switch (what) {
         case 0: /* pause */
             atomic_store(&c->paused, 1);
@@ -95,11 +100,13 @@ static int with_conn(evl_connect_worker_t *w, const char *name, int what)
             evl__connect_end(c);
             rc = evl__connect_launch(c);
             break;
-        default: /* delete */
+        default: { /* delete */
+            conn_t **pp;
             for (pp = &w->conns; *pp != c; pp = &(*pp)->next)
                 ;
             *pp = c->next;
             evl__connect_free(c);
+        }
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -108,22 +115,27 @@ static int with_conn(evl_connect_worker_t *w, const char *name, int what)
 
 EVL_API int evl_connect_pause(evl_connect_worker_t *w, const char *name)
 {
-    return with_conn(w, name, 0);
+    return with_conn(w, name, -1, 0);
 }
 
 EVL_API int evl_connect_resume(evl_connect_worker_t *w, const char *name)
 {
-    return with_conn(w, name, 1);
+    return with_conn(w, name, -1, 1);
 }
 
 EVL_API int evl_connect_restart(evl_connect_worker_t *w, const char *name)
 {
-    return with_conn(w, name, 2);
+    return with_conn(w, name, -1, 2);
+}
+
+EVL_API int evl_connect_restart_task(evl_connect_worker_t *w, const char *name, int task)
+{
+    return task < 0 ? EVL_EINVAL : with_conn(w, name, task, 2);
 }
 
 EVL_API int evl_connect_delete(evl_connect_worker_t *w, const char *name)
 {
-    return with_conn(w, name, 3);
+    return with_conn(w, name, -1, 3);
 }
 
 EVL_API size_t evl_connect_type_count(evl_connect_worker_t *w)

@@ -97,16 +97,19 @@ static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 
 static void lib_init(void) { mosquitto_lib_init(); }
 
-int evl__mqtt_new(mqtt_conn_t *mc, const evl_conf_t *conf, void *userdata, bool threaded)
+int evl__mqtt_new(mqtt_conn_t *mc, const evl_conf_t *conf, int task, void *userdata,
+                  bool threaded)
 {
     pthread_once(&lib_once, lib_init);
     memset(mc, 0, sizeof *mc);
     char id[300];
     const char *cid = evl_conf_str(conf, "mqtt.client.id");
     if (cid[0])
-        snprintf(id, sizeof id, "%s", cid);
+        snprintf(id, sizeof id, "%.250s", cid);
     else
-        snprintf(id, sizeof id, "evl-connect-%s", evl_conf_str(conf, "name"));
+        snprintf(id, sizeof id, "evl-connect-%.200s", evl_conf_str(conf, "name"));
+    if (task > 0) /* each task its own session */
+        snprintf(id + strlen(id), sizeof id - strlen(id), "-%d", task);
     bool clean = evl_conf_bool(conf, "mqtt.clean.session.enabled") == 1;
     if (!(mc->uris = strdup(evl_conf_str(conf, "mqtt.server.uri"))))
         return EVL_ENOMEM;

@@ -49,7 +49,8 @@ typedef struct mqtt_conn {
 /** A client from the settings (not connected yet). 0, EVL_ECONFIG (err
  * says why), EVL_ENOMEM. threaded: libmosquitto's own thread runs it
  * (mosquitto_loop_start); otherwise the caller's loop does. */
-int evl__mqtt_new(mqtt_conn_t *mc, const evl_conf_t *conf, void *userdata, bool threaded);
+int evl__mqtt_new(mqtt_conn_t *mc, const evl_conf_t *conf, int task, void *userdata,
+                  bool threaded);
 /** The next broker of the list, in turn: host and port. */
 int evl__mqtt_target(mqtt_conn_t *mc, char *host, size_t hostsz, int *port);
 /** Connect to the next broker of the list (blocking, a short while). 0 or

@@ -35,6 +35,7 @@ typedef struct msink {
     char *tmpl;
     int qos, flush_ms;
     bool retain, looping;
+    bool connected_once; /* a CONNACK came: publishing before it reorders */
     pthread_mutex_t mu;
     int64_t sent, acked; /* QoS 1 and 2 messages */
 } msink_t;
@@ -54,10 +55,12 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
     (void)m;
     msink_t *s = arg;
     pthread_mutex_lock(&s->mu);
-    if (rc)
+    if (rc) {
         snprintf(s->mc.err, sizeof s->mc.err, "refused: %s", mosquitto_connack_string(rc));
-    else
+    } else {
         s->mc.err[0] = 0;
+        s->connected_once = true;
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -65,7 +68,6 @@ static void msink_stop(void *state);
 
 static int msink_start(const evl_conf_t *conf, evl_sink_task_t *task, void **state)
 {
-    (void)task;
     msink_t *s = calloc(1, sizeof *s);
     if (!s)
         return EVL_ENOMEM;
@@ -75,7 +77,7 @@ static int msink_start(const evl_conf_t *conf, evl_sink_task_t *task, void **sta
     s->flush_ms = (int)evl_conf_int(conf, "mqtt.flush.timeout.ms");
     int rc = (s->tmpl = strdup(evl_conf_str(conf, "mqtt.topic"))) ? 0 : EVL_ENOMEM;
     if (rc == 0)
-        rc = evl__mqtt_new(&s->mc, conf, s, true);
+        rc = evl__mqtt_new(&s->mc, conf, evl_sink_task_id(task), s, true);
     if (rc == 0) {
         mosquitto_publish_callback_set(s->mc.mosq, on_publish);
         mosquitto_connect_callback_set(s->mc.mosq, on_connect);
@@ -136,6 +138,20 @@ static int topic_of(const msink_t *s, const evl_sink_record_t *r, char *buf, siz
 static int msink_put(void *state, const evl_sink_record_t *recs, size_t n)
 {
     msink_t *s = state;
+    /* Not before the first connection: libmosquitto sends what was
+     * published while it connects out of order with what comes after.
+     * Later outages keep the order (its queue). */
+    for (int waited = 0;; waited += 5) {
+        pthread_mutex_lock(&s->mu);
+        bool up = s->connected_once;
+        pthread_mutex_unlock(&s->mu);
+        if (up)
+            break;
+        if (waited >= s->flush_ms)
+            return EVL_ETIMEDOUT;
+        struct timespec nap = {0, 5 * 1000000};
+        nanosleep(&nap, NULL);
+    }
     for (size_t i = 0; i < n; i++) {
         char topic[1024];
         int rc = topic_of(s, &recs[i], topic, sizeof topic);
@@ -199,7 +215,7 @@ static void msink_stop(void *state)
 static const evl_sink_ops_t msink_ops = {msink_start, msink_put, msink_flush, msink_stop, NULL};
 
 static const evl_connector_type_t mqtt_sink = {
-    "MqttSink", msink_keys, sizeof msink_keys / sizeof msink_keys[0], NULL, &msink_ops,
+    "MqttSink", msink_keys, sizeof msink_keys / sizeof msink_keys[0], NULL, &msink_ops, 0,
 };
 
 EVL_API const evl_connector_type_t *evl_connect_mqtt_sink(void) { return &mqtt_sink; }

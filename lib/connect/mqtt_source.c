@@ -158,7 +158,7 @@ static int msrc_start(const evl_conf_t *conf, const void *offset, size_t len, vo
     s->qos = (int)evl_conf_int(conf, "mqtt.qos");
     s->batch = (int)evl_conf_int(conf, "batch.size");
     if (rc == 0)
-        rc = evl__mqtt_new(&s->mc, conf, s, false);
+        rc = evl__mqtt_new(&s->mc, conf, 0, s, false);
     if (rc) {
         msrc_stop(s);
         return rc;
@@ -275,7 +275,7 @@ static const evl_source_ops_t msrc_ops = {msrc_start, msrc_poll, msrc_stop, msrc
                                           EVL_REPLAY_UNORDERED};
 
 static const evl_connector_type_t mqtt_source = {
-    "MqttSource", msrc_keys, sizeof msrc_keys / sizeof msrc_keys[0], &msrc_ops, NULL,
+    "MqttSource", msrc_keys, sizeof msrc_keys / sizeof msrc_keys[0], &msrc_ops, NULL, 1,
 };
 
 EVL_API const evl_connector_type_t *evl_connect_mqtt_source(void) { return &mqtt_source; }

@@ -11,7 +11,8 @@
  *   PUT    /connectors/NAME/config                create (201) or replace (200)
  *   GET    /connectors/NAME/status                connector and task states
  *   GET    /connectors/NAME/tasks
- *   POST   /connectors/NAME/restart, /connectors/NAME/tasks/0/restart
+ *   POST   /connectors/NAME/restart, /connectors/NAME/tasks/N/restart
+ *   GET    /connectors/NAME/tasks/N/status
  *   PUT    /connectors/NAME/pause, /connectors/NAME/resume: 202
  *   DELETE /connectors/NAME                       204
  *   GET    /connector-plugins
@@ -110,23 +111,42 @@ static json_t *info_of(evl_connect_worker_t *w, const char *name)
     json_t *conf = config_of(w, name, NULL, &sink);
     if (!conf)
         return NULL;
-    return json_pack("{s:s, s:o, s:[{s:s, s:i}], s:s}", "name", name, "config", conf, "tasks",
-                     "connector", name, "task", 0, "type", sink ? "sink" : "source");
+    json_t *tasks = json_array();
+    int n = evl_connect_task_count(w, name);
+    for (int i = 0; i < n; i++)
+        json_array_append_new(tasks, json_pack("{s:s, s:i}", "connector", name, "task", i));
+    return json_pack("{s:s, s:o, s:o, s:s}", "name", name, "config", conf, "tasks", tasks,
+                     "type", sink ? "sink" : "source");
+}
+
+static json_t *task_status(evl_connect_rest_t *r, const char *name, int i)
+{
+    char err[256];
+    int st = evl_connect_task_status(r->w, name, i, err, sizeof err);
+    if (st < 0)
+        return NULL;
+    json_t *task = json_pack("{s:i, s:s, s:s}", "id", i, "state", state_name(st), "worker_id",
+                             r->id);
+    if (st == EVL_CONNECT_FAILED || err[0])
+        json_object_set_new(task, "trace", json_string(err));
+    return task;
 }
 
 static json_t *status_of(evl_connect_rest_t *r, const char *name)
 {
-    char err[256];
-    int st = evl_connect_status(r->w, name, NULL, err, sizeof err);
+    int st = evl_connect_status(r->w, name, NULL, NULL, 0);
     if (st < 0)
         return NULL;
     int sink = 0;
     json_t *conf = config_of(r->w, name, NULL, &sink);
     json_decref(conf);
-    json_t *task = json_pack("{s:i, s:s, s:s}", "id", 0, "state", state_name(st), "worker_id",
-                             r->id);
-    if (st == EVL_CONNECT_FAILED || err[0])
-        json_object_set_new(task, "trace", json_string(err));
+    json_t *tasks = json_array();
+    int n = evl_connect_task_count(r->w, name);
+    for (int i = 0; i < n; i++) {
+        json_t *t = task_status(r, name, i);
+        if (t)
+            json_array_append_new(tasks, t);
+    }
     evl_connect_metrics_t m = {0};
     evl_connect_metrics(r->w, name, &m);
     json_t *metrics = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "records",
@@ -134,9 +154,11 @@ static json_t *status_of(evl_connect_rest_t *r, const char *name)
                                 (json_int_t)m.errors, "retries", (json_int_t)m.retries,
                                 "dlq_records", (json_int_t)m.dlq_records, "filtered",
                                 (json_int_t)m.filtered, "lag", (json_int_t)m.lag);
-    return json_pack("{s:s, s:{s:s, s:s}, s:[o], s:s, s:o}", "name", name, "connector", "state",
+    /* The connector itself runs while its tasks do (a task's failure is the
+     * task's state, as Kafka Connect shows it). */
+    return json_pack("{s:s, s:{s:s, s:s}, s:o, s:s, s:o}", "name", name, "connector", "state",
                      state_name(st == EVL_CONNECT_FAILED ? EVL_CONNECT_RUNNING : st),
-                     "worker_id", r->id, "tasks", task, "type", sink ? "sink" : "source",
+                     "worker_id", r->id, "tasks", tasks, "type", sink ? "sink" : "source",
                      "metrics", metrics);
 }
 
@@ -354,7 +376,7 @@ static enum MHD_Result metrics(evl_connect_rest_t *r, struct MHD_Connection *c)
         {"evl_connect_retries_total", "Failed operations tried again."},
         {"evl_connect_dlq_records_total", "Records written to the dead letter queue."},
         {"evl_connect_filtered_total", "Records a Filter transform dropped."},
-        {"evl_connect_lag", "Records in the sink's topics not yet committed by its group."},
+        {"evl_connect_lag", "Records in the sink's topics its group has not committed."},
         {"evl_connect_running", "1 if the connector's task is running."},
     };
     char *buf = NULL;
@@ -364,13 +386,23 @@ static enum MHD_Result metrics(evl_connect_rest_t *r, struct MHD_Connection *c)
                   counters[k].help, counters[k].name,
                   strstr(counters[k].name, "_total") ? "counter" : "gauge");
         for (size_t i = 0; i < n; i++) {
-            evl_connect_metrics_t m = {0};
-            if (evl_connect_metrics(r->w, names[i], &m))
+            evl_connect_metrics_t all = {0};
+            if (evl_connect_metrics(r->w, names[i], &all))
                 continue;
-            int64_t v[] = {m.records, m.bytes, m.errors, m.retries, m.dlq_records, m.filtered,
-                           m.lag, m.state == EVL_CONNECT_RUNNING};
-            prom_line(&buf, &len, &cap, "%s{connector=\"%s\",task=\"0\"} %lld\n",
-                      counters[k].name, names[i], (long long)v[k]);
+            if (k == 6) { /* lag: the group's, the connector's */
+                prom_line(&buf, &len, &cap, "%s{connector=\"%s\"} %lld\n", counters[k].name,
+                          names[i], (long long)all.lag);
+                continue;
+            }
+            for (int t = 0; t < evl_connect_task_count(r->w, names[i]); t++) {
+                evl_connect_metrics_t m = {0};
+                if (evl_connect_task_metrics(r->w, names[i], t, &m))
+                    continue;
+                int64_t v[] = {m.records, m.bytes, m.errors, m.retries, m.dlq_records,
+                               m.filtered, 0, m.state == EVL_CONNECT_RUNNING};
+                prom_line(&buf, &len, &cap, "%s{connector=\"%s\",task=\"%d\"} %lld\n",
+                          counters[k].name, names[i], t, (long long)v[k]);
+            }
         }
     }
     evl_connect_list_free(names, n);
@@ -463,24 +495,27 @@ static enum MHD_Result route(evl_connect_rest_t *r, struct MHD_Connection *c, co
     if (n == 3 && !strcmp(s[2], "status") && get)
         return send_json(c, 200, status_of(r, name));
     if (n == 3 && !strcmp(s[2], "tasks") && get) {
-        json_t *conf = config_of(r->w, name, NULL, NULL);
-        return send_json(c, 200, json_pack("[{s:{s:s, s:i}, s:o}]", "id", "connector", name,
-                                           "task", 0, "config", conf));
+        json_t *a = json_array();
+        for (int i = 0; i < evl_connect_task_count(r->w, name); i++)
+            json_array_append_new(a, json_pack("{s:{s:s, s:i}, s:o}", "id", "connector", name,
+                                               "task", i, "config",
+                                               config_of(r->w, name, NULL, NULL)));
+        return send_json(c, 200, a);
     }
-    if ((n == 3 && !strcmp(s[2], "restart") && post) ||
-        (n == 5 && !strcmp(s[2], "tasks") && !strcmp(s[3], "0") && !strcmp(s[4], "restart") &&
-         post)) {
+    if (n == 3 && !strcmp(s[2], "restart") && post) {
         int rc = evl_connect_restart(r->w, name);
         return rc ? send_error(c, 500, evl_strerror(rc)) : send_text(c, 204, NULL, NULL);
     }
-    if (n == 5 && !strcmp(s[2], "tasks") && !strcmp(s[4], "status") && get) {
-        if (strcmp(s[3], "0"))
-            return send_error(c, 404, "no such task");
-        json_t *st = status_of(r, name);
-        json_t *t = json_incref(json_array_get(json_object_get(st, "tasks"), 0));
-        json_decref(st);
-        return send_json(c, 200, t);
+    char *end = NULL;
+    long task = n == 5 && !strcmp(s[2], "tasks") ? strtol(s[3], &end, 10) : -1;
+    if (n == 5 && (!end || *end || task < 0 || task >= evl_connect_task_count(r->w, name)))
+        return send_error(c, 404, "no such task");
+    if (n == 5 && !strcmp(s[4], "restart") && post) {
+        int rc = evl_connect_restart_task(r->w, name, (int)task);
+        return rc ? send_error(c, 500, evl_strerror(rc)) : send_text(c, 204, NULL, NULL);
     }
+    if (n == 5 && !strcmp(s[4], "status") && get)
+        return send_json(c, 200, task_status(r, name, (int)task));
     if (n == 3 && (!strcmp(s[2], "pause") || !strcmp(s[2], "resume")) && put) {
         int rc = !strcmp(s[2], "pause") ? evl_connect_pause(r->w, name)
                                         : evl_connect_resume(r->w, name);

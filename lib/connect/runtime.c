@@ -35,8 +35,8 @@ static const evl_confkey_t worker_keys[] = {
      "the local topic a source writes to"},
     {"topics", EVL_CONF_LIST, NULL, 0, -1, NULL, SCOPE_SINK, NULL, NULL,
      "the local topics a sink reads (comma-separated)"},
-    {"tasks.max", EVL_CONF_INT, "1", 1, 1, NULL, 0, NULL, NULL,
-     "tasks at most (this version runs one)"},
+    {"tasks.max", EVL_CONF_INT, "1", 1, MAX_TASKS, NULL, 0, NULL, NULL,
+     "tasks at most (a connector type may run fewer: max_tasks)"},
     {"durability", EVL_CONF_ENUM, "fsync", 0, -1, durabilities, SCOPE_SOURCE, NULL, NULL,
      "how durable a batch is before its source offset is committed"},
     {"offset.flush.interval.ms", EVL_CONF_INT, "1000", 1, 3600000, NULL, SCOPE_SINK, NULL,
@@ -129,9 +129,62 @@ EVL_API int evl_connect_worker_new(evl_log_t *log, evl_connect_worker_t **out)
 conn_t *evl__connect_find(evl_connect_worker_t *w, const char *name)
 {
     for (conn_t *c = w->conns; c; c = c->next)
-        if (!strcmp(c->name, name))
+        if (c->task == 0 && !strcmp(c->name, name))
             return c;
     return NULL;
+}
+
+int evl__connect_tasks(evl_connect_worker_t *w, const char *name, conn_t **out, int max)
+{
+    int n = 0;
+    for (conn_t *c = w->conns; c; c = c->next)
+        if (!strcmp(c->name, name) && c->task < max) {
+            out[c->task] = c;
+            n = c->task + 1 > n ? c->task + 1 : n;
+        }
+    return n;
+}
+
+/* Task t of connector name, made from its settings (not started). */
+static int new_task(evl_connect_worker_t *w, const ctype_t *ct, const char *name,
+                    const char *const *pairs, size_t npairs, int t, conn_t **out, char *err,
+                    size_t errsz)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return EVL_ENOMEM;
+    pthread_mutex_init(&c->err_mu, NULL);
+    c->mu_init = true;
+    c->w = w;
+    c->ct = ct;
+    c->task = t;
+    int rc = evl_conf_parse(ct->def, ct->type->source ? SCOPE_SOURCE : SCOPE_SINK, pairs, npairs,
+                            &c->conf, err, errsz);
+    if (rc == 0 && strlen(name) >= sizeof c->name) {
+        snprintf(err, errsz, "name: too long");
+        rc = EVL_ECONFIG;
+    }
+    if (rc == 0) {
+        snprintf(c->name, sizeof c->name, "%s", name);
+        if (t == 0)
+            snprintf(c->label, sizeof c->label, "%s", name);
+        else
+            snprintf(c->label, sizeof c->label, "%s..%d", name, t);
+        rc = evl__pipe_new(c, ct->type->sink != NULL, &c->pipe, err, errsz);
+    }
+    if (rc == 0 && !(c->pairs = calloc(2 * npairs + 1, sizeof *c->pairs)))
+        rc = EVL_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < 2 * npairs; i++)
+        if (!(c->pairs[i] = strdup(pairs[i] ? pairs[i] : "")))
+            rc = EVL_ENOMEM;
+    if (c->pairs)
+        c->npairs = npairs;
+    if (rc) {
+        evl__connect_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
 }
 
 EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs, size_t npairs,
@@ -161,48 +214,61 @@ EVL_API int evl_connect_start(evl_connect_worker_t *w, const char *const *pairs,
         snprintf(err, errsz, "name: a connector %s runs already", name);
         rc = EVL_EEXIST;
     }
-    conn_t *c = NULL;
-    if (rc == 0 && !(c = calloc(1, sizeof *c)))
-        rc = EVL_ENOMEM;
-    if (rc == 0)
-        rc = evl_conf_parse(ct->def, ct->type->source ? SCOPE_SOURCE : SCOPE_SINK, pairs, npairs,
-                            &c->conf, err, errsz);
-    if (rc == 0 && strlen(name) >= sizeof c->name) {
-        snprintf(err, errsz, "name: too long");
-        rc = EVL_ECONFIG;
+    /* Task 0 first (its settings checked), then as many more as tasks.max
+     * asks and the type can take; all or none start. */
+    conn_t *tasks[MAX_TASKS] = {0};
+    int n = 1;
+    for (int t = 0; rc == 0 && t < n; t++) {
+        rc = new_task(w, ct, name, pairs, npairs, t, &tasks[t], err, errsz);
+        if (rc == 0 && t == 0) {
+            n = (int)evl_conf_int(tasks[0]->conf, "tasks.max");
+            if (ct->type->max_tasks > 0 && n > ct->type->max_tasks)
+                n = ct->type->max_tasks;
+        }
     }
-    if (rc == 0) {
-        c->w = w;
-        rc = evl__pipe_new(c, ct->type->sink != NULL, &c->pipe, err, errsz);
-    }
-    if (rc == 0) {
-        snprintf(c->name, sizeof c->name, "%s", name);
-        c->ct = ct;
-        c->w = w;
-        pthread_mutex_init(&c->err_mu, NULL);
-        c->mu_init = true;
-        if (!(c->pairs = calloc(2 * npairs + 1, sizeof *c->pairs)))
-            rc = EVL_ENOMEM;
-        for (size_t i = 0; rc == 0 && i < 2 * npairs; i++)
-            if (!(c->pairs[i] = strdup(pairs[i] ? pairs[i] : "")))
-                rc = EVL_ENOMEM;
-        c->npairs = npairs;
-        if (rc == 0)
-            rc = evl__connect_launch(c);
-    }
-    if (rc == 0) {
-        c->next = w->conns;
-        w->conns = c;
-    } else if (c) {
-        evl__pipe_free(c->pipe);
-        evl_conf_free(c->conf);
-        evl_connect_pairs_free(c->pairs, c->npairs);
-        if (c->mu_init)
-            pthread_mutex_destroy(&c->err_mu);
-        free(c);
+    for (int t = 0; t < n; t++)
+        if (tasks[t])
+            tasks[t]->ntasks = n;
+    for (int t = 0; rc == 0 && t < n; t++)
+        rc = evl__connect_launch(tasks[t]);
+    if (rc) {
+        for (int t = 0; t < n; t++)
+            if (tasks[t])
+                evl__connect_free(tasks[t]);
+    } else {
+        for (int t = n - 1; t >= 0; t--) { /* task 0 ends up first */
+            tasks[t]->next = w->conns;
+            w->conns = tasks[t];
+        }
     }
     pthread_mutex_unlock(&w->mu);
     return rc;
+}
+
+/* The connector's state from its tasks': FAILED if one failed, PAUSED or
+ * STOPPED when all are, RUNNING otherwise; the first failed task's error. */
+static int state_of(conn_t **t, int n, conn_t **failed)
+{
+    int running = 0, paused = 0;
+    *failed = NULL;
+    for (int i = 0; i < n; i++) {
+        int st = t[i] ? atomic_load(&t[i]->state) : EVL_CONNECT_STOPPED;
+        if (st == EVL_CONNECT_FAILED && !*failed)
+            *failed = t[i];
+        running += st == EVL_CONNECT_RUNNING;
+        paused += st == EVL_CONNECT_PAUSED;
+    }
+    return *failed ? EVL_CONNECT_FAILED
+           : running ? EVL_CONNECT_RUNNING
+           : paused  ? EVL_CONNECT_PAUSED
+                     : EVL_CONNECT_STOPPED;
+}
+
+static void err_of(conn_t *c, char *err, size_t errsz)
+{
+    pthread_mutex_lock(&c->err_mu);
+    snprintf(err, errsz, "%s", c->err);
+    pthread_mutex_unlock(&c->err_mu);
 }
 
 EVL_API int evl_connect_status(evl_connect_worker_t *w, const char *connector, int64_t *records,
@@ -211,17 +277,67 @@ EVL_API int evl_connect_status(evl_connect_worker_t *w, const char *connector, i
     if (!w || !connector)
         return EVL_EINVAL;
     pthread_mutex_lock(&w->mu);
-    conn_t *c = evl__connect_find(w, connector);
-    int st = c ? atomic_load(&c->state) : EVL_ENOTFOUND;
-    if (c && records)
-        *records = atomic_load(&c->records);
-    if (c && err && errsz) {
-        pthread_mutex_lock(&c->err_mu);
-        snprintf(err, errsz, "%s", c->err);
-        pthread_mutex_unlock(&c->err_mu);
+    conn_t *t[MAX_TASKS] = {0}, *failed;
+    int n = evl__connect_tasks(w, connector, t, MAX_TASKS);
+    int st = n ? state_of(t, n, &failed) : EVL_ENOTFOUND;
+    if (n && records) {
+        *records = 0;
+        for (int i = 0; i < n; i++)
+            *records += t[i] ? atomic_load(&t[i]->records) : 0;
     }
+    if (n && err && errsz)
+        err_of(failed ? failed : t[0], err, errsz);
     pthread_mutex_unlock(&w->mu);
     return st;
+}
+
+EVL_API int evl_connect_task_status(evl_connect_worker_t *w, const char *connector, int task,
+                                    char *err, size_t errsz)
+{
+    if (!w || !connector || task < 0 || task >= MAX_TASKS)
+        return EVL_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    conn_t *t[MAX_TASKS] = {0};
+    int n = evl__connect_tasks(w, connector, t, MAX_TASKS);
+    int st = task < n && t[task] ? atomic_load(&t[task]->state) : EVL_ENOTFOUND;
+    if (st >= 0 && err && errsz)
+        err_of(t[task], err, errsz);
+    pthread_mutex_unlock(&w->mu);
+    return st;
+}
+
+EVL_API int evl_connect_task_metrics(evl_connect_worker_t *w, const char *connector, int task,
+                                     evl_connect_metrics_t *out)
+{
+    if (!w || !connector || !out || task < 0 || task >= MAX_TASKS)
+        return EVL_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    conn_t *t[MAX_TASKS] = {0};
+    int n = evl__connect_tasks(w, connector, t, MAX_TASKS);
+    conn_t *c = task < n ? t[task] : NULL;
+    if (c) {
+        memset(out, 0, sizeof *out);
+        out->bytes = atomic_load(&c->bytes);
+        out->records = atomic_load(&c->records);
+        out->retries = atomic_load(&c->retries);
+        out->errors = atomic_load(&c->errors);
+        out->dlq_records = atomic_load(&c->dlq);
+        out->filtered = atomic_load(&c->filtered);
+        out->state = atomic_load(&c->state);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return c ? 0 : EVL_ENOTFOUND;
+}
+
+EVL_API int evl_connect_task_count(evl_connect_worker_t *w, const char *connector)
+{
+    if (!w || !connector)
+        return EVL_EINVAL;
+    pthread_mutex_lock(&w->mu);
+    conn_t *t[MAX_TASKS];
+    int n = evl__connect_tasks(w, connector, t, MAX_TASKS);
+    pthread_mutex_unlock(&w->mu);
+    return n ? n : EVL_ENOTFOUND;
 }
 
 void evl__connect_end(conn_t *c)
@@ -255,7 +371,8 @@ void evl__connect_free(conn_t *c)
     evl__pipe_free(c->pipe);
     evl_conf_free(c->conf);
     evl_connect_pairs_free(c->pairs, c->npairs);
-    pthread_mutex_destroy(&c->err_mu);
+    if (c->mu_init)
+        pthread_mutex_destroy(&c->err_mu);
     free(c);
 }
 
@@ -265,17 +382,23 @@ EVL_API int evl_connect_metrics(evl_connect_worker_t *w, const char *connector,
     if (!w || !connector || !out)
         return EVL_EINVAL;
     pthread_mutex_lock(&w->mu);
-    conn_t *c = evl__connect_find(w, connector);
+    conn_t *t[MAX_TASKS] = {0}, *failed;
+    int n = evl__connect_tasks(w, connector, t, MAX_TASKS);
+    conn_t *c = n ? t[0] : NULL;
     bool sink = c && c->ct->type->sink;
-    if (c) {
-        out->bytes = atomic_load(&c->bytes);
-        out->lag = 0;
-        out->records = atomic_load(&c->records);
-        out->retries = atomic_load(&c->retries);
-        out->errors = atomic_load(&c->errors);
-        out->dlq_records = atomic_load(&c->dlq);
-        out->filtered = atomic_load(&c->filtered);
-        out->state = atomic_load(&c->state);
+    if (c) { /* the sums over its tasks */
+        memset(out, 0, sizeof *out);
+        for (int i = 0; i < n; i++) {
+            if (!t[i])
+                continue;
+            out->bytes += atomic_load(&t[i]->bytes);
+            out->records += atomic_load(&t[i]->records);
+            out->retries += atomic_load(&t[i]->retries);
+            out->errors += atomic_load(&t[i]->errors);
+            out->dlq_records += atomic_load(&t[i]->dlq);
+            out->filtered += atomic_load(&t[i]->filtered);
+        }
+        out->state = state_of(t, n, &failed);
     }
     pthread_mutex_unlock(&w->mu);
     char group[300];
@@ -299,11 +422,13 @@ EVL_API int evl_connect_stop(evl_connect_worker_t *w, const char *connector)
     if (!w || !connector)
         return EVL_EINVAL;
     pthread_mutex_lock(&w->mu); /* held: a delete or restart meanwhile waits */
-    conn_t *c = evl__connect_find(w, connector);
-    if (c)
-        evl__connect_end(c);
+    conn_t *t[MAX_TASKS] = {0};
+    int n = evl__connect_tasks(w, connector, t, MAX_TASKS);
+    for (int i = 0; i < n; i++)
+        if (t[i])
+            evl__connect_end(t[i]);
     pthread_mutex_unlock(&w->mu);
-    return c ? 0 : EVL_ENOTFOUND;
+    return n ? 0 : EVL_ENOTFOUND;
 }
 
 EVL_API void evl_connect_worker_free(evl_connect_worker_t *w)

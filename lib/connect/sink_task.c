@@ -23,6 +23,8 @@ EVL_API const char *evl_sink_task_name(const evl_sink_task_t *t)
     return t ? t->c->name : NULL;
 }
 
+EVL_API int evl_sink_task_id(const evl_sink_task_t *t) { return t ? t->c->task : -1; }
+
 typedef struct keep {
     const evl_sink_task_t *t;
     void *buf;
@@ -35,7 +37,7 @@ static int load_fn(evl_kv_t *kv, void *arg)
     keep_t *k = arg;
     const void *v;
     size_t vl;
-    int rc = evl_kv_get(kv, k->t->c->w->sinks, k->t->c->name, strlen(k->t->c->name), &v, &vl);
+    int rc = evl_kv_get(kv, k->t->c->w->sinks, k->t->c->label, strlen(k->t->c->label), &v, &vl);
     if (rc)
         return rc;
     k->len = vl;
@@ -59,7 +61,8 @@ EVL_API int evl_sink_task_load(evl_sink_task_t *t, void *buf, size_t cap, size_t
 static int save_fn(evl_kv_t *kv, void *arg)
 {
     keep_t *k = arg;
-    return evl_kv_put(kv, k->t->c->w->sinks, k->t->c->name, strlen(k->t->c->name), k->in, k->len);
+    return evl_kv_put(kv, k->t->c->w->sinks, k->t->c->label, strlen(k->t->c->label), k->in,
+                      k->len);
 }
 
 EVL_API int evl_sink_task_save(evl_sink_task_t *t, const void *buf, size_t len)
@@ -106,6 +109,32 @@ static int flush_commit(conn_t *c, const evl_sink_ops_t *ops, void *state, evl_c
     return rc;
 }
 
+/* What the rebalance callback needs: partitions about to go to another
+ * task are flushed and committed first (as Kafka Connect does), so their
+ * new owner starts where this one stopped. */
+typedef struct revoke_ctx {
+    conn_t *c;
+    const evl_sink_ops_t *ops;
+    void *state;
+    bool *pending;
+    bool started; /* the task's state may be NULL: this says it started */
+    int rc;
+} revoke_ctx_t;
+
+static int flush_commit(conn_t *c, const evl_sink_ops_t *ops, void *state, evl_consumer_t *cons);
+
+static void on_rebalance(evl_consumer_t *cons, int event, const evl_topic_partition_t *parts,
+                         size_t count, void *opaque)
+{
+    (void)parts;
+    (void)count;
+    revoke_ctx_t *x = opaque;
+    if (event != EVL_REBALANCE_REVOKE || !x->started || !*x->pending || x->rc)
+        return;
+    if ((x->rc = flush_commit(x->c, x->ops, x->state, cons)) == 0)
+        *x->pending = false;
+}
+
 void *evl__connect_sink_main(void *arg)
 {
     conn_t *c = arg;
@@ -134,6 +163,10 @@ void *evl__connect_sink_main(void *arg)
     if (rc == 0)
         rc = evl_consumer_new(w->log, cc, &cons);
     evl_config_free(cc);
+    bool pending = false;
+    revoke_ctx_t rx = {c, ops, NULL, &pending, false, 0};
+    if (rc == 0)
+        evl_consumer_set_rebalance_cb(cons, on_rebalance, &rx);
     if (rc == 0)
         rc = evl_consumer_subscribe(cons, topics, nt);
     if (rc == 0)
@@ -143,9 +176,10 @@ void *evl__connect_sink_main(void *arg)
         evl_consumer_close(cons);
         return NULL;
     }
+    rx.state = state;
+    rx.started = true;
     const evl_record_t *recs[500];
     int64_t last = evl__connect_mono_ms();
-    bool pending = false;
     while (!atomic_load(&c->stop)) {
         if (atomic_load(&c->paused) && pending) { /* paused: what was put is out first */
             if ((rc = flush_commit(c, ops, state, cons)))
@@ -156,6 +190,8 @@ void *evl__connect_sink_main(void *arg)
             continue;
         size_t n = 0;
         rc = evl_consumer_poll(cons, 100, recs, 500, &n);
+        if (rx.rc)
+            break; /* a flush on revoke failed: the task has failed */
         if (rc && rc != EVL_ETIMEDOUT) {
             evl__connect_fail(c, rc, "reading");
             break;

@@ -85,12 +85,12 @@ void *evl__connect_source_main(void *arg)
     int level = !strcmp(dur, "none") ? EVL_DURABILITY_NONE
                 : !strcmp(dur, "interval") ? EVL_DURABILITY_INTERVAL
                                            : EVL_DURABILITY_FSYNC;
-    progress_t p = {.name = c->name, .table = w->offsets};
+    progress_t p = {.name = c->label, .table = w->offsets};
     evl_producer_t *prod = NULL;
     void *state = NULL;
     evl_config_t *pc = evl_config_new();
     char pname[300];
-    snprintf(pname, sizeof pname, "connect-%s", c->name);
+    snprintf(pname, sizeof pname, "connect-%s", c->label);
     int rc = pc ? 0 : EVL_ENOMEM;
     if (rc == 0)
         rc = evl_config_set(pc, "enable.idempotence", "true", NULL, 0);

@@ -18,6 +18,7 @@
 #define MAX_TOPICS 64
 #define MAX_PARTS 64
 #define BATCH_MAX 1000
+#define MAX_TASKS 64
 
 typedef struct ctype {
     const evl_connector_type_t *type;
@@ -25,8 +26,12 @@ typedef struct ctype {
     evl_confkey_t *keys;
 } ctype_t;
 
+/* A task of a connector (a connector with tasks.max = N runs N of these,
+ * the same name, task 0 to N-1; task 0 stands for the connector). */
 typedef struct conn {
     char name[256];
+    char label[264];          /* the task's own keys: NAME (task 0), NAME..i */
+    int task, ntasks;
     const ctype_t *ct;
     evl_conf_t *conf;
     evl_connect_worker_t *w;
@@ -72,8 +77,11 @@ void evl__connect_log(evl_connect_worker_t *w, int level, const char *msg);
 int evl__connect_retrying(conn_t *c, int (*op)(void *), void *arg, const char *stage);
 int64_t evl__connect_mono_ms(void);
 
-/** The connector named, or NULL (w->mu held). */
+/** The connector named (its task 0), or NULL (w->mu held). */
 conn_t *evl__connect_find(evl_connect_worker_t *w, const char *name);
+/** The connector's tasks into out (at most max), task order; how many
+ * (w->mu held). */
+int evl__connect_tasks(evl_connect_worker_t *w, const char *name, conn_t **out, int max);
 /** Start c's task thread; stop it (and wait); stop it and free c. */
 int evl__connect_launch(conn_t *c);
 void evl__connect_end(conn_t *c);

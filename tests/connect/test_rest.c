@@ -161,7 +161,9 @@ Test(rest, a_connectors_life_through_the_api, .timeout = 60)
     char *text;
     cr_assert_eq(call("GET", "/metrics", NULL, NULL, &text), 200);
     cr_assert(strstr(text, "# TYPE evl_connect_records_total counter"), "%s", text);
-    cr_assert(strstr(text, "evl_connect_lag{connector=\"out\",task=\"0\"} 0"), "%s", text);
+    cr_assert(strstr(text, "evl_connect_lag{connector=\"out\"} 0"), "%s", text);
+    cr_assert(strstr(text, "evl_connect_records_total{connector=\"out\",task=\"0\"} "), "%s",
+              text);
 
     /* Gone: 204, then 404 in Kafka Connect's error shape. */
     cr_assert_eq(call("DELETE", "/connectors/out", NULL, NULL, NULL), 204);

@@ -46,7 +46,7 @@ static int flaky_flush(void *state)
 static void flaky_stop(void *state) { (void)state; }
 
 static const evl_sink_ops_t flaky_ops = {flaky_start, flaky_put, flaky_flush, flaky_stop, NULL};
-static const evl_connector_type_t flaky = {"FlakySink", NULL, 0, NULL, &flaky_ops};
+static const evl_connector_type_t flaky = {"FlakySink", NULL, 0, NULL, &flaky_ops, 0};
 
 static evl_connect_worker_t *setup(evl_log_t **log)
 {

@@ -69,7 +69,7 @@ static int keep_flush(void *st)
 static void keep_stop(void *st) { (void)st; }
 
 static const evl_sink_ops_t keep_ops = {keep_start, keep_put, keep_flush, keep_stop, NULL};
-static const evl_connector_type_t keep_type = {"Keep", NULL, 0, NULL, &keep_ops};
+static const evl_connector_type_t keep_type = {"Keep", NULL, 0, NULL, &keep_ops, 0};
 
 static void reset(void)
 {
@@ -374,6 +374,61 @@ Test(transforms, a_key_made_from_the_value_is_its_own)
     cr_assert_eq(ngot, 1);
     json_is(got[0].key, "{\"name\": \"ada\", \"x\": \"y\"}");
     json_is(got[0].value, "{\"user\": {\"name\": \"ada\"}}");
+    reset();
+    evl_log_close(log);
+}
+
+/* tasks.max: a sink's tasks split the topic's partitions as members of the
+ * group connect-NAME, each record to one of them; a type that takes one
+ * task (FileStreamSource) runs one whatever is asked. */
+Test(transforms, sink_tasks_split_the_partitions, .timeout = 60)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "many", 4, NULL), 0);
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_new(log, "many", NULL, &p), 0);
+    for (int i = 0; i < 40; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        evl_msg_t m = {NULL, 0, v, strlen(v), NULL, 0, EVL_TIMESTAMP_NOW, i % 4, -1};
+        cr_assert_eq(evl_producer_send(p, &m, 0), 0);
+    }
+    evl_producer_close(p);
+    reset();
+    evl_connect_worker_t *w;
+    cr_assert_eq(evl_connect_worker_new(log, &w), 0);
+    cr_assert_eq(evl_connect_register(w, &keep_type), 0);
+    const char *pairs[] = {"name", "k", "connector.class", "Keep", "topics", "many", "tasks.max",
+                           "2"};
+    char err[256];
+    cr_assert_eq(evl_connect_start(w, pairs, 4, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(evl_connect_task_count(w, "k"), 2);
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&mu);
+        int g = ngot;
+        pthread_mutex_unlock(&mu);
+        if (g >= 40)
+            break;
+        usleep(10000);
+    }
+    usleep(300000);
+    evl_connect_metrics_t m0, m1, all;
+    cr_assert_eq(evl_connect_task_metrics(w, "k", 0, &m0), 0);
+    cr_assert_eq(evl_connect_task_metrics(w, "k", 1, &m1), 0);
+    cr_assert_eq(evl_connect_metrics(w, "k", &all), 0);
+    cr_assert_eq(ngot, 40, "each record once: %d", ngot);
+    cr_assert_eq(all.records, 40);
+    cr_assert_eq(m0.records + m1.records, 40);
+    cr_assert_eq(evl_connect_task_status(w, "k", 1, err, sizeof err), EVL_CONNECT_RUNNING);
+    cr_assert_eq(evl_connect_task_status(w, "k", 2, err, sizeof err), EVL_ENOTFOUND);
+    cr_assert_eq(evl_connect_restart_task(w, "k", 1), 0);
+    cr_assert_eq(evl_connect_delete(w, "k"), 0);
+    cr_assert_eq(evl_connect_task_count(w, "k"), EVL_ENOTFOUND);
+    const char *one[] = {"name", "src", "connector.class", "FileStreamSource", "file",
+                         tpath("in.txt"), "topic", "many", "tasks.max", "3"};
+    cr_assert_eq(evl_connect_start(w, one, 5, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(evl_connect_task_count(w, "src"), 1);
+    evl_connect_worker_free(w);
     reset();
     evl_log_close(log);
 }
