@@ -65,7 +65,7 @@ typedef struct evl_source_record {
     int32_t partition;
 } evl_source_record_t;
 
-#define EVL_CONNECT_OFFSET_MAX 256
+#define EVL_CONNECT_OFFSET_MAX 1024
 
 typedef struct evl_source_task evl_source_task_t;
 
@@ -181,10 +181,12 @@ EVL_API const evl_connector_type_t *evl_connect_file_sink(void);
  * (`kafka.bootstrap.servers`, `kafka.topic`, `kafka.partition.mode`
  * hash|same, `kafka.flush.timeout.ms`, any other `kafka.*` to librdkafka). */
 EVL_API const evl_connector_type_t *evl_connect_kafka_sink(void);
-/** The built-in KafkaSource: one cluster topic (`kafka.topics`) into the
- * local `topic`, cluster partition p to local partition p, no loss and no
- * repeat across restarts (its positions are committed with the worker's
- * progress). `kafka.bootstrap.servers`, any other `kafka.*` to librdkafka. */
+/** The built-in KafkaSource: cluster topics (`kafka.topics`, in order)
+ * into the local `topic`, each cluster partition to a local partition of
+ * its own (64 in all at most), no loss and no repeat across restarts (its
+ * positions are committed with the worker's progress, then to the cluster
+ * for `kafka.group.id`). `kafka.bootstrap.servers`, any other `kafka.*` to
+ * librdkafka. */
 EVL_API const evl_connector_type_t *evl_connect_kafka_source(void);
 
 /** The built-in MqttSource: `mqtt.topics` (filters, + and # allowed) into

@@ -165,3 +165,76 @@ Test(kafka_source, kill9_of_the_worker_loses_and_repeats_nothing, .timeout = 120
     evl_log_close(log);
     rd_kafka_destroy(owner);
 }
+
+/* Several cluster topics: each cluster partition in a local partition of
+ * its own, in the order the topics are listed; the positions also reach
+ * the cluster for kafka.group.id. */
+Test(kafka_source, several_topics_each_partition_in_its_own, .timeout = 60)
+{
+    cluster_with_records(); /* "remote": PARTS partitions, N records */
+    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(owner);
+    cr_assert_eq(rd_kafka_mock_topic_create(mc, "remote2", 2, 1), 0);
+    for (int i = 0; i < 100; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "w%d", i);
+        cr_assert_eq(rd_kafka_producev(owner, RD_KAFKA_V_TOPIC("remote2"),
+                                       RD_KAFKA_V_PARTITION(i % 2), RD_KAFKA_V_VALUE(v, strlen(v)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     0);
+    }
+    cr_assert_eq(rd_kafka_flush(owner, 10000), 0);
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "local", PARTS + 2, NULL), 0);
+    evl_connect_worker_t *w;
+    cr_assert_eq(evl_connect_worker_new(log, &w), 0);
+    const char *pairs[] = {"name", "pull", "connector.class", "KafkaSource",
+                           "kafka.bootstrap.servers", boot, "kafka.topics", "remote, remote2",
+                           "kafka.group.id", "device-7", "topic", "local"};
+    char err[256];
+    cr_assert_eq(evl_connect_start(w, pairs, 6, err, sizeof err), 0, "%s", err);
+    int64_t total = 0;
+    for (int i = 0; i < 2000 && total < N + 100; i++) {
+        usleep(10000);
+        total = 0;
+        for (int p = 0; p < PARTS + 2; p++) {
+            evl_partition_info_t pi;
+            cr_assert_eq(evl_partition_info(log, "local", p, &pi), 0);
+            total += pi.end_offset;
+        }
+    }
+    usleep(300000);
+    evl_connect_worker_free(w);
+    cr_assert_eq(total, N + 100);
+    for (int p = 0; p < PARTS + 2; p++) { /* remote's in 0..PARTS-1, remote2's after */
+        evl_reader_t *rd;
+        cr_assert_eq(evl_reader_open(log, "local", p, &rd), 0);
+        const evl_record_t *r;
+        int n = 0;
+        while (evl_reader_next(rd, 0, &r) == 0) {
+            size_t vl;
+            const char *v = evl_record_value(r, &vl);
+            cr_assert_eq(v[0], p < PARTS ? 'v' : 'w', "local partition %d: %.*s", p, (int)vl, v);
+            n++;
+        }
+        evl_reader_close(rd);
+        if (p >= PARTS)
+            cr_assert_eq(n, 50);
+    }
+    /* The cluster's group has the positions too. */
+    char e2[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", boot, e2, sizeof e2);
+    rd_kafka_conf_set(c, "group.id", "device-7", e2, sizeof e2);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, e2, sizeof e2);
+    cr_assert_not_null(rk, "%s", e2);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(l, "remote2", 0);
+    rd_kafka_topic_partition_list_add(l, "remote2", 1);
+    cr_assert_eq(rd_kafka_committed(rk, l, 10000), 0);
+    cr_assert_eq(l->elems[0].offset, 50);
+    cr_assert_eq(l->elems[1].offset, 50);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    evl_log_close(log);
+    rd_kafka_destroy(owner);
+}
