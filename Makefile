@@ -69,7 +69,7 @@ ASANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-san
 TSANFLAGS = -O1 -g -fsanitize=thread
 
 .PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
-        check-symbols check-layers check-install torture fuzz fuzz-smoke soak-connect
+        check-symbols check-layers check-install torture fuzz fuzz-smoke soak-connect test-build
 
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
 
@@ -193,7 +193,14 @@ test-tsan: all $(TSAN_TESTS)
 	@set -e; for t in $(TSAN_TESTS); do echo "== $$t"; \
 	  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 EVL_TEST_QUICK=1 $$t; done
 
-test: test-unit test-asan test-tsan fuzz-smoke
+# Every test program built first, two at a time (the suites then run one
+# after the other: their timings stay their own).
+test-build: all
+	@$(MAKE) -s -j2 $(TESTS) $(CONNECT_TESTS) $(ATESTS) $(ACONNECT_TESTS) $(TSAN_TESTS)
+	@$(MAKE) -s -j2 -C tests/fuzz all
+
+test: test-build
+	@$(MAKE) test-unit test-asan test-tsan fuzz-smoke
 	@echo "all test suites passed"
 
 # Only evl_* symbols may leave the shared library.

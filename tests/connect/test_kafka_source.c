@@ -142,7 +142,7 @@ Test(kafka_source, kill9_of_the_worker_loses_and_repeats_nothing, .timeout = 120
     cr_assert_eq(evl_topic_create(log, "local", PARTS, NULL), 0);
     unsigned seed = (unsigned)getpid();
     int kills = 0;
-    for (int round = 0; round < 20 && local_total(log) < N; round++) {
+    for (int round = 0; round < (test_quick() ? 6 : 20) && local_total(log) < N; round++) {
         pid_t pid = fork();
         if (pid == 0)
             child();

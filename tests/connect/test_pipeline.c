@@ -179,7 +179,7 @@ Test(pipeline, mqtt_to_kafka_through_the_log_survives_kill9, .timeout = 240)
     pid_t pub = publish(&br, "sensors/a/temp", "", 0, N);
     unsigned seed = (unsigned)getpid();
     int kills = 0;
-    for (int round = 0; round < 6; round++) {
+    for (int round = 0; round < (test_quick() ? 3 : 6); round++) {
         usleep(100000 + (unsigned)(rand_r(&seed) % 300000));
         kill(worker, SIGKILL);
         waitpid(worker, NULL, 0);
