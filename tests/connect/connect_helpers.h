@@ -7,6 +7,11 @@
 
 #include "helpers.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
 static inline void append_lines(const char *path, int from, int to)
 {
     FILE *f = fopen(path, "a");
@@ -14,6 +19,54 @@ static inline void append_lines(const char *path, int from, int to)
     for (int i = from; i < to; i++)
         fprintf(f, "line-%d\n", i);
     fclose(f);
+}
+
+/* A connector file at tpath(name) from n name/value pairs. */
+static inline void write_props(const char *name, const char *const *pairs, size_t n)
+{
+    FILE *f = fopen(tpath(name), "w");
+    cr_assert_not_null(f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s=%s\n", pairs[2 * i], pairs[2 * i + 1]);
+    fclose(f);
+}
+
+/* `evl -d tpath("log") connect run [args...] FILE...` in a process of its
+ * own: exec'd, not only forked (a fork of the test process would inherit
+ * its threads' locks and the mock cluster's sockets), ending with the
+ * test. stderr goes to tpath("worker.err"). */
+static inline pid_t spawn_worker(const char *const *files, size_t nfiles, const char *const *args,
+                                 size_t nargs)
+{
+    char dir[512], errf[512], paths[8][512];
+    snprintf(dir, sizeof dir, "%s", tpath("log"));
+    snprintf(errf, sizeof errf, "%s", tpath("worker.err"));
+    cr_assert_leq(nfiles, 8);
+    for (size_t i = 0; i < nfiles; i++)
+        snprintf(paths[i], sizeof paths[i], "%s", tpath(files[i]));
+    const char *bin = getenv("EVL_EVL");
+    const char *argv[32] = {"evl", "-d", dir, "connect", "run"};
+    size_t a = 5;
+    for (size_t i = 0; i < nargs && a < 24; i++)
+        argv[a++] = args[i];
+    for (size_t i = 0; i < nfiles; i++)
+        argv[a++] = paths[i];
+    argv[a] = NULL;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(errf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        for (int k = 3; k < 1024; k++)
+            close(k);
+        execv(bin && *bin ? bin : "build/evl", (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
 }
 
 /* What group has committed, over all its partitions (0 if it has none). */

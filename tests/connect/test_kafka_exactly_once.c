@@ -10,8 +10,6 @@
 #include <eventlog/connect.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <signal.h>
-#include <sys/wait.h>
 
 TestSuite(kafka_exactly_once, .init = test_dir_setup, .fini = test_dir_teardown);
 
@@ -71,21 +69,10 @@ static int64_t cluster_total(void)
     return t;
 }
 
-static void child(void)
+static pid_t child(void)
 {
-    evl_log_t *log;
-    if (evl_log_open(tpath("log"), NULL, &log))
-        _exit(2);
-    evl_connect_worker_t *w;
-    const char *pairs[] = {"name", "fwd", "connector.class", "KafkaSink", "topics", "local",
-                           "kafka.bootstrap.servers", boot, "kafka.topic", "remote",
-                           "kafka.linger.ms", "2", "offset.flush.interval.ms", "150",
-                           "errors.retry.timeout", "-1", "errors.retry.delay.max.ms", "100"};
-    char err[256];
-    if (evl_connect_worker_new(log, &w) || evl_connect_start(w, pairs, 9, err, sizeof err))
-        _exit(3);
-    for (;;)
-        usleep(10000);
+    static const char *const files[] = {"fwd.properties"};
+    return spawn_worker(files, 1, NULL, 0);
 }
 
 /* Rounds: fewer in the sanitizer pass (EVL_TEST_QUICK). */
@@ -152,6 +139,11 @@ Test(kafka_exactly_once, kill9_request_errors_and_leader_moves_lose_and_repeat_n
     cluster();
     evl_log_t *log = test_open(NULL);
     cr_assert_eq(evl_topic_create(log, "local", 2, NULL), 0);
+    const char *pairs[] = {"name", "fwd", "connector.class", "KafkaSink", "topics", "local",
+                           "kafka.bootstrap.servers", boot, "kafka.topic", "remote",
+                           "kafka.linger.ms", "2", "offset.flush.interval.ms", "150",
+                           "errors.retry.timeout", "-1", "errors.retry.delay.max.ms", "100"};
+    write_props("fwd.properties", pairs, 9);
     unsigned seed = (unsigned)getpid();
     int kills = 0, doubt = 0;
     for (int round = 0; round < rounds(); round++) {
@@ -164,9 +156,7 @@ Test(kafka_exactly_once, kill9_request_errors_and_leader_moves_lose_and_repeat_n
         if (round % 4 == 2) /* a leader moves */
             rd_kafka_mock_partition_set_leader(mock, "remote", rand_r(&seed) % CPARTS,
                                                1 + (int32_t)(rand_r(&seed) % 3));
-        pid_t pid = fork();
-        if (pid == 0)
-            child();
+        pid_t pid = child();
         /* Records arrive while the worker forwards; it dies among them. */
         int chunks = 12, at = 2 + (int)(rand_r(&seed) % 10);
         for (int ch = 0; ch < chunks; ch++) {
@@ -185,9 +175,7 @@ Test(kafka_exactly_once, kill9_request_errors_and_leader_moves_lose_and_repeat_n
             }
         }
     }
-    pid_t pid = fork();
-    if (pid == 0)
-        child();
+    pid_t pid = child();
     for (int i = 0; i < 3000 && cluster_total() < rounds() * PER_ROUND; i++)
         usleep(10000);
     usleep(500000); /* anything twice would show now */

@@ -9,8 +9,6 @@
 #include <eventlog/connect.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <signal.h>
-#include <sys/wait.h>
 
 TestSuite(kafka_source, .init = test_dir_setup, .fini = test_dir_teardown);
 
@@ -120,19 +118,10 @@ Test(kafka_source, every_cluster_record_lands_once_in_its_partition, .timeout = 
     rd_kafka_destroy(owner);
 }
 
-static void child(void)
+static pid_t child(void)
 {
-    evl_log_t *log;
-    if (evl_log_open(tpath("log"), NULL, &log))
-        _exit(2);
-    evl_connect_worker_t *w;
-    const char *pairs[10];
-    pairs_of(pairs);
-    char err[256];
-    if (evl_connect_worker_new(log, &w) || evl_connect_start(w, pairs, 5, err, sizeof err))
-        _exit(3);
-    for (;;)
-        usleep(10000);
+    static const char *const files[] = {"pull.properties"};
+    return spawn_worker(files, 1, NULL, 0);
 }
 
 Test(kafka_source, kill9_of_the_worker_loses_and_repeats_nothing, .timeout = 120)
@@ -140,20 +129,19 @@ Test(kafka_source, kill9_of_the_worker_loses_and_repeats_nothing, .timeout = 120
     cluster_with_records();
     evl_log_t *log = test_open(NULL);
     cr_assert_eq(evl_topic_create(log, "local", PARTS, NULL), 0);
+    const char *pairs[10];
+    pairs_of(pairs);
+    write_props("pull.properties", pairs, 5);
     unsigned seed = (unsigned)getpid();
     int kills = 0;
     for (int round = 0; round < (test_quick() ? 6 : 20) && local_total(log) < N; round++) {
-        pid_t pid = fork();
-        if (pid == 0)
-            child();
+        pid_t pid = child();
         usleep(5000 + (unsigned)(rand_r(&seed) % 40000));
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         kills++;
     }
-    pid_t pid = fork();
-    if (pid == 0)
-        child();
+    pid_t pid = child();
     for (int i = 0; i < 3000 && local_total(log) < N; i++)
         usleep(10000);
     usleep(300000);

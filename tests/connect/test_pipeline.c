@@ -38,26 +38,9 @@ enum { N = 3000, CPARTS = 3 };
 
 static pid_t start_worker(void)
 {
-    char dir[512], in[512], out[512], errf[512];
-    snprintf(dir, sizeof dir, "%s", tpath("log"));
-    snprintf(in, sizeof in, "%s", tpath("mqtt-in.properties"));
-    snprintf(out, sizeof out, "%s", tpath("to-kafka.properties"));
-    snprintf(errf, sizeof errf, "%s", tpath("worker.err"));
-    const char *bin = getenv("EVL_EVL");
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(errf, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        dup2(fd, 2);
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        execl(bin && *bin ? bin : "build/evl", "evl", "-d", dir, "connect", "run", "-c",
-              "disk.bytes.max=268435456", in, out, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    static const char *const files[] = {"mqtt-in.properties", "to-kafka.properties"};
+    static const char *const args[] = {"-c", "disk.bytes.max=268435456"};
+    return spawn_worker(files, 2, args, 2);
 }
 
 static int64_t local_total(evl_log_t *log)
