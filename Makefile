@@ -74,7 +74,7 @@ TSANFLAGS = -O1 -g -fsanitize=thread
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
-DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libjansson-dev libmicrohttpd-dev curl
+DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libjansson-dev libmicrohttpd-dev curl openssl
 deps:
 	@missing=""; \
 	 [ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
@@ -89,6 +89,7 @@ deps:
 	 [ -f /usr/include/jansson.h ] || missing="$$missing libjansson-dev"; \
 	 [ -f /usr/include/microhttpd.h ] || missing="$$missing libmicrohttpd-dev"; \
 	 command -v curl >/dev/null || missing="$$missing curl"; \
+	 command -v openssl >/dev/null || missing="$$missing openssl"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	     echo "installing:$$missing"; \

@@ -8,6 +8,8 @@
 
 #include "helpers.h"
 
+#include <stdbool.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -46,10 +48,31 @@ static inline bool port_open(int port)
 /* The test file says where its running broker is (to stop it at teardown). */
 static void extern_broker_started(broker_t *b);
 
-static inline void broker_start(broker_t *b)
+/* TLS files made for the test (openssl): a CA, and a server certificate it
+ * signed for 127.0.0.1, under tpath("tls"). */
+static inline void tls_files(void)
+{
+    char cmd[2048], d[512];
+    snprintf(d, sizeof d, "%s", tpath("tls"));
+    snprintf(cmd, sizeof cmd,
+             "set -e; mkdir -p '%s'; cd '%s';"
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2"
+             " -subj /CN=evl-test-ca >/dev/null 2>&1;"
+             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr"
+             " -subj /CN=127.0.0.1 >/dev/null 2>&1;"
+             "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf;"
+             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial"
+             " -out server.crt -days 2 -extfile ext.cnf >/dev/null 2>&1;"
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2"
+             " -subj /CN=not-our-ca >/dev/null 2>&1",
+             d, d);
+    cr_assert_eq(system(cmd), 0, "openssl could not make the test's certificates");
+}
+
+static inline void broker_start_tls(broker_t *b, bool tls)
 {
     b->port = free_port();
-    snprintf(b->uri, sizeof b->uri, "tcp://127.0.0.1:%d", b->port);
+    snprintf(b->uri, sizeof b->uri, "%s://127.0.0.1:%d", tls ? "ssl" : "tcp", b->port);
     char conf[512];
     snprintf(conf, sizeof conf, "%s", tpath("mosquitto.conf"));
     FILE *f = fopen(conf, "w");
@@ -62,6 +85,11 @@ static inline void broker_start(broker_t *b)
      * leave its broker running. It stays root here, ending with the test. */
     if (geteuid() == 0)
         fprintf(f, "user root\n");
+    if (tls) {
+        char d[512];
+        snprintf(d, sizeof d, "%s", tpath("tls"));
+        fprintf(f, "cafile %s/ca.crt\ncertfile %s/server.crt\nkeyfile %s/server.key\n", d, d, d);
+    }
     fclose(f);
     b->pid = fork();
     cr_assert_geq(b->pid, 0);
@@ -79,6 +107,8 @@ static inline void broker_start(broker_t *b)
         usleep(10000);
     cr_assert(port_open(b->port), "mosquitto did not start on port %d", b->port);
 }
+
+static inline void broker_start(broker_t *b) { broker_start_tls(b, false); }
 
 static inline void broker_stop(broker_t *b)
 {
@@ -101,14 +131,21 @@ static inline pid_t publish(const broker_t *b, const char *topic, const char *pr
     for (int i = from; i < to; i++)
         fprintf(f, "%s%d\n", prefix, i);
     fclose(f);
+    char ca[512];
+    snprintf(ca, sizeof ca, "%s/ca.crt", tpath("tls"));
+    bool tls = !strncmp(b->uri, "ssl", 3);
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(path, O_RDONLY);
         dup2(fd, 0);
         char port[16];
         snprintf(port, sizeof port, "%d", b->port);
-        execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1", "-t",
-               topic, "-l", (char *)NULL);
+        if (tls)
+            execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1",
+                   "-t", topic, "-l", "--cafile", ca, (char *)NULL);
+        else
+            execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-q", "1",
+                   "-t", topic, "-l", (char *)NULL);
         _exit(127);
     }
     return pid;

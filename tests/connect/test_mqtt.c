@@ -330,3 +330,46 @@ Test(mqtt, bad_settings_are_refused_naming_them)
     evl_connect_worker_free(w);
     evl_log_close(log);
 }
+
+/* TLS: ssl:// with the CA that signed the broker's certificate (made by
+ * openssl for this test) works; with another CA nothing gets through. */
+Test(mqtt, tls_with_the_brokers_ca_and_not_without, .timeout = 60)
+{
+    tls_files();
+    broker_t b;
+    broker_start_tls(&b, true);
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "readings", 1, NULL), 0);
+    char ca[512], other[512];
+    snprintf(ca, sizeof ca, "%s/ca.crt", tpath("tls"));
+    snprintf(other, sizeof other, "%s/other.crt", tpath("tls"));
+    evl_connect_worker_t *w;
+    cr_assert_eq(evl_connect_worker_new(log, &w), 0);
+    const char *wrong[] = {"name", "bad-ca", "connector.class", "MqttSource", "mqtt.server.uri",
+                           b.uri, "mqtt.topics", "alarms/#", "topic", "readings",
+                           "mqtt.ssl.ca.file", other, "mqtt.client.id", "evl-test-bad"};
+    char err[256];
+    cr_assert_eq(evl_connect_start(w, wrong, 7, err, sizeof err), 0, "%s", err);
+    const char *good[] = {"name", "mqtt-in", "connector.class", "MqttSource", "mqtt.server.uri",
+                          b.uri, "mqtt.topics", "alarms/#", "topic", "readings",
+                          "mqtt.ssl.ca.file", ca, "mqtt.client.id", "evl-test-tls"};
+    cr_assert_eq(evl_connect_start(w, good, 7, err, sizeof err), 0, "%s", err);
+    for (int i = 0; i < 100 && local_total(log, "readings") == 0; i++) {
+        published(publish(&b, "alarms/probe", "probe", i, i + 1));
+        usleep(50000);
+    }
+    cr_assert_gt(local_total(log, "readings"), 0, "nothing came over TLS");
+    int64_t before = local_total(log, "readings");
+    published(publish(&b, "alarms/x", "m", 0, 50));
+    for (int i = 0; i < 300 && local_total(log, "readings") < before + 50; i++)
+        usleep(10000);
+    cr_assert_eq(local_total(log, "readings"), before + 50);
+    /* The task with the wrong CA: still trying, nothing taken. */
+    evl_connect_metrics_t m;
+    cr_assert_eq(evl_connect_metrics(w, "bad-ca", &m), 0);
+    cr_assert_eq(m.records, 0);
+    cr_assert_eq(m.state, EVL_CONNECT_RUNNING);
+    evl_connect_worker_free(w);
+    evl_log_close(log);
+    broker_stop(&b);
+}
