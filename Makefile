@@ -135,6 +135,12 @@ $(B)/examples/%: examples/%.c $(STATIC) include/eventlog.h
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS) $(LIBS)
 
+# Examples of the connect area link its library too.
+$(B)/examples/connect_%: examples/connect_%.c $(CONNECT_STATIC) $(STATIC) include/eventlog/connect.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(CONNECT_STATIC) $(STATIC) $(LDFLAGS) \
+	  $(CONNECT_LIBS) $(LIBS)
+
 # ---- tests ----------------------------------------------------------------
 # Tests link a library built with -DEVL_TESTING (fault-injection seams).
 $(B)/test/%.o: lib/%.c $(HDRS) | deps

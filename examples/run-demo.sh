@@ -29,3 +29,11 @@ echo "-- forwarding again finds nothing new (offsets were committed)"
 "$BIN/durable_queue" -d "$DATA/queue" forward | wc -l | sed 's/^/   lines: /'
 "$BIN/durable_queue" -d "$DATA/queue" status
 [ "$FWD" -ge "$ACKED" ]
+echo
+echo "== 3. Kafka Connect in the application: a file into a topic, a sink of its own"
+printf 'temperature 20.5\nhumidity 41\npressure 1013\n' > "$DATA/readings.txt"
+echo "-- first run: every line, turned into JSON by transforms (HoistField, InsertField)"
+"$BIN/connect_files" "$DATA/connect" "$DATA/readings.txt"
+printf 'wind 12\n' >> "$DATA/readings.txt"
+echo "-- a line added; second run: only what is new (progress was committed)"
+"$BIN/connect_files" "$DATA/connect" "$DATA/readings.txt"
