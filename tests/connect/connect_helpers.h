@@ -8,6 +8,7 @@
 #include "helpers.h"
 
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -67,6 +68,48 @@ static inline pid_t spawn_worker(const char *const *files, size_t nfiles, const 
         _exit(127);
     }
     return pid;
+}
+
+/* A librdkafka consumer on the cluster at boot, assigned every partition
+ * of topic (parts of them) from the beginning: an independent reader. */
+static inline rd_kafka_t *cluster_reader(const char *boot, const char *topic, int parts)
+{
+    char err[256];
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    rd_kafka_conf_set(c, "bootstrap.servers", boot, err, sizeof err);
+    rd_kafka_conf_set(c, "group.id", "check", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
+    cr_assert_not_null(rk, "%s", err);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    for (int p = 0; p < parts; p++)
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    cr_assert_eq(rd_kafka_assign(rk, l), 0);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rk;
+}
+
+/* seen[x]++ for each record of topic's first parts partitions keyed key
+ * whose value is the number x (0 <= x < n). */
+static inline void count_values(evl_log_t *log, const char *topic, int parts, const char *key,
+                                int *seen, int n)
+{
+    for (int p = 0; p < parts; p++) {
+        evl_reader_t *rd;
+        cr_assert_eq(evl_reader_open(log, topic, p, &rd), 0);
+        const evl_record_t *r;
+        while (evl_reader_next(rd, 0, &r) == 0) {
+            size_t kl, vl;
+            const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
+            if (kl != strlen(key) || memcmp(k, key, kl))
+                continue;
+            char vb[16] = {0};
+            memcpy(vb, v, vl < 15 ? vl : 15);
+            int x = atoi(vb);
+            cr_assert(x >= 0 && x < n, "value %d", x);
+            seen[x]++;
+        }
+        evl_reader_close(rd);
+    }
 }
 
 /* What group has committed, over all its partitions (0 if it has none). */

@@ -81,17 +81,7 @@ static int rounds(void) { return test_quick() ? 8 : ROUNDS; }
 /* Every value once, each key's values increasing, all produced in all. */
 static void check_cluster(void)
 {
-    char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", boot, err, sizeof err);
-    rd_kafka_conf_set(c, "group.id", "check", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(CPARTS);
-    for (int p = 0; p < CPARTS; p++)
-        rd_kafka_topic_partition_list_add(l, "remote", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    cr_assert_eq(rd_kafka_assign(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = cluster_reader(boot, "remote", CPARTS);
     static unsigned char seen[N];
     memset(seen, 0, sizeof seen);
     int last[KEYS], n = 0, dups = 0, idle = 0;

@@ -41,18 +41,7 @@ static void mock_stop(void)
  * key's values come in increasing order and carry evl.source. */
 static int read_back(const char *bootstraps, int expect)
 {
-    char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", bootstraps, err, sizeof err);
-    rd_kafka_conf_set(c, "group.id", "check", err, sizeof err);
-    rd_kafka_conf_set(c, "auto.offset.reset", "earliest", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(3);
-    for (int p = 0; p < 3; p++)
-        rd_kafka_topic_partition_list_add(l, "remote", p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    cr_assert_eq(rd_kafka_assign(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = cluster_reader(bootstraps, "remote", 3);
     int n = 0, idle = 0, last[10];
     for (int k = 0; k < 10; k++)
         last[k] = -1;

@@ -143,32 +143,17 @@ Test(mqtt, kill9_loses_no_acknowledged_message, .timeout = 180)
             child();
     }
     published(pub); /* every one acknowledged to the publisher */
-    static unsigned char seen[N];
+    static int seen[N];
     int missing = N;
     for (int i = 0; i < 3000 && missing; i++) {
         usleep(10000);
         if (i % 20)
             continue;
         memset(seen, 0, sizeof seen);
-        missing = N;
-        for (int p = 0; p < 2; p++) {
-            evl_reader_t *rd;
-            cr_assert_eq(evl_reader_open(log, "readings", p, &rd), 0);
-            const evl_record_t *r;
-            while (evl_reader_next(rd, 0, &r) == 0) {
-                size_t kl, vl;
-                const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
-                if (kl != 17 || memcmp(k, "sensors/yard/temp", 17))
-                    continue;
-                char vb[16] = {0};
-                memcpy(vb, v, vl < 15 ? vl : 15);
-                int x = atoi(vb);
-                cr_assert(x >= 0 && x < N);
-                if (seen[x] < 255 && seen[x]++ == 0)
-                    missing--;
-            }
-            evl_reader_close(rd);
-        }
+        count_values(log, "readings", 2, "sensors/yard/temp", seen, N);
+        missing = 0;
+        for (int x = 0; x < N; x++)
+            missing += seen[x] == 0;
     }
     kill(w, SIGKILL);
     waitpid(w, NULL, 0);

@@ -68,42 +68,10 @@ static int64_t cluster_total(void)
     return t;
 }
 
-/* Value -> count, from the local topic (prefix "l") or the cluster. */
-static void count_local(evl_log_t *log, int *seen)
-{
-    for (int p = 0; p < 2; p++) {
-        evl_reader_t *rd;
-        cr_assert_eq(evl_reader_open(log, "readings", p, &rd), 0);
-        const evl_record_t *r;
-        while (evl_reader_next(rd, 0, &r) == 0) {
-            size_t kl, vl;
-            const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
-            if (kl != 14 || memcmp(k, "sensors/a/temp", 14))
-                continue;
-            char vb[16] = {0};
-            memcpy(vb, v, vl < 15 ? vl : 15);
-            int x = atoi(vb);
-            cr_assert(x >= 0 && x < N);
-            seen[x]++;
-        }
-        evl_reader_close(rd);
-    }
-}
-
+/* Value -> count, from the cluster. */
 static void count_cluster(int *seen, const char *boot)
 {
-    char err[256];
-    rd_kafka_conf_t *c = rd_kafka_conf_new();
-    rd_kafka_conf_set(c, "bootstrap.servers", boot, err, sizeof err);
-    rd_kafka_conf_set(c, "group.id", "check", err, sizeof err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof err);
-    cr_assert_not_null(rk, "%s", err);
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(CPARTS);
-    for (int p = 0; p < CPARTS; p++)
-        rd_kafka_topic_partition_list_add(l, "device-readings", p)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-    cr_assert_eq(rd_kafka_assign(rk, l), 0);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_t *rk = cluster_reader(boot, "device-readings", CPARTS);
     for (int idle = 0; idle < 30;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
@@ -187,7 +155,7 @@ Test(pipeline, mqtt_to_kafka_through_the_log_survives_kill9, .timeout = 240)
     static int local[N], remote[N];
     memset(local, 0, sizeof local);
     memset(remote, 0, sizeof remote);
-    count_local(log, local);
+    count_values(log, "readings", 2, "sensors/a/temp", local, N);
     count_cluster(remote, boot);
     int missing = 0, differ = 0, twice = 0;
     for (int i = 0; i < N; i++) {
