@@ -52,6 +52,18 @@ CONNECT_TESTS  := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/test/connect/%)
 ACONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/asan/%.o)
 ACONNECT_TESTS := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/asan/connect/%)
 SCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/tsan/%.o)
+# Schema registry (lib/registry): its own library on the core's public API.
+REGISTRY_SRC    := $(sort $(wildcard lib/registry/*.c))
+REGISTRY_LIBS   := -ljansson -lmicrohttpd
+REGISTRY_OBJ    := $(REGISTRY_SRC:lib/%.c=$(B)/rel/%.o)
+TREGISTRY_OBJ   := $(REGISTRY_SRC:lib/%.c=$(B)/test/%.o)
+AREGISTRY_OBJ   := $(REGISTRY_SRC:lib/%.c=$(B)/asan/%.o)
+REGISTRY_STATIC := $(B)/lib/libeventlog-registry.a
+REGISTRY_SHARED := $(B)/lib/libeventlog-registry.so.$(VERSION)
+REGISTRY_TEST_SRC := $(sort $(wildcard tests/registry/test_*.c))
+REGISTRY_TESTS  := $(REGISTRY_TEST_SRC:tests/registry/%.c=$(B)/test/registry/%)
+AREGISTRY_TESTS := $(REGISTRY_TEST_SRC:tests/registry/%.c=$(B)/asan/registry/%)
+HDRS      += $(wildcard lib/registry/*.h)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/rel/%.o)
 TLIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/test/%.o)
 ALIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/asan/%.o)
@@ -71,7 +83,8 @@ TSANFLAGS = -O1 -g -fsanitize=thread
 .PHONY: all deps test test-unit test-asan test-tsan demo bench install uninstall clean \
         check-symbols check-layers check-install torture fuzz fuzz-smoke soak-connect test-build
 
-all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED)
+all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED) \
+     $(REGISTRY_STATIC) $(REGISTRY_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
 DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libjansson-dev libmicrohttpd-dev curl openssl
@@ -126,10 +139,21 @@ $(CONNECT_SHARED): $(CONNECT_OBJ) $(SHARED)
 	ln -sf libeventlog-connect.so.$(VERSION) $(B)/lib/libeventlog-connect.so.$(MAJOR)
 	ln -sf libeventlog-connect.so.$(MAJOR) $(B)/lib/libeventlog-connect.so
 
-# ---- tool and examples (public API only, static link) ---------------------
-$(EVL): $(TOOL_SRC) $(STATIC) $(CONNECT_STATIC) include/eventlog.h
+$(REGISTRY_STATIC): $(REGISTRY_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $(TOOL_SRC) $(CONNECT_STATIC) $(STATIC) $(LDFLAGS) $(CONNECT_LIBS) $(LIBS)
+	rm -f $@; ar rcs $@ $^
+
+$(REGISTRY_SHARED): $(REGISTRY_OBJ) $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libeventlog-registry.so.$(MAJOR) $(LDFLAGS) -o $@ $(REGISTRY_OBJ) \
+	  -L$(B)/lib -leventlog $(REGISTRY_LIBS) $(LIBS)
+	ln -sf libeventlog-registry.so.$(VERSION) $(B)/lib/libeventlog-registry.so.$(MAJOR)
+	ln -sf libeventlog-registry.so.$(MAJOR) $(B)/lib/libeventlog-registry.so
+
+# ---- tool and examples (public API only, static link) ---------------------
+$(EVL): $(TOOL_SRC) $(wildcard tools/*.h) $(STATIC) $(CONNECT_STATIC) $(REGISTRY_STATIC) include/eventlog.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $(TOOL_SRC) $(CONNECT_STATIC) $(REGISTRY_STATIC) $(STATIC) $(LDFLAGS) $(CONNECT_LIBS) $(REGISTRY_LIBS) $(LIBS)
 
 $(B)/examples/%: examples/%.c $(STATIC) include/eventlog.h
 	@mkdir -p $(@D)
@@ -150,6 +174,11 @@ $(B)/test/libevl_test.a: $(TLIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/test/libevl_connect_test.a: $(TCONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
+$(B)/test/libevl_registry_test.a: $(TREGISTRY_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/test/registry/test_%: tests/registry/test_%.c tests/helpers.h $(wildcard tests/registry/*.h) $(B)/test/libevl_registry_test.a $(B)/test/libevl_test.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/registry -Ilib/registry $(CFLAGS) -o $@ $< $(B)/test/libevl_registry_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(REGISTRY_LIBS) $(LIBS)
 $(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
@@ -163,6 +192,11 @@ $(B)/asan/libevl_test.a: $(ALIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/asan/libevl_connect_test.a: $(ACONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
+$(B)/asan/libevl_registry_test.a: $(AREGISTRY_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/asan/registry/test_%: tests/registry/test_%.c tests/helpers.h $(wildcard tests/registry/*.h) $(B)/asan/libevl_registry_test.a $(B)/asan/libevl_test.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/registry -Ilib/registry $(CFLAGS) -o $@ $< $(B)/asan/libevl_registry_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(REGISTRY_LIBS) $(LIBS)
 $(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
@@ -182,13 +216,13 @@ $(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connec
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
-test-unit: all $(TESTS) $(CONNECT_TESTS) check-symbols check-layers check-install
-	@set -e; for t in $(TESTS) $(CONNECT_TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
+test-unit: all $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS) check-symbols check-layers check-install
+	@set -e; for t in $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
 
 # Criterion exits 0 even when LeakSanitizer reports at a test's exit, so the
 # output is checked for reports too.
-test-asan: all $(ATESTS) $(ACONNECT_TESTS)
-	@set -e; for t in $(ATESTS) $(ACONNECT_TESTS); do echo "== $$t"; \
+test-asan: all $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS)
+	@set -e; for t in $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS); do echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  EVL_EVL=$(CURDIR)/$(EVL) EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS) 2>&1 | tee $(B)/asan/last.log; \
@@ -203,7 +237,7 @@ test-tsan: all $(TSAN_TESTS)
 # Every test program built first, two at a time (the suites then run one
 # after the other: their timings stay their own).
 test-build: all
-	@$(MAKE) -s -j2 $(TESTS) $(CONNECT_TESTS) $(ATESTS) $(ACONNECT_TESTS) $(TSAN_TESTS)
+	@$(MAKE) -s -j2 $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS) $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS) $(TSAN_TESTS)
 	@$(MAKE) -s -j2 -C tests/fuzz all
 
 test: test-build
