@@ -54,7 +54,7 @@ ACONNECT_TESTS := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/asan/connect/%)
 SCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/tsan/%.o)
 # Schema registry (lib/registry): its own library on the core's public API.
 REGISTRY_SRC    := $(sort $(wildcard lib/registry/*.c))
-REGISTRY_LIBS   := -ljansson -lmicrohttpd
+REGISTRY_LIBS   := -ljansson -lmicrohttpd -lm
 REGISTRY_OBJ    := $(REGISTRY_SRC:lib/%.c=$(B)/rel/%.o)
 TREGISTRY_OBJ   := $(REGISTRY_SRC:lib/%.c=$(B)/test/%.o)
 AREGISTRY_OBJ   := $(REGISTRY_SRC:lib/%.c=$(B)/asan/%.o)
@@ -281,7 +281,9 @@ check-install: all
 	 LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-shared $(B)/inst-data/a && \
 	 $(B)/inst/check-static $(B)/inst-data/b && \
 	 $(CC) tests/install_check_connect.c $$(pkg-config --cflags --libs eventlog-connect) \
-	   -o $(B)/inst/check-connect && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-connect
+	   -o $(B)/inst/check-connect && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-connect && \
+	 $(CC) tests/install_check_registry.c $$(pkg-config --cflags --libs eventlog-registry) \
+	   -o $(B)/inst/check-registry && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-registry $(B)/inst-data/c
 	@rm -rf $(B)/inst-data
 
 # ---- demo -----------------------------------------------------------------
@@ -333,10 +335,17 @@ install: all
 	install -m 644 $(CONNECT_STATIC) $(DESTDIR)$(libdir)/
 	sed -e 's|@PREFIX@|$(prefix)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/eventlog-connect.pc.in > $(DESTDIR)$(pkgconfigdir)/eventlog-connect.pc
+	install -m 755 $(REGISTRY_SHARED) $(DESTDIR)$(libdir)/
+	ln -sf libeventlog-registry.so.$(VERSION) $(DESTDIR)$(libdir)/libeventlog-registry.so.$(MAJOR)
+	ln -sf libeventlog-registry.so.$(MAJOR) $(DESTDIR)$(libdir)/libeventlog-registry.so
+	install -m 644 $(REGISTRY_STATIC) $(DESTDIR)$(libdir)/
+	sed -e 's|@PREFIX@|$(prefix)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
+	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/eventlog-registry.pc.in > $(DESTDIR)$(pkgconfigdir)/eventlog-registry.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/eventlog.h $(DESTDIR)$(libdir)/libeventlog.* \
 	      $(DESTDIR)$(libdir)/libeventlog-connect.* $(DESTDIR)$(pkgconfigdir)/eventlog-connect.pc \
+	      $(DESTDIR)$(libdir)/libeventlog-registry.* $(DESTDIR)$(pkgconfigdir)/eventlog-registry.pc \
 	      $(DESTDIR)$(bindir)/evl $(DESTDIR)$(pkgconfigdir)/eventlog.pc
 
 clean:

@@ -29,6 +29,8 @@ static const char usage_text[] =
     "  perf produce|consume|e2e                  measure throughput/latency\n"
     "  migrate              convert a log of record format 1 to format 2\n"
     "  connect run|status   run connectors (Kafka Connect standalone's files)\n"
+    "  registry ...         the schema registry: subjects, versions, register,\n"
+    "                       compat, config, delete; serve (Confluent's REST API)\n"
     "\n"
     "Global options:\n"
     "  -d, --dir DIR   log directory (default: $EVL_DIR, else ./evl-data)\n"
@@ -50,6 +52,7 @@ static const struct command commands[] = {
     {"verify", cmd_verify},   {"dump", cmd_dump},
     {"perf", cmd_perf},       {"migrate", cmd_migrate},
     {"connect", cmd_connect},
+    {"registry", cmd_registry},
 };
 
 static int print_version(void)

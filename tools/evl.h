@@ -48,6 +48,7 @@ int cmd_dump(struct cli *cli, int argc, char **argv);
 int cmd_perf(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_connect(struct cli *cli, int argc, char **argv);
+int cmd_registry(struct cli *cli, int argc, char **argv);
 
 /* ---- messages and exit statuses (util.c) ---------------------------- */
 
@@ -109,6 +110,10 @@ int cli_open_log_cfg(struct cli *cli, const evl_config_t *cfg, evl_log_t **out);
 /* The library log callback: queues warnings (see cli_flush_warnings());
  * with -v prints every message at once. */
 void cli_log_cb(void *opaque, int level, const char *msg);
+
+/* The whole of a text file (at most 16 MiB), NUL-terminated, malloc'd; NULL
+ * after an "evl: " message. */
+char *cli_read_text(const char *path);
 
 /* "topic 'X' does not exist" and friends for a failed call on topic. */
 int cli_topic_fail(int rc, const char *topic);

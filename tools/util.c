@@ -417,3 +417,36 @@ void cli_install_stop_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
+
+char *cli_read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_fail("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap) {
+            char *nb = cap < (16u << 20) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf || err) {
+        free(buf);
+        cli_fail("%s: %s", path, buf ? "read error" : "too big or out of memory");
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}

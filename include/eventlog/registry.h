@@ -371,6 +371,37 @@ EVL_API int evl_deserializer_poll(evl_deserializer_t *des, evl_consumer_t *cons,
                                   int timeout_ms, const evl_record_t **rec, char **json);
 EVL_API void evl_deserializer_free(evl_deserializer_t *des);
 
+/* ------------------------------------------------------------------------ */
+/** @defgroup rest Confluent's REST API                                     */
+
+typedef struct evl_registry_server evl_registry_server_t;
+
+/** Settings of the REST server (`size` = sizeof; zeroes are the defaults). */
+typedef struct evl_registry_server_opts {
+    size_t size;
+    const char *listen;         /**< "HOST:PORT"; NULL: "127.0.0.1:8081";
+                                     port 0: any free port (see _port) */
+    const char *basic_auth;     /**< "user:password": HTTP basic auth
+                                     required on every call; NULL: none */
+    const char *tls_cert_file;  /**< PEM certificate and key: HTTPS */
+    const char *tls_key_file;
+    size_t max_body;            /**< largest request body (0: 16 MiB);
+                                     larger ones get 413 */
+} evl_registry_server_opts_t;
+
+/**
+ * @brief Serve reg over HTTP with Confluent Schema Registry's REST API
+ * (libmicrohttpd, its own threads) until evl_registry_server_stop. reg
+ * must outlive the server. @return 0, EVL_EINVAL (a bad listen address or
+ * TLS files), -errno (the address is in use...), EVL_ENOMEM.
+ */
+EVL_API int evl_registry_serve(evl_registry_t *reg, const evl_registry_server_opts_t *opts,
+                               evl_registry_server_t **out);
+/** @brief The port the server listens on. */
+EVL_API int evl_registry_server_port(const evl_registry_server_t *srv);
+/** @brief Stop serving (requests in flight finish first). NULL accepted. */
+EVL_API void evl_registry_server_stop(evl_registry_server_t *srv);
+
 #ifdef __cplusplus
 }
 #endif
