@@ -87,7 +87,9 @@ all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHA
      $(REGISTRY_STATIC) $(REGISTRY_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
-DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libjansson-dev libmicrohttpd-dev curl openssl
+DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libjansson-dev libmicrohttpd-dev curl openssl \
+           python3-confluent-kafka python3-avro python3-jsonschema python3-protobuf python3-requests \
+           protobuf-compiler libtest-json-schema-acceptance-perl
 deps:
 	@missing=""; \
 	 [ -f /usr/include/lmdb.h ] || missing="$$missing liblmdb-dev"; \
@@ -103,6 +105,10 @@ deps:
 	 [ -f /usr/include/microhttpd.h ] || missing="$$missing libmicrohttpd-dev"; \
 	 command -v curl >/dev/null || missing="$$missing curl"; \
 	 command -v openssl >/dev/null || missing="$$missing openssl"; \
+	 for p in python3-confluent-kafka python3-avro python3-jsonschema python3-protobuf python3-requests \
+	          protobuf-compiler libtest-json-schema-acceptance-perl; do \
+	   dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	 done; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	     echo "installing:$$missing"; \
