@@ -171,6 +171,12 @@ $(B)/examples/connect_%: examples/connect_%.c $(CONNECT_STATIC) $(STATIC) includ
 	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(CONNECT_STATIC) $(STATIC) $(LDFLAGS) \
 	  $(CONNECT_LIBS) $(LIBS)
 
+# Examples of the registry area link its library too.
+$(B)/examples/registry_%: examples/registry_%.c $(REGISTRY_STATIC) $(STATIC) include/eventlog/registry.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(REGISTRY_STATIC) $(STATIC) $(LDFLAGS) \
+	  $(REGISTRY_LIBS) $(LIBS)
+
 # ---- tests ----------------------------------------------------------------
 # Tests link a library built with -DEVL_TESTING (fault-injection seams).
 $(B)/test/%.o: lib/%.c $(HDRS) | deps

@@ -37,3 +37,6 @@ echo "-- first run: every line, turned into JSON by transforms (HoistField, Inse
 printf 'wind 12\n' >> "$DATA/readings.txt"
 echo "-- a line added; second run: only what is new (progress was committed)"
 "$BIN/connect_files" "$DATA/connect" "$DATA/readings.txt"
+echo
+echo "== 4. a schema registry in the application: formats evolve, incompatible changes fail"
+"$BIN/registry_evolve" "$DATA/registry"
