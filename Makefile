@@ -52,6 +52,7 @@ CONNECT_TESTS  := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/test/connect/%)
 ACONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/asan/%.o)
 ACONNECT_TESTS := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/asan/connect/%)
 SCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/tsan/%.o)
+SREGISTRY_OBJ  := $(REGISTRY_SRC:lib/%.c=$(B)/tsan/%.o)
 # Schema registry (lib/registry): its own library on the core's public API.
 REGISTRY_SRC    := $(sort $(wildcard lib/registry/*.c))
 REGISTRY_LIBS   := -ljansson -lmicrohttpd -lm
@@ -223,8 +224,10 @@ $(B)/tsan/libevl_test.a: $(SLIB_OBJ)
 $(B)/tsan/libevl_connect_test.a: $(SCONNECT_OBJ)
 	rm -f $@; ar rcs $@ $^
 # TSan programs are plain executables: Criterion cannot run under TSan.
-$(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connect_test.a
-	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_test.a $(LDFLAGS) $(CONNECT_LIBS) $(LIBS)
+$(B)/tsan/libevl_registry_test.a: $(SREGISTRY_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_registry_test.a
+	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_registry_test.a $(B)/tsan/libevl_test.a $(LDFLAGS) $(CONNECT_LIBS) $(REGISTRY_LIBS) $(LIBS)
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
