@@ -202,7 +202,7 @@ static int field(rd_t *r, int wt, evl_pb_msg_t *m, int proto3)
     f->oneof = -1;
     f->packed = -1;
     int rc = 0, has_num = 0, extendee = 0;
-    uint64_t label = 1, type = 0, v;
+    uint64_t label = 1, type = 0, v = 0;
     while (!rc && s.i < s.n) {
         uint32_t fn;
         int w;
