@@ -6,6 +6,8 @@
 #include <criterion/criterion.h>
 #include <eventlog.h>
 
+/* proc.h serves test_cli.c too: not every helper is used here */
+#pragma GCC diagnostic ignored "-Wunused-function"
 #include "cli/proc.h"
 #include "helpers.h"
 

@@ -375,3 +375,40 @@ Test(store, concurrent_processes)
             evl_schema_info_free(in);
         }
 }
+
+/* Records in __schemas the registry did not write (garbage, wrong types,
+ * Confluent's NOOP keys, huge versions) are skipped, never fatal. */
+Test(store, foreign_records_are_skipped)
+{
+    int v;
+    int id = reg_ok("a", USER_V1, &v);
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_open(log_, NULL, &p), 0);
+    const char *keys[] = {"garbage", "{\"keytype\":\"NOOP\",\"magic\":0}",
+                          "{\"keytype\":\"SCHEMA\",\"subject\":\"a\",\"version\":99999999999,\"magic\":1}",
+                          "{\"keytype\":\"SCHEMA\",\"subject\":7,\"version\":1}",
+                          "{\"keytype\":\"SCHEMA\",\"subject\":\"b\",\"version\":1,\"magic\":1}",
+                          "{\"keytype\":\"CONFIG\",\"subject\":\"a\",\"magic\":0}", "[]"};
+    const char *vals[] = {"x", "null", "{}", "{\"id\":\"one\"}",
+                          "{\"subject\":\"b\",\"version\":1,\"id\":-4,\"schema\":\"\\\"int\\\"\"}",
+                          "{\"compatibilityLevel\":\"SIDEWAYS\"}", "1"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        evl_msg_t m = {.key = keys[i], .key_len = strlen(keys[i]), .value = vals[i],
+                       .value_len = strlen(vals[i]), .timestamp = -1};
+        cr_assert_eq(evl_producer_send_to(p, "__schemas", &m, 0), 0);
+    }
+    evl_producer_close(p);
+    cr_assert_eq(evl_registry_refresh(reg), 0);
+    cr_assert_eq(evl_registry_rebuild(reg), 0);
+    evl_schema_info_t *in;
+    cr_assert_eq(evl_registry_get(reg, "a", EVL_VERSION_LATEST, false, &in), 0);
+    cr_assert_eq(in->id, id);
+    evl_schema_info_free(in);
+    cr_assert_eq(evl_registry_get(reg, "b", 1, false, &in), EVL_ESUBJECT_NOTFOUND);
+    evl_compat_t level;
+    cr_assert_eq(evl_registry_config_get(reg, "a", true, &level, NULL), 0);
+    cr_assert_eq(level, EVL_COMPAT_BACKWARD);
+    /* and it goes on working */
+    reg_ok("a", USER_V2, &v);
+    cr_assert_eq(v, 2);
+}
