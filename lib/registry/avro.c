@@ -17,7 +17,10 @@
  *   that cannot be decoded breaks every reader that needs it.
  * - The canonical text is NOT Avro's "Parsing Canonical Form" (which drops
  *   doc, defaults, aliases and logical types that Confluent clients read
- *   back): it is the schema as given, compact, with keys in a fixed order.
+ *   back): it is the schema as given, compact, with keys in a fixed order,
+ *   and names written as Java's Schema.toString writes them (short within
+ *   their enclosing namespace, "namespace" only where it changes), so a
+ *   namespace repeated or left implicit makes no other schema.
  * - References: the store gives the referenced schemas' texts, dependencies
  *   first; they are parsed into the same name table before the main text,
  *   so the main text may name their types. Only the main text is canonical.
@@ -725,48 +728,101 @@ static int emit_data(evl_sr_buf_t *b, json_t *v)
     return rc;
 }
 
-static int emit_schema(evl_sr_buf_t *b, json_t *v, int field);
+static int emit_schema(evl_sr_buf_t *b, json_t *v, int field, const char *ns);
 
-static int emit_object(evl_sr_buf_t *b, json_t *o, int field)
+static int is_named(json_t *o)
+{
+    const char *t = json_string_value(json_object_get(o, "type"));
+    return t && (!strcmp(t, "record") || !strcmp(t, "error") || !strcmp(t, "enum") ||
+                 !strcmp(t, "fixed"));
+}
+
+static int emit_str(evl_sr_buf_t *b, const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (!j)
+        return EVL_ENOMEM;
+    int rc = emit_data(b, j);
+    json_decref(j);
+    return rc;
+}
+
+/* A type named by a string: a full name in the enclosing namespace is
+ * written short, as Java's Schema.toString writes it (so "a.X" and "X"
+ * inside namespace a are one schema). */
+static int emit_ref(evl_sr_buf_t *b, json_t *v, const char *ns)
+{
+    const char *s = json_string_value(v);
+    size_t nl = strlen(ns), sl = strlen(s);
+    if (nl && sl > nl + 1 && !strncmp(s, ns, nl) && s[nl] == '.' && !strchr(s + nl + 1, '.'))
+        return emit_str(b, s + nl + 1, sl - nl - 1);
+    return emit_data(b, v);
+}
+
+static int emit_object(evl_sr_buf_t *b, json_t *o, int field, const char *ns)
 {
     size_t n = json_object_size(o);
     if (!field && n == 1 && json_is_string(json_object_get(o, "type")))
-        return emit_data(b, json_object_get(o, "type")); /* {"type":"int"} is "int" */
-    const char **keys = malloc((n + 1) * sizeof *keys);
-    if (!keys)
+        return emit_ref(b, json_object_get(o, "type"), ns); /* {"type":"int"} is "int" */
+    /* a named type: its short name, and its namespace only where it is
+     * not the enclosing one (Java's Schema.toString) */
+    const char *name = NULL, *own_ns = ns;
+    char *nsbuf = NULL;
+    if (!field && is_named(o) && (name = json_string_value(json_object_get(o, "name")))) {
+        const char *dot = strrchr(name, '.');
+        if (dot) {
+            nsbuf = strndup(name, (size_t)(dot - name));
+            if (!nsbuf)
+                return EVL_ENOMEM;
+            own_ns = nsbuf;
+            name = dot + 1;
+        } else if (json_is_string(json_object_get(o, "namespace"))) {
+            own_ns = json_string_value(json_object_get(o, "namespace"));
+        }
+    }
+    const char **keys = malloc((n + 2) * sizeof *keys);
+    if (!keys) {
+        free(nsbuf);
         return EVL_ENOMEM;
+    }
     size_t i = 0;
     const char *k;
     json_t *e;
-    json_object_foreach(o, k, e) keys[i++] = k;
+    json_object_foreach(o, k, e)
+    {
+        if (!(name && !strcmp(k, "namespace")))
+            keys[i++] = k;
+    }
+    if (name && strcmp(own_ns, ns))
+        keys[i++] = "namespace";
+    n = i;
     qsort(keys, n, sizeof *keys, key_cmp);
     int rc = evl__sr_buf_byte(b, '{');
     for (i = 0; rc == 0 && i < n; i++) {
-        json_t *kv = json_string(keys[i]);
-        if (!kv) {
-            rc = EVL_ENOMEM;
-            break;
-        }
         if (i)
             rc = evl__sr_buf_byte(b, ',');
         if (!rc)
-            rc = emit_data(b, kv);
-        json_decref(kv);
+            rc = emit_str(b, keys[i], strlen(keys[i]));
         if (!rc)
             rc = evl__sr_buf_byte(b, ':');
         if (rc)
             break;
         e = json_object_get(o, keys[i]);
-        if (!strcmp(keys[i], "type") || !strcmp(keys[i], "items") ||
-            !strcmp(keys[i], "values")) {
-            rc = emit_schema(b, e, 0);
+        if (name && !strcmp(keys[i], "name")) {
+            rc = emit_str(b, name, strlen(name));
+        } else if (name && !strcmp(keys[i], "namespace")) {
+            rc = emit_str(b, own_ns, strlen(own_ns));
+        } else if (!strcmp(keys[i], "type") || !strcmp(keys[i], "items") ||
+                   !strcmp(keys[i], "values")) {
+            rc = name && !strcmp(keys[i], "type") ? emit_data(b, e)
+                                                  : emit_schema(b, e, 0, name ? own_ns : ns);
         } else if (!field && !strcmp(keys[i], "fields") && json_is_array(e)) {
             rc = evl__sr_buf_byte(b, '[');
             for (size_t f = 0; !rc && f < json_array_size(e); f++) {
                 if (f)
                     rc = evl__sr_buf_byte(b, ',');
                 if (!rc)
-                    rc = emit_object(b, json_array_get(e, f), 1);
+                    rc = emit_object(b, json_array_get(e, f), 1, own_ns);
             }
             if (!rc)
                 rc = evl__sr_buf_byte(b, ']');
@@ -775,24 +831,25 @@ static int emit_object(evl_sr_buf_t *b, json_t *o, int field)
         }
     }
     free(keys);
+    free(nsbuf);
     return rc ? rc : evl__sr_buf_byte(b, '}');
 }
 
-static int emit_schema(evl_sr_buf_t *b, json_t *v, int field)
+static int emit_schema(evl_sr_buf_t *b, json_t *v, int field, const char *ns)
 {
     if (json_is_object(v))
-        return emit_object(b, v, field);
+        return emit_object(b, v, field, ns);
     if (json_is_array(v)) {
         int rc = evl__sr_buf_byte(b, '[');
         for (size_t i = 0; !rc && i < json_array_size(v); i++) {
             if (i)
                 rc = evl__sr_buf_byte(b, ',');
             if (!rc)
-                rc = emit_schema(b, json_array_get(v, i), 0);
+                rc = emit_schema(b, json_array_get(v, i), 0, ns);
         }
         return rc ? rc : evl__sr_buf_byte(b, ']');
     }
-    return emit_data(b, v);
+    return json_is_string(v) ? emit_ref(b, v, ns) : emit_data(b, v);
 }
 
 /* ---- the format ---- */
@@ -849,7 +906,7 @@ static int avro_parse(const char *text, size_t len, const evl_sr_ref_text_t *ref
         goto fail;
     }
     evl_sr_buf_t b = {0};
-    if (emit_schema(&b, c.s->docs[c.s->ndocs - 1], 0) < 0 ||
+    if (emit_schema(&b, c.s->docs[c.s->ndocs - 1], 0, "") < 0 ||
         !(c.s->canonical = evl__sr_buf_str(&b))) {
         evl__sr_buf_free(&b);
         oom(&c);

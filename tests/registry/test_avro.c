@@ -853,3 +853,34 @@ Test(avro_codec, hostile_random_bytes_never_crash)
     F->free(s);
     F->free(l);
 }
+
+/* Names as Java's Schema.toString writes them: a namespace repeated on a
+ * nested type, a full name in the enclosing namespace, or the namespace
+ * inside the name, make no other schema (Python's avro adds the
+ * namespaces Java leaves out: the same schema must keep its id). */
+Test(avro_parse, namespaces_in_canonical_form)
+{
+    const char *plain = "{\"type\":\"record\",\"name\":\"User\",\"namespace\":\"evltest\",\"fields\":["
+                        "{\"name\":\"k\",\"type\":{\"type\":\"enum\",\"name\":\"Kind\",\"symbols\":[\"A\"]}},"
+                        "{\"name\":\"k2\",\"type\":\"Kind\"}]}";
+    const char *spelled[] = {
+        "{\"type\":\"record\",\"name\":\"User\",\"namespace\":\"evltest\",\"fields\":["
+        "{\"name\":\"k\",\"type\":{\"type\":\"enum\",\"name\":\"Kind\",\"namespace\":\"evltest\",\"symbols\":[\"A\"]}},"
+        "{\"name\":\"k2\",\"type\":\"evltest.Kind\"}]}",
+        "{\"type\":\"record\",\"name\":\"evltest.User\",\"fields\":["
+        "{\"name\":\"k\",\"type\":{\"type\":\"enum\",\"name\":\"evltest.Kind\",\"symbols\":[\"A\"]}},"
+        "{\"name\":\"k2\",\"type\":{\"type\":\"evltest.Kind\"}}]}"};
+    char *want = canon(plain);
+    for (size_t i = 0; i < 2; i++) {
+        char *got = canon(spelled[i]);
+        cr_assert_str_eq(got, want, "form %zu", i);
+        free(got);
+    }
+    /* a nested type in another namespace keeps it */
+    char *other = canon("{\"type\":\"record\",\"name\":\"User\",\"namespace\":\"evltest\",\"fields\":["
+                        "{\"name\":\"k\",\"type\":{\"type\":\"enum\",\"name\":\"Kind\",\"namespace\":\"x\","
+                        "\"symbols\":[\"A\"]}}]}");
+    cr_assert(strstr(other, "\"namespace\":\"x\""), "%s", other);
+    free(other);
+    free(want);
+}
