@@ -44,6 +44,8 @@ void evl__sr_put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* 1 to 255 bytes of UTF-8 without control characters (subjects travel as
+ * JSON strings in __schemas' keys). */
 bool evl__sr_subject_ok(const char *subject)
 {
     if (!subject || !*subject)
@@ -51,9 +53,16 @@ bool evl__sr_subject_ok(const char *subject)
     size_t n = strlen(subject);
     if (n > EVL_SR_SUBJECT_MAX)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)subject[i] < 0x20 || subject[i] == 0x7f)
+    const unsigned char *p = (const unsigned char *)subject, *end = p + n;
+    while (p < end) {
+        unsigned c = *p++;
+        int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
+        if (c < 0x20 || c == 0x7f || more < 0 || (c & 0xfe) == 0xc0 || end - p < more)
             return false;
+        for (int i = 0; i < more; i++)
+            if ((*p++ & 0xc0) != 0x80)
+                return false;
+    }
     return true;
 }
 

@@ -153,6 +153,10 @@ static int register_decide(evl_kv_t *kv, void *arg)
         return EVL_EREADONLY;
     }
     bool import = mode == EVL_MODE_IMPORT;
+    if (!import && a->opts && a->opts->id > 0) {
+        evl__sr_seterr("Subject '%s' is not in import mode: an id cannot be given", a->subject);
+        return EVL_EREADONLY;
+    }
     evl_sr_ver_t *vers = NULL;
     size_t nv = 0;
     int rc = evl__sr_versions(kv, reg, a->subject, &vers, &nv);
@@ -428,8 +432,10 @@ EVL_API int evl_registry_delete_subject(evl_registry_t *reg, const char *subject
                                         bool permanent, int **versions, size_t *count)
 {
     evl__sr_clearerr();
-    if (!evl__sr_subject_ok(subject))
+    if (!evl__sr_subject_ok(subject)) {
+        evl__sr_seterr("Subject '%s' not found.", subject ? subject : "");
         return EVL_ESUBJECT_NOTFOUND;
+    }
     del_args_t a = {.d = {.reg = reg}, .subject = subject, .permanent = permanent};
     int rc = run(reg, delete_decide, &a.d);
     if (!rc && versions) {
@@ -445,10 +451,14 @@ EVL_API int evl_registry_delete_version(evl_registry_t *reg, const char *subject
                                         bool permanent, int *deleted)
 {
     evl__sr_clearerr();
-    if (!evl__sr_subject_ok(subject))
+    if (!evl__sr_subject_ok(subject)) {
+        evl__sr_seterr("Subject '%s' not found.", subject ? subject : "");
         return EVL_ESUBJECT_NOTFOUND;
-    if (version == 0 || version < EVL_VERSION_LATEST)
+    }
+    if (version == 0 || version < EVL_VERSION_LATEST) {
+        evl__sr_seterr("The specified version '%d' is not a valid version id", version);
         return EVL_EVERSION_INVALID;
+    }
     del_args_t a = {.d = {.reg = reg}, .subject = subject, .version = version,
                     .permanent = permanent};
     int rc = run(reg, delete_decide, &a.d);
@@ -480,10 +490,6 @@ static int set_decide(evl_kv_t *kv, void *arg)
     a->was = -1;
     if (evl_kv_get(kv, reg->index, k, kl, (const void **)&v, &vl) == 0 && vl == 1)
         a->was = v[0];
-    if (config && evl__sr_mode(kv, reg, a->subject) == EVL_MODE_READONLY) {
-        evl__sr_seterr("READONLY mode");
-        return EVL_EREADONLY;
-    }
     if (a->value < 0) {
         if (a->was < 0) {
             if (!a->subject) { /* the global default stays */
