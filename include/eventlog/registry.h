@@ -372,6 +372,65 @@ EVL_API int evl_deserializer_poll(evl_deserializer_t *des, evl_consumer_t *cons,
 EVL_API void evl_deserializer_free(evl_deserializer_t *des);
 
 /* ------------------------------------------------------------------------ */
+/** @defgroup datum Generic data                                            */
+
+/*
+ * A generic datum: a value built in C, encoded with a serializer like its
+ * JSON text would be (and decoded into one), for programs that would
+ * rather not print JSON. Records and maps are objects, Avro unions
+ * {"branch": value} (evl_datum_union), Avro bytes and fixed strings of
+ * code points 0-255 (evl_datum_bytes), Protobuf's int64 numbers or
+ * strings. Containers own what is put in them; free the root only.
+ */
+typedef struct evl_datum evl_datum_t;
+typedef enum evl_datum_type {
+    EVL_DATUM_NULL = 0,
+    EVL_DATUM_BOOL,
+    EVL_DATUM_INT,
+    EVL_DATUM_DOUBLE,
+    EVL_DATUM_STRING,
+    EVL_DATUM_ARRAY,
+    EVL_DATUM_OBJECT
+} evl_datum_type_t;
+
+/** @brief Constructors (NULL on no memory). */
+EVL_API evl_datum_t *evl_datum_null(void);
+EVL_API evl_datum_t *evl_datum_bool(bool v);
+EVL_API evl_datum_t *evl_datum_int(int64_t v);
+EVL_API evl_datum_t *evl_datum_double(double v);
+/** @brief A string of len bytes of UTF-8 (NULL if not valid UTF-8). */
+EVL_API evl_datum_t *evl_datum_string(const char *s, size_t len);
+/** @brief Bytes as Avro's JSON encoding writes bytes and fixed. */
+EVL_API evl_datum_t *evl_datum_bytes(const void *p, size_t len);
+EVL_API evl_datum_t *evl_datum_array(void);
+EVL_API evl_datum_t *evl_datum_object(void);
+/** @brief {"branch": v}: v in the union branch named branch (Avro). Takes v. */
+EVL_API evl_datum_t *evl_datum_union(const char *branch, evl_datum_t *v);
+/** @brief Append v to array; set object's field name to v. Both take v
+ * (freed on failure). 0, EVL_EINVAL (not an array / object), EVL_ENOMEM. */
+EVL_API int evl_datum_append(evl_datum_t *array, evl_datum_t *v);
+EVL_API int evl_datum_set(evl_datum_t *object, const char *name, evl_datum_t *v);
+/** @brief Readers: the type; a scalar's value (0, "" for another type); an
+ * array's or object's size; an array's item i; an object's field name
+ * (NULL if none). Views are valid as long as the datum. */
+EVL_API evl_datum_type_t evl_datum_type(const evl_datum_t *d);
+EVL_API bool evl_datum_bool_value(const evl_datum_t *d);
+EVL_API int64_t evl_datum_int_value(const evl_datum_t *d);
+EVL_API double evl_datum_double_value(const evl_datum_t *d);
+EVL_API const char *evl_datum_string_value(const evl_datum_t *d, size_t *len);
+EVL_API size_t evl_datum_size(const evl_datum_t *d);
+EVL_API const evl_datum_t *evl_datum_at(const evl_datum_t *array, size_t i);
+EVL_API const evl_datum_t *evl_datum_get(const evl_datum_t *object, const char *name);
+EVL_API void evl_datum_free(evl_datum_t *d);
+
+/** @brief evl_serializer_encode of a datum. */
+EVL_API int evl_serializer_encode_datum(evl_serializer_t *ser, const evl_datum_t *d, void **out,
+                                        size_t *out_len);
+/** @brief evl_deserializer_decode into a datum (*out: evl_datum_free). */
+EVL_API int evl_deserializer_decode_datum(evl_deserializer_t *des, const void *data, size_t len,
+                                          evl_datum_t **out, int *id);
+
+/* ------------------------------------------------------------------------ */
 /** @defgroup rest Confluent's REST API                                     */
 
 typedef struct evl_registry_server evl_registry_server_t;
