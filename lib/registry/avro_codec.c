@@ -86,27 +86,6 @@ static void pop(cctx_t *c, size_t old)
  * Encoding: JSON -> binary
  * ====================================================================== */
 
-static int put_long(evl_sr_buf_t *b, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0);
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        uint8_t byte = z & 0x7F;
-        z >>= 7;
-        tmp[n++] = byte | (z ? 0x80 : 0);
-    } while (z);
-    return evl__sr_buf_put(b, tmp, n);
-}
-
-static int put_le(evl_sr_buf_t *b, uint64_t v, int n)
-{
-    uint8_t tmp[8];
-    for (int i = 0; i < n; i++)
-        tmp[i] = (uint8_t)(v >> (8 * i));
-    return evl__sr_buf_put(b, tmp, (size_t)n);
-}
-
 /* A JSON string of code points 0-255 as bytes; -1 when a code point is
  * above 255. Decoded in place into out (at least n bytes). */
 static long latin1(const char *s, size_t n, uint8_t *out)
@@ -192,14 +171,14 @@ static int enc_union(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_
         return fail(c, EVL_ESCHEMA_INVALID, "an empty union has no values");
     if (dflt) {
         /* A default's union value is of the first branch (spec). */
-        if ((rc = put_long(b, 0)) < 0)
+        if ((rc = evl__sr_put_zigzag(b, 0)) < 0)
             return rc;
         return enc(c, n->branches[0], v, b, depth + 1, dflt);
     }
     if (json_is_null(v)) {
         for (size_t i = 0; i < n->nbranches; i++)
             if (n->branches[i]->kind == EVL_AVRO_NULL)
-                return put_long(b, (int64_t)i);
+                return evl__sr_put_zigzag(b, (int64_t)i);
         return fail(c, EVL_ESCHEMA_INVALID, "null, but the union has no null branch");
     }
     if (json_is_object(v) && json_object_size(v) == 1) {
@@ -209,7 +188,7 @@ static int enc_union(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_
             const evl_avro_node_t *br = n->branches[i];
             if (strcmp(evl__avro_type_name(br), key) == 0 ||
                 (br->name && strcmp(br->name, key) == 0)) {
-                if ((rc = put_long(b, (int64_t)i)) < 0)
+                if ((rc = evl__sr_put_zigzag(b, (int64_t)i)) < 0)
                     return rc;
                 size_t o = push(c, "%s", key);
                 rc = enc(c, br, json_object_iter_value(json_object_iter(v)), b, depth + 1, 0);
@@ -226,7 +205,7 @@ static int enc_union(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_
             last = i;
         }
     if (cand == 1) {
-        if ((rc = put_long(b, (int64_t)last)) < 0)
+        if ((rc = evl__sr_put_zigzag(b, (int64_t)last)) < 0)
             return rc;
         return enc(c, n->branches[last], v, b, depth + 1, 0);
     }
@@ -264,7 +243,7 @@ static int enc_union(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_
                          "{\"type\": value}"
                        : "the value fits no branch of the union");
     }
-    rc = put_long(b, (int64_t)okat);
+    rc = evl__sr_put_zigzag(b, (int64_t)okat);
     if (!rc)
         rc = evl__sr_buf_put(b, good.p, good.n);
     evl__sr_buf_free(&good);
@@ -328,7 +307,7 @@ static int enc(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_t *b, 
             (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX))
             return fail(c, EVL_ESCHEMA_INVALID, "%lld is out of the range of an int",
                         (long long)json_integer_value(v));
-        return put_long(b, (int64_t)json_integer_value(v));
+        return evl__sr_put_zigzag(b, (int64_t)json_integer_value(v));
     case EVL_AVRO_FLOAT:
     case EVL_AVRO_DOUBLE:
         if (json_float(v, &d) < 0)
@@ -337,16 +316,16 @@ static int enc(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_t *b, 
             float f = (float)d;
             uint32_t u;
             memcpy(&u, &f, 4);
-            return put_le(b, u, 4);
+            return evl__sr_put_le(b, u, 4);
         } else {
             uint64_t u;
             memcpy(&u, &d, 8);
-            return put_le(b, u, 8);
+            return evl__sr_put_le(b, u, 8);
         }
     case EVL_AVRO_STRING:
         if (!json_is_string(v))
             return fail(c, EVL_ESCHEMA_INVALID, "expected a string");
-        if ((rc = put_long(b, (int64_t)json_string_length(v))) < 0)
+        if ((rc = evl__sr_put_zigzag(b, (int64_t)json_string_length(v))) < 0)
             return rc;
         return evl__sr_buf_put(b, json_string_value(v), json_string_length(v));
     case EVL_AVRO_BYTES:
@@ -362,7 +341,7 @@ static int enc(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_t *b, 
         else if (n->kind == EVL_AVRO_FIXED && (size_t)k != n->size)
             rc = fail(c, EVL_ESCHEMA_INVALID, "%ld bytes for fixed %s of size %zu", k,
                       n->fullname, n->size);
-        else if (n->kind == EVL_AVRO_BYTES && (rc = put_long(b, k)) < 0)
+        else if (n->kind == EVL_AVRO_BYTES && (rc = evl__sr_put_zigzag(b, k)) < 0)
             ;
         else
             rc = evl__sr_buf_put(b, tmp, (size_t)k);
@@ -373,13 +352,13 @@ static int enc(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_t *b, 
         long i = json_is_string(v) ? evl__avro_symbol_index(n, json_string_value(v)) : -1;
         if (i < 0)
             return fail(c, EVL_ESCHEMA_INVALID, "not a symbol of enum %s", n->fullname);
-        return put_long(b, i);
+        return evl__sr_put_zigzag(b, i);
     }
     case EVL_AVRO_ARRAY:
         if (!json_is_array(v))
             return fail(c, EVL_ESCHEMA_INVALID, "expected an array");
         if (json_array_size(v)) {
-            if ((rc = put_long(b, (int64_t)json_array_size(v))) < 0)
+            if ((rc = evl__sr_put_zigzag(b, (int64_t)json_array_size(v))) < 0)
                 return rc;
             for (size_t i = 0; i < json_array_size(v); i++) {
                 size_t o = push(c, "%zu", i);
@@ -394,14 +373,14 @@ static int enc(cctx_t *c, const evl_avro_node_t *n, json_t *v, evl_sr_buf_t *b, 
         if (!json_is_object(v))
             return fail(c, EVL_ESCHEMA_INVALID, "expected an object (map)");
         if (json_object_size(v)) {
-            if ((rc = put_long(b, (int64_t)json_object_size(v))) < 0)
+            if ((rc = evl__sr_put_zigzag(b, (int64_t)json_object_size(v))) < 0)
                 return rc;
             const char *k;
             json_t *e;
             json_object_foreach(v, k, e)
             {
                 size_t kl = strlen(k);
-                if ((rc = put_long(b, (int64_t)kl)) < 0 || (rc = evl__sr_buf_put(b, k, kl)) < 0)
+                if ((rc = evl__sr_put_zigzag(b, (int64_t)kl)) < 0 || (rc = evl__sr_buf_put(b, k, kl)) < 0)
                     return rc;
                 size_t o = push(c, "%s", k);
                 rc = enc(c, n->items, e, b, depth + 1, dflt);

@@ -31,6 +31,15 @@ void evl__sr_buf_free(evl_sr_buf_t *b);
  * left empty); NULL on no memory. */
 char *evl__sr_buf_str(evl_sr_buf_t *b);
 
+/* Encodings the formats share: a code point as UTF-8; a hex digit's value
+ * (-1: not one); an unsigned LEB128 varint (Protobuf); a zig-zag varint
+ * (Avro's int and long, the message-index array); n little-endian bytes. */
+int evl__sr_put_utf8(evl_sr_buf_t *b, uint32_t cp);
+int evl__sr_hexval(int c);
+int evl__sr_put_varint(evl_sr_buf_t *b, uint64_t v);
+int evl__sr_put_zigzag(evl_sr_buf_t *b, int64_t v);
+int evl__sr_put_le(evl_sr_buf_t *b, uint64_t v, int n);
+
 /* Reasons (for incompatibility, verbose compatibility answers): a list of
  * malloc'd strings. */
 typedef struct evl_sr_msgs {

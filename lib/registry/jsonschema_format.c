@@ -10,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* ---- formats ---- */
 
 static bool digits(const char *s, int n)
@@ -155,7 +144,7 @@ static bool ipv6_ok(const char *s, size_t len)
     }
     while (i < len) {
         size_t k = i;
-        while (i < len && hexval(s[i]) >= 0 && i - k < 5)
+        while (i < len && evl__sr_hexval(s[i]) >= 0 && i - k < 5)
             i++;
         if (i < len && s[i] == '.') {
             /* a trailing dotted IPv4 counts for two groups */
@@ -210,7 +199,7 @@ static bool uri_ok(const char *s, size_t len, bool need_scheme)
         unsigned char c = (unsigned char)s[j];
         if (!uri_char(c))
             return false;
-        if (c == '%' && (j + 2 >= len || hexval(s[j + 1]) < 0 || hexval(s[j + 2]) < 0))
+        if (c == '%' && (j + 2 >= len || evl__sr_hexval(s[j + 1]) < 0 || evl__sr_hexval(s[j + 2]) < 0))
             return false;
     }
     /* brackets only around an IPv6 host; '#' once */
@@ -321,7 +310,7 @@ bool evl__js_format_ok(const char *name, const char *s, size_t len)
             return false;
         for (size_t i = 0; i < 36; i++) {
             bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-            if (dash ? s[i] != '-' : hexval(s[i]) < 0)
+            if (dash ? s[i] != '-' : evl__sr_hexval(s[i]) < 0)
                 return false;
         }
         return true;

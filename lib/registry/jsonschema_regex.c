@@ -45,32 +45,6 @@ typedef struct rx_tr {
     double product; /* of counted repetitions: bounds regcomp's expansion */
 } rx_tr_t;
 
-static int put_utf8(evl_sr_buf_t *b, uint32_t cp)
-{
-    uint8_t s[4];
-    size_t n;
-    if (cp < 0x80) {
-        s[0] = (uint8_t)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        s[0] = (uint8_t)(0xc0 | (cp >> 6));
-        s[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        s[0] = (uint8_t)(0xe0 | (cp >> 12));
-        s[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        s[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        s[0] = (uint8_t)(0xf0 | (cp >> 18));
-        s[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-        s[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        s[3] = (uint8_t)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    return evl__sr_buf_put(b, s, n);
-}
-
 /* Decode one UTF-8 code point at *p (jansson gives valid UTF-8; a bad
  * byte is taken as itself). */
 static uint32_t next_cp(const char **pp, const char *end)
@@ -87,24 +61,13 @@ static uint32_t next_cp(const char **pp, const char *end)
     return c;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool read_hex(rx_tr_t *t, int n, uint32_t *out)
 {
     uint32_t v = 0;
     for (int i = 0; i < n; i++) {
-        if (t->p + i >= t->end || hexval(t->p[i]) < 0)
+        if (t->p + i >= t->end || evl__sr_hexval(t->p[i]) < 0)
             return false;
-        v = v * 16 + (uint32_t)hexval(t->p[i]);
+        v = v * 16 + (uint32_t)evl__sr_hexval(t->p[i]);
     }
     t->p += n;
     *out = v;
@@ -142,7 +105,7 @@ static int emit_lit(rx_tr_t *t, uint32_t cp)
     if (cp < 0x80 && strchr(".[]\\()*+?{}|^$", (int)cp))
         if (evl__sr_buf_byte(&t->out, '\\') < 0)
             return EVL_ENOMEM;
-    return put_utf8(&t->out, cp);
+    return evl__sr_put_utf8(&t->out, cp);
 }
 
 #define CLS_DIGIT "0-9"
@@ -162,7 +125,7 @@ static int emit_cls_cp(rx_tr_t *t, uint32_t cp)
     }
     if (cp == ']' || cp == '-' || cp == '^' || cp == '[')
         return evl__sr_buf_printf(&t->out, "[.%c.]", (char)cp);
-    return put_utf8(&t->out, cp);
+    return evl__sr_put_utf8(&t->out, cp);
 }
 
 /* A class escape after '\' inside brackets: *cp the code point, or

@@ -120,31 +120,9 @@ static char *json_name_of(const evl_pb_field_t *f)
 
 /* ---- encode ---- */
 
-static int put_varint(evl_sr_buf_t *b, uint64_t v)
-{
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        t[n] = (uint8_t)(v & 0x7F);
-        v >>= 7;
-        if (v)
-            t[n] |= 0x80;
-        n++;
-    } while (v);
-    return evl__sr_buf_put(b, t, n);
-}
-
 static int put_tag(evl_sr_buf_t *b, int32_t num, int wt)
 {
-    return put_varint(b, ((uint64_t)(uint32_t)num << 3) | (uint64_t)wt);
-}
-
-static int put_fixed(evl_sr_buf_t *b, uint64_t v, int n)
-{
-    uint8_t t[8];
-    for (int i = 0; i < n; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    return evl__sr_buf_put(b, t, (size_t)n);
+    return evl__sr_put_varint(b, ((uint64_t)(uint32_t)num << 3) | (uint64_t)wt);
 }
 
 static int b64dec(const char *s, size_t n, evl_sr_buf_t *out)
@@ -262,43 +240,43 @@ static void enc_value(cx_t *c, const evl_pb_field_t *f, int type, const json_t *
         if (get_int(j, 0, INT32_MIN, INT32_MAX, &v))
             goto bad;
         if (type == PB_SINT32)
-            rc = put_varint(b, (uint32_t)(((uint32_t)v << 1) ^ (uint32_t)((int32_t)v >> 31)));
+            rc = evl__sr_put_varint(b, (uint32_t)(((uint32_t)v << 1) ^ (uint32_t)((int32_t)v >> 31)));
         else if (type == PB_SFIXED32)
-            rc = put_fixed(b, v, 4);
+            rc = evl__sr_put_le(b, v, 4);
         else
-            rc = put_varint(b, v); /* negative: sign-extended to 10 bytes */
+            rc = evl__sr_put_varint(b, v); /* negative: sign-extended to 10 bytes */
         break;
     case PB_UINT32: case PB_FIXED32:
         if (get_int(j, 1, 0, UINT32_MAX, &v))
             goto bad;
-        rc = type == PB_FIXED32 ? put_fixed(b, v, 4) : put_varint(b, v);
+        rc = type == PB_FIXED32 ? evl__sr_put_le(b, v, 4) : evl__sr_put_varint(b, v);
         break;
     case PB_INT64: case PB_SFIXED64: case PB_SINT64:
         if (get_int(j, 0, INT64_MIN, INT64_MAX, &v))
             goto bad;
         if (type == PB_SINT64)
-            rc = put_varint(b, (v << 1) ^ (uint64_t)((int64_t)v >> 63));
+            rc = evl__sr_put_varint(b, (v << 1) ^ (uint64_t)((int64_t)v >> 63));
         else if (type == PB_SFIXED64)
-            rc = put_fixed(b, v, 8);
+            rc = evl__sr_put_le(b, v, 8);
         else
-            rc = put_varint(b, v);
+            rc = evl__sr_put_varint(b, v);
         break;
     case PB_UINT64: case PB_FIXED64:
         if (get_int(j, 1, 0, UINT64_MAX, &v))
             goto bad;
-        rc = type == PB_FIXED64 ? put_fixed(b, v, 8) : put_varint(b, v);
+        rc = type == PB_FIXED64 ? evl__sr_put_le(b, v, 8) : evl__sr_put_varint(b, v);
         break;
     case PB_BOOL:
         if (!json_is_boolean(j))
             goto bad;
-        rc = put_varint(b, json_is_true(j));
+        rc = evl__sr_put_varint(b, json_is_true(j));
         break;
     case PB_DOUBLE: {
         if (get_double(j, &d))
             goto bad;
         uint64_t u;
         memcpy(&u, &d, 8);
-        rc = put_fixed(b, u, 8);
+        rc = evl__sr_put_le(b, u, 8);
         break;
     }
     case PB_FLOAT: {
@@ -307,7 +285,7 @@ static void enc_value(cx_t *c, const evl_pb_field_t *f, int type, const json_t *
         float fl = (float)d;
         uint32_t u;
         memcpy(&u, &fl, 4);
-        rc = put_fixed(b, u, 4);
+        rc = evl__sr_put_le(b, u, 4);
         break;
     }
     case PB_ENUM:
@@ -319,17 +297,17 @@ static void enc_value(cx_t *c, const evl_pb_field_t *f, int type, const json_t *
                     break;
             if (!f->en || i == f->en->nvalues)
                 goto bad;
-            rc = put_varint(b, (uint64_t)(int64_t)f->en->values[i].number);
+            rc = evl__sr_put_varint(b, (uint64_t)(int64_t)f->en->values[i].number);
         } else {
             if (get_int(j, 0, INT32_MIN, INT32_MAX, &v))
                 goto bad;
-            rc = put_varint(b, v);
+            rc = evl__sr_put_varint(b, v);
         }
         break;
     case PB_STRING:
         if (!json_is_string(j))
             goto bad;
-        rc = put_varint(b, json_string_length(j));
+        rc = evl__sr_put_varint(b, json_string_length(j));
         if (!rc)
             rc = evl__sr_buf_put(b, json_string_value(j), json_string_length(j));
         break;
@@ -345,7 +323,7 @@ static void enc_value(cx_t *c, const evl_pb_field_t *f, int type, const json_t *
             goto bad;
         }
         if (!rc)
-            rc = put_varint(b, t.n);
+            rc = evl__sr_put_varint(b, t.n);
         if (!rc)
             rc = evl__sr_buf_put(b, t.p, t.n);
         evl__sr_buf_free(&t);
@@ -357,7 +335,7 @@ static void enc_value(cx_t *c, const evl_pb_field_t *f, int type, const json_t *
         evl_sr_buf_t t = {0};
         enc_msg(c, f->msg, j, &t, depth + 1);
         if (!c->rc)
-            rc = put_varint(b, t.n);
+            rc = evl__sr_put_varint(b, t.n);
         if (!c->rc && !rc)
             rc = evl__sr_buf_put(b, t.p, t.n);
         evl__sr_buf_free(&t);
@@ -431,7 +409,7 @@ static void enc_field(cx_t *c, const evl_pb_msg_t *m, const evl_pb_field_t *f, c
                     cfail(c, EVL_ENOMEM, "out of memory");
                 enc_value(c, f, f->type, v, &e, depth);
             }
-            if (!c->rc && (put_tag(b, f->number, 2) || put_varint(b, e.n) ||
+            if (!c->rc && (put_tag(b, f->number, 2) || evl__sr_put_varint(b, e.n) ||
                            evl__sr_buf_put(b, e.p, e.n)))
                 cfail(c, EVL_ENOMEM, "out of memory");
             evl__sr_buf_free(&e);
@@ -452,7 +430,7 @@ static void enc_field(cx_t *c, const evl_pb_msg_t *m, const evl_pb_field_t *f, c
             evl_sr_buf_t e = {0};
             for (size_t i = 0; i < n && !c->rc; i++)
                 enc_value(c, f, f->type, json_array_get(j, i), &e, depth);
-            if (!c->rc && (put_tag(b, f->number, 2) || put_varint(b, e.n) ||
+            if (!c->rc && (put_tag(b, f->number, 2) || evl__sr_put_varint(b, e.n) ||
                            evl__sr_buf_put(b, e.p, e.n)))
                 cfail(c, EVL_ENOMEM, "out of memory");
             evl__sr_buf_free(&e);

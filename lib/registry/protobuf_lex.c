@@ -63,41 +63,9 @@ static void adv(parser_t *p)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void put_utf8(parser_t *p, uint32_t cp)
 {
-    uint8_t b[4];
-    size_t k;
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        b[0] = (uint8_t)(0xC0 | (cp >> 6));
-        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xE0 | (cp >> 12));
-        b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 3;
-    } else {
-        b[0] = (uint8_t)(0xF0 | (cp >> 18));
-        b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 4;
-    }
-    if (evl__sr_buf_put(&p->str, b, k))
+    if (evl__sr_put_utf8(&p->str, cp))
         nomem(p);
 }
 
@@ -137,14 +105,14 @@ static void lex_string(parser_t *p)
         case 'v': v = 11; break;
         case '\\': case '\'': case '"': case '?': v = c; break;
         case 'x': case 'X': {
-            int h = hexval(peekc(p, 0));
+            int h = evl__sr_hexval(peekc(p, 0));
             if (h < 0) {
                 fail(p, "bad \\x escape");
                 return;
             }
             adv(p);
             v = h;
-            if ((h = hexval(peekc(p, 0))) >= 0) {
+            if ((h = evl__sr_hexval(peekc(p, 0))) >= 0) {
                 adv(p);
                 v = v * 16 + h;
             }
@@ -154,7 +122,7 @@ static void lex_string(parser_t *p)
             int nd = c == 'u' ? 4 : 8;
             uint32_t cp = 0;
             for (int k = 0; k < nd; k++) {
-                int h = hexval(peekc(p, 0));
+                int h = evl__sr_hexval(peekc(p, 0));
                 if (h < 0) {
                     fail(p, "bad \\u escape");
                     return;

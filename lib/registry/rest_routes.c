@@ -25,6 +25,7 @@
  * encoder as they are (it would refuse the whole answer): they are
  * answered as 404 when in the path and shown with '?' otherwise.
  */
+#include "format.h"
 #include "rest_int.h"
 
 #include <ctype.h>
@@ -94,14 +95,6 @@ static json_t *jstr(const char *s)
     return j;
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* Percent-decode s in place ('+' as a space when plus); false on a bad
  * escape, an encoded NUL, or text that is not UTF-8. */
 static bool decode(char *s, bool plus)
@@ -109,7 +102,7 @@ static bool decode(char *s, bool plus)
     char *w = s;
     for (const char *r = s; *r; r++) {
         if (*r == '%') {
-            int hi = hexval((unsigned char)r[1]), lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
+            int hi = evl__sr_hexval((unsigned char)r[1]), lo = hi < 0 ? -1 : evl__sr_hexval((unsigned char)r[2]);
             if (lo < 0 || (hi == 0 && lo == 0))
                 return false;
             *w++ = (char)(hi << 4 | lo);

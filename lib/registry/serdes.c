@@ -60,21 +60,6 @@ EVL_API char *evl_subject_name(evl_subject_strategy_t strategy, const char *topi
 
 /* ---- varints of the message-index array ---- */
 
-static int put_zigzag(evl_sr_buf_t *b, int64_t v)
-{
-    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n] = (uint8_t)(u & 0x7f);
-        u >>= 7;
-        if (u)
-            tmp[n] |= 0x80;
-        n++;
-    } while (u);
-    return evl__sr_buf_put(b, tmp, n);
-}
-
 static int get_zigzag(const uint8_t **p, const uint8_t *end, int64_t *out)
 {
     uint64_t u = 0;
@@ -177,9 +162,9 @@ static int encode(evl_serializer_t *ser, const char *json, size_t len, evl_sr_bu
         if (ser->depth == 1 && ser->path[0] == 0) {
             rc = evl__sr_buf_byte(b, 0);
         } else {
-            rc = put_zigzag(b, (int64_t)ser->depth);
+            rc = evl__sr_put_zigzag(b, (int64_t)ser->depth);
             for (size_t i = 0; !rc && i < ser->depth; i++)
-                rc = put_zigzag(b, ser->path[i]);
+                rc = evl__sr_put_zigzag(b, ser->path[i]);
         }
     }
     if (rc)

@@ -106,6 +106,72 @@ void evl__sr_msgs_free(evl_sr_msgs_t *m)
     m->n = m->cap = 0;
 }
 
+/* ---- encodings the formats share ---- */
+
+int evl__sr_put_utf8(evl_sr_buf_t *b, uint32_t cp)
+{
+    uint8_t s[4];
+    size_t n;
+    if (cp < 0x80) {
+        s[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        s[0] = (uint8_t)(0xc0 | (cp >> 6));
+        s[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        s[0] = (uint8_t)(0xe0 | (cp >> 12));
+        s[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        s[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        s[0] = (uint8_t)(0xf0 | (cp >> 18));
+        s[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+        s[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        s[3] = (uint8_t)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    return evl__sr_buf_put(b, s, n);
+}
+
+int evl__sr_hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int evl__sr_put_varint(evl_sr_buf_t *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        t[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            t[n] |= 0x80;
+        n++;
+    } while (v);
+    return evl__sr_buf_put(b, t, n);
+}
+
+int evl__sr_put_zigzag(evl_sr_buf_t *b, int64_t v)
+{
+    return evl__sr_put_varint(b, ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0));
+}
+
+int evl__sr_put_le(evl_sr_buf_t *b, uint64_t v, int n)
+{
+    uint8_t t[8];
+    for (int i = 0; i < n; i++)
+        t[i] = (uint8_t)(v >> (8 * i));
+    return evl__sr_buf_put(b, t, (size_t)n);
+}
+
 /* ---- the calling thread's last error message ---- */
 
 static _Thread_local char errmsg[1024];
