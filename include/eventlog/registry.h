@@ -169,7 +169,8 @@ typedef struct evl_register_opts {
  * EVL_ESCHEMA_INCOMPATIBLE (reasons in evl_registry_errmsg); EVL_EINVAL
  * (bad subject name: 1 to 255 bytes, no control characters);
  * EVL_ESUBJECT_NOTFOUND, EVL_EVERSION_NOTFOUND (a reference to nothing);
- * EVL_EREADONLY; or an error of the log. Thread-safe.
+ * EVL_EREADONLY; EVL_EBUSY (other writers kept __schemas moving for 1000
+ * attempts in a row); or an error of the log. Thread-safe.
  */
 EVL_API int evl_registry_register(evl_registry_t *reg, const char *subject,
                                   evl_schema_type_t type, const char *schema,

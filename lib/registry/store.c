@@ -497,8 +497,14 @@ static int sync_from(evl_registry_t *reg, bool rebuild, int64_t *end)
     }
     recs_free(&a);
     free(a.recs);
-    if (!rc && end)
-        *end = evl_reader_position(reg->rd);
+    if (!rc && end) {
+        /* every record below pi.end_offset was published before the reads
+         * began (next_offset moves after the frame is published), so the
+         * end is at least that: records compaction took from the tail
+         * leave the reader's position short of it */
+        int64_t pos = evl_reader_position(reg->rd);
+        *end = pos > pi.end_offset ? pos : pi.end_offset;
+    }
     return rc;
 }
 

@@ -127,6 +127,10 @@ static int run(evl_registry_t *reg, decide_fn *decide, decision_t *d)
     }
     pthread_mutex_unlock(&reg->mu);
     batch_free(&d->batch);
+    if (rc == EVL_SR_STALE) {
+        evl__sr_seterr("__schemas kept moving: %d attempts lost to other writers", MAX_ATTEMPTS);
+        rc = EVL_EBUSY;
+    }
     return rc;
 }
 
