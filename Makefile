@@ -52,13 +52,13 @@ CONNECT_TESTS  := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/test/connect/%)
 ACONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/asan/%.o)
 ACONNECT_TESTS := $(CONNECT_TEST_SRC:tests/connect/%.c=$(B)/asan/connect/%)
 SCONNECT_OBJ   := $(CONNECT_SRC:lib/%.c=$(B)/tsan/%.o)
-SREGISTRY_OBJ  := $(REGISTRY_SRC:lib/%.c=$(B)/tsan/%.o)
 # Schema registry (lib/registry): its own library on the core's public API.
 REGISTRY_SRC    := $(sort $(wildcard lib/registry/*.c))
 REGISTRY_LIBS   := -ljansson -lmicrohttpd -lm
 REGISTRY_OBJ    := $(REGISTRY_SRC:lib/%.c=$(B)/rel/%.o)
 TREGISTRY_OBJ   := $(REGISTRY_SRC:lib/%.c=$(B)/test/%.o)
 AREGISTRY_OBJ   := $(REGISTRY_SRC:lib/%.c=$(B)/asan/%.o)
+SREGISTRY_OBJ   := $(REGISTRY_SRC:lib/%.c=$(B)/tsan/%.o)
 REGISTRY_STATIC := $(B)/lib/libeventlog-registry.a
 REGISTRY_SHARED := $(B)/lib/libeventlog-registry.so.$(VERSION)
 REGISTRY_TEST_SRC := $(sort $(wildcard tests/registry/test_*.c))
