@@ -251,6 +251,7 @@ typedef struct closure {
     evl_sr_ref_text_t *v;
     char **texts; /* owned copies behind v[i].schema and v[i].name */
     size_t n, cap;
+    unsigned loads; /* bounds the work of a reference graph */
 } closure_t;
 
 static void closure_free(closure_t *c)
@@ -289,9 +290,14 @@ static int add_refs(evl_kv_t *kv, evl_registry_t *reg, const evl_schema_ref_t *r
             return rc;
         int id = 0;
         for (size_t j = 0; j < nv; j++)
-            if (!vers[j].deleted && (vers[j].version == r->version ||
-                                     (r->version == EVL_VERSION_LATEST && j + 1 == nv)))
-                id = vers[j].id;
+            if (!vers[j].deleted &&
+                (vers[j].version == r->version || r->version == EVL_VERSION_LATEST))
+                id = vers[j].id; /* latest: the last live one */
+        if (++c->loads > 4096) {
+            free(vers);
+            evl__sr_seterr("references: more than 4096 schemas to load");
+            return EVL_ESCHEMA_INVALID;
+        }
         free(vers);
         if (!id) {
             evl__sr_seterr("reference '%s': no version %d of subject '%s'", r->name, r->version,
@@ -332,6 +338,34 @@ static int add_refs(evl_kv_t *kv, evl_registry_t *reg, const evl_schema_ref_t *r
         evl__sr_info_clear(&info);
         if (rc)
             return rc;
+    }
+    return 0;
+}
+
+int evl__sr_resolve_refs(evl_kv_t *kv, evl_registry_t *reg, evl_schema_ref_t *refs, size_t nrefs)
+{
+    for (size_t i = 0; i < nrefs; i++) {
+        if (!refs[i].subject || !evl__sr_subject_ok(refs[i].subject)) {
+            evl__sr_seterr("reference %zu: bad subject", i);
+            return EVL_ESCHEMA_INVALID;
+        }
+        evl_sr_ver_t *vers;
+        size_t nv;
+        int rc = evl__sr_versions(kv, reg, refs[i].subject, &vers, &nv);
+        if (rc)
+            return rc;
+        int found = 0;
+        for (size_t j = 0; j < nv; j++)
+            if (!vers[j].deleted && (vers[j].version == refs[i].version ||
+                                     refs[i].version == EVL_VERSION_LATEST))
+                found = vers[j].version;
+        free(vers);
+        if (!found) {
+            evl__sr_seterr("reference '%s': no version %d of subject '%s'",
+                           refs[i].name ? refs[i].name : "", refs[i].version, refs[i].subject);
+            return nv ? EVL_EVERSION_NOTFOUND : EVL_ESUBJECT_NOTFOUND;
+        }
+        refs[i].version = found;
     }
     return 0;
 }
@@ -382,6 +416,18 @@ void evl__sr_parsed_free(evl_sr_parsed_t *p)
 int evl__sr_cached(evl_kv_t *kv, evl_registry_t *reg, int id, evl_schema_type_t *type,
                    const void **schema)
 {
+    uint32_t epoch = evl__sr_epoch(kv, reg);
+    if (epoch != reg->epoch) {
+        /* an id may mean another schema now: parse afresh, keep the old
+         * parses (serializers may hold them) until close */
+        while (reg->cache) {
+            evl_sr_cached_t *c = reg->cache;
+            reg->cache = c->next;
+            c->next = reg->retired;
+            reg->retired = c;
+        }
+        reg->epoch = epoch;
+    }
     for (evl_sr_cached_t *c = reg->cache; c; c = c->next)
         if (c->id == id) {
             *type = c->type;

@@ -55,13 +55,20 @@ bool evl__sr_subject_ok(const char *subject)
         return false;
     const unsigned char *p = (const unsigned char *)subject, *end = p + n;
     while (p < end) {
-        unsigned c = *p++;
+        uint32_t c = *p++;
         int more = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : -1;
-        if (c < 0x20 || c == 0x7f || more < 0 || (c & 0xfe) == 0xc0 || end - p < more)
+        if (c < 0x20 || c == 0x7f || more < 0 || end - p < more)
             return false;
-        for (int i = 0; i < more; i++)
-            if ((*p++ & 0xc0) != 0x80)
+        if (more)
+            c &= 0x3fu >> more;
+        for (int i = 0; i < more; i++) {
+            if ((*p & 0xc0) != 0x80)
                 return false;
+            c = c << 6 | (*p++ & 0x3f);
+        }
+        static const uint32_t least[] = {0, 0x80, 0x800, 0x10000};
+        if (c < least[more] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+            return false; /* overlong, past Unicode, or a surrogate */
     }
     return true;
 }
@@ -205,7 +212,10 @@ static int apply_hard_delete(evl_kv_t *kv, evl_registry_t *reg, const char *subj
         return rc;
     if (used)
         return 0;
-    /* the last user is gone: forget the schema, its hash and its refs */
+    /* the last user is gone: forget the schema, its hash and its refs (and
+     * tell the handles' caches that an id may now mean something else) */
+    if ((rc = evl__sr_bump_epoch(kv, reg)))
+        return rc;
     evl_schema_info_t info = {0};
     if ((rc = evl__sr_load(kv, reg, id, &info)))
         return rc == EVL_ESCHEMA_NOTFOUND ? 0 : rc;
@@ -310,6 +320,16 @@ static int apply_one(evl_kv_t *kv, evl_registry_t *reg, const rec_t *r)
             rc = apply_hard_delete(kv, reg, subject, (int)ver);
         else if (json_is_object(val))
             rc = apply_schema(kv, reg, subject, (int)ver, val);
+    } else if (strcmp(kt, "MAXID") == 0) {
+        /* the highest id ever given, kept when compaction takes the
+         * hard-deleted schemas that held it: ids are never given twice */
+        json_int_t id = json_integer_value(json_object_get(val, "id"));
+        uint32_t hi = 0;
+        rc = get_u32(kv, reg->index, (const uint8_t *)"N", 1, &hi);
+        if (rc == EVL_ENOTFOUND)
+            rc = 0;
+        if (!rc && id > (json_int_t)hi && id <= INT32_MAX)
+            rc = put_u32(kv, reg->index, (const uint8_t *)"N", 1, (uint32_t)id);
     } else if (strcmp(kt, "CONFIG") == 0 || strcmp(kt, "MODE") == 0) {
         bool config = kt[0] == 'C';
         uint8_t k[512];
@@ -364,6 +384,8 @@ static int collect_cb(void *arg, const void *k, size_t kl, const void *v, size_t
 static int clear_index(evl_kv_t *kv, evl_registry_t *reg)
 {
     keylist_t l = {0};
+    uint32_t epoch = 0;
+    get_u32(kv, reg->index, (const uint8_t *)"E", 1, &epoch);
     int rc = evl_kv_scan(kv, reg->index, NULL, 0, collect_cb, &l);
     for (size_t i = 0; i < l.n; i++) {
         if (!rc)
@@ -372,10 +394,27 @@ static int clear_index(evl_kv_t *kv, evl_registry_t *reg)
     }
     free(l.k);
     free(l.kl);
-    return rc;
+    /* the epoch goes on across a rebuild: cached parses must go */
+    return rc ? rc : put_u32(kv, reg->index, (const uint8_t *)"E", 1, epoch + 1);
 }
 
-static int64_t get_applied(evl_kv_t *kv, evl_registry_t *reg)
+int evl__sr_bump_epoch(evl_kv_t *kv, evl_registry_t *reg)
+{
+    uint32_t epoch = 0;
+    int rc = get_u32(kv, reg->index, (const uint8_t *)"E", 1, &epoch);
+    if (rc && rc != EVL_ENOTFOUND)
+        return rc;
+    return put_u32(kv, reg->index, (const uint8_t *)"E", 1, epoch + 1);
+}
+
+uint32_t evl__sr_epoch(evl_kv_t *kv, evl_registry_t *reg)
+{
+    uint32_t epoch = 0;
+    get_u32(kv, reg->index, (const uint8_t *)"E", 1, &epoch);
+    return epoch;
+}
+
+int64_t evl__sr_applied(evl_kv_t *kv, evl_registry_t *reg)
 {
     const uint8_t *v;
     size_t vl;
@@ -393,7 +432,7 @@ static int apply_fn(evl_kv_t *kv, void *arg)
     int rc;
     if (a->rebuild && (rc = clear_index(kv, a->reg)))
         return rc;
-    int64_t applied = a->rebuild ? 0 : get_applied(kv, a->reg);
+    int64_t applied = a->rebuild ? 0 : evl__sr_applied(kv, a->reg);
     for (size_t i = 0; i < a->n; i++) {
         if (a->recs[i].offset < applied)
             continue; /* another process applied it first */
@@ -413,7 +452,7 @@ static int apply_fn(evl_kv_t *kv, void *arg)
 static int applied_fn(evl_kv_t *kv, void *arg)
 {
     apply_t *a = arg;
-    a->from = get_applied(kv, a->reg);
+    a->from = evl__sr_applied(kv, a->reg);
     return 0;
 }
 
@@ -461,6 +500,7 @@ static int sync_from(evl_registry_t *reg, bool rebuild, int64_t *end)
     if (!a.recs)
         return EVL_ENOMEM;
     a.to = a.from;
+    int64_t end_at = a.from;
     for (;;) {
         const evl_record_t *r;
         rc = evl_reader_next(reg->rd, 0, &r);
@@ -481,10 +521,22 @@ static int sync_from(evl_registry_t *reg, bool rebuild, int64_t *end)
         } else if (rc != EVL_ETIMEDOUT) {
             break;
         }
-        if (a.n == APPLY_BATCH || (rc == EVL_ETIMEDOUT && (a.n || a.rebuild))) {
+        if (rc == EVL_ETIMEDOUT) {
+            /* every record below pi.end_offset was published before the
+             * reads began (next_offset moves after the frame is
+             * published), so the end is at least that: records compaction
+             * took from the tail leave the reader's position short of it.
+             * The index records that it is applied up to there. */
+            int64_t pos = evl_reader_position(reg->rd);
+            end_at = pos > pi.end_offset ? pos : pi.end_offset;
+            if (a.to < end_at)
+                a.to = end_at;
+        }
+        if (a.n == APPLY_BATCH || (rc == EVL_ETIMEDOUT && (a.n || a.rebuild || a.to > a.from))) {
             int wrc = evl_kv_write(reg->log, apply_fn, &a);
             recs_free(&a);
             a.rebuild = false;
+            a.from = a.to;
             if (wrc) {
                 rc = wrc;
                 break;
@@ -497,14 +549,8 @@ static int sync_from(evl_registry_t *reg, bool rebuild, int64_t *end)
     }
     recs_free(&a);
     free(a.recs);
-    if (!rc && end) {
-        /* every record below pi.end_offset was published before the reads
-         * began (next_offset moves after the frame is published), so the
-         * end is at least that: records compaction took from the tail
-         * leave the reader's position short of it */
-        int64_t pos = evl_reader_position(reg->rd);
-        *end = pos > pi.end_offset ? pos : pi.end_offset;
-    }
+    if (!rc && end)
+        *end = end_at;
     return rc;
 }
 
@@ -562,6 +608,9 @@ EVL_API int evl_registry_open(evl_log_t *log, evl_registry_t **out)
             rc = EVL_ENOMEM;
         if (!rc)
             rc = evl_config_set(tc, "cleanup.policy", "compact", NULL, 0);
+        /* a batch of deletions is one frame, so one atomic append */
+        if (!rc)
+            rc = evl_config_set(tc, "max.message.bytes", "67108864", NULL, 0);
         if (!rc)
             rc = evl_topic_create_internal(log, EVL_SR_TOPIC, 1, tc);
         if (rc == EVL_EEXIST)
@@ -590,11 +639,12 @@ EVL_API void evl_registry_close(evl_registry_t *reg)
 {
     if (!reg)
         return;
-    for (evl_sr_cached_t *c = reg->cache, *nx; c; c = nx) {
-        nx = c->next;
-        evl__sr_format(c->type)->free(c->schema);
-        free(c);
-    }
+    for (int list = 0; list < 2; list++)
+        for (evl_sr_cached_t *c = list ? reg->retired : reg->cache, *nx; c; c = nx) {
+            nx = c->next;
+            evl__sr_format(c->type)->free(c->schema);
+            free(c);
+        }
     evl_reader_close(reg->rd);
     evl_producer_close(reg->prod);
     pthread_mutex_destroy(&reg->mu);

@@ -12,6 +12,7 @@
  *   'R' subject 0 version id     "" (schema id refers to subject's version)
  *   'C' subject                  compatibility level (1 byte); subject "" global
  *   'M' subject                  mode (1 byte); subject "" global
+ *   'E'                          epoch of ids' meaning (4 bytes BE)
  * ids and versions are 4 bytes big-endian, so keys sort by number.
  */
 #ifndef EVL_REGISTRY_STORE_H
@@ -41,6 +42,9 @@ struct evl_registry {
     pthread_mutex_t mu;      /* the reader, the cache, and writes of this handle */
     evl_reader_t *rd;
     evl_sr_cached_t *cache;
+    evl_sr_cached_t *retired; /* parses an id no longer means (serializers
+                                 may still hold them): freed at close */
+    uint32_t epoch;           /* of the index when the cache was filled */
 };
 
 /* A stored version: what an 'S' entry holds. */
@@ -54,6 +58,14 @@ typedef struct evl_sr_ver {
  * offset the next record of __schemas gets, as far as this handle knows.
  * Called with reg->mu held. */
 int evl__sr_sync(evl_registry_t *reg, int64_t *end);
+
+/* Inside a kv transaction: the offset of __schemas the index is applied
+ * up to (a snapshot older than the end a sync reached is stale: another
+ * handle is rebuilding it); the epoch, moved when an id may change its
+ * meaning (a hard delete of its last version, a rebuild); move it. */
+int64_t evl__sr_applied(evl_kv_t *kv, evl_registry_t *reg);
+uint32_t evl__sr_epoch(evl_kv_t *kv, evl_registry_t *reg);
+int evl__sr_bump_epoch(evl_kv_t *kv, evl_registry_t *reg);
 
 /* Append msgs to __schemas (fsync) only if its next offset is still end:
  * 0, EVL_EAGAIN_STALE when it moved (sync and decide again), or an error. */
@@ -97,6 +109,9 @@ typedef struct evl_sr_parsed {
 int evl__sr_parse(evl_kv_t *kv, evl_registry_t *reg, evl_schema_type_t type, const char *text,
                   const evl_schema_ref_t *refs, size_t nrefs, evl_sr_parsed_t *out);
 void evl__sr_parsed_free(evl_sr_parsed_t *p);
+/* Inside a kv transaction: each reference to a live version (latest: the
+ * last live one, written into refs[i].version). */
+int evl__sr_resolve_refs(evl_kv_t *kv, evl_registry_t *reg, evl_schema_ref_t *refs, size_t nrefs);
 /* The parsed schema of id from the cache (parsed and cached on first use).
  * Borrowed: valid until the registry is closed. */
 int evl__sr_cached(evl_kv_t *kv, evl_registry_t *reg, int id, evl_schema_type_t *type,

@@ -10,14 +10,39 @@
 #include <string.h>
 
 /* Catch up, then run fn in a read transaction. */
+typedef struct fresh {
+    evl_registry_t *reg;
+    evl_kv_fn *fn;
+    void *arg;
+    int64_t end;
+} fresh_t;
+
+/* Answer only from an index applied up to where the sync got (a snapshot
+ * behind it is another handle's rebuild half done). */
+static int fresh_fn(evl_kv_t *kv, void *arg)
+{
+    fresh_t *f = arg;
+    if (evl__sr_applied(kv, f->reg) < f->end)
+        return EVL_SR_STALE;
+    return f->fn(kv, f->arg);
+}
+
 static int ask(evl_registry_t *reg, evl_kv_fn *fn, void *arg)
 {
     evl__sr_clearerr();
+    fresh_t f = {reg, fn, arg, 0};
+    int rc = EVL_SR_STALE;
     pthread_mutex_lock(&reg->mu);
-    int rc = evl__sr_sync(reg, NULL);
-    if (!rc)
-        rc = evl_kv_read(reg->log, fn, arg);
+    for (int attempt = 0; rc == EVL_SR_STALE && attempt < 1000; attempt++) {
+        rc = evl__sr_sync(reg, &f.end);
+        if (!rc)
+            rc = evl_kv_read(reg->log, fresh_fn, &f);
+    }
     pthread_mutex_unlock(&reg->mu);
+    if (rc == EVL_SR_STALE) {
+        evl__sr_seterr("the registry's index kept changing under this read");
+        rc = EVL_EBUSY;
+    }
     return rc;
 }
 
@@ -421,7 +446,11 @@ static int lookup_fn(evl_kv_t *kv, void *arg)
     lookup_q_t *q = arg;
     evl_sr_ver_t *vers;
     size_t nv;
-    int rc = evl__sr_versions(kv, q->reg, q->subject, &vers, &nv);
+    /* references to "latest" were stored as the version they meant */
+    int rc = evl__sr_resolve_refs(kv, q->reg, (evl_schema_ref_t *)q->refs, q->nrefs);
+    if (rc)
+        return rc;
+    rc = evl__sr_versions(kv, q->reg, q->subject, &vers, &nv);
     if (rc)
         return rc;
     int id = evl__sr_find_id(kv, q->reg, q->p->type, q->p->canonical, q->refs, q->nrefs);
@@ -457,9 +486,13 @@ EVL_API int evl_registry_lookup(evl_registry_t *reg, const char *subject,
     if (rc)
         return rc;
     evl_schema_info_t *info = calloc(1, sizeof *info);
-    lookup_q_t q = {.reg = reg, .subject = subject, .p = &p, .refs = refs, .nrefs = ref_count,
+    evl_schema_ref_t *own = ref_count ? calloc(ref_count, sizeof *own) : NULL;
+    if (own)
+        memcpy(own, refs, ref_count * sizeof *own);
+    lookup_q_t q = {.reg = reg, .subject = subject, .p = &p, .refs = own, .nrefs = ref_count,
                     .deleted = deleted, .out = info};
-    rc = info ? ask(reg, lookup_fn, &q) : EVL_ENOMEM;
+    rc = info && (own || !ref_count) ? ask(reg, lookup_fn, &q) : EVL_ENOMEM;
+    free(own);
     evl__sr_parsed_free(&p);
     if (rc) {
         evl_schema_info_free(info);

@@ -106,18 +106,37 @@ typedef struct decision {
     bool done; /* answered without writing */
 } decision_t;
 
+typedef struct fresh {
+    decide_fn *decide;
+    decision_t *d;
+    int64_t end;
+} fresh_t;
+
+/* Decide only on an index applied up to where the sync got: a snapshot
+ * behind it is another handle's rebuild half done. */
+static int fresh_fn(evl_kv_t *kv, void *arg)
+{
+    fresh_t *f = arg;
+    if (evl__sr_applied(kv, f->d->reg) < f->end)
+        return EVL_SR_STALE;
+    return f->decide(kv, f->d);
+}
+
 static int run(evl_registry_t *reg, decide_fn *decide, decision_t *d)
 {
     int rc = EVL_ESTATE;
     pthread_mutex_lock(&reg->mu);
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        int64_t end;
+        fresh_t f = {decide, d, 0};
         batch_free(&d->batch);
         d->done = false;
-        if ((rc = evl__sr_sync(reg, &end)))
+        if ((rc = evl__sr_sync(reg, &f.end)))
             break;
-        if ((rc = evl_kv_read(reg->log, decide, d)) || d->done || !d->batch.n)
+        if ((rc = evl_kv_read(reg->log, fresh_fn, &f)) == EVL_SR_STALE)
+            continue;
+        if (rc || d->done || !d->batch.n)
             break;
+        int64_t end = f.end;
         rc = evl__sr_append(reg, d->batch.m, d->batch.n, end);
         if (rc == EVL_SR_STALE)
             continue; /* someone wrote first: decide again on what is new */
@@ -156,6 +175,12 @@ static int register_decide(evl_kv_t *kv, void *arg)
         evl__sr_seterr("subject '%s' is in READONLY mode", a->subject);
         return EVL_EREADONLY;
     }
+    evl__sr_msgs_free(&a->why); /* reasons of a lost race are not this attempt's */
+    /* the references still there (not deleted since they were resolved) */
+    evl_schema_ref_t *refs = (evl_schema_ref_t *)a->refs;
+    int rrc = evl__sr_resolve_refs(kv, reg, refs, a->nrefs);
+    if (rrc)
+        return rrc;
     bool import = mode == EVL_MODE_IMPORT;
     if (!import && a->opts && a->opts->id > 0) {
         evl__sr_seterr("Subject '%s' is not in import mode: an id cannot be given", a->subject);
@@ -171,15 +196,23 @@ static int register_decide(evl_kv_t *kv, void *arg)
         free(vers);
         return id;
     }
-    /* already under this subject (and not deleted): its id and version */
+    /* already under this subject (and not deleted): its id and version;
+     * in IMPORT mode only if that is the id (and version) given */
     for (size_t i = nv; id > 0 && i-- > 0;)
-        if (!vers[i].deleted && vers[i].id == id) {
+        if (!vers[i].deleted && vers[i].id == id &&
+            (!import || (a->opts && a->opts->id == id &&
+                         (a->opts->version <= 0 || a->opts->version == vers[i].version)))) {
             a->id = id;
             a->version = vers[i].version;
             a->d.done = true;
             free(vers);
             return 0;
         }
+    if (nv && vers[nv - 1].version == INT32_MAX) {
+        free(vers);
+        evl__sr_seterr("subject '%s' has used every version number", a->subject);
+        return EVL_EFULL;
+    }
     int version = nv ? vers[nv - 1].version + 1 : 1;
     if (import) {
         if (!a->opts || a->opts->id <= 0) {
@@ -290,11 +323,19 @@ EVL_API int evl_registry_register_ex(evl_registry_t *reg, const char *subject,
         evl__sr_seterr("invalid subject name");
         return EVL_EINVAL;
     }
+    /* references to "latest" are stored as the version they meant */
+    evl_schema_ref_t *own = ref_count ? calloc(ref_count, sizeof *own) : NULL;
+    if (ref_count && !own)
+        return EVL_ENOMEM;
+    if (ref_count)
+        memcpy(own, refs, ref_count * sizeof *own);
     evl_sr_parsed_t p;
-    int rc = evl__sr_parse_new(reg, type, schema, refs, ref_count, &p);
-    if (rc)
+    int rc = evl__sr_parse_new(reg, type, schema, own, ref_count, &p);
+    if (rc) {
+        free(own);
         return rc;
-    reg_args_t a = {.d = {.reg = reg}, .subject = subject, .p = &p, .refs = refs,
+    }
+    reg_args_t a = {.d = {.reg = reg}, .subject = subject, .p = &p, .refs = own,
                     .nrefs = ref_count, .opts = opts};
     rc = run(reg, register_decide, &a.d);
     if (rc == EVL_ESCHEMA_INCOMPATIBLE)
@@ -303,6 +344,7 @@ EVL_API int evl_registry_register_ex(evl_registry_t *reg, const char *subject,
                             &a.why);
     evl__sr_msgs_free(&a.why);
     evl__sr_parsed_free(&p);
+    free(own);
     if (!rc) {
         if (id)
             *id = a.id;
@@ -425,6 +467,19 @@ static int delete_decide(evl_kv_t *kv, void *arg)
             a->out[a->nout++] = v->version;
     }
     free(vers);
+    if (!rc && a->permanent && a->nout) {
+        /* compaction drops hard-deleted schemas: keep the highest id given
+         * in a record of its own, so a rebuilt index never gives it again */
+        const uint8_t *v;
+        size_t vl;
+        uint32_t hi = 0;
+        if (evl_kv_get(kv, reg->index, "N", 1, (const void **)&v, &vl) == 0 && vl == 4)
+            hi = evl__sr_be32(v);
+        json_t *o = json_pack("{s:i}", "id", (json_int_t)hi);
+        char *val = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        rc = batch_add(&a->d.batch, key_named("MAXID", NULL), val, false);
+    }
     if (!rc && a->nout == 0) {
         evl__sr_seterr("Version %d not found", a->version);
         rc = EVL_EVERSION_NOTFOUND;
