@@ -329,7 +329,7 @@ fuzz: deps
 
 # Each fuzz target for a few seconds on its committed corpus.
 fuzz-smoke: deps
-	@$(MAKE) -s -C tests/fuzz smoke SMOKE_SECONDS=$(or $(SMOKE_SECONDS),8)
+	@$(MAKE) -s -C tests/fuzz smoke SMOKE_SECONDS=$(or $(SMOKE_SECONDS),6)
 
 # ---- install -------------------------------------------------------------------
 install: all
