@@ -484,9 +484,22 @@ static int sync_from(evl_registry_t *reg, bool rebuild, int64_t *end)
     int rc = 0;
     if (!rebuild && (rc = evl_kv_read(reg->log, applied_fn, &a)))
         return rc;
-    evl_partition_info_t pi;
-    if ((rc = evl_partition_info(reg->log, EVL_SR_TOPIC, 0, &pi)))
+    /* the partition's bounds from the reader (two index lookups; the
+     * partition's info would list its directory on every call) */
+    struct {
+        int64_t start_offset, end_offset;
+    } pi;
+    if ((rc = evl_reader_seek(reg->rd, EVL_OFFSET_END)))
         return rc;
+    pi.end_offset = evl_reader_position(reg->rd);
+    if ((rc = evl_reader_seek(reg->rd, EVL_OFFSET_BEGINNING)))
+        return rc;
+    pi.start_offset = evl_reader_position(reg->rd);
+    if (!rebuild && a.from == pi.end_offset) {
+        if (end)
+            *end = a.from; /* nothing new: the common case, no reads */
+        return 0;
+    }
     if (a.from > pi.end_offset || a.from < pi.start_offset) {
         /* the topic is not the one the index was built from (made again,
          * or trimmed): build the index anew */
