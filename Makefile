@@ -65,6 +65,17 @@ REGISTRY_TEST_SRC := $(sort $(wildcard tests/registry/test_*.c))
 REGISTRY_TESTS  := $(REGISTRY_TEST_SRC:tests/registry/%.c=$(B)/test/registry/%)
 AREGISTRY_TESTS := $(REGISTRY_TEST_SRC:tests/registry/%.c=$(B)/asan/registry/%)
 HDRS      += $(wildcard lib/registry/*.h)
+# Streams (lib/streams): its own library on the core's public API (and LMDB).
+STREAMS_SRC     := $(sort $(wildcard lib/streams/*.c))
+STREAMS_OBJ     := $(STREAMS_SRC:lib/%.c=$(B)/rel/%.o)
+TSTREAMS_OBJ    := $(STREAMS_SRC:lib/%.c=$(B)/test/%.o)
+ASTREAMS_OBJ    := $(STREAMS_SRC:lib/%.c=$(B)/asan/%.o)
+STREAMS_STATIC  := $(B)/lib/libeventlog-streams.a
+STREAMS_SHARED  := $(B)/lib/libeventlog-streams.so.$(VERSION)
+STREAMS_TEST_SRC := $(sort $(wildcard tests/streams/test_*.c))
+STREAMS_TESTS   := $(STREAMS_TEST_SRC:tests/streams/%.c=$(B)/test/streams/%)
+ASTREAMS_TESTS  := $(STREAMS_TEST_SRC:tests/streams/%.c=$(B)/asan/streams/%)
+HDRS      += $(wildcard lib/streams/*.h)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(B)/rel/%.o)
 TLIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/test/%.o)
 ALIB_OBJ  := $(LIB_SRC:lib/%.c=$(B)/asan/%.o)
@@ -85,7 +96,7 @@ TSANFLAGS = -O1 -g -fsanitize=thread
         check-symbols check-layers check-install torture fuzz fuzz-smoke soak-connect test-build
 
 all: deps $(SHARED) $(STATIC) $(EVL) $(EXAMPLES) $(CONNECT_STATIC) $(CONNECT_SHARED) \
-     $(REGISTRY_STATIC) $(REGISTRY_SHARED)
+     $(REGISTRY_STATIC) $(REGISTRY_SHARED) $(STREAMS_STATIC) $(STREAMS_SHARED)
 
 # ---- dependencies: install them when root, else say what to run ----------
 DEB_PKGS = liblmdb-dev libxxhash-dev libcriterion-dev pkg-config clang librdkafka-dev kcat libmosquitto-dev mosquitto mosquitto-clients libjansson-dev libmicrohttpd-dev curl openssl \
@@ -157,6 +168,17 @@ $(REGISTRY_SHARED): $(REGISTRY_OBJ) $(SHARED)
 	ln -sf libeventlog-registry.so.$(VERSION) $(B)/lib/libeventlog-registry.so.$(MAJOR)
 	ln -sf libeventlog-registry.so.$(MAJOR) $(B)/lib/libeventlog-registry.so
 
+$(STREAMS_STATIC): $(STREAMS_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@; ar rcs $@ $^
+
+$(STREAMS_SHARED): $(STREAMS_OBJ) $(SHARED)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libeventlog-streams.so.$(MAJOR) $(LDFLAGS) -o $@ $(STREAMS_OBJ) \
+	  -L$(B)/lib -leventlog $(LIBS)
+	ln -sf libeventlog-streams.so.$(VERSION) $(B)/lib/libeventlog-streams.so.$(MAJOR)
+	ln -sf libeventlog-streams.so.$(MAJOR) $(B)/lib/libeventlog-streams.so
+
 # ---- tool and examples (public API only, static link) ---------------------
 $(EVL): $(TOOL_SRC) $(wildcard tools/*.h) $(STATIC) $(CONNECT_STATIC) $(REGISTRY_STATIC) include/eventlog.h
 	@mkdir -p $(@D)
@@ -178,6 +200,12 @@ $(B)/examples/registry_%: examples/registry_%.c $(REGISTRY_STATIC) $(STATIC) inc
 	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(REGISTRY_STATIC) $(STATIC) $(LDFLAGS) \
 	  $(REGISTRY_LIBS) $(LIBS)
 
+# The streams examples link its library too.
+STREAMS_EXAMPLES := wordcount
+$(STREAMS_EXAMPLES:%=$(B)/examples/%): $(B)/examples/%: examples/%.c $(STREAMS_STATIC) $(STATIC) include/eventlog/streams.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(STREAMS_STATIC) $(STATIC) $(LDFLAGS) $(LIBS)
+
 # ---- tests ----------------------------------------------------------------
 # Tests link a library built with -DEVL_TESTING (fault-injection seams).
 $(B)/test/%.o: lib/%.c $(HDRS) | deps
@@ -192,6 +220,11 @@ $(B)/test/libevl_registry_test.a: $(TREGISTRY_OBJ)
 $(B)/test/registry/test_%: tests/registry/test_%.c tests/helpers.h $(wildcard tests/registry/*.h) $(B)/test/libevl_registry_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/registry -Ilib/registry $(CFLAGS) -o $@ $< $(B)/test/libevl_registry_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(REGISTRY_LIBS) $(LIBS)
+$(B)/test/libevl_streams_test.a: $(TSTREAMS_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/test/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/test/libevl_streams_test.a $(B)/test/libevl_test.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/test/libevl_streams_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 $(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
@@ -210,6 +243,11 @@ $(B)/asan/libevl_registry_test.a: $(AREGISTRY_OBJ)
 $(B)/asan/registry/test_%: tests/registry/test_%.c tests/helpers.h $(wildcard tests/registry/*.h) $(B)/asan/libevl_registry_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/registry -Ilib/registry $(CFLAGS) -o $@ $< $(B)/asan/libevl_registry_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(REGISTRY_LIBS) $(LIBS)
+$(B)/asan/libevl_streams_test.a: $(ASTREAMS_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/asan/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_test.a
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
 $(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
@@ -231,13 +269,13 @@ $(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connec
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
-test-unit: all $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS) check-symbols check-layers check-install
-	@set -e; for t in $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
+test-unit: all $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS) $(STREAMS_TESTS) check-symbols check-layers check-install
+	@set -e; for t in $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS) $(STREAMS_TESTS); do echo "== $$t"; EVL_EVL=$(CURDIR)/$(EVL) $$t $(CRITERION_FLAGS); done
 
 # Criterion exits 0 even when LeakSanitizer reports at a test's exit, so the
 # output is checked for reports too.
-test-asan: all $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS)
-	@set -e; for t in $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS); do echo "== $$t"; \
+test-asan: all $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS) $(ASTREAMS_TESTS)
+	@set -e; for t in $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS) $(ASTREAMS_TESTS); do echo "== $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  EVL_EVL=$(CURDIR)/$(EVL) EVL_TEST_QUICK=1 $$t $(CRITERION_FLAGS) 2>&1 | tee $(B)/asan/last.log; \
@@ -252,7 +290,7 @@ test-tsan: all $(TSAN_TESTS)
 # Every test program built first, two at a time (the suites then run one
 # after the other: their timings stay their own).
 test-build: all
-	@$(MAKE) -s -j2 $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS) $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS) $(TSAN_TESTS)
+	@$(MAKE) -s -j2 $(TESTS) $(CONNECT_TESTS) $(REGISTRY_TESTS) $(STREAMS_TESTS) $(ATESTS) $(ACONNECT_TESTS) $(AREGISTRY_TESTS) $(ASTREAMS_TESTS) $(TSAN_TESTS)
 	@$(MAKE) -s -j2 -C tests/fuzz all
 
 test: test-build

@@ -1,0 +1,197 @@
+/*
+ * eventlog/streams.h - stream processing on libeventlog
+ * (libeventlog-streams): Kafka Streams' model as a C library.
+ *
+ * An application describes a topology with the builder below: streams
+ * read from topics, transformed record by record (filter, map, flat_map,
+ * ...), grouped by key and aggregated into tables (count, reduce,
+ * aggregate) kept in state stores, and written to topics. Instances of the
+ * application (threads, or processes sharing the log directory) with one
+ * application.id split the work: a task per input partition of each
+ * sub-topology, assigned through the consumer-group machinery.
+ *
+ * A key changed before a grouping (group_by, or select_key/map then
+ * group_by_key) sends the records through a repartition topic
+ * APPLICATION_ID-NAME-repartition, made when missing, so that each key's
+ * records meet in one task.
+ *
+ * State: each task keeps its stores in an LMDB environment under
+ * state.dir (its own, per instance), and writes each commit's changes to
+ * the sub-topology's compacted changelog topic APPLICATION_ID-N-changelog
+ * (one partition per task); a task whose local state is gone (moved to
+ * another instance, state.dir deleted) restores it from there.
+ *
+ * processing.guarantee=exactly_once (the default here) means: after any
+ * number of kill -9s, every input record's effect is in the state and the
+ * output exactly once, and readers of the output never see results that
+ * are later undone. How (lib/streams/task.c has the argument in full): a
+ * task processes its input in batches whose extent (the input offsets) is
+ * fixed and made durable before processing starts; processing is a
+ * deterministic function of that extent and the committed state; outputs
+ * go through an idempotent producer; the commit writes the state changes,
+ * the new input positions and the producer sequences in one LMDB
+ * transaction (and the changes with a checkpoint as one atomic frame of
+ * the changelog). A batch interrupted by a crash is processed again from
+ * the same state over the same extent, so it sends the same records with
+ * the same sequences, which the output partitions recognise: nothing is
+ * appended twice and nothing appended is ever withdrawn. The callbacks
+ * must therefore be deterministic (no clocks, no randomness, no outside
+ * state) under exactly_once. at_least_once skips the fixed extent and
+ * the rewind: a crash may repeat the effect of the records since the last
+ * commit.
+ *
+ * Thread-safety: building is single-threaded; a running application's
+ * calls are thread-safe; callbacks run on the stream threads (a task's on
+ * one thread at a time).
+ */
+#ifndef EVENTLOG_STREAMS_H
+#define EVENTLOG_STREAMS_H
+
+#include <eventlog.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A record as the topology sees it (frozen struct). key NULL: a null key;
+ * value NULL: a null value (a tombstone for tables). Views are valid
+ * during the callback. */
+typedef struct evl_srec {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    int64_t timestamp; /**< event time, ms */
+} evl_srec_t;
+
+/** Where transforming callbacks put what they make (copied at once). */
+typedef struct evl_emit evl_emit_t;
+/** @brief Emit a record (map, flat_map: key and value; map_values,
+ * flat_map_values: the value, the key is the input's; select_key: the
+ * key, the value is the input's). timestamp < 0: the input's. 0 or
+ * EVL_ENOMEM, EVL_EINVAL (a second record from map or map_values). */
+EVL_API int evl_emit(evl_emit_t *em, const void *key, size_t key_len, const void *value,
+                     size_t value_len, int64_t timestamp);
+
+typedef bool evl_pred_fn(void *arg, const evl_srec_t *rec);
+/** A transformation: emits 0..n records (exactly one for map,
+ * map_values, select_key). A negative return fails the task. */
+typedef int evl_xform_fn(void *arg, const evl_srec_t *rec, evl_emit_t *em);
+typedef void evl_each_fn(void *arg, const evl_srec_t *rec);
+/** An aggregation step: the current aggregate (agg, NULL the first time
+ * for aggregate's initializer-less form) and the record; emit the new
+ * aggregate's bytes with evl_emit(em, NULL, 0, value, len, -1). */
+typedef int evl_agg_fn(void *arg, const evl_srec_t *rec, const void *agg, size_t agg_len,
+                       evl_emit_t *em);
+
+typedef struct evl_streams_builder evl_streams_builder_t;
+typedef struct evl_kstream evl_kstream_t;
+typedef struct evl_ktable evl_ktable_t;
+typedef struct evl_kgrouped evl_kgrouped_t;
+
+/** @brief A new builder. Handles made from it belong to it. */
+EVL_API int evl_streams_builder_new(evl_streams_builder_t **out);
+EVL_API void evl_streams_builder_free(evl_streams_builder_t *b);
+/** @brief The first error a builder call met (NULL if none): calls on a
+ * failed builder return NULL; evl_streams_new refuses it with this text. */
+EVL_API const char *evl_streams_builder_error(const evl_streams_builder_t *b);
+
+/** @brief A stream of topic's records. */
+EVL_API evl_kstream_t *evl_stream(evl_streams_builder_t *b, const char *topic);
+EVL_API evl_kstream_t *evl_stream_filter(evl_kstream_t *s, evl_pred_fn *fn, void *arg);
+EVL_API evl_kstream_t *evl_stream_filter_not(evl_kstream_t *s, evl_pred_fn *fn, void *arg);
+EVL_API evl_kstream_t *evl_stream_map(evl_kstream_t *s, evl_xform_fn *fn, void *arg);
+EVL_API evl_kstream_t *evl_stream_map_values(evl_kstream_t *s, evl_xform_fn *fn, void *arg);
+EVL_API evl_kstream_t *evl_stream_flat_map(evl_kstream_t *s, evl_xform_fn *fn, void *arg);
+EVL_API evl_kstream_t *evl_stream_flat_map_values(evl_kstream_t *s, evl_xform_fn *fn, void *arg);
+EVL_API evl_kstream_t *evl_stream_select_key(evl_kstream_t *s, evl_xform_fn *fn, void *arg);
+EVL_API evl_kstream_t *evl_stream_peek(evl_kstream_t *s, evl_each_fn *fn, void *arg);
+/** @brief The records of a and b, in the order they are processed. */
+EVL_API evl_kstream_t *evl_stream_merge(evl_kstream_t *a, evl_kstream_t *b);
+/** @brief Branches: each record goes to the first branch whose predicate
+ * holds (out[i] for preds[i]); with a NULL predicate last, the rest. */
+EVL_API int evl_stream_branch(evl_kstream_t *s, evl_pred_fn *const *preds, void *const *args,
+                              size_t n, evl_kstream_t **out);
+/** @brief A terminal: fn for each record. */
+EVL_API int evl_stream_foreach(evl_kstream_t *s, evl_each_fn *fn, void *arg);
+/** @brief A terminal: append to topic (made when missing with the
+ * partitions of the input), keyed records by the key's hash as the
+ * producer's partitioner does. */
+EVL_API int evl_stream_to(evl_kstream_t *s, const char *topic);
+
+/** @brief Group by the record's key (repartitioned first if the key was
+ * changed upstream). */
+EVL_API evl_kgrouped_t *evl_stream_group_by_key(evl_kstream_t *s);
+/** @brief Group by a key fn emits (select_key, then group_by_key). */
+EVL_API evl_kgrouped_t *evl_stream_group_by(evl_kstream_t *s, evl_xform_fn *fn, void *arg);
+/** @brief A table of each key's number of records: values are 8-byte
+ * big-endian int64 (Kafka's Long serde), kept in store (a name). */
+EVL_API evl_ktable_t *evl_grouped_count(evl_kgrouped_t *g, const char *store);
+/** @brief Each key's records combined by fn (agg NULL for a key's first
+ * record: its value is taken as is). */
+EVL_API evl_ktable_t *evl_grouped_reduce(evl_kgrouped_t *g, evl_agg_fn *fn, void *arg,
+                                         const char *store);
+/** @brief Each key's aggregate: init (may be NULL: empty) then fn per
+ * record. */
+EVL_API evl_ktable_t *evl_grouped_aggregate(evl_kgrouped_t *g, const void *init, size_t init_len,
+                                            evl_agg_fn *fn, void *arg, const char *store);
+/** @brief The table's changes as a stream (each update of a key). */
+EVL_API evl_kstream_t *evl_table_to_stream(evl_ktable_t *t);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup run Running an application                                    */
+
+typedef struct evl_streams evl_streams_t;
+
+/**
+ * @brief An application of topology b on log, with settings given as
+ * npairs name/value pairs (pairs[2i], pairs[2i+1]); Kafka Streams' names:
+ *   application.id (required)     the group id and prefix of its topics
+ *   num.stream.threads [1]
+ *   processing.guarantee [exactly_once]  exactly_once | at_least_once
+ *   commit.interval.ms [100]       the longest a poll waits for records;
+ *                                  each batch polled is committed
+ *   state.dir [/tmp/evl-streams]   this instance's state stores (one
+ *                                  directory per instance on a machine)
+ * Topics the topology reads must exist (repartition and changelog topics
+ * are made when missing). b serves one application and must outlive it.
+ * An unknown name or a bad value is refused, naming it.
+ * @return 0, EVL_ECONFIG (with a message in errbuf), EVL_EINVAL (a failed
+ * builder: its error in errbuf), EVL_ENOTFOUND (an input topic), or an
+ * error of the log.
+ */
+EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
+                            const char *const *pairs, size_t npairs, char *errbuf,
+                            size_t errlen, evl_streams_t **out);
+/** @brief Start the stream threads. */
+EVL_API int evl_streams_start(evl_streams_t *app);
+/** @brief Stop: each task commits, the threads end, the group is left. A
+ * task that failed makes this return its error. NULL accepted. */
+EVL_API int evl_streams_close(evl_streams_t *app);
+/** @brief The first error a task failed with (0 while all run). */
+EVL_API int evl_streams_error(evl_streams_t *app, char *buf, size_t len);
+
+/**
+ * @brief Interactive query: key's value in store, as this instance's
+ * tasks last committed it (copied into *val, malloc'd; free()). A key
+ * whose task runs in another instance is not found here.
+ * @return 0, EVL_ENOTFOUND (no such key, or no such store), EVL_ENOMEM.
+ */
+EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const void *key,
+                                  size_t key_len, void **val, size_t *val_len);
+
+/** Metrics of the instance's tasks, summed (EVL_SM_*). */
+#define EVL_SM_RECORDS 0      /**< input records processed */
+#define EVL_SM_COMMITS 1      /**< commits */
+#define EVL_SM_RESTORED 2     /**< records restored from changelogs */
+#define EVL_SM_TASKS 3        /**< tasks running now */
+#define EVL_SM_REPLAYED 4     /**< batches processed again after a crash */
+EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

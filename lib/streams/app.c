@@ -1,0 +1,413 @@
+/*
+ * app.c - a running application: its settings, its stream threads, each a
+ * member of the consumer group APPLICATION_ID subscribed to every input of
+ * the topology (the range assignor gives co-partitioned topics' partition
+ * P to one member), the tasks each thread opens for the partitions it is
+ * given and closes when they are taken away, and the records it polls
+ * handed to their tasks in batches. Positions are the tasks' own (in
+ * their checkpoints), so the group's committed offsets are not used: a
+ * thread seeks each partition it is given to its task's position.
+ */
+#include "streams_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POLL_MAX 500
+
+void evl__app_fail(evl_streams_t *app, int rc, const char *fmt, ...)
+{
+    pthread_mutex_lock(&app->mu);
+    if (!app->error) {
+        app->error = rc;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(app->errmsg, sizeof app->errmsg, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&app->mu);
+    atomic_store(&app->stop, true);
+}
+
+typedef struct thr {
+    evl_streams_t *app;
+    evl_consumer_t *cons;
+    evl_task_t **tasks;
+    size_t ntasks;
+} thr_t;
+
+static void app_add_task(evl_streams_t *app, evl_task_t *t, bool add)
+{
+    pthread_mutex_lock(&app->mu);
+    if (add) {
+        evl_task_t **v = realloc(app->tasks, (app->ntasks + 1) * sizeof *v);
+        if (v) {
+            app->tasks = v;
+            app->tasks[app->ntasks++] = t;
+        }
+    } else {
+        for (size_t i = 0; i < app->ntasks; i++)
+            if (app->tasks[i] == t)
+                app->tasks[i] = app->tasks[--app->ntasks];
+    }
+    atomic_store(&app->metrics[EVL_SM_TASKS], (long long)app->ntasks);
+    pthread_mutex_unlock(&app->mu);
+}
+
+static bool assigned(const evl_topic_partition_t *a, size_t n, const char *topic, int p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].partition == p && !strcmp(a[i].topic, topic))
+            return true;
+    return false;
+}
+
+/* The tasks the current assignment calls for: open the missing ones (and
+ * put the consumer at their positions), close those no longer wanted. */
+static void retask(thr_t *th)
+{
+    evl_streams_t *app = th->app;
+    evl_topic_partition_t *a = NULL;
+    size_t n = 0;
+    if (evl_consumer_assignment(th->cons, &a, &n))
+        return;
+    for (size_t i = 0; i < th->ntasks;) {
+        evl_task_t *t = th->tasks[i];
+        evl_sub_t *s = evl__task_sub(t);
+        bool keep = true;
+        for (size_t k = 0; k < s->nsources; k++)
+            keep &= assigned(a, n, s->sources[k], evl__task_partition(t));
+        if (keep) {
+            i++;
+            continue;
+        }
+        app_add_task(app, t, false);
+        evl__task_close(t);
+        th->tasks[i] = th->tasks[--th->ntasks];
+    }
+    for (size_t si = 0; si < app->nsubs; si++) {
+        evl_sub_t *s = &app->subs[si];
+        for (int p = 0; p < s->partitions; p++) {
+            bool all = true, have = false;
+            for (size_t k = 0; k < s->nsources; k++)
+                all &= assigned(a, n, s->sources[k], p);
+            for (size_t i = 0; i < th->ntasks; i++)
+                have |= evl__task_sub(th->tasks[i]) == s && evl__task_partition(th->tasks[i]) == p;
+            if (!all || have)
+                continue;
+            evl_task_t *t;
+            int rc = evl__task_open(app, s, p, &t);
+            if (rc) {
+                evl__app_fail(app, rc, "task %zu_%d: opening: %s", si, p, evl_strerror(rc));
+                free(a);
+                return;
+            }
+            evl_task_t **v = realloc(th->tasks, (th->ntasks + 1) * sizeof *v);
+            if (!v) {
+                evl__task_close(t);
+                evl__app_fail(app, EVL_ENOMEM, "out of memory");
+                free(a);
+                return;
+            }
+            th->tasks = v;
+            th->tasks[th->ntasks++] = t;
+            app_add_task(app, t, true);
+            for (size_t k = 0; k < s->nsources; k++)
+                evl_consumer_seek(th->cons, s->sources[k], p, evl__task_position(t, k));
+        }
+    }
+    free(a);
+}
+
+static void on_rebalance(evl_consumer_t *cons, int event, const evl_topic_partition_t *parts,
+                         size_t count, void *opaque)
+{
+    thr_t *th = opaque;
+    (void)cons;
+    (void)event;
+    (void)parts;
+    (void)count;
+    retask(th);
+}
+
+/* The task reading topic's partition p, and which of its sources it is. */
+static evl_task_t *task_for(thr_t *th, const char *topic, int p, size_t *src)
+{
+    for (size_t i = 0; i < th->ntasks; i++) {
+        evl_sub_t *s = evl__task_sub(th->tasks[i]);
+        if (evl__task_partition(th->tasks[i]) != p)
+            continue;
+        for (size_t k = 0; k < s->nsources; k++)
+            if (!strcmp(s->sources[k], topic)) {
+                *src = k;
+                return th->tasks[i];
+            }
+    }
+    return NULL;
+}
+
+typedef struct item {
+    const evl_record_t *rec;
+    size_t src;
+    evl_task_t *task;
+} item_t;
+
+/* Each task's records: by task, then source, then offset. */
+static int item_cmp(const void *x, const void *y)
+{
+    const item_t *a = x, *b = y;
+    if (a->task != b->task)
+        return a->task < b->task ? -1 : 1;
+    if (a->src != b->src)
+        return a->src < b->src ? -1 : 1;
+    int64_t oa = evl_record_offset(a->rec), ob = evl_record_offset(b->rec);
+    return oa < ob ? -1 : oa > ob;
+}
+
+static int run_batch(thr_t *th, const evl_record_t **recs, size_t n)
+{
+    item_t *it = malloc(n * sizeof *it);
+    const evl_record_t **r = malloc(n * sizeof *r);
+    size_t *src = malloc(n * sizeof *src);
+    int rc = it && r && src ? 0 : EVL_ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        size_t k;
+        evl_task_t *t = task_for(th, evl_record_topic(recs[i]), evl_record_partition(recs[i]), &k);
+        /* records below the task's position were processed before */
+        if (t && evl_record_offset(recs[i]) >= evl__task_position(t, k))
+            it[m++] = (item_t){recs[i], k, t};
+    }
+    qsort(it, m, sizeof *it, item_cmp);
+    for (size_t i = 0; !rc && i < m;) {
+        size_t j = i;
+        while (j < m && it[j].task == it[i].task) {
+            r[j - i] = it[j].rec;
+            src[j - i] = it[j].src;
+            j++;
+        }
+        rc = evl__task_process(it[i].task, r, src, j - i);
+        if (rc) {
+            evl_sub_t *s = evl__task_sub(it[i].task);
+            evl__app_fail(th->app, rc, "task %d_%d: %s", s->id, evl__task_partition(it[i].task),
+                          evl_strerror(rc));
+        }
+        i = j;
+    }
+    free(it);
+    free(r);
+    free(src);
+    return rc;
+}
+
+static void *thread_main(void *arg)
+{
+    thr_t *th = arg;
+    evl_streams_t *app = th->app;
+    const evl_record_t *recs[POLL_MAX];
+    while (!atomic_load(&app->stop)) {
+        size_t n = 0;
+        int rc = evl_consumer_poll(th->cons, app->commit_ms, recs, POLL_MAX, &n);
+        if (rc == EVL_ETIMEDOUT)
+            continue;
+        if (rc) {
+            evl__app_fail(app, rc, "polling: %s", evl_strerror(rc));
+            break;
+        }
+        if (run_batch(th, recs, n))
+            break;
+    }
+    for (size_t i = 0; i < th->ntasks; i++) {
+        app_add_task(app, th->tasks[i], false);
+        evl__task_close(th->tasks[i]);
+    }
+    th->ntasks = 0;
+    evl_consumer_close(th->cons);
+    th->cons = NULL;
+    return NULL;
+}
+
+/* ---- the application ---- */
+
+static const char *const guarantees[] = {"exactly_once", "exactly_once_v2", "at_least_once",
+                                         NULL};
+static const evl_confkey_t keys[] = {
+    {"application.id", EVL_CONF_STRING, NULL, 0, -1, NULL, 0, NULL, NULL,
+     "the group id and the prefix of the application's topics"},
+    {"num.stream.threads", EVL_CONF_INT, "1", 1, 64, NULL, 0, NULL, NULL, "stream threads"},
+    {"processing.guarantee", EVL_CONF_ENUM, "exactly_once", 0, -1, guarantees, 0, NULL, NULL,
+     "exactly_once or at_least_once"},
+    {"commit.interval.ms", EVL_CONF_INT, "100", 1, 600000, NULL, 0, NULL, NULL,
+     "the longest a poll waits; each batch is committed"},
+    {"state.dir", EVL_CONF_STRING, "/tmp/evl-streams", 0, -1, NULL, 0, NULL, NULL,
+     "this instance's state stores"},
+};
+
+EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
+                            const char *const *pairs, size_t npairs, char *errbuf,
+                            size_t errlen, evl_streams_t **out)
+{
+    *out = NULL;
+    char dummy[8];
+    if (!errbuf || !errlen) {
+        errbuf = dummy;
+        errlen = sizeof dummy;
+    }
+    errbuf[0] = 0;
+    if (!b || b->err[0]) {
+        snprintf(errbuf, errlen, "%s", b ? b->err : "no topology");
+        return EVL_EINVAL;
+    }
+    evl_confdef_t *def;
+    evl_conf_t *c = NULL;
+    int rc = evl_confdef_new("streams", keys, sizeof keys / sizeof *keys, &def);
+    if (rc)
+        return rc;
+    rc = evl_conf_parse(def, 0, pairs, npairs, &c, errbuf, errlen);
+    evl_streams_t *app = rc ? NULL : calloc(1, sizeof *app);
+    if (!rc && !app)
+        rc = EVL_ENOMEM;
+    if (!rc) {
+        app->log = log;
+        app->b = (evl_streams_builder_t *)b;
+        pthread_mutex_init(&app->mu, NULL);
+        app->app_id = strdup(evl_conf_str(c, "application.id"));
+        app->state_dir = strdup(evl_conf_str(c, "state.dir"));
+        app->nthreads = (int)evl_conf_int(c, "num.stream.threads");
+        app->commit_ms = (int)evl_conf_int(c, "commit.interval.ms");
+        app->eos = strcmp(evl_conf_str(c, "processing.guarantee"), "at_least_once") != 0;
+        if (!app->app_id || !app->state_dir)
+            rc = EVL_ENOMEM;
+        else if (!*app->app_id) {
+            snprintf(errbuf, errlen, "application.id: must not be empty");
+            rc = EVL_ECONFIG;
+        }
+        if (!rc)
+            rc = evl__topo_finish(app, errbuf, errlen);
+        if (rc) {
+            evl_streams_close(app);
+            app = NULL;
+        }
+    }
+    evl_conf_free(c);
+    evl_confdef_free(def);
+    *out = app;
+    return rc;
+}
+
+EVL_API int evl_streams_start(evl_streams_t *app)
+{
+    if (app->threads)
+        return EVL_ESTATE;
+    size_t ntopics = 0;
+    for (size_t i = 0; i < app->nsubs; i++)
+        ntopics += app->subs[i].nsources;
+    const char **topics = calloc(ntopics + 1, sizeof *topics);
+    app->threads = calloc((size_t)app->nthreads, sizeof *app->threads);
+    thr_t *ths = calloc((size_t)app->nthreads, sizeof *ths);
+    if (!topics || !app->threads || !ths) {
+        free(topics);
+        free(ths);
+        return EVL_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < app->nsubs; i++)
+        for (size_t j = 0; j < app->subs[i].nsources; j++)
+            topics[k++] = app->subs[i].sources[j];
+    int rc = 0;
+    for (int i = 0; !rc && i < app->nthreads; i++) {
+        thr_t *th = &ths[i];
+        th->app = app;
+        evl_config_t *cc = evl_config_new();
+        rc = cc ? 0 : EVL_ENOMEM;
+        if (!rc)
+            rc = evl_config_set(cc, "group.id", app->app_id, NULL, 0);
+        if (!rc)
+            rc = evl_config_set(cc, "enable.auto.commit", "false", NULL, 0);
+        if (!rc)
+            rc = evl_config_set(cc, "auto.offset.reset", "earliest", NULL, 0);
+        if (!rc)
+            rc = evl_config_set(cc, "partition.assignment.strategy", "range", NULL, 0);
+        if (!rc)
+            rc = evl_consumer_new(app->log, cc, &th->cons);
+        evl_config_free(cc);
+        if (!rc) {
+            evl_consumer_set_rebalance_cb(th->cons, on_rebalance, th);
+            rc = evl_consumer_subscribe(th->cons, topics, k);
+        }
+        if (!rc && pthread_create(&app->threads[i], NULL, thread_main, th))
+            rc = EVL_ENOMEM;
+        if (rc && th->cons) {
+            evl_consumer_close(th->cons);
+            th->cons = NULL;
+        }
+    }
+    free(topics);
+    app->thr = ths;
+    if (rc)
+        atomic_store(&app->stop, true);
+    return rc;
+}
+
+EVL_API int evl_streams_close(evl_streams_t *app)
+{
+    if (!app)
+        return 0;
+    atomic_store(&app->stop, true);
+    thr_t *ths = app->thr;
+    for (int i = 0; app->threads && i < app->nthreads; i++)
+        if (ths && ths[i].app)
+            pthread_join(app->threads[i], NULL);
+    for (int i = 0; ths && i < app->nthreads; i++)
+        free(ths[i].tasks);
+    free(ths);
+    free(app->threads);
+    for (size_t i = 0; i < app->nsubs; i++) {
+        for (size_t k = 0; k < app->subs[i].nsources; k++)
+            free(app->subs[i].sources[k]);
+        for (size_t k = 0; k < app->subs[i].nstores; k++)
+            free(app->subs[i].stores[k]);
+        free(app->subs[i].sources);
+        free(app->subs[i].source_nodes);
+        free(app->subs[i].stores);
+    }
+    free(app->subs);
+    free(app->tasks);
+    int rc = app->error;
+    pthread_mutex_destroy(&app->mu);
+    free(app->app_id);
+    free(app->state_dir);
+    free(app);
+    return rc;
+}
+
+EVL_API int evl_streams_error(evl_streams_t *app, char *buf, size_t len)
+{
+    pthread_mutex_lock(&app->mu);
+    int rc = app->error;
+    if (buf && len)
+        snprintf(buf, len, "%s", app->errmsg);
+    pthread_mutex_unlock(&app->mu);
+    return rc;
+}
+
+EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const void *key,
+                                  size_t key_len, void **val, size_t *val_len)
+{
+    int rc = EVL_ENOTFOUND;
+    pthread_mutex_lock(&app->mu);
+    for (size_t i = 0; rc == EVL_ENOTFOUND && i < app->ntasks; i++)
+        rc = evl__task_store_get(app->tasks[i], store, key, key_len, val, val_len);
+    pthread_mutex_unlock(&app->mu);
+    return rc;
+}
+
+EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric)
+{
+    if (metric < 0 || metric > EVL_SM_REPLAYED)
+        return EVL_EINVAL;
+    return atomic_load(&app->metrics[metric]);
+}

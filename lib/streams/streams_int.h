@@ -1,0 +1,152 @@
+/*
+ * streams_int.h - what the streams library's modules share: the topology
+ * graph (topology.c), tasks (task.c) and the running application (app.c).
+ */
+#ifndef EVL_STREAMS_INT_H
+#define EVL_STREAMS_INT_H
+
+#include <eventlog/streams.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef enum {
+    N_SOURCE,
+    N_FILTER,
+    N_FILTER_NOT,
+    N_MAP,
+    N_MAP_VALUES,
+    N_FLAT_MAP,
+    N_FLAT_MAP_VALUES,
+    N_SELECT_KEY,
+    N_PEEK,
+    N_PASS,     /* merge, branch outputs, to_stream: records go through */
+    N_BRANCH,
+    N_FOREACH,
+    N_SINK,
+    N_AGG
+} evl_nkind_t;
+
+typedef enum { AGG_COUNT, AGG_REDUCE, AGG_AGGREGATE } evl_aggkind_t;
+
+/* A node of the topology; evl_kstream_t and evl_ktable_t are nodes. */
+struct evl_kstream {
+    evl_nkind_t kind;
+    evl_streams_builder_t *b;
+    int id;
+    union {
+        evl_pred_fn *pred;
+        evl_xform_fn *xform;
+        evl_each_fn *each;
+        evl_agg_fn *agg;
+    } fn;
+    void *arg;
+    char *topic;          /* source, sink: the topic; a repartition sink's
+                             suffix until the application names it */
+    bool repartition;     /* a sink or source of a repartition topic */
+    bool key_changed;     /* records here may not be partitioned by key */
+    /* branch */
+    evl_pred_fn **preds;
+    void **pred_args;
+    size_t npreds;
+    /* agg */
+    evl_aggkind_t aggkind;
+    char *store;
+    int store_idx;        /* within its sub-topology */
+    void *init;
+    size_t init_len;
+    /* graph */
+    struct evl_kstream **kids;
+    size_t nkids;
+    struct evl_kstream *parent[2];
+    int sub;              /* sub-topology, set by evl__topo_finish */
+};
+
+typedef struct evl_kstream evl_node_t;
+
+struct evl_kgrouped {
+    evl_node_t *from;     /* the stream grouped (after any repartition) */
+};
+
+struct evl_streams_builder {
+    evl_node_t **nodes;
+    size_t nnodes;
+    struct evl_kgrouped **groups;
+    size_t ngroups;
+    char err[256];
+};
+
+/* A sub-topology: the nodes reached from its sources. */
+typedef struct evl_sub {
+    int id;
+    char **sources;       /* topics (repartition ones named in full) */
+    evl_node_t **source_nodes;
+    size_t nsources;
+    char **stores;
+    size_t nstores;
+    int partitions;
+} evl_sub_t;
+
+/* The emitter: records a callback made, copied into one buffer. */
+struct evl_emit {
+    evl_nkind_t kind;
+    const evl_srec_t *in;
+    evl_srec_t *recs;
+    size_t n, cap;
+    char *buf;            /* the records' bytes */
+    size_t blen, bcap;
+    int err;
+};
+
+void evl__emit_reset(evl_emit_t *em, evl_nkind_t kind, const evl_srec_t *in);
+void evl__emit_free(evl_emit_t *em);
+/* After the callback: fix the records' pointers into buf. */
+void evl__emit_fix(evl_emit_t *em);
+
+/* ---- the application ---- */
+
+typedef struct evl_task evl_task_t;
+
+struct evl_streams {
+    evl_log_t *log;
+    char *app_id;
+    int nthreads;
+    bool eos;
+    int commit_ms;
+    char *state_dir;
+    evl_node_t **nodes;   /* copied from the builder at new */
+    size_t nnodes;
+    evl_sub_t *subs;
+    size_t nsubs;
+    pthread_t *threads;
+    atomic_bool stop;
+    pthread_mutex_t mu;   /* tasks list, error */
+    evl_task_t **tasks;
+    size_t ntasks;
+    int error;
+    char errmsg[256];
+    atomic_llong metrics[5];
+    evl_streams_builder_t *b; /* the graph (the builder's; it outlives us) */
+    void *thr;                /* the threads' states (app.c) */
+};
+
+/* Sub-topologies from the builder's graph (topology.c). */
+int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen);
+
+/* Tasks (task.c). */
+int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t **out);
+void evl__task_close(evl_task_t *t);
+/* Where each of the task's inputs goes on (for the consumer's seek). */
+int64_t evl__task_position(evl_task_t *t, size_t source);
+/* Process one batch: recs (sorted by source, then offset) of this task. */
+int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size_t *src,
+                      size_t n);
+int evl__task_store_get(evl_task_t *t, const char *store, const void *key, size_t klen,
+                        void **val, size_t *vlen);
+evl_sub_t *evl__task_sub(evl_task_t *t);
+int evl__task_partition(evl_task_t *t);
+
+void evl__app_fail(evl_streams_t *app, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,864 @@
+/*
+ * task.c - a task: one partition of a sub-topology's inputs, its state
+ * stores, and the protocol that makes its processing exactly once.
+ *
+ * Where things are:
+ *  - the state: an LMDB environment of the task's own under
+ *    state.dir/APPLICATION_ID/SUB_PARTITION (a cache: everything in it can
+ *    be rebuilt from the changelog);
+ *  - the changelog: partition P of the compacted topic
+ *    APPLICATION_ID-SUB-changelog, shared by every instance on the log. Its
+ *    records: state changes (key: store index byte + key), a checkpoint
+ *    (key CKPT: the commit number, the input positions and the producer
+ *    sequences after the commit) and an intent (key INTENT: the input
+ *    extent of the batch about to be processed).
+ *
+ * A batch, under exactly_once:
+ *   1. the intent (each input's [from, to)) is appended to the changelog;
+ *   2. the records of that extent are processed in a fixed order (input by
+ *      input, offset by offset) in an LMDB write transaction over the
+ *      committed state; outputs go through the task's idempotent producer
+ *      (producer.name APPLICATION_ID.SUB_P, the same in every instance);
+ *   3. the state changes and a checkpoint are appended to the changelog as
+ *      one batch: one frame, visible at once or not at all;
+ *   4. the LMDB transaction commits, with the checkpoint.
+ *
+ * Why nothing is lost or repeated, whenever the process dies:
+ *  - before 1: nothing of the batch happened;
+ *  - between 1 and 3: the changelog ends with an intent after its last
+ *    checkpoint. Whoever opens the task next (this instance or another)
+ *    brings its state to that checkpoint from the changelog, rewinds the
+ *    producer to the checkpoint's sequences and processes the intent's
+ *    extent again. Same state, same records, same order, deterministic
+ *    callbacks: the same output records with the same sequences, which the
+ *    output partitions already hold and do not append again (idempotence).
+ *    Nothing appended is ever withdrawn, so readers need no isolation;
+ *  - between 3 and 4: the changelog holds the commit; opening the task
+ *    applies its changes to the local state: done.
+ * The local state never runs ahead of the changelog (4 follows 3), and a
+ * task moved to another instance, or whose state.dir was deleted, reads
+ * the changelog from its local checkpoint on (or from the start).
+ */
+#include "streams_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CKPT "\xff\xff" "checkpoint"
+#define INTENT "\xff\xff" "intent"
+#define CKPT_LOCAL "\xff\xff" "local"
+#define MAX_OUT 1024     /* (topic, partition) pairs a task writes */
+#define MAX_DEPTH 64
+
+typedef struct outp {
+    char *topic;
+    int32_t partition;
+    int64_t seq;         /* next sequence, as of the last commit */
+} outp_t;
+
+typedef struct changed {
+    uint8_t *key;        /* store index + key */
+    size_t len;
+} changed_t;
+
+struct evl_task {
+    evl_streams_t *app;
+    evl_sub_t *sub;
+    int p;
+    char name[32];
+    char *changelog;
+    MDB_env *env;
+    MDB_dbi dbi;
+    MDB_txn *txn;        /* during a batch */
+    evl_producer_t *prod;
+    int64_t *pos;        /* per source: the next offset to process */
+    int64_t commit;      /* commit number */
+    outp_t out[MAX_OUT];
+    size_t nout;
+    changed_t *chg;
+    size_t nchg, capchg;
+    evl_emit_t em[MAX_DEPTH];
+    int depth;
+    int err;
+};
+
+/* ---- checkpoint and intent texts ---- */
+
+static int ckpt_text(evl_task_t *t, char **out)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&s, &n);
+    if (!f)
+        return EVL_ENOMEM;
+    fprintf(f, "c %lld\n", (long long)t->commit);
+    for (size_t i = 0; i < t->sub->nsources; i++)
+        fprintf(f, "p %zu %lld\n", i, (long long)t->pos[i]);
+    for (size_t i = 0; i < t->nout; i++)
+        fprintf(f, "s %d %lld %s\n", (int)t->out[i].partition, (long long)t->out[i].seq,
+                t->out[i].topic);
+    if (fclose(f))
+        return EVL_ENOMEM;
+    *out = s;
+    return 0;
+}
+
+static outp_t *outp_find(evl_task_t *t, const char *topic, int32_t partition, bool add)
+{
+    for (size_t i = 0; i < t->nout; i++)
+        if (t->out[i].partition == partition && !strcmp(t->out[i].topic, topic))
+            return &t->out[i];
+    if (!add || t->nout == MAX_OUT)
+        return NULL;
+    outp_t *o = &t->out[t->nout];
+    if (!(o->topic = strdup(topic)))
+        return NULL;
+    o->partition = partition;
+    o->seq = 0;
+    t->nout++;
+    return o;
+}
+
+/* Read a checkpoint (from LMDB or the changelog) into the task. */
+static int ckpt_parse(evl_task_t *t, const char *s, size_t len)
+{
+    char *text = strndup(s, len), *save = NULL;
+    if (!text)
+        return EVL_ENOMEM;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        long long a, b;
+        int p, used = 0;
+        if (sscanf(line, "c %lld", &a) == 1) {
+            t->commit = a;
+        } else if (sscanf(line, "p %lld %lld", &a, &b) == 2) {
+            if (a >= 0 && (size_t)a < t->sub->nsources)
+                t->pos[a] = b;
+        } else if (sscanf(line, "s %d %lld %n", &p, &b, &used) == 2 && used) {
+            outp_t *o = outp_find(t, line + used, p, true);
+            if (!o) {
+                free(text);
+                return EVL_ENOMEM;
+            }
+            o->seq = b;
+        }
+    }
+    free(text);
+    return 0;
+}
+
+/* An intent: from[i], to[i] per source. */
+static char *intent_text(evl_task_t *t, const int64_t *to)
+{
+    char *s = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&s, &n);
+    if (!f)
+        return NULL;
+    for (size_t i = 0; i < t->sub->nsources; i++)
+        fprintf(f, "x %zu %lld %lld\n", i, (long long)t->pos[i], (long long)to[i]);
+    return fclose(f) ? NULL : s;
+}
+
+static void intent_parse(evl_task_t *t, const char *s, size_t len, int64_t *from, int64_t *to)
+{
+    char *text = strndup(s, len), *save = NULL;
+    for (size_t i = 0; i < t->sub->nsources; i++)
+        from[i] = to[i] = -1;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        long long i, a, b;
+        if (sscanf(line, "x %lld %lld %lld", &i, &a, &b) == 3 && i >= 0 &&
+            (size_t)i < t->sub->nsources) {
+            from[i] = a;
+            to[i] = b;
+        }
+    }
+    free(text);
+}
+
+/* ---- the local environment ---- */
+
+static int mdb_rc(int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == MDB_NOTFOUND)
+        return EVL_ENOTFOUND;
+    if (rc == ENOMEM || rc == MDB_MAP_FULL)
+        return EVL_ENOMEM;
+    if (rc == ENOSPC)
+        return EVL_ENOSPC;
+    return rc > 0 ? -rc : EVL_EIO;
+}
+
+static int mkdirs(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return EVL_ENOMEM;
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0755) && errno != EEXIST) {
+                free(p);
+                return -errno;
+            }
+            *s = '/';
+        }
+    int rc = mkdir(p, 0755) && errno != EEXIST ? -errno : 0;
+    free(p);
+    return rc;
+}
+
+static int env_open(evl_task_t *t)
+{
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/%s/%s", t->app->state_dir, t->app->app_id, t->name) < 0)
+        return EVL_ENOMEM;
+    int rc = mkdirs(dir);
+    MDB_txn *txn = NULL;
+    if (!rc)
+        rc = mdb_rc(mdb_env_create(&t->env));
+    if (!rc)
+        rc = mdb_rc(mdb_env_set_mapsize(t->env, (size_t)1 << 30));
+    /* no fsync: the changelog is the durable copy; this is a cache */
+    if (!rc)
+        rc = mdb_rc(mdb_env_open(t->env, dir, MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS, 0644));
+    if (!rc)
+        rc = mdb_rc(mdb_txn_begin(t->env, NULL, 0, &txn));
+    if (!rc)
+        rc = mdb_rc(mdb_dbi_open(txn, NULL, 0, &t->dbi));
+    if (!rc)
+        rc = mdb_rc(mdb_txn_commit(txn));
+    else if (txn)
+        mdb_txn_abort(txn);
+    free(dir);
+    return rc;
+}
+
+/* ---- the store inside a batch ---- */
+
+static int note_change(evl_task_t *t, const uint8_t *k, size_t kl)
+{
+    for (size_t i = 0; i < t->nchg; i++)
+        if (t->chg[i].len == kl && !memcmp(t->chg[i].key, k, kl))
+            return 0;
+    if (t->nchg == t->capchg) {
+        size_t cap = t->capchg ? t->capchg * 2 : 64;
+        changed_t *c = realloc(t->chg, cap * sizeof *c);
+        if (!c)
+            return EVL_ENOMEM;
+        t->chg = c;
+        t->capchg = cap;
+    }
+    uint8_t *c = malloc(kl);
+    if (!c)
+        return EVL_ENOMEM;
+    memcpy(c, k, kl);
+    t->chg[t->nchg].key = c;
+    t->chg[t->nchg++].len = kl;
+    return 0;
+}
+
+/* key of store idx: a byte and the record's key (at most 500 bytes). */
+static int skey(uint8_t *buf, int idx, const evl_srec_t *r, size_t *len)
+{
+    if (r->key_len > 500)
+        return EVL_ETOOBIG;
+    buf[0] = (uint8_t)idx;
+    if (r->key_len)
+        memcpy(buf + 1, r->key, r->key_len);
+    *len = r->key_len + 1;
+    return 0;
+}
+
+/* ---- processing ---- */
+
+static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+
+static int to_kids(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
+{
+    for (size_t i = 0; i < n->nkids; i++) {
+        int rc = deliver(t, n->kids[i], r);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int sink(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
+{
+    int parts = evl_topic_partitions(t->app->log, n->topic);
+    if (parts == EVL_ENOTFOUND) {
+        int rc = evl_topic_create(t->app->log, n->topic, t->sub->partitions, NULL);
+        if (rc && rc != EVL_EEXIST)
+            return rc;
+        parts = evl_topic_partitions(t->app->log, n->topic);
+    }
+    if (parts < 0)
+        return parts;
+    evl_msg_t m = {.key = r->key, .key_len = r->key_len, .value = r->value,
+                   .value_len = r->value_len, .timestamp = r->timestamp,
+                   /* keyless: a partition that depends on the task only,
+                    * so a replay sends it where the first attempt did */
+                   .partition = r->key ? EVL_PARTITION_ANY : t->p % parts};
+    int rc = evl_producer_send_to(t->prod, n->topic, &m, 0);
+    if (rc)
+        return rc;
+    return outp_find(t, n->topic, m.partition, true) ? 0 : EVL_ENOMEM;
+}
+
+static int aggregate(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
+{
+    if (!r->key)
+        return 0; /* Kafka Streams drops null keys in aggregations */
+    uint8_t k[512];
+    size_t kl;
+    int rc = skey(k, n->store_idx, r, &kl);
+    if (rc)
+        return rc;
+    MDB_val key = {kl, k}, val;
+    rc = mdb_rc(mdb_get(t->txn, t->dbi, &key, &val));
+    if (rc && rc != EVL_ENOTFOUND)
+        return rc;
+    bool found = rc == 0;
+    uint8_t cnt[8];
+    const void *nv;
+    size_t nvl;
+    if (n->aggkind == AGG_COUNT) {
+        uint64_t c = 0;
+        if (found && val.mv_size == 8)
+            for (int i = 0; i < 8; i++)
+                c = c << 8 | ((const uint8_t *)val.mv_data)[i];
+        c++;
+        for (int i = 0; i < 8; i++)
+            cnt[i] = (uint8_t)(c >> (56 - 8 * i));
+        nv = cnt;
+        nvl = 8;
+    } else {
+        if (t->depth + 1 >= MAX_DEPTH)
+            return EVL_EINVAL;
+        evl_emit_t *em = &t->em[t->depth++];
+        evl__emit_reset(em, N_MAP_VALUES, r);
+        const void *cur = found ? val.mv_data : NULL;
+        size_t curl = found ? val.mv_size : 0;
+        if (!found && n->aggkind == AGG_AGGREGATE) {
+            cur = n->init ? n->init : "";
+            curl = n->init_len;
+        }
+        if (!found && n->aggkind == AGG_REDUCE)
+            rc = evl_emit(em, r->key, r->key_len, r->value, r->value_len, -1);
+        else
+            rc = n->fn.agg(n->arg, r, cur, curl, em);
+        t->depth--;
+        if (rc >= 0 && em->err)
+            rc = em->err;
+        if (rc < 0)
+            return rc;
+        if (em->n != 1)
+            return EVL_EINVAL;
+        evl__emit_fix(em);
+        nv = em->recs[0].value ? em->recs[0].value : "";
+        nvl = em->recs[0].value_len;
+    }
+    MDB_val put = {nvl, (void *)nv};
+    if ((rc = mdb_rc(mdb_put(t->txn, t->dbi, &key, &put, 0))) || (rc = note_change(t, k, kl)))
+        return rc;
+    evl_srec_t out = {r->key, r->key_len, nv, nvl, r->timestamp};
+    /* nv may point into an emitter a child reuses: copy for the children */
+    void *copy = malloc(nvl ? nvl : 1);
+    if (!copy)
+        return EVL_ENOMEM;
+    memcpy(copy, nv, nvl);
+    out.value = copy;
+    rc = to_kids(t, n, &out);
+    free(copy);
+    return rc;
+}
+
+static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
+{
+    switch (n->kind) {
+    case N_SOURCE:
+    case N_PASS:
+        return to_kids(t, n, r);
+    case N_FILTER:
+    case N_FILTER_NOT:
+        if (n->fn.pred(n->arg, r) != (n->kind == N_FILTER))
+            return 0;
+        return to_kids(t, n, r);
+    case N_PEEK:
+        n->fn.each(n->arg, r);
+        return to_kids(t, n, r);
+    case N_FOREACH:
+        n->fn.each(n->arg, r);
+        return 0;
+    case N_BRANCH:
+        for (size_t i = 0; i < n->npreds; i++)
+            if (!n->preds[i] || n->preds[i](n->pred_args[i], r))
+                return deliver(t, n->kids[i], r);
+        return 0;
+    case N_SINK:
+        return sink(t, n, r);
+    case N_AGG:
+        return aggregate(t, n, r);
+    case N_MAP:
+    case N_MAP_VALUES:
+    case N_FLAT_MAP:
+    case N_FLAT_MAP_VALUES:
+    case N_SELECT_KEY: {
+        if (t->depth >= MAX_DEPTH)
+            return EVL_EINVAL;
+        evl_emit_t *em = &t->em[t->depth++];
+        evl__emit_reset(em, n->kind, r);
+        int rc = n->fn.xform(n->arg, r, em);
+        if (rc >= 0 && em->err)
+            rc = em->err;
+        if (rc >= 0 && (n->kind == N_MAP || n->kind == N_MAP_VALUES || n->kind == N_SELECT_KEY) &&
+            em->n != 1)
+            rc = EVL_EINVAL;
+        if (rc >= 0) {
+            evl__emit_fix(em);
+            for (size_t i = 0; rc >= 0 && i < em->n; i++)
+                rc = to_kids(t, n, &em->recs[i]);
+        }
+        t->depth--;
+        return rc < 0 ? rc : 0;
+    }
+    }
+    return 0;
+}
+
+/* ---- commit ---- */
+
+static void chg_clear(evl_task_t *t)
+{
+    for (size_t i = 0; i < t->nchg; i++)
+        free(t->chg[i].key);
+    t->nchg = 0;
+}
+
+/* 3 and 4 of the protocol: the changes and a checkpoint to the changelog
+ * in one frame, then the local transaction. */
+static int commit(evl_task_t *t)
+{
+    int rc = 0;
+    t->commit++;
+    /* output sequences after this batch */
+    for (size_t i = 0; !rc && i < t->nout; i++)
+        if (strcmp(t->out[i].topic, t->changelog))
+            rc = evl_producer_sequence_to(t->prod, t->out[i].topic, t->out[i].partition,
+                                          &t->out[i].seq);
+    size_t n = t->nchg + 1;
+    evl_msg_t *m = calloc(n, sizeof *m);
+    if (!m)
+        return EVL_ENOMEM;
+    for (size_t i = 0; !rc && i < t->nchg; i++) {
+        MDB_val key = {t->chg[i].len, t->chg[i].key}, val;
+        rc = mdb_rc(mdb_get(t->txn, t->dbi, &key, &val));
+        m[i] = (evl_msg_t){.key = key.mv_data, .key_len = key.mv_size,
+                           .value = rc ? NULL : val.mv_data, .value_len = rc ? 0 : val.mv_size,
+                           .timestamp = -1, .partition = t->p};
+        if (rc == EVL_ENOTFOUND)
+            rc = 0;
+    }
+    /* the changelog's own sequence after this frame */
+    outp_t *cl = outp_find(t, t->changelog, t->p, true);
+    char *ck = NULL;
+    if (!rc && !cl)
+        rc = EVL_ENOMEM;
+    if (!rc)
+        rc = evl_producer_sequence_to(t->prod, t->changelog, t->p, &cl->seq);
+    if (!rc) {
+        cl->seq += (int64_t)n;
+        rc = ckpt_text(t, &ck);
+    }
+    if (!rc) {
+        m[n - 1] = (evl_msg_t){.key = CKPT, .key_len = sizeof CKPT - 1, .value = ck,
+                               .value_len = strlen(ck), .timestamp = -1, .partition = t->p};
+        rc = evl_producer_send_batch_to(t->prod, t->changelog, m, n, 0);
+    }
+    if (!rc) {
+        MDB_val key = {sizeof CKPT_LOCAL - 1, CKPT_LOCAL};
+        char *local = NULL;
+        if (asprintf(&local, "o %lld\n%s", (long long)m[n - 1].offset, ck) < 0)
+            rc = EVL_ENOMEM;
+        MDB_val val = {local ? strlen(local) : 0, local};
+        if (!rc)
+            rc = mdb_rc(mdb_put(t->txn, t->dbi, &key, &val, 0));
+        free(local);
+    }
+    free(ck);
+    free(m);
+    if (!rc) {
+        rc = mdb_rc(mdb_txn_commit(t->txn));
+        t->txn = NULL;
+    }
+    chg_clear(t);
+    atomic_fetch_add(&t->app->metrics[EVL_SM_COMMITS], 1);
+    return rc;
+}
+
+static int begin(evl_task_t *t)
+{
+    chg_clear(t);
+    return mdb_rc(mdb_txn_begin(t->env, NULL, 0, &t->txn));
+}
+
+static void abort_txn(evl_task_t *t)
+{
+    if (t->txn)
+        mdb_txn_abort(t->txn);
+    t->txn = NULL;
+    chg_clear(t);
+}
+
+static int run_record(evl_task_t *t, size_t src, const evl_record_t *rec)
+{
+    size_t kl, vl;
+    const void *k = evl_record_key(rec, &kl);
+    const void *v = evl_record_value(rec, &vl);
+    evl_srec_t r = {k, k ? kl : 0, v, v ? vl : 0, evl_record_timestamp(rec)};
+    atomic_fetch_add(&t->app->metrics[EVL_SM_RECORDS], 1);
+    return deliver(t, t->sub->source_nodes[src], &r);
+}
+
+/* 1: the intent of a batch ending at to[] */
+static int intend(evl_task_t *t, const int64_t *to)
+{
+    if (!t->app->eos)
+        return 0;
+    char *s = intent_text(t, to);
+    if (!s)
+        return EVL_ENOMEM;
+    evl_msg_t m = {.key = INTENT, .key_len = sizeof INTENT - 1, .value = s,
+                   .value_len = strlen(s), .timestamp = -1, .partition = t->p};
+    int rc = evl_producer_send_to(t->prod, t->changelog, &m, 0);
+    free(s);
+    return rc;
+}
+
+int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size_t *src,
+                      size_t n)
+{
+    if (!n)
+        return 0;
+    int64_t *to = malloc(t->sub->nsources * sizeof *to);
+    if (!to)
+        return EVL_ENOMEM;
+    for (size_t i = 0; i < t->sub->nsources; i++)
+        to[i] = t->pos[i];
+    for (size_t i = 0; i < n; i++)
+        to[src[i]] = evl_record_offset(recs[i]) + 1;
+    int rc = intend(t, to);
+    if (!rc)
+        rc = begin(t);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = run_record(t, src[i], recs[i]);
+    if (!rc) {
+        for (size_t i = 0; i < t->sub->nsources; i++)
+            t->pos[i] = to[i];
+        rc = commit(t);
+    } else {
+        abort_txn(t);
+    }
+    free(to);
+    return rc;
+}
+
+/* Process the extent [from, to) of each source again, from readers. */
+static int replay(evl_task_t *t, const int64_t *from, const int64_t *to)
+{
+    int rc = begin(t);
+    for (size_t i = 0; !rc && i < t->sub->nsources; i++) {
+        if (from[i] < 0 || to[i] <= from[i])
+            continue;
+        evl_reader_t *rd;
+        if ((rc = evl_reader_open(t->app->log, t->sub->sources[i], t->p, &rd)))
+            break;
+        rc = evl_reader_seek(rd, from[i]);
+        while (!rc && evl_reader_position(rd) < to[i]) {
+            const evl_record_t *rec;
+            if ((rc = evl_reader_next(rd, 0, &rec)))
+                break;
+            if (evl_record_offset(rec) >= to[i])
+                break;
+            rc = run_record(t, i, rec);
+        }
+        evl_reader_close(rd);
+        t->pos[i] = to[i];
+    }
+    if (!rc)
+        rc = commit(t);
+    else
+        abort_txn(t);
+    atomic_fetch_add(&t->app->metrics[EVL_SM_REPLAYED], 1);
+    return rc;
+}
+
+/* ---- opening: catch up from the changelog, finish an interrupted batch ---- */
+
+/* Before a replay: every partition the task may write that the last
+ * commit did not know is rewound to sequence 0 (what the interrupted
+ * batch wrote there is sent again from the start). */
+static int rewind_unknown(evl_task_t *t)
+{
+    evl_streams_builder_t *b = t->app->b;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < b->nnodes; i++) {
+        evl_node_t *n = b->nodes[i];
+        if (n->kind != N_SINK || n->sub != t->sub->id)
+            continue;
+        int parts = evl_topic_partitions(t->app->log, n->topic);
+        for (int p = 0; !rc && p < parts; p++)
+            if (!outp_find(t, n->topic, p, false)) {
+                if (!outp_find(t, n->topic, p, true))
+                    return EVL_ENOMEM;
+                rc = evl_producer_rewind_to(t->prod, n->topic, p, 0);
+            }
+    }
+    return rc;
+}
+
+static int catch_up(evl_task_t *t)
+{
+    /* the local checkpoint: where in the changelog it stands */
+    MDB_txn *txn;
+    int rc = mdb_rc(mdb_txn_begin(t->env, NULL, 0, &txn));
+    if (rc)
+        return rc;
+    int64_t from = 0, ckpt_off = -1, intent_off = -1;
+    MDB_val key = {sizeof CKPT_LOCAL - 1, CKPT_LOCAL}, val;
+    if (mdb_get(txn, t->dbi, &key, &val) == 0) {
+        long long o = -1;
+        char *local = strndup(val.mv_data, val.mv_size); /* LMDB's bytes end unterminated */
+        if (!local)
+            rc = EVL_ENOMEM;
+        else if (sscanf(local, "o %lld", &o) == 1 && o >= 0) {
+            const char *nl = strchr(local, '\n');
+            if (nl && !(rc = ckpt_parse(t, nl + 1, strlen(nl + 1))))
+                from = (ckpt_off = o) + 1;
+        }
+        free(local);
+    }
+    char *intent = NULL;
+    size_t intent_len = 0;
+    evl_reader_t *rd = NULL;
+    if (!rc)
+        rc = evl_reader_open(t->app->log, t->changelog, t->p, &rd);
+    if (!rc && from > 0) {
+        int src = evl_reader_seek(rd, from);
+        if (src == EVL_EOFFSET) /* the changelog is not the one the cache knew */
+            rc = EVL_ESTATE;
+    }
+    /* changes apply as they come: each frame ends with its checkpoint, and
+     * a frame is appended whole or not at all */
+    while (!rc) {
+        const evl_record_t *rec;
+        int r = evl_reader_next(rd, 0, &rec);
+        if (r == EVL_ETIMEDOUT)
+            break;
+        if ((rc = r))
+            break;
+        size_t kl, vl;
+        const uint8_t *k = evl_record_key(rec, &kl);
+        const void *v = evl_record_value(rec, &vl);
+        if (!k || !kl)
+            continue;
+        if (kl == sizeof CKPT - 1 && !memcmp(k, CKPT, kl)) {
+            ckpt_off = evl_record_offset(rec);
+            rc = v ? ckpt_parse(t, v, vl) : 0;
+            char *local = NULL;
+            if (!rc && asprintf(&local, "o %lld\n%.*s", (long long)ckpt_off, (int)vl,
+                                (const char *)v) < 0)
+                rc = EVL_ENOMEM;
+            MDB_val lk = {sizeof CKPT_LOCAL - 1, CKPT_LOCAL}, lv = {local ? strlen(local) : 0, local};
+            if (!rc)
+                rc = mdb_rc(mdb_put(txn, t->dbi, &lk, &lv, 0));
+            free(local);
+        } else if (kl == sizeof INTENT - 1 && !memcmp(k, INTENT, kl)) {
+            intent_off = evl_record_offset(rec);
+            free(intent);
+            intent = v ? strndup(v, vl) : NULL;
+            intent_len = v ? vl : 0;
+        } else if (k[0] != 0xff) {
+            MDB_val ck = {kl, (void *)k}, cv = {vl, (void *)v};
+            rc = v ? mdb_rc(mdb_put(txn, t->dbi, &ck, &cv, 0)) : mdb_rc(mdb_del(txn, t->dbi, &ck, NULL));
+            if (rc == EVL_ENOTFOUND)
+                rc = 0;
+            atomic_fetch_add(&t->app->metrics[EVL_SM_RESTORED], 1);
+        }
+    }
+    evl_reader_close(rd);
+    if (!rc)
+        rc = mdb_rc(mdb_txn_commit(txn));
+    else
+        mdb_txn_abort(txn);
+    /* the producer where the last commit left it */
+    for (size_t i = 0; !rc && i < t->nout; i++)
+        rc = evl_producer_rewind_to(t->prod, t->out[i].topic, t->out[i].partition,
+                                    t->out[i].seq);
+    if (!rc && t->app->eos && intent && intent_off > ckpt_off) {
+        /* an interrupted batch: the same extent again. Partitions the
+         * last commit did not know start from sequence 0; the changelog
+         * goes on after the intent. */
+        rc = rewind_unknown(t);
+        outp_t *cl = outp_find(t, t->changelog, t->p, true);
+        if (!rc && !cl)
+            rc = EVL_ENOMEM;
+        if (!rc)
+            rc = evl_producer_rewind_to(t->prod, t->changelog, t->p, cl->seq + 1);
+        int64_t *fr = malloc(2 * t->sub->nsources * sizeof *fr);
+        if (!rc && !fr)
+            rc = EVL_ENOMEM;
+        if (!rc) {
+            intent_parse(t, intent, intent_len, fr, fr + t->sub->nsources);
+            rc = replay(t, fr, fr + t->sub->nsources);
+        }
+        free(fr);
+    }
+    free(intent);
+    return rc;
+}
+
+/* ---- open, close ---- */
+
+int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t **out)
+{
+    *out = NULL;
+    evl_task_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return EVL_ENOMEM;
+    t->app = app;
+    t->sub = sub;
+    t->p = partition;
+    snprintf(t->name, sizeof t->name, "%d_%d", sub->id, partition);
+    t->pos = calloc(sub->nsources, sizeof *t->pos);
+    int rc = t->pos ? 0 : EVL_ENOMEM;
+    if (!rc && asprintf(&t->changelog, "%s-%d-changelog", app->app_id, sub->id) < 0)
+        rc = EVL_ENOMEM;
+    if (!rc) {
+        /* the changelog: compacted, frames up to 64 MiB (a commit is one) */
+        evl_config_t *tc = evl_config_new();
+        rc = tc ? 0 : EVL_ENOMEM;
+        if (!rc)
+            rc = evl_config_set(tc, "cleanup.policy", "compact", NULL, 0);
+        if (!rc)
+            rc = evl_config_set(tc, "max.message.bytes", "67108864", NULL, 0);
+        if (!rc) {
+            rc = evl_topic_create(app->log, t->changelog, sub->partitions, tc);
+            if (rc == EVL_EEXIST)
+                rc = 0;
+        }
+        evl_config_free(tc);
+    }
+    if (!rc) {
+        char pname[300];
+        snprintf(pname, sizeof pname, "%s.%s", app->app_id, t->name);
+        evl_config_t *pc = evl_config_new();
+        rc = pc ? 0 : EVL_ENOMEM;
+        if (!rc)
+            rc = evl_config_set(pc, "enable.idempotence", "true", NULL, 0);
+        if (!rc)
+            rc = evl_config_set(pc, "producer.name", pname, NULL, 0);
+        if (!rc)
+            rc = evl_producer_open(app->log, pc, &t->prod);
+        evl_config_free(pc);
+    }
+    if (!rc)
+        rc = env_open(t);
+    if (!rc)
+        rc = catch_up(t);
+    if (rc == EVL_ESTATE) {
+        /* the local state does not belong to this changelog: start over
+         * from the changelog alone */
+        mdb_env_close(t->env);
+        t->env = NULL;
+        char *dir = NULL;
+        if (asprintf(&dir, "rm -rf '%s/%s/%s'", app->state_dir, app->app_id, t->name) >= 0 &&
+            system(dir) == 0) {
+            for (size_t i = 0; i < t->nout; i++)
+                free(t->out[i].topic);
+            t->nout = 0;
+            memset(t->pos, 0, sub->nsources * sizeof *t->pos);
+            t->commit = 0;
+            rc = env_open(t);
+            if (!rc)
+                rc = catch_up(t);
+        }
+        free(dir);
+    }
+    if (rc) {
+        evl__task_close(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void evl__task_close(evl_task_t *t)
+{
+    if (!t)
+        return;
+    abort_txn(t);
+    if (t->env)
+        mdb_env_close(t->env);
+    evl_producer_close(t->prod);
+    for (size_t i = 0; i < t->nout; i++)
+        free(t->out[i].topic);
+    for (int i = 0; i < MAX_DEPTH; i++)
+        evl__emit_free(&t->em[i]);
+    free(t->chg);
+    free(t->changelog);
+    free(t->pos);
+    free(t);
+}
+
+int64_t evl__task_position(evl_task_t *t, size_t source)
+{
+    return t->pos[source];
+}
+
+evl_sub_t *evl__task_sub(evl_task_t *t)
+{
+    return t->sub;
+}
+
+int evl__task_partition(evl_task_t *t)
+{
+    return t->p;
+}
+
+int evl__task_store_get(evl_task_t *t, const char *store, const void *key, size_t klen,
+                        void **val, size_t *vlen)
+{
+    int idx = -1;
+    for (size_t i = 0; i < t->sub->nstores; i++)
+        if (!strcmp(t->sub->stores[i], store))
+            idx = (int)i;
+    if (idx < 0)
+        return EVL_ENOTFOUND;
+    uint8_t k[512];
+    size_t kl;
+    evl_srec_t r = {key, klen, NULL, 0, 0};
+    int rc = skey(k, idx, &r, &kl);
+    MDB_txn *txn;
+    if (rc || (rc = mdb_rc(mdb_txn_begin(t->env, NULL, MDB_RDONLY, &txn))))
+        return rc;
+    MDB_val mk = {kl, k}, mv;
+    rc = mdb_rc(mdb_get(txn, t->dbi, &mk, &mv));
+    if (!rc) {
+        *val = malloc(mv.mv_size ? mv.mv_size : 1);
+        if (!*val)
+            rc = EVL_ENOMEM;
+        else {
+            memcpy(*val, mv.mv_data, mv.mv_size);
+            *vlen = mv.mv_size;
+        }
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}

@@ -1,0 +1,521 @@
+/*
+ * topology.c - the topology builder: nodes linked parent to children, a
+ * grouping after a key change turned into a repartition sink and source,
+ * and, when an application is made, the graph cut into sub-topologies
+ * (the parts connected without a topic between them), their topics named,
+ * made, and checked for co-partitioning.
+ */
+#include "streams_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the emitter ---- */
+
+EVL_API int evl_emit(evl_emit_t *em, const void *key, size_t key_len, const void *value,
+                     size_t value_len, int64_t timestamp)
+{
+    bool one = em->kind == N_MAP || em->kind == N_MAP_VALUES || em->kind == N_SELECT_KEY;
+    if (one && em->n) {
+        em->err = EVL_EINVAL;
+        return EVL_EINVAL;
+    }
+    const evl_srec_t *in = em->in;
+    if (em->kind == N_MAP_VALUES || em->kind == N_FLAT_MAP_VALUES) {
+        key = in->key;
+        key_len = in->key_len;
+    } else if (em->kind == N_SELECT_KEY) {
+        value = in->value;
+        value_len = in->value_len;
+    }
+    if (em->n == em->cap) {
+        size_t cap = em->cap ? em->cap * 2 : 4;
+        evl_srec_t *r = realloc(em->recs, cap * sizeof *r);
+        if (!r)
+            return em->err = EVL_ENOMEM;
+        em->recs = r;
+        em->cap = cap;
+    }
+    size_t need = em->blen + key_len + value_len;
+    if (need > em->bcap) {
+        size_t cap = em->bcap ? em->bcap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(em->buf, cap);
+        if (!nb)
+            return em->err = EVL_ENOMEM;
+        em->buf = nb;
+        em->bcap = cap;
+    }
+    /* offsets into buf now, pointers after the callback (buf may move) */
+    evl_srec_t *r = &em->recs[em->n++];
+    r->key = key ? (const void *)(uintptr_t)(em->blen + 1) : NULL;
+    r->key_len = key ? key_len : 0;
+    if (key_len)
+        memcpy(em->buf + em->blen, key, key_len);
+    em->blen += key ? key_len : 0;
+    r->value = value ? (const void *)(uintptr_t)(em->blen + 1) : NULL;
+    r->value_len = value ? value_len : 0;
+    if (value_len)
+        memcpy(em->buf + em->blen, value, value_len);
+    em->blen += value ? value_len : 0;
+    r->timestamp = timestamp < 0 ? in->timestamp : timestamp;
+    return 0;
+}
+
+void evl__emit_reset(evl_emit_t *em, evl_nkind_t kind, const evl_srec_t *in)
+{
+    em->kind = kind;
+    em->in = in;
+    em->n = 0;
+    em->blen = 0;
+    em->err = 0;
+}
+
+void evl__emit_fix(evl_emit_t *em)
+{
+    for (size_t i = 0; i < em->n; i++) {
+        evl_srec_t *r = &em->recs[i];
+        if (r->key)
+            r->key = em->buf + ((uintptr_t)r->key - 1);
+        if (r->value)
+            r->value = em->buf + ((uintptr_t)r->value - 1);
+    }
+}
+
+void evl__emit_free(evl_emit_t *em)
+{
+    free(em->recs);
+    free(em->buf);
+}
+
+/* ---- building ---- */
+
+static void fail(evl_streams_builder_t *b, const char *fmt, ...)
+{
+    if (b->err[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err, sizeof b->err, fmt, ap);
+    va_end(ap);
+}
+
+EVL_API int evl_streams_builder_new(evl_streams_builder_t **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : EVL_ENOMEM;
+}
+
+static void node_free(evl_node_t *n)
+{
+    free(n->topic);
+    free(n->preds);
+    free(n->pred_args);
+    free(n->store);
+    free(n->init);
+    free(n->kids);
+    free(n);
+}
+
+EVL_API void evl_streams_builder_free(evl_streams_builder_t *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->nnodes; i++)
+        node_free(b->nodes[i]);
+    for (size_t i = 0; i < b->ngroups; i++)
+        free(b->groups[i]);
+    free(b->nodes);
+    free(b->groups);
+    free(b);
+}
+
+EVL_API const char *evl_streams_builder_error(const evl_streams_builder_t *b)
+{
+    return b->err[0] ? b->err : NULL;
+}
+
+static int add_kid(evl_node_t *p, evl_node_t *k)
+{
+    evl_node_t **kids = realloc(p->kids, (p->nkids + 1) * sizeof *kids);
+    if (!kids)
+        return EVL_ENOMEM;
+    p->kids = kids;
+    p->kids[p->nkids++] = k;
+    return 0;
+}
+
+/* A new node under parent (NULL for a source). */
+static evl_node_t *node(evl_streams_builder_t *b, evl_node_t *parent, evl_nkind_t kind)
+{
+    if (!b || b->err[0])
+        return NULL;
+    evl_node_t **nodes = realloc(b->nodes, (b->nnodes + 1) * sizeof *nodes);
+    evl_node_t *n = nodes ? calloc(1, sizeof *n) : NULL;
+    if (nodes)
+        b->nodes = nodes;
+    if (!n || (parent && add_kid(parent, n))) {
+        free(n);
+        fail(b, "out of memory");
+        return NULL;
+    }
+    n->kind = kind;
+    n->b = b;
+    n->id = (int)b->nnodes;
+    n->sub = -1;
+    n->parent[0] = parent;
+    n->key_changed = parent && parent->key_changed;
+    b->nodes[b->nnodes++] = n;
+    return n;
+}
+
+EVL_API evl_kstream_t *evl_stream(evl_streams_builder_t *b, const char *topic)
+{
+    if (!topic || !*topic) {
+        if (b)
+            fail(b, "evl_stream: no topic");
+        return NULL;
+    }
+    evl_node_t *n = node(b, NULL, N_SOURCE);
+    if (n && !(n->topic = strdup(topic)))
+        fail(b, "out of memory");
+    return n;
+}
+
+static evl_node_t *op(evl_kstream_t *s, evl_nkind_t kind, void *fn, void *arg, const char *what)
+{
+    if (!s)
+        return NULL;
+    if (!fn) {
+        fail(s->b, "%s: no function", what);
+        return NULL;
+    }
+    evl_node_t *n = node(s->b, s, kind);
+    if (!n)
+        return NULL;
+    n->fn.xform = (evl_xform_fn *)fn;
+    n->arg = arg;
+    if (kind == N_MAP || kind == N_FLAT_MAP || kind == N_SELECT_KEY)
+        n->key_changed = true;
+    return n;
+}
+
+EVL_API evl_kstream_t *evl_stream_filter(evl_kstream_t *s, evl_pred_fn *fn, void *arg)
+{
+    return op(s, N_FILTER, (void *)fn, arg, "filter");
+}
+EVL_API evl_kstream_t *evl_stream_filter_not(evl_kstream_t *s, evl_pred_fn *fn, void *arg)
+{
+    return op(s, N_FILTER_NOT, (void *)fn, arg, "filter_not");
+}
+EVL_API evl_kstream_t *evl_stream_map(evl_kstream_t *s, evl_xform_fn *fn, void *arg)
+{
+    return op(s, N_MAP, (void *)fn, arg, "map");
+}
+EVL_API evl_kstream_t *evl_stream_map_values(evl_kstream_t *s, evl_xform_fn *fn, void *arg)
+{
+    return op(s, N_MAP_VALUES, (void *)fn, arg, "map_values");
+}
+EVL_API evl_kstream_t *evl_stream_flat_map(evl_kstream_t *s, evl_xform_fn *fn, void *arg)
+{
+    return op(s, N_FLAT_MAP, (void *)fn, arg, "flat_map");
+}
+EVL_API evl_kstream_t *evl_stream_flat_map_values(evl_kstream_t *s, evl_xform_fn *fn, void *arg)
+{
+    return op(s, N_FLAT_MAP_VALUES, (void *)fn, arg, "flat_map_values");
+}
+EVL_API evl_kstream_t *evl_stream_select_key(evl_kstream_t *s, evl_xform_fn *fn, void *arg)
+{
+    return op(s, N_SELECT_KEY, (void *)fn, arg, "select_key");
+}
+EVL_API evl_kstream_t *evl_stream_peek(evl_kstream_t *s, evl_each_fn *fn, void *arg)
+{
+    return op(s, N_PEEK, (void *)fn, arg, "peek");
+}
+
+EVL_API int evl_stream_foreach(evl_kstream_t *s, evl_each_fn *fn, void *arg)
+{
+    return op(s, N_FOREACH, (void *)fn, arg, "foreach") ? 0 : EVL_EINVAL;
+}
+
+EVL_API evl_kstream_t *evl_stream_merge(evl_kstream_t *a, evl_kstream_t *c)
+{
+    if (!a || !c)
+        return NULL;
+    if (a->b != c->b) {
+        fail(a->b, "merge: streams of two builders");
+        return NULL;
+    }
+    evl_node_t *n = node(a->b, a, N_PASS);
+    if (!n)
+        return NULL;
+    if (add_kid(c, n)) {
+        fail(a->b, "out of memory");
+        return NULL;
+    }
+    n->parent[1] = c;
+    n->key_changed = a->key_changed || c->key_changed;
+    return n;
+}
+
+EVL_API int evl_stream_branch(evl_kstream_t *s, evl_pred_fn *const *preds, void *const *args,
+                              size_t n, evl_kstream_t **out)
+{
+    if (!s || !n)
+        return EVL_EINVAL;
+    evl_node_t *br = node(s->b, s, N_BRANCH);
+    if (!br)
+        return EVL_EINVAL;
+    br->preds = calloc(n, sizeof *br->preds);
+    br->pred_args = calloc(n, sizeof *br->pred_args);
+    if (!br->preds || !br->pred_args) {
+        fail(s->b, "out of memory");
+        return EVL_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!preds[i] && i + 1 != n) {
+            fail(s->b, "branch: only the last predicate may be NULL (the rest)");
+            return EVL_EINVAL;
+        }
+        br->preds[i] = preds[i];
+        br->pred_args[i] = args ? args[i] : NULL;
+        if (!(out[i] = node(s->b, br, N_PASS)))
+            return EVL_EINVAL;
+    }
+    br->npreds = n;
+    return 0;
+}
+
+EVL_API int evl_stream_to(evl_kstream_t *s, const char *topic)
+{
+    if (!s || !topic || !*topic) {
+        if (s)
+            fail(s->b, "to: no topic");
+        return EVL_EINVAL;
+    }
+    evl_node_t *n = node(s->b, s, N_SINK);
+    if (!n || !(n->topic = strdup(topic))) {
+        fail(s->b, "out of memory");
+        return EVL_ENOMEM;
+    }
+    return 0;
+}
+
+static evl_kgrouped_t *group(evl_kstream_t *s)
+{
+    evl_streams_builder_t *b = s->b;
+    evl_kgrouped_t *g = calloc(1, sizeof *g);
+    evl_kgrouped_t **gs = g ? realloc(b->groups, (b->ngroups + 1) * sizeof *gs) : NULL;
+    if (!gs) {
+        free(g);
+        fail(b, "out of memory");
+        return NULL;
+    }
+    b->groups = gs;
+    b->groups[b->ngroups++] = g;
+    g->from = s;
+    return g;
+}
+
+EVL_API evl_kgrouped_t *evl_stream_group_by_key(evl_kstream_t *s)
+{
+    return s && !s->b->err[0] ? group(s) : NULL;
+}
+
+EVL_API evl_kgrouped_t *evl_stream_group_by(evl_kstream_t *s, evl_xform_fn *fn, void *arg)
+{
+    return evl_stream_group_by_key(evl_stream_select_key(s, fn, arg));
+}
+
+/* The aggregation node; through a repartition topic (named for the
+ * store) when the key was changed upstream. */
+static evl_ktable_t *agg(evl_kgrouped_t *g, evl_aggkind_t kind, evl_agg_fn *fn, void *arg,
+                         const void *init, size_t init_len, const char *store)
+{
+    if (!g)
+        return NULL;
+    evl_node_t *from = g->from;
+    evl_streams_builder_t *b = from->b;
+    if (!store || !*store || strlen(store) > 100 || strchr(store, '/')) {
+        fail(b, "a store needs a name (1 to 100 characters, no '/')");
+        return NULL;
+    }
+    for (size_t i = 0; i < b->nnodes; i++)
+        if (b->nodes[i]->store && !strcmp(b->nodes[i]->store, store)) {
+            fail(b, "store '%s' named twice", store);
+            return NULL;
+        }
+    if (kind != AGG_COUNT && !fn) {
+        fail(b, "reduce/aggregate: no function");
+        return NULL;
+    }
+    if (from->key_changed) {
+        char suffix[128];
+        snprintf(suffix, sizeof suffix, "%s-repartition", store);
+        evl_node_t *sink = node(b, from, N_SINK);
+        evl_node_t *src = node(b, NULL, N_SOURCE);
+        if (!sink || !src || !(sink->topic = strdup(suffix)) || !(src->topic = strdup(suffix))) {
+            fail(b, "out of memory");
+            return NULL;
+        }
+        sink->repartition = src->repartition = true;
+        from = src;
+    }
+    evl_node_t *n = node(b, from, N_AGG);
+    if (!n)
+        return NULL;
+    n->aggkind = kind;
+    n->fn.agg = fn;
+    n->arg = arg;
+    if (!(n->store = strdup(store)) || (init_len && !(n->init = malloc(init_len)))) {
+        fail(b, "out of memory");
+        return NULL;
+    }
+    if (init_len)
+        memcpy(n->init, init, init_len);
+    n->init_len = init_len;
+    return (evl_ktable_t *)n; /* a table is its aggregation node */
+}
+
+EVL_API evl_ktable_t *evl_grouped_count(evl_kgrouped_t *g, const char *store)
+{
+    return agg(g, AGG_COUNT, NULL, NULL, NULL, 0, store);
+}
+
+EVL_API evl_ktable_t *evl_grouped_reduce(evl_kgrouped_t *g, evl_agg_fn *fn, void *arg,
+                                         const char *store)
+{
+    return agg(g, AGG_REDUCE, fn, arg, NULL, 0, store);
+}
+
+EVL_API evl_ktable_t *evl_grouped_aggregate(evl_kgrouped_t *g, const void *init, size_t init_len,
+                                            evl_agg_fn *fn, void *arg, const char *store)
+{
+    return agg(g, AGG_AGGREGATE, fn, arg, init, init_len, store);
+}
+
+EVL_API evl_kstream_t *evl_table_to_stream(evl_ktable_t *t)
+{
+    evl_node_t *n = (evl_node_t *)t;
+    return n ? node(n->b, n, N_PASS) : NULL;
+}
+
+/* ---- sub-topologies ---- */
+
+static void mark(evl_node_t *n, int sub)
+{
+    if (n->sub >= 0)
+        return;
+    n->sub = sub;
+    for (size_t i = 0; i < n->nkids; i++)
+        mark(n->kids[i], sub);
+    for (int i = 0; i < 2; i++)
+        if (n->parent[i])
+            mark(n->parent[i], sub);
+}
+
+static int add_str(char ***v, size_t *n, const char *s)
+{
+    char **nv = realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv)
+        return EVL_ENOMEM;
+    *v = nv;
+    if (!(nv[*n] = strdup(s)))
+        return EVL_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
+{
+    evl_streams_builder_t *b = app->b;
+    int nsub = 0;
+    /* the full names of repartition topics */
+    for (size_t i = 0; i < b->nnodes; i++) {
+        evl_node_t *n = b->nodes[i];
+        if (n->repartition) {
+            char *full = NULL;
+            if (asprintf(&full, "%s-%s", app->app_id, n->topic) < 0)
+                return EVL_ENOMEM;
+            free(n->topic);
+            n->topic = full;
+        }
+    }
+    for (size_t i = 0; i < b->nnodes; i++)
+        if (b->nodes[i]->kind == N_SOURCE && b->nodes[i]->sub < 0)
+            mark(b->nodes[i], nsub++);
+    app->subs = calloc((size_t)nsub + 1, sizeof *app->subs);
+    if (!app->subs)
+        return EVL_ENOMEM;
+    app->nsubs = (size_t)nsub;
+    for (size_t i = 0; i < b->nnodes; i++) {
+        evl_node_t *n = b->nodes[i];
+        if (n->sub < 0)
+            continue;
+        evl_sub_t *s = &app->subs[n->sub];
+        s->id = n->sub;
+        if (n->kind == N_SOURCE) {
+            evl_node_t **sn = realloc(s->source_nodes, (s->nsources + 1) * sizeof *sn);
+            if (!sn)
+                return EVL_ENOMEM;
+            s->source_nodes = sn;
+            sn[s->nsources] = n;
+            size_t k = s->nsources;
+            if (add_str(&s->sources, &k, n->topic))
+                return EVL_ENOMEM;
+            s->nsources = k;
+        }
+        if (n->kind == N_AGG) {
+            n->store_idx = (int)s->nstores;
+            if (add_str(&s->stores, &s->nstores, n->store))
+                return EVL_ENOMEM;
+        }
+    }
+    /* partitions: the inputs' (co-partitioned), repartition topics made as
+     * wide as what feeds them */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t si = 0; si < app->nsubs; si++) {
+            evl_sub_t *s = &app->subs[si];
+            for (size_t k = 0; k < s->nsources; k++) {
+                int p = evl_topic_partitions(app->log, s->sources[k]);
+                if (p == EVL_ENOTFOUND && s->source_nodes[k]->repartition) {
+                    /* as wide as the sub-topology that writes it */
+                    int w = 0;
+                    for (size_t i = 0; i < b->nnodes; i++)
+                        if (b->nodes[i]->kind == N_SINK && b->nodes[i]->repartition &&
+                            !strcmp(b->nodes[i]->topic, s->sources[k]))
+                            w = app->subs[b->nodes[i]->sub].partitions;
+                    if (w <= 0)
+                        continue; /* the writer's width is known next pass */
+                    evl_config_t *tc = evl_config_new();
+                    int rc = tc ? evl_topic_create(app->log, s->sources[k], w, tc) : EVL_ENOMEM;
+                    evl_config_free(tc);
+                    if (rc && rc != EVL_EEXIST)
+                        return rc;
+                    p = evl_topic_partitions(app->log, s->sources[k]);
+                }
+                if (p == EVL_ENOTFOUND) {
+                    snprintf(err, errlen, "input topic '%s' does not exist", s->sources[k]);
+                    return EVL_ENOTFOUND;
+                }
+                if (p < 0)
+                    return p;
+                if (s->partitions && s->partitions != p) {
+                    snprintf(err, errlen,
+                             "topics '%s' (%d partitions) and '%s' (%d) are not co-partitioned",
+                             s->sources[0], s->partitions, s->sources[k], p);
+                    return EVL_EINVAL;
+                }
+                s->partitions = p;
+            }
+        }
+    for (size_t si = 0; si < app->nsubs; si++)
+        if (app->subs[si].partitions <= 0) {
+            snprintf(err, errlen, "sub-topology %zu has no input partitions", si);
+            return EVL_EINVAL;
+        }
+    return 0;
+}
