@@ -189,7 +189,80 @@ EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const v
 #define EVL_SM_RESTORED 2     /**< records restored from changelogs */
 #define EVL_SM_TASKS 3        /**< tasks running now */
 #define EVL_SM_REPLAYED 4     /**< batches processed again after a crash */
+#define EVL_SM_DROPPED 5      /**< records later than a window's grace */
 EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup windows Windowed aggregation                                   */
+/*
+ * Kafka Streams' windowed aggregations (lib/streams/window.c), in event
+ * time: a record's time is its timestamp; a task's stream time is the
+ * largest timestamp it has seen (kept with its commits).
+ *
+ *  - time windows [start, start + size), aligned to the epoch (start a
+ *    multiple of advance): tumbling when advance == size, hopping when
+ *    advance < size (a record updates each of the size/advance windows
+ *    holding it);
+ *  - session windows [first, last] per key: a record joins (and merges)
+ *    the key's sessions within gap of it on either side; sessions it
+ *    merges are retracted downstream with a null value.
+ *
+ * A window closes when stream time reaches its end + grace (a session's:
+ * when stream time passes its last record + gap + grace). A record for
+ * closed windows only is dropped and counted (EVL_SM_DROPPED); a closed
+ * window leaves the store.
+ *
+ * The table's records: key = Kafka's windowed key bytes: for time windows
+ * the record key then the window start (8 bytes, big-endian: Kafka's
+ * TimeWindowedSerializer); for sessions the key, then the end, then the
+ * start (SessionWindowedSerializer). The store holds the open windows
+ * under the same keys (evl_streams_store_get). Values: the aggregate
+ * (count: 8-byte big-endian int64), at every change, with the record's
+ * timestamp (sessions: the session's end), unless suppressed.
+ * Record keys are limited to 483 bytes (time windows) or 475 (sessions):
+ * longer ones fail the task with EVL_ETOOBIG.
+ */
+
+typedef struct evl_kwindowed evl_kwindowed_t;
+/** A session merger: emit the combination of aggregates a and b with
+ * evl_emit(em, NULL, 0, value, len, -1). */
+typedef int evl_merge_fn(void *arg, const void *key, size_t key_len, const void *a, size_t alen,
+                         const void *b, size_t blen, evl_emit_t *em);
+
+/** @brief Time windows of size_ms every advance_ms (== size_ms:
+ * tumbling), accepting records until grace_ms after a window's end
+ * (Kafka's TimeWindows.ofSizeAndGrace(size, grace).advanceBy(advance)). */
+EVL_API evl_kwindowed_t *evl_grouped_windowed_by(evl_kgrouped_t *g, int64_t size_ms,
+                                                 int64_t advance_ms, int64_t grace_ms);
+/** @brief Session windows (SessionWindows.ofInactivityGapAndGrace). */
+EVL_API evl_kwindowed_t *evl_grouped_session_windowed_by(evl_kgrouped_t *g, int64_t gap_ms,
+                                                         int64_t grace_ms);
+/** @brief Each window's number of records (time or session windows). */
+EVL_API evl_ktable_t *evl_windowed_count(evl_kwindowed_t *w, const char *store);
+/** @brief Each time window's records combined by fn (the first taken as
+ * is). */
+EVL_API evl_ktable_t *evl_windowed_reduce(evl_kwindowed_t *w, evl_agg_fn *fn, void *arg,
+                                          const char *store);
+/** @brief Each time window's aggregate: init, then fn per record. */
+EVL_API evl_ktable_t *evl_windowed_aggregate(evl_kwindowed_t *w, const void *init,
+                                             size_t init_len, evl_agg_fn *fn, void *arg,
+                                             const char *store);
+/** @brief Each session's aggregate: init, then fn per record; sessions
+ * merged by merge (starting from init: merge(merge(init, s1), s2)...). */
+EVL_API evl_ktable_t *evl_session_aggregate(evl_kwindowed_t *w, const void *init,
+                                            size_t init_len, evl_agg_fn *fn, evl_merge_fn *merge,
+                                            void *arg, const char *store);
+/** @brief A windowed table's final results only (Kafka's
+ * suppress(Suppressed.untilWindowCloses(...))): each window's last value,
+ * once, when the window closes (on the record that moves stream time
+ * there), with the largest timestamp of its updates. Buffered in a store
+ * of the task, so a restart neither loses nor repeats a final. */
+EVL_API evl_ktable_t *evl_table_suppress_until_window_closes(evl_ktable_t *t);
+/** @brief Split a windowed key: the record key's length, the window start
+ * and (sessions) end; session: whether it is a session window's key.
+ * end may be NULL. 0, or EVL_EINVAL (too short). */
+EVL_API int evl_windowed_key_parse(const void *wkey, size_t len, bool session, size_t *key_len,
+                                   int64_t *start, int64_t *end);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,7 @@ typedef struct thr {
     evl_consumer_t *cons;
     evl_task_t **tasks;
     size_t ntasks;
+    bool closing;        /* the consumer's last callbacks open nothing */
 } thr_t;
 
 static void app_add_task(evl_streams_t *app, evl_task_t *t, bool add)
@@ -130,7 +131,8 @@ static void on_rebalance(evl_consumer_t *cons, int event, const evl_topic_partit
     (void)event;
     (void)parts;
     (void)count;
-    retask(th);
+    if (!th->closing)
+        retask(th);
 }
 
 /* The task reading topic's partition p, and which of its sources it is. */
@@ -190,6 +192,20 @@ static int run_batch(thr_t *th, const evl_record_t **recs, size_t n)
             j++;
         }
         rc = evl__task_process(it[i].task, r, src, j - i);
+        if (rc == EVL_EPRODUCER_FENCED) {
+            /* the task moved to another member, which has fenced this
+             * one: drop it (its batch was not committed; the new owner
+             * finishes it) and wait for the rebalance */
+            evl_task_t *t = it[i].task;
+            for (size_t k = 0; k < th->ntasks; k++)
+                if (th->tasks[k] == t)
+                    th->tasks[k] = th->tasks[--th->ntasks];
+            app_add_task(th->app, t, false);
+            evl__task_close(t);
+            rc = 0;
+            i = j;
+            continue;
+        }
         if (rc) {
             evl_sub_t *s = evl__task_sub(it[i].task);
             evl__app_fail(th->app, rc, "task %d_%d: %s", s->id, evl__task_partition(it[i].task),
@@ -220,6 +236,7 @@ static void *thread_main(void *arg)
         if (run_batch(th, recs, n))
             break;
     }
+    th->closing = true;
     for (size_t i = 0; i < th->ntasks; i++) {
         app_add_task(app, th->tasks[i], false);
         evl__task_close(th->tasks[i]);
@@ -407,7 +424,7 @@ EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const v
 
 EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric)
 {
-    if (metric < 0 || metric > EVL_SM_REPLAYED)
+    if (metric < 0 || metric > EVL_SM_DROPPED)
         return EVL_EINVAL;
     return atomic_load(&app->metrics[metric]);
 }

@@ -24,7 +24,8 @@ typedef enum {
     N_BRANCH,
     N_FOREACH,
     N_SINK,
-    N_AGG
+    N_AGG,
+    N_WAGG      /* windowed aggregation (window.c) */
 } evl_nkind_t;
 
 typedef enum { AGG_COUNT, AGG_REDUCE, AGG_AGGREGATE } evl_aggkind_t;
@@ -55,6 +56,11 @@ struct evl_kstream {
     int store_idx;        /* within its sub-topology */
     void *init;
     size_t init_len;
+    /* windowed aggregation (window.c) */
+    int wkind;            /* window.c's */
+    int64_t wsize, wadvance, wgrace, wgap;
+    bool suppress;        /* final results only */
+    evl_merge_fn *wmerge; /* session windows' merger */
     /* graph */
     struct evl_kstream **kids;
     size_t nkids;
@@ -68,11 +74,20 @@ struct evl_kgrouped {
     evl_node_t *from;     /* the stream grouped (after any repartition) */
 };
 
+/* A grouped stream and a window specification (window.c). */
+struct evl_kwindowed {
+    evl_kgrouped_t *g;
+    int kind;             /* window.c's */
+    int64_t size, advance, grace, gap;
+};
+
 struct evl_streams_builder {
     evl_node_t **nodes;
     size_t nnodes;
     struct evl_kgrouped **groups;
     size_t ngroups;
+    struct evl_kwindowed **windows;
+    size_t nwindows;
     char err[256];
 };
 
@@ -125,13 +140,23 @@ struct evl_streams {
     size_t ntasks;
     int error;
     char errmsg[256];
-    atomic_llong metrics[5];
+    atomic_llong metrics[6];
     evl_streams_builder_t *b; /* the graph (the builder's; it outlives us) */
     void *thr;                /* the threads' states (app.c) */
 };
 
 /* Sub-topologies from the builder's graph (topology.c). */
 int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen);
+/* For builder functions elsewhere (window.c): record the builder's first
+ * error; a new node under parent (NULL on failure); check a store's name
+ * (0, or the builder failed); the node an aggregation named store hangs
+ * from: from itself, or a repartition topic's source when the key was
+ * changed upstream (NULL on failure). */
+void evl__builder_fail(evl_streams_builder_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+evl_node_t *evl__topo_node(evl_streams_builder_t *b, evl_node_t *parent, evl_nkind_t kind);
+int evl__topo_store_check(evl_streams_builder_t *b, const char *store);
+evl_node_t *evl__topo_agg_input(evl_node_t *from, const char *store);
 
 /* Tasks (task.c). */
 int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t **out);
@@ -144,6 +169,25 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
 int evl__task_store_get(evl_task_t *t, const char *store, const void *key, size_t klen,
                         void **val, size_t *vlen);
 evl_sub_t *evl__task_sub(evl_task_t *t);
+/* For node implementations, inside a batch: read (0, or EVL_ENOTFOUND;
+ * *val valid until the next write) and write (val NULL: delete) a key of
+ * store idx, scan a store's keys from a prefix (cb returns nonzero to
+ * stop), send a record to a node's children; the task's stream time (the
+ * largest record timestamp seen, kept in its checkpoint so a replay sees
+ * the same); count a record dropped as late. */
+int evl__task_store_read(evl_task_t *t, int idx, const void *key, size_t klen, const void **val,
+                         size_t *vlen);
+int evl__task_store_write(evl_task_t *t, int idx, const void *key, size_t klen, const void *val,
+                          size_t vlen);
+int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen,
+                         int (*cb)(void *arg, const void *key, size_t klen, const void *val,
+                                   size_t vlen),
+                         void *arg);
+int evl__task_forward(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+int64_t evl__task_stream_time(evl_task_t *t);
+void evl__task_dropped(evl_task_t *t);
+/* A windowed aggregation node processing a record (window.c). */
+int evl__window_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 int evl__task_partition(evl_task_t *t);
 
 void evl__app_fail(evl_streams_t *app, int rc, const char *fmt, ...)

@@ -50,6 +50,7 @@
 #define CKPT "\xff\xff" "checkpoint"
 #define INTENT "\xff\xff" "intent"
 #define CKPT_LOCAL "\xff\xff" "local"
+#define FENCE "\xff\xff" "fence"
 #define MAX_OUT 1024     /* (topic, partition) pairs a task writes */
 #define MAX_DEPTH 64
 
@@ -58,6 +59,16 @@ typedef struct outp {
     int32_t partition;
     int64_t seq;         /* next sequence, as of the last commit */
 } outp_t;
+
+#define MAX_SINKS 256   /* nodes whose partition counts are kept */
+
+typedef struct outrec {
+    evl_node_t *node;
+    bool has_key, has_value;
+    size_t key_off, key_len, value_off, value_len;
+    int64_t timestamp;
+    int32_t partition;
+} outrec_t;
 
 typedef struct changed {
     uint8_t *key;        /* store index + key */
@@ -76,10 +87,16 @@ struct evl_task {
     evl_producer_t *prod;
     int64_t *pos;        /* per source: the next offset to process */
     int64_t commit;      /* commit number */
+    int64_t stream_time; /* the largest timestamp seen (in the checkpoint) */
     outp_t out[MAX_OUT];
     size_t nout;
     changed_t *chg;
     size_t nchg, capchg;
+    outrec_t *ob;        /* the batch's outputs, sent before the commit */
+    size_t nob, capob;
+    char *obuf;
+    size_t obytes, capbytes;
+    int sink_parts[MAX_SINKS];
     evl_emit_t em[MAX_DEPTH];
     int depth;
     int err;
@@ -95,6 +112,7 @@ static int ckpt_text(evl_task_t *t, char **out)
     if (!f)
         return EVL_ENOMEM;
     fprintf(f, "c %lld\n", (long long)t->commit);
+    fprintf(f, "t %lld\n", (long long)t->stream_time);
     for (size_t i = 0; i < t->sub->nsources; i++)
         fprintf(f, "p %zu %lld\n", i, (long long)t->pos[i]);
     for (size_t i = 0; i < t->nout; i++)
@@ -133,6 +151,8 @@ static int ckpt_parse(evl_task_t *t, const char *s, size_t len)
         int p, used = 0;
         if (sscanf(line, "c %lld", &a) == 1) {
             t->commit = a;
+        } else if (sscanf(line, "t %lld", &a) == 1) {
+            t->stream_time = a;
         } else if (sscanf(line, "p %lld %lld", &a, &b) == 2) {
             if (a >= 0 && (size_t)a < t->sub->nsources)
                 t->pos[a] = b;
@@ -241,11 +261,10 @@ static int env_open(evl_task_t *t)
 
 /* ---- the store inside a batch ---- */
 
+/* Keys changed in the batch, in a list deduplicated at commit (a scan
+ * per change would be quadratic in the batch). */
 static int note_change(evl_task_t *t, const uint8_t *k, size_t kl)
 {
-    for (size_t i = 0; i < t->nchg; i++)
-        if (t->chg[i].len == kl && !memcmp(t->chg[i].key, k, kl))
-            return 0;
     if (t->nchg == t->capchg) {
         size_t cap = t->capchg ? t->capchg * 2 : 64;
         changed_t *c = realloc(t->chg, cap * sizeof *c);
@@ -263,6 +282,30 @@ static int note_change(evl_task_t *t, const uint8_t *k, size_t kl)
     return 0;
 }
 
+static int chg_cmp(const void *x, const void *y)
+{
+    const changed_t *a = x, *b = y;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->key, b->key, n);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Sort the changed keys and drop repeats. */
+static void chg_dedupe(evl_task_t *t)
+{
+    if (t->nchg < 2)
+        return;
+    qsort(t->chg, t->nchg, sizeof *t->chg, chg_cmp);
+    size_t w = 1;
+    for (size_t i = 1; i < t->nchg; i++) {
+        if (!chg_cmp(&t->chg[i], &t->chg[w - 1]))
+            free(t->chg[i].key);
+        else
+            t->chg[w++] = t->chg[i];
+    }
+    t->nchg = w;
+}
+
 /* key of store idx: a byte and the record's key (at most 500 bytes). */
 static int skey(uint8_t *buf, int idx, const evl_srec_t *r, size_t *len)
 {
@@ -275,11 +318,120 @@ static int skey(uint8_t *buf, int idx, const evl_srec_t *r, size_t *len)
     return 0;
 }
 
+int evl__task_store_read(evl_task_t *t, int idx, const void *key, size_t klen, const void **val,
+                         size_t *vlen)
+{
+    uint8_t k[512];
+    size_t kl;
+    evl_srec_t r = {key, klen, NULL, 0, 0};
+    int rc = skey(k, idx, &r, &kl);
+    if (rc)
+        return rc;
+    MDB_val mk = {kl, k}, mv;
+    if ((rc = mdb_rc(mdb_get(t->txn, t->dbi, &mk, &mv))))
+        return rc;
+    *val = mv.mv_data;
+    *vlen = mv.mv_size;
+    return 0;
+}
+
+int evl__task_store_write(evl_task_t *t, int idx, const void *key, size_t klen, const void *val,
+                          size_t vlen)
+{
+    uint8_t k[512];
+    size_t kl;
+    evl_srec_t r = {key, klen, NULL, 0, 0};
+    int rc = skey(k, idx, &r, &kl);
+    if (rc)
+        return rc;
+    MDB_val mk = {kl, k}, mv = {vlen, (void *)val};
+    rc = val ? mdb_rc(mdb_put(t->txn, t->dbi, &mk, &mv, 0)) : mdb_rc(mdb_del(t->txn, t->dbi, &mk, NULL));
+    if (rc == EVL_ENOTFOUND)
+        rc = 0;
+    return rc ? rc : note_change(t, k, kl);
+}
+
+int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen,
+                         int (*cb)(void *arg, const void *key, size_t klen, const void *val,
+                                   size_t vlen),
+                         void *arg)
+{
+    uint8_t k[512];
+    size_t kl;
+    evl_srec_t r = {prefix, plen, NULL, 0, 0};
+    int rc = skey(k, idx, &r, &kl);
+    MDB_cursor *cur;
+    if (rc || (rc = mdb_rc(mdb_cursor_open(t->txn, t->dbi, &cur))))
+        return rc;
+    /* the matching entries copied first: the callback may write */
+    typedef struct ent {
+        uint8_t *p;
+        size_t kl, vl;
+    } ent_t;
+    ent_t *v = NULL;
+    size_t n = 0, cap = 0;
+    MDB_val mk = {kl, k}, mv;
+    int op = MDB_SET_RANGE;
+    while ((rc = mdb_rc(mdb_cursor_get(cur, &mk, &mv, op))) == 0) {
+        op = MDB_NEXT;
+        if (mk.mv_size < kl || memcmp(mk.mv_data, k, kl))
+            break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ent_t *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                rc = EVL_ENOMEM;
+                break;
+            }
+            v = nv;
+        }
+        if (!(v[n].p = malloc(mk.mv_size + mv.mv_size + 1))) {
+            rc = EVL_ENOMEM;
+            break;
+        }
+        memcpy(v[n].p, mk.mv_data, mk.mv_size);
+        memcpy(v[n].p + mk.mv_size, mv.mv_data, mv.mv_size);
+        v[n].kl = mk.mv_size;
+        v[n].vl = mv.mv_size;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    if (rc == EVL_ENOTFOUND)
+        rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!rc) {
+            int stop = cb(arg, v[i].p + 1, v[i].kl - 1, v[i].p + v[i].kl, v[i].vl);
+            if (stop)
+                rc = stop < 0 ? stop : 1;
+        }
+        free(v[i].p);
+    }
+    free(v);
+    return rc > 0 ? 0 : rc;
+}
+
+int64_t evl__task_stream_time(evl_task_t *t)
+{
+    return t->stream_time;
+}
+
+void evl__task_dropped(evl_task_t *t)
+{
+    atomic_fetch_add(&t->app->metrics[EVL_SM_DROPPED], 1);
+}
+
 /* ---- processing ---- */
 
 static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 
+int evl__task_forward(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+
 static int to_kids(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
+{
+    return evl__task_forward(t, n, r);
+}
+
+int evl__task_forward(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 {
     for (size_t i = 0; i < n->nkids; i++) {
         int rc = deliver(t, n->kids[i], r);
@@ -289,26 +441,93 @@ static int to_kids(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
     return 0;
 }
 
+/* Outputs are kept in the batch and sent in order before the commit, in
+ * runs of one topic (one send of many records instead of a send each). */
 static int sink(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 {
-    int parts = evl_topic_partitions(t->app->log, n->topic);
-    if (parts == EVL_ENOTFOUND) {
-        int rc = evl_topic_create(t->app->log, n->topic, t->sub->partitions, NULL);
-        if (rc && rc != EVL_EEXIST)
-            return rc;
+    int parts = n->id < MAX_SINKS ? t->sink_parts[n->id] : 0;
+    if (parts <= 0) {
         parts = evl_topic_partitions(t->app->log, n->topic);
+        if (parts == EVL_ENOTFOUND) {
+            int rc = evl_topic_create(t->app->log, n->topic, t->sub->partitions, NULL);
+            if (rc && rc != EVL_EEXIST)
+                return rc;
+            parts = evl_topic_partitions(t->app->log, n->topic);
+        }
+        if (parts < 0)
+            return parts;
+        if (n->id < MAX_SINKS)
+            t->sink_parts[n->id] = parts;
     }
-    if (parts < 0)
-        return parts;
-    evl_msg_t m = {.key = r->key, .key_len = r->key_len, .value = r->value,
-                   .value_len = r->value_len, .timestamp = r->timestamp,
-                   /* keyless: a partition that depends on the task only,
-                    * so a replay sends it where the first attempt did */
-                   .partition = r->key ? EVL_PARTITION_ANY : t->p % parts};
-    int rc = evl_producer_send_to(t->prod, n->topic, &m, 0);
-    if (rc)
-        return rc;
-    return outp_find(t, n->topic, m.partition, true) ? 0 : EVL_ENOMEM;
+    if (t->nob == t->capob) {
+        size_t cap = t->capob ? t->capob * 2 : 256;
+        outrec_t *o = realloc(t->ob, cap * sizeof *o);
+        if (!o)
+            return EVL_ENOMEM;
+        t->ob = o;
+        t->capob = cap;
+    }
+    size_t need = t->obytes + r->key_len + r->value_len;
+    if (need > t->capbytes) {
+        size_t cap = t->capbytes ? t->capbytes : 65536;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(t->obuf, cap);
+        if (!nb)
+            return EVL_ENOMEM;
+        t->obuf = nb;
+        t->capbytes = cap;
+    }
+    outrec_t *o = &t->ob[t->nob++];
+    o->node = n;
+    o->has_key = r->key != NULL;
+    o->has_value = r->value != NULL;
+    o->key_off = t->obytes;
+    o->key_len = r->key_len;
+    if (r->key_len)
+        memcpy(t->obuf + t->obytes, r->key, r->key_len);
+    t->obytes += r->key_len;
+    o->value_off = t->obytes;
+    o->value_len = r->value_len;
+    if (r->value_len)
+        memcpy(t->obuf + t->obytes, r->value, r->value_len);
+    t->obytes += r->value_len;
+    o->timestamp = r->timestamp;
+    /* keyless: a partition that depends on the task only, so a replay
+     * sends it where the first attempt did */
+    o->partition = r->key ? EVL_PARTITION_ANY : t->p % parts;
+    return 0;
+}
+
+static int flush_outputs(evl_task_t *t)
+{
+    int rc = 0;
+    evl_msg_t *m = t->nob ? malloc(t->nob * sizeof *m) : NULL;
+    if (t->nob && !m)
+        return EVL_ENOMEM;
+    for (size_t i = 0; i < t->nob; i++) {
+        outrec_t *o = &t->ob[i];
+        m[i] = (evl_msg_t){.key = o->has_key ? t->obuf + o->key_off : NULL,
+                           .key_len = o->key_len,
+                           .value = o->has_value ? t->obuf + o->value_off : NULL,
+                           .value_len = o->value_len, .timestamp = o->timestamp,
+                           .partition = o->partition, .offset = -1};
+    }
+    for (size_t i = 0; !rc && i < t->nob;) {
+        size_t j = i;
+        while (j < t->nob && t->ob[j].node == t->ob[i].node)
+            j++;
+        const char *topic = t->ob[i].node->topic;
+        rc = evl_producer_send_batch_to(t->prod, topic, m + i, j - i, 0);
+        for (size_t k = i; !rc && k < j; k++)
+            if (!outp_find(t, topic, m[k].partition, true))
+                rc = EVL_ENOMEM;
+        i = j;
+    }
+    free(m);
+    t->nob = 0;
+    t->obytes = 0;
+    return rc;
 }
 
 static int aggregate(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
@@ -405,6 +624,8 @@ static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         return sink(t, n, r);
     case N_AGG:
         return aggregate(t, n, r);
+    case N_WAGG:
+        return evl__window_deliver(t, n, r);
     case N_MAP:
     case N_MAP_VALUES:
     case N_FLAT_MAP:
@@ -445,7 +666,10 @@ static void chg_clear(evl_task_t *t)
  * in one frame, then the local transaction. */
 static int commit(evl_task_t *t)
 {
-    int rc = 0;
+    int rc = flush_outputs(t);
+    if (rc)
+        return rc;
+    chg_dedupe(t);
     t->commit++;
     /* output sequences after this batch */
     for (size_t i = 0; !rc && i < t->nout; i++)
@@ -514,6 +738,8 @@ static void abort_txn(evl_task_t *t)
         mdb_txn_abort(t->txn);
     t->txn = NULL;
     chg_clear(t);
+    t->nob = 0;
+    t->obytes = 0;
 }
 
 static int run_record(evl_task_t *t, size_t src, const evl_record_t *rec)
@@ -523,6 +749,8 @@ static int run_record(evl_task_t *t, size_t src, const evl_record_t *rec)
     const void *v = evl_record_value(rec, &vl);
     evl_srec_t r = {k, k ? kl : 0, v, v ? vl : 0, evl_record_timestamp(rec)};
     atomic_fetch_add(&t->app->metrics[EVL_SM_RECORDS], 1);
+    if (r.timestamp > t->stream_time)
+        t->stream_time = r.timestamp;
     return deliver(t, t->sub->source_nodes[src], &r);
 }
 
@@ -697,20 +925,18 @@ static int catch_up(evl_task_t *t)
         rc = mdb_rc(mdb_txn_commit(txn));
     else
         mdb_txn_abort(txn);
-    /* the producer where the last commit left it */
+    /* the outputs' sequences where the last commit left them (the
+     * changelog's go on where its log stands: a batch interrupted before
+     * its commit frame left no frame there to recognise) */
     for (size_t i = 0; !rc && i < t->nout; i++)
-        rc = evl_producer_rewind_to(t->prod, t->out[i].topic, t->out[i].partition,
-                                    t->out[i].seq);
+        if (strcmp(t->out[i].topic, t->changelog))
+            rc = evl_producer_rewind_to(t->prod, t->out[i].topic, t->out[i].partition,
+                                        t->out[i].seq);
     if (!rc && t->app->eos && intent && intent_off > ckpt_off) {
         /* an interrupted batch: the same extent again. Partitions the
          * last commit did not know start from sequence 0; the changelog
          * goes on after the intent. */
         rc = rewind_unknown(t);
-        outp_t *cl = outp_find(t, t->changelog, t->p, true);
-        if (!rc && !cl)
-            rc = EVL_ENOMEM;
-        if (!rc)
-            rc = evl_producer_rewind_to(t->prod, t->changelog, t->p, cl->seq + 1);
         int64_t *fr = malloc(2 * t->sub->nsources * sizeof *fr);
         if (!rc && !fr)
             rc = EVL_ENOMEM;
@@ -725,6 +951,22 @@ static int catch_up(evl_task_t *t)
 }
 
 /* ---- open, close ---- */
+
+/*
+ * A task that moves here may still run, for a moment, where it was (a
+ * zombie that has not seen the rebalance yet). Opening the producer of the
+ * task's name raised its epoch; writing to the changelog now fences the
+ * zombie there: its next intent or commit frame is refused, so it can
+ * neither start a batch nor commit one after this point. What it appended
+ * before (an intent and some outputs) the catch-up that follows sees, and
+ * the replay sends the same records with the same sequences.
+ */
+static int fence(evl_task_t *t)
+{
+    evl_msg_t m = {.key = FENCE, .key_len = sizeof FENCE - 1, .value = t->name,
+                   .value_len = strlen(t->name), .timestamp = -1, .partition = t->p};
+    return evl_producer_send_to(t->prod, t->changelog, &m, 0);
+}
 
 int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t **out)
 {
@@ -771,6 +1013,8 @@ int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t
     if (!rc)
         rc = env_open(t);
     if (!rc)
+        rc = fence(t);
+    if (!rc)
         rc = catch_up(t);
     if (rc == EVL_ESTATE) {
         /* the local state does not belong to this changelog: start over
@@ -812,6 +1056,8 @@ void evl__task_close(evl_task_t *t)
     for (int i = 0; i < MAX_DEPTH; i++)
         evl__emit_free(&t->em[i]);
     free(t->chg);
+    free(t->ob);
+    free(t->obuf);
     free(t->changelog);
     free(t->pos);
     free(t);

@@ -103,6 +103,16 @@ static void fail(evl_streams_builder_t *b, const char *fmt, ...)
     va_end(ap);
 }
 
+void evl__builder_fail(evl_streams_builder_t *b, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail(b, "%s", msg);
+}
+
 EVL_API int evl_streams_builder_new(evl_streams_builder_t **out)
 {
     *out = calloc(1, sizeof **out);
@@ -128,8 +138,11 @@ EVL_API void evl_streams_builder_free(evl_streams_builder_t *b)
         node_free(b->nodes[i]);
     for (size_t i = 0; i < b->ngroups; i++)
         free(b->groups[i]);
+    for (size_t i = 0; i < b->nwindows; i++)
+        free(b->windows[i]);
     free(b->nodes);
     free(b->groups);
+    free(b->windows);
     free(b);
 }
 
@@ -170,6 +183,11 @@ static evl_node_t *node(evl_streams_builder_t *b, evl_node_t *parent, evl_nkind_
     n->key_changed = parent && parent->key_changed;
     b->nodes[b->nnodes++] = n;
     return n;
+}
+
+evl_node_t *evl__topo_node(evl_streams_builder_t *b, evl_node_t *parent, evl_nkind_t kind)
+{
+    return node(b, parent, kind);
 }
 
 EVL_API evl_kstream_t *evl_stream(evl_streams_builder_t *b, const char *topic)
@@ -330,28 +348,25 @@ EVL_API evl_kgrouped_t *evl_stream_group_by(evl_kstream_t *s, evl_xform_fn *fn, 
     return evl_stream_group_by_key(evl_stream_select_key(s, fn, arg));
 }
 
-/* The aggregation node; through a repartition topic (named for the
- * store) when the key was changed upstream. */
-static evl_ktable_t *agg(evl_kgrouped_t *g, evl_aggkind_t kind, evl_agg_fn *fn, void *arg,
-                         const void *init, size_t init_len, const char *store)
+int evl__topo_store_check(evl_streams_builder_t *b, const char *store)
 {
-    if (!g)
-        return NULL;
-    evl_node_t *from = g->from;
-    evl_streams_builder_t *b = from->b;
     if (!store || !*store || strlen(store) > 100 || strchr(store, '/')) {
         fail(b, "a store needs a name (1 to 100 characters, no '/')");
-        return NULL;
+        return EVL_EINVAL;
     }
     for (size_t i = 0; i < b->nnodes; i++)
         if (b->nodes[i]->store && !strcmp(b->nodes[i]->store, store)) {
             fail(b, "store '%s' named twice", store);
-            return NULL;
+            return EVL_EINVAL;
         }
-    if (kind != AGG_COUNT && !fn) {
-        fail(b, "reduce/aggregate: no function");
-        return NULL;
-    }
+    return 0;
+}
+
+/* Through a repartition topic (named for the store) when the key was
+ * changed upstream. */
+evl_node_t *evl__topo_agg_input(evl_node_t *from, const char *store)
+{
+    evl_streams_builder_t *b = from->b;
     if (from->key_changed) {
         char suffix[128];
         snprintf(suffix, sizeof suffix, "%s-repartition", store);
@@ -364,6 +379,26 @@ static evl_ktable_t *agg(evl_kgrouped_t *g, evl_aggkind_t kind, evl_agg_fn *fn, 
         sink->repartition = src->repartition = true;
         from = src;
     }
+    return from;
+}
+
+/* The aggregation node; through a repartition topic (named for the
+ * store) when the key was changed upstream. */
+static evl_ktable_t *agg(evl_kgrouped_t *g, evl_aggkind_t kind, evl_agg_fn *fn, void *arg,
+                         const void *init, size_t init_len, const char *store)
+{
+    if (!g)
+        return NULL;
+    evl_node_t *from = g->from;
+    evl_streams_builder_t *b = from->b;
+    if (evl__topo_store_check(b, store))
+        return NULL;
+    if (kind != AGG_COUNT && !fn) {
+        fail(b, "reduce/aggregate: no function");
+        return NULL;
+    }
+    if (!(from = evl__topo_agg_input(from, store)))
+        return NULL;
     evl_node_t *n = node(b, from, N_AGG);
     if (!n)
         return NULL;
@@ -468,9 +503,14 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
                 return EVL_ENOMEM;
             s->nsources = k;
         }
-        if (n->kind == N_AGG) {
+        if (n->kind == N_AGG || n->kind == N_WAGG) {
             n->store_idx = (int)s->nstores;
             if (add_str(&s->stores, &s->nstores, n->store))
+                return EVL_ENOMEM;
+            /* a windowed aggregation's expiry index: store_idx + 1 */
+            char index[128];
+            snprintf(index, sizeof index, "%s/index", n->store);
+            if (n->kind == N_WAGG && !n->suppress && add_str(&s->stores, &s->nstores, index))
                 return EVL_ENOMEM;
         }
     }

@@ -193,7 +193,7 @@ static const char *wordcount_bin(void)
     return p && *p ? p : "build/examples/wordcount";
 }
 
-static pid_t spawn_wordcount(void)
+static pid_t spawn_wordcount_in(const char *state)
 {
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
@@ -201,19 +201,81 @@ static pid_t spawn_wordcount(void)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1);
-        execl(wordcount_bin(), "wordcount", "-d", tpath("log"), "--state-dir", tpath("state"), "--guarantee", getenv("WC_G") ? getenv("WC_G") : "exactly_once",
+        execl(wordcount_bin(), "wordcount", "-d", tpath("log"), "--state-dir", state, "--guarantee", getenv("WC_G") ? getenv("WC_G") : "exactly_once",
               (char *)NULL);
         _exit(127);
     }
     return pid;
 }
 
+static pid_t spawn_wordcount(void)
+{
+    return spawn_wordcount_in(tpath("state"));
+}
+
 #define WORDS 7
 static const char *const vocab[WORDS] = {"alpha", "beta", "gamma", "delta", "eps", "zeta", "eta"};
+
+/* Wait until the output holds a count per input word, stop the
+ * processors cleanly, and check each word's counts: 1, 2, ... the true
+ * count, nothing twice. */
+static void verify(evl_log_t *log, const long *truth, pid_t *pids, int npids)
+{
+    long total = 0;
+    for (int i = 0; i < WORDS; i++)
+        total += truth[i];
+    evl_reader_t *rd;
+    long last[WORDS], seen = 0;
+    for (int i = 0; i < WORDS; i++)
+        last[i] = 0;
+    for (int tries = 0; tries < 600; tries++) {
+        seen = 0;
+        if (evl_reader_open(log, "streams-wordcount-output", 0, &rd) == 0) {
+            const evl_record_t *r;
+            while (evl_reader_next(rd, 0, &r) == 0)
+                seen++;
+            evl_reader_close(rd);
+        }
+        if (seen >= total)
+            break;
+        usleep(50000);
+    }
+    usleep(300000); /* anything past the true count would show now */
+    for (int i = 0; i < npids; i++) {
+        kill(pids[i], SIGTERM);
+        int st;
+        waitpid(pids[i], &st, 0);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wordcount stopped with %d", st);
+    }
+    cr_assert_eq(evl_reader_open(log, "streams-wordcount-output", 0, &rd), 0);
+    const evl_record_t *r;
+    long n = 0;
+    while (evl_reader_next(rd, 0, &r) == 0) {
+        size_t kl, vl;
+        const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
+        int w = -1;
+        for (int i = 0; i < WORDS; i++)
+            if (strlen(vocab[i]) == kl && !memcmp(vocab[i], k, kl))
+                w = i;
+        cr_assert_geq(w, 0, "unknown word %.*s", (int)kl, k);
+        char num[32];
+        snprintf(num, sizeof num, "%.*s", (int)vl, v);
+        long c = strtol(num, NULL, 10);
+        cr_assert_eq(c, last[w] + 1, "%s: %ld after %ld (offset %lld)", vocab[w], c, last[w],
+                     (long long)evl_record_offset(r));
+        last[w] = c;
+        n++;
+    }
+    evl_reader_close(rd);
+    for (int i = 0; i < WORDS; i++)
+        cr_assert_eq(last[i], truth[i], "%s: %ld, truly %ld", vocab[i], last[i], truth[i]);
+    cr_assert_eq(n, total);
+}
 
 typedef struct feeder {
     evl_log_t *log;
     long truth[WORDS];
+    int parts;
     atomic_bool stop;
 } feeder_t;
 
@@ -234,7 +296,8 @@ static void *feed(void *arg)
                 f->truth[x]++;
                 len += (size_t)snprintf(line + len, sizeof line - len, "%s ", vocab[x]);
             }
-            evl_msg_t m = {.value = line, .value_len = len, .timestamp = -1, .partition = 0};
+            evl_msg_t m = {.value = line, .value_len = len, .timestamp = -1,
+                           .partition = (int32_t)(rand_r(&seed) % (unsigned)f->parts)};
             if (evl_producer_send(p, &m, 0))
                 break;
         }
@@ -251,6 +314,7 @@ Test(wordcount, exactly_once_under_kill_9, .timeout = 120)
     static feeder_t f;
     memset(&f, 0, sizeof f);
     f.log = log;
+    f.parts = 1;
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, feed, &f), 0);
     unsigned seed = 777;
@@ -264,53 +328,35 @@ Test(wordcount, exactly_once_under_kill_9, .timeout = 120)
     }
     atomic_store(&f.stop, true);
     pthread_join(th, NULL);
-    long *truth = f.truth;
-    /* let it finish, then stop it cleanly */
-    long total = 0;
-    for (int i = 0; i < WORDS; i++)
-        total += truth[i];
-    evl_reader_t *rd;
-    long last[WORDS], seen = 0;
-    for (int i = 0; i < WORDS; i++)
-        last[i] = 0;
-    for (int tries = 0; tries < 300; tries++) {
-        seen = 0;
-        if (evl_reader_open(log, "streams-wordcount-output", 0, &rd) == 0) {
-            const evl_record_t *r;
-            while (evl_reader_next(rd, 0, &r) == 0)
-                seen++;
-            evl_reader_close(rd);
-        }
-        if (seen >= total)
-            break;
-        usleep(50000);
+    verify(log, f.truth, &pid, 1);
+    evl_log_close(log);
+}
+
+/* Two instances (processes with state directories of their own) split a
+ * 4-partition input; one is killed -9 again and again, its tasks move to
+ * the other and back, with their state from the changelog. */
+Test(wordcount, two_instances_one_killed, .timeout = 120)
+{
+    evl_log_t *log = test_open(NULL);
+    cr_assert_eq(evl_topic_create(log, "streams-plaintext-input", 4, NULL), 0);
+    static feeder_t f;
+    memset(&f, 0, sizeof f);
+    f.log = log;
+    f.parts = 4;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, feed, &f), 0);
+    unsigned seed = 4242;
+    pid_t pids[2] = {spawn_wordcount_in(tpath("state-a")), spawn_wordcount_in(tpath("state-b"))};
+    int kills = test_quick() ? 6 : 12;
+    for (int k = 0; k < kills; k++) {
+        usleep((useconds_t)(200000 + rand_r(&seed) % 200000));
+        kill(pids[1], SIGKILL);
+        waitpid(pids[1], NULL, 0);
+        usleep(100000);
+        pids[1] = spawn_wordcount_in(tpath("state-b"));
     }
-    usleep(300000); /* anything past the true count would show now */
-    kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wordcount stopped with %d", st);
-    /* every word's counts: 1, 2, 3, ... the true count, nothing twice */
-    cr_assert_eq(evl_reader_open(log, "streams-wordcount-output", 0, &rd), 0);
-    const evl_record_t *r;
-    long n = 0;
-    while (evl_reader_next(rd, 0, &r) == 0) {
-        size_t kl, vl;
-        const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
-        int w = -1;
-        for (int i = 0; i < WORDS; i++)
-            if (strlen(vocab[i]) == kl && !memcmp(vocab[i], k, kl))
-                w = i;
-        cr_assert_geq(w, 0, "unknown word %.*s", (int)kl, k);
-        long c = strtol(strndup(v, vl), NULL, 10);
-        cr_assert_eq(c, last[w] + 1, "%s: %ld after %ld (offset %lld)", vocab[w], c, last[w],
-                     (long long)evl_record_offset(r));
-        last[w] = c;
-        n++;
-    }
-    evl_reader_close(rd);
-    for (int i = 0; i < WORDS; i++)
-        cr_assert_eq(last[i], truth[i], "%s: %ld, truly %ld", vocab[i], last[i], truth[i]);
-    cr_assert_eq(n, total);
+    atomic_store(&f.stop, true);
+    pthread_join(th, NULL);
+    verify(log, f.truth, pids, 2);
     evl_log_close(log);
 }

@@ -1,0 +1,245 @@
+/*
+ * test_operators.c - each stateless operator and the keyed aggregations
+ * against expected outputs, repartitioning when a key changes, and what
+ * the builder and the settings refuse (co-partitioning, names, values).
+ */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <eventlog.h>
+#include <eventlog/streams.h>
+#include <stdatomic.h>
+
+#include "helpers.h"
+
+static evl_log_t *log_;
+
+static void setup(void)
+{
+    test_dir_setup();
+    log_ = test_open(NULL);
+}
+
+static void teardown(void)
+{
+    evl_log_close(log_);
+    test_dir_teardown();
+}
+
+TestSuite(ops, .init = setup, .fini = teardown);
+
+static void put(const char *topic, int part, const char *key, const char *value, int64_t ts)
+{
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_new(log_, topic, NULL, &p), 0);
+    evl_msg_t m = {key, key ? strlen(key) : 0, value, value ? strlen(value) : 0, NULL, 0, ts,
+                   part, -1};
+    cr_assert_eq(evl_producer_send(p, &m, 0), 0);
+    evl_producer_close(p);
+}
+
+/* topic's records as "key=value" lines, partitions in order, waiting
+ * until there are want. */
+static char *dump(const char *topic, size_t want)
+{
+    char *buf = calloc(1, 65536);
+    for (int tries = 0; tries < 200; tries++) {
+        size_t len = 0, got = 0;
+        int parts = evl_topic_partitions(log_, topic);
+        for (int p = 0; p < parts; p++) {
+            evl_reader_t *rd;
+            if (evl_reader_open(log_, topic, p, &rd))
+                continue;
+            const evl_record_t *r;
+            while (evl_reader_next(rd, 0, &r) == 0) {
+                size_t kl, vl;
+                const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
+                len += (size_t)snprintf(buf + len, 65536 - len, "%.*s=%.*s\n", (int)kl,
+                                        k ? k : "", (int)vl, v ? v : "");
+                got++;
+            }
+            evl_reader_close(rd);
+        }
+        if (got >= want)
+            break;
+        usleep(50000);
+    }
+    return buf;
+}
+
+static evl_streams_t *run(evl_streams_builder_t *b, const char *id)
+{
+    const char *conf[] = {"application.id", id, "state.dir", tpath("state")};
+    char err[256];
+    evl_streams_t *app;
+    int rc = evl_streams_new(log_, b, conf, 2, err, sizeof err, &app);
+    cr_assert_eq(rc, 0, "%s: %s", evl_strerror(rc), err);
+    cr_assert_eq(evl_streams_start(app), 0);
+    return app;
+}
+
+static bool not_skip(void *arg, const evl_srec_t *r)
+{
+    return !(r->value_len == 4 && !memcmp(r->value, "skip", 4));
+}
+
+static int upper(void *arg, const evl_srec_t *r, evl_emit_t *em)
+{
+    char buf[64];
+    size_t n = r->value_len < sizeof buf ? r->value_len : sizeof buf;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)toupper(((const char *)r->value)[i]);
+    return evl_emit(em, NULL, 0, buf, n, -1);
+}
+
+static bool starts_a(void *arg, const evl_srec_t *r)
+{
+    return r->value_len && ((const char *)r->value)[0] == 'A';
+}
+
+static int twice(void *arg, const evl_srec_t *r, evl_emit_t *em)
+{
+    int rc = evl_emit(em, "x", 1, r->value, r->value_len, -1);
+    return rc ? rc : evl_emit(em, "y", 1, r->value, r->value_len, -1);
+}
+
+static atomic_int peeked, seen;
+static void count_peek(void *arg, const evl_srec_t *r) { atomic_fetch_add(&peeked, 1); }
+static void count_each(void *arg, const evl_srec_t *r) { atomic_fetch_add(&seen, 1); }
+
+Test(ops, stateless_chain)
+{
+    cr_assert_eq(evl_topic_create(log_, "in", 1, NULL), 0);
+    cr_assert_eq(evl_topic_create(log_, "in2", 1, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_kstream_t *s = evl_stream_merge(evl_stream(b, "in"), evl_stream(b, "in2"));
+    s = evl_stream_peek(evl_stream_map_values(evl_stream_filter(s, not_skip, NULL), upper, NULL),
+                        count_peek, NULL);
+    evl_pred_fn *preds[] = {starts_a, NULL};
+    evl_kstream_t *br[2];
+    cr_assert_eq(evl_stream_branch(s, preds, NULL, 2, br), 0);
+    cr_assert_eq(evl_stream_to(br[0], "out-a"), 0);
+    cr_assert_eq(evl_stream_to(br[1], "out-rest"), 0);
+    cr_assert_eq(evl_stream_to(evl_stream_flat_map(br[0], twice, NULL), "out-twice"), 0);
+    cr_assert_eq(evl_stream_foreach(evl_stream_filter_not(s, starts_a, NULL), count_each, NULL), 0);
+    cr_assert_null(evl_streams_builder_error(b));
+    put("in", 0, "k1", "apple", 10);
+    put("in", 0, "k2", "skip", 11);
+    put("in2", 0, "k3", "banana", 12);
+    put("in", 0, "k4", "avocado", 13);
+    evl_streams_t *app = run(b, "ops1");
+    char *a = dump("out-a", 2), *rest = dump("out-rest", 1), *tw = dump("out-twice", 4);
+    cr_assert_str_eq(a, "k1=APPLE\nk4=AVOCADO\n");
+    cr_assert_str_eq(rest, "k3=BANANA\n");
+    cr_assert_str_eq(tw, "x=APPLE\ny=APPLE\nx=AVOCADO\ny=AVOCADO\n");
+    free(a);
+    free(rest);
+    free(tw);
+    cr_assert_eq(atomic_load(&peeked), 3);
+    cr_assert_eq(atomic_load(&seen), 1);
+    cr_assert_eq(evl_streams_metric(app, EVL_SM_RECORDS), 4);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
+
+/* reduce concatenates, aggregate sums lengths; the key is changed first,
+ * so both go through repartition topics. */
+static int first_letter(void *arg, const evl_srec_t *r, evl_emit_t *em)
+{
+    return evl_emit(em, r->value, 1, NULL, 0, -1);
+}
+
+static int concat(void *arg, const evl_srec_t *r, const void *agg, size_t alen, evl_emit_t *em)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "%.*s+%.*s", (int)alen, (const char *)agg,
+                     (int)r->value_len, (const char *)r->value);
+    return evl_emit(em, NULL, 0, buf, (size_t)n, -1);
+}
+
+static int sum_len(void *arg, const evl_srec_t *r, const void *agg, size_t alen, evl_emit_t *em)
+{
+    char buf[32], cur[32];
+    snprintf(cur, sizeof cur, "%.*s", (int)alen, (const char *)agg);
+    long v = strtol(cur, NULL, 10) + (long)r->value_len;
+    int n = snprintf(buf, sizeof buf, "%ld", v);
+    return evl_emit(em, NULL, 0, buf, (size_t)n, -1);
+}
+
+Test(ops, reduce_and_aggregate_through_repartition)
+{
+    cr_assert_eq(evl_topic_create(log_, "words", 2, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_kstream_t *w = evl_stream(b, "words");
+    evl_ktable_t *red = evl_grouped_reduce(evl_stream_group_by(w, first_letter, NULL), concat, NULL,
+                                           "by-letter");
+    evl_stream_to(evl_table_to_stream(red), "reduced");
+    evl_ktable_t *agg = evl_grouped_aggregate(evl_stream_group_by(w, first_letter, NULL), "0", 1,
+                                              sum_len, NULL, "lengths");
+    evl_stream_to(evl_table_to_stream(agg), "summed");
+    cr_assert_null(evl_streams_builder_error(b));
+    put("words", 0, NULL, "ant", 1);
+    put("words", 1, NULL, "bee", 2);
+    put("words", 0, NULL, "asp", 3);
+    put("words", 1, NULL, "boar", 4);
+    evl_streams_t *app = run(b, "ops2");
+    char *r = dump("reduced", 4), *s = dump("summed", 4);
+    /* per key in order; keys a and b may sit in either partition */
+    cr_assert(strstr(r, "a=ant\na=ant+asp\n") || (strstr(r, "a=ant\n") && strstr(r, "a=ant+asp\n")),
+              "%s", r);
+    cr_assert(strstr(r, "b=bee\n") && strstr(r, "b=bee+boar\n"), "%s", r);
+    cr_assert(strstr(s, "a=3\n") && strstr(s, "a=6\n") && strstr(s, "b=3\n") && strstr(s, "b=7\n"),
+              "%s", s);
+    free(r);
+    free(s);
+    cr_assert_eq(evl_topic_partitions(log_, "ops2-by-letter-repartition"), 2);
+    void *v;
+    size_t vl;
+    cr_assert_eq(evl_streams_store_get(app, "lengths", "b", 1, &v, &vl), 0);
+    cr_assert_eq(vl, 1);
+    cr_assert_eq(((char *)v)[0], '7');
+    free(v);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
+
+Test(ops, refusals)
+{
+    cr_assert_eq(evl_topic_create(log_, "two", 2, NULL), 0);
+    cr_assert_eq(evl_topic_create(log_, "three", 3, NULL), 0);
+    evl_streams_builder_t *b;
+    char err[256];
+    evl_streams_t *app;
+    /* a merge of topics with different partition counts */
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_stream_to(evl_stream_merge(evl_stream(b, "two"), evl_stream(b, "three")), "x");
+    const char *conf[] = {"application.id", "r", "state.dir", tpath("state")};
+    cr_assert_eq(evl_streams_new(log_, b, conf, 2, err, sizeof err, &app), EVL_EINVAL);
+    cr_assert(strstr(err, "co-partitioned"), "%s", err);
+    evl_streams_builder_free(b);
+    /* an input that does not exist */
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_stream_to(evl_stream(b, "nope"), "x");
+    cr_assert_eq(evl_streams_new(log_, b, conf, 2, err, sizeof err, &app), EVL_ENOTFOUND);
+    /* settings */
+    const char *bad1[] = {"state.dir", "x"};
+    cr_assert_eq(evl_streams_new(log_, b, bad1, 1, err, sizeof err, &app), EVL_ECONFIG);
+    cr_assert(strstr(err, "application.id"), "%s", err);
+    const char *bad2[] = {"application.id", "a", "processing.guarantee", "maybe"};
+    cr_assert_eq(evl_streams_new(log_, b, bad2, 2, err, sizeof err, &app), EVL_ECONFIG);
+    const char *bad3[] = {"application.id", "a", "no.such.key", "1"};
+    cr_assert_eq(evl_streams_new(log_, b, bad3, 2, err, sizeof err, &app), EVL_ECONFIG);
+    cr_assert(strstr(err, "no.such.key"), "%s", err);
+    evl_streams_builder_free(b);
+    /* the builder remembers its first error */
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_kgrouped_t *g = evl_stream_group_by_key(evl_stream(b, "two"));
+    cr_assert_not_null(evl_grouped_count(g, "s"));
+    cr_assert_null(evl_grouped_count(g, "s"));
+    cr_assert(strstr(evl_streams_builder_error(b), "named twice"));
+    cr_assert_null(evl_stream_filter(evl_stream(b, "two"), NULL, NULL));
+    cr_assert_eq(evl_streams_new(log_, b, conf, 2, err, sizeof err, &app), EVL_EINVAL);
+    cr_assert(strstr(err, "named twice"), "%s", err);
+    evl_streams_builder_free(b);
+}
