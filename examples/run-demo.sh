@@ -40,3 +40,20 @@ echo "-- a line added; second run: only what is new (progress was committed)"
 echo
 echo "== 4. a schema registry in the application: formats evolve, incompatible changes fail"
 "$BIN/registry_evolve" "$DATA/registry"
+echo
+echo "== 5. stream processing: Kafka's WordCountDemo (exactly once)"
+EVL=${EVL:-build/evl}
+"$BIN/wordcount" -d "$DATA/streams" &
+WC=$!
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  [ -d "$DATA/streams" ] && break; sleep 0.2
+done
+printf 'all streams lead to kafka\nhello kafka streams\njoin kafka summit\n' |
+  "$EVL" -d "$DATA/streams" produce streams-plaintext-input --create
+for i in $(seq 1 100); do
+  N=$("$EVL" -d "$DATA/streams" consume streams-wordcount-output 2>/dev/null | wc -l)
+  [ "$N" -ge 11 ] && break; sleep 0.1
+done
+kill -TERM $WC; wait $WC
+echo "-- streams-wordcount-output (word count), as Kafka's documentation shows it:"
+"$EVL" -d "$DATA/streams" consume streams-wordcount-output -f '   %k %s\n'
