@@ -394,11 +394,18 @@ install: all
 	install -m 644 $(REGISTRY_STATIC) $(DESTDIR)$(libdir)/
 	sed -e 's|@PREFIX@|$(prefix)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/eventlog-registry.pc.in > $(DESTDIR)$(pkgconfigdir)/eventlog-registry.pc
+	install -m 755 $(STREAMS_SHARED) $(DESTDIR)$(libdir)/
+	ln -sf libeventlog-streams.so.$(VERSION) $(DESTDIR)$(libdir)/libeventlog-streams.so.$(MAJOR)
+	ln -sf libeventlog-streams.so.$(MAJOR) $(DESTDIR)$(libdir)/libeventlog-streams.so
+	install -m 644 $(STREAMS_STATIC) $(DESTDIR)$(libdir)/
+	sed -e 's|@PREFIX@|$(prefix)|' -e 's|@LIBDIR@|$(libdir)|' -e 's|@INCLUDEDIR@|$(includedir)|' \
+	    -e 's|@VERSION@|$(VERSION)|' pkgconfig/eventlog-streams.pc.in > $(DESTDIR)$(pkgconfigdir)/eventlog-streams.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/eventlog.h $(DESTDIR)$(libdir)/libeventlog.* \
 	      $(DESTDIR)$(libdir)/libeventlog-connect.* $(DESTDIR)$(pkgconfigdir)/eventlog-connect.pc \
 	      $(DESTDIR)$(libdir)/libeventlog-registry.* $(DESTDIR)$(pkgconfigdir)/eventlog-registry.pc \
+	      $(DESTDIR)$(libdir)/libeventlog-streams.* $(DESTDIR)$(pkgconfigdir)/eventlog-streams.pc \
 	      $(DESTDIR)$(bindir)/evl $(DESTDIR)$(pkgconfigdir)/eventlog.pc
 
 clean:
