@@ -142,6 +142,46 @@ EVL_API evl_ktable_t *evl_grouped_aggregate(evl_kgrouped_t *g, const void *init,
 EVL_API evl_kstream_t *evl_table_to_stream(evl_ktable_t *t);
 
 /* ------------------------------------------------------------------------ */
+/** @defgroup joins Tables and joins                                        */
+
+/** @brief topic as a table (a changelog: each key's newest value; a null
+ * value deletes it), materialized in store. */
+EVL_API evl_ktable_t *evl_table(evl_streams_builder_t *b, const char *topic, const char *store);
+
+#define EVL_JOIN_INNER 0
+#define EVL_JOIN_LEFT 1
+#define EVL_JOIN_OUTER 2
+
+/** A stream-table joiner: the stream's record and the table's value for
+ * its key (NULL, 0 in a left join without one); emit the result's value
+ * with evl_emit(em, NULL, 0, value, len, -1) (the key is the record's). */
+typedef int evl_join_fn(void *arg, const evl_srec_t *rec, const void *tvalue, size_t tlen,
+                        evl_emit_t *em);
+/** A table-table joiner: both tables' values for key (either NULL, 0 when
+ * missing, as the join allows); emit the result's value. */
+typedef int evl_join2_fn(void *arg, const void *key, size_t key_len, const void *a, size_t alen,
+                         const void *b, size_t blen, evl_emit_t *em);
+
+/**
+ * @brief Each record of s joined with t's value for its key at the time
+ * the record is processed (inner: records without one are dropped;
+ * EVL_JOIN_LEFT: joined with NULL). s and t must be co-partitioned (the
+ * same partition count, keyed alike): evl_streams_new refuses otherwise;
+ * a stream whose key was changed upstream is refused here (write it to a
+ * topic with evl_stream_to and read that instead).
+ */
+EVL_API evl_kstream_t *evl_stream_join_table(evl_kstream_t *s, evl_ktable_t *t, evl_join_fn *fn,
+                                             void *arg, int how);
+/**
+ * @brief A table of a's and b's values joined per key (EVL_JOIN_INNER,
+ * _LEFT, _OUTER), kept in store: an update on either side updates the
+ * result, and a key the join no longer yields is deleted (a null value
+ * downstream), as Kafka's KTable joins.
+ */
+EVL_API evl_ktable_t *evl_table_join(evl_ktable_t *a, evl_ktable_t *b, evl_join2_fn *fn, void *arg,
+                                     int how, const char *store);
+
+/* ------------------------------------------------------------------------ */
 /** @defgroup run Running an application                                    */
 
 typedef struct evl_streams evl_streams_t;

@@ -25,7 +25,11 @@ typedef enum {
     N_FOREACH,
     N_SINK,
     N_AGG,
-    N_WAGG      /* windowed aggregation (window.c) */
+    N_WAGG,     /* windowed aggregation (window.c) */
+    N_TABLE,    /* a topic materialized as a table (join.c) */
+    N_SJOIN,    /* stream-table join */
+    N_TJOIN_SIDE, /* one side of a table-table join, feeding ... */
+    N_TJOIN     /* ... the join's result table */
 } evl_nkind_t;
 
 typedef enum { AGG_COUNT, AGG_REDUCE, AGG_AGGREGATE } evl_aggkind_t;
@@ -61,6 +65,13 @@ struct evl_kstream {
     int64_t wsize, wadvance, wgrace, wgap;
     bool suppress;        /* final results only */
     evl_merge_fn *wmerge; /* session windows' merger */
+    /* joins (join.c) */
+    evl_join_fn *sjoin;
+    evl_join2_fn *tjoin;
+    int join_how;         /* EVL_JOIN_* */
+    int side;             /* N_TJOIN_SIDE: 0 left, 1 right */
+    struct evl_kstream *join; /* N_SJOIN: the table; N_TJOIN_SIDE: the result */
+    struct evl_kstream *sides[2]; /* N_TJOIN: the two tables */
     /* graph */
     struct evl_kstream **kids;
     size_t nkids;
@@ -186,6 +197,8 @@ int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen
 int evl__task_forward(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 int64_t evl__task_stream_time(evl_task_t *t);
 void evl__task_dropped(evl_task_t *t);
+/* A table, join or join side processing a record (join.c). */
+int evl__join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 /* A windowed aggregation node processing a record (window.c). */
 int evl__window_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 int evl__task_partition(evl_task_t *t);

@@ -626,6 +626,11 @@ static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         return aggregate(t, n, r);
     case N_WAGG:
         return evl__window_deliver(t, n, r);
+    case N_TABLE:
+    case N_SJOIN:
+    case N_TJOIN_SIDE:
+    case N_TJOIN:
+        return evl__join_deliver(t, n, r);
     case N_MAP:
     case N_MAP_VALUES:
     case N_FLAT_MAP:
@@ -784,8 +789,33 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
     int rc = intend(t, to);
     if (!rc)
         rc = begin(t);
-    for (size_t i = 0; !rc && i < n; i++)
-        rc = run_record(t, src[i], recs[i]);
+    /* the order: the input whose next record has the smallest timestamp
+     * goes first (ties: the input declared first), each input in offset
+     * order, as Kafka Streams' PartitionGroup picks; a replay merges the
+     * same extent the same way */
+    size_t ns = t->sub->nsources;
+    size_t *head = calloc(2 * ns, sizeof *head), *end = head ? head + ns : NULL;
+    if (!head)
+        rc = EVL_ENOMEM;
+    for (size_t i = 0; head && i < ns; i++)
+        head[i] = end[i] = 0;
+    for (size_t i = n; head && i-- > 0;) { /* each input's run [head, end) */
+        if (end[src[i]] == 0)
+            end[src[i]] = i + 1;
+        head[src[i]] = i;
+    }
+    while (!rc && head) {
+        size_t pick = ns;
+        for (size_t k = 0; k < ns; k++)
+            if (head[k] < end[k] &&
+                (pick == ns ||
+                 evl_record_timestamp(recs[head[k]]) < evl_record_timestamp(recs[head[pick]])))
+                pick = k;
+        if (pick == ns)
+            break;
+        rc = run_record(t, pick, recs[head[pick]++]);
+    }
+    free(head);
     if (!rc) {
         for (size_t i = 0; i < t->sub->nsources; i++)
             t->pos[i] = to[i];
@@ -797,28 +827,48 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
     return rc;
 }
 
-/* Process the extent [from, to) of each source again, from readers. */
+/* Process the extent [from, to) of each source again, from readers, in
+ * the order evl__task_process used: by the heads' timestamps. */
 static int replay(evl_task_t *t, const int64_t *from, const int64_t *to)
 {
-    int rc = begin(t);
-    for (size_t i = 0; !rc && i < t->sub->nsources; i++) {
+    size_t ns = t->sub->nsources;
+    evl_reader_t **rd = calloc(ns, sizeof *rd);
+    const evl_record_t **cur = calloc(ns, sizeof *cur);
+    int rc = rd && cur ? begin(t) : EVL_ENOMEM;
+    for (size_t i = 0; !rc && i < ns; i++) {
         if (from[i] < 0 || to[i] <= from[i])
             continue;
-        evl_reader_t *rd;
-        if ((rc = evl_reader_open(t->app->log, t->sub->sources[i], t->p, &rd)))
+        if ((rc = evl_reader_open(t->app->log, t->sub->sources[i], t->p, &rd[i])))
             break;
-        rc = evl_reader_seek(rd, from[i]);
-        while (!rc && evl_reader_position(rd) < to[i]) {
-            const evl_record_t *rec;
-            if ((rc = evl_reader_next(rd, 0, &rec)))
-                break;
-            if (evl_record_offset(rec) >= to[i])
-                break;
-            rc = run_record(t, i, rec);
-        }
-        evl_reader_close(rd);
-        t->pos[i] = to[i];
+        rc = evl_reader_seek(rd[i], from[i]);
+        if (!rc && (rc = evl_reader_next(rd[i], 0, &cur[i])) == 0 &&
+            evl_record_offset(cur[i]) >= to[i])
+            cur[i] = NULL;
     }
+    while (!rc) {
+        size_t pick = ns;
+        for (size_t k = 0; k < ns; k++)
+            if (cur[k] && (pick == ns || evl_record_timestamp(cur[k]) <
+                                             evl_record_timestamp(cur[pick])))
+                pick = k;
+        if (pick == ns)
+            break;
+        if ((rc = run_record(t, pick, cur[pick])))
+            break;
+        rc = evl_reader_next(rd[pick], 0, &cur[pick]);
+        if (rc == EVL_ETIMEDOUT || (!rc && evl_record_offset(cur[pick]) >= to[pick])) {
+            cur[pick] = NULL;
+            rc = 0;
+        }
+    }
+    for (size_t i = 0; i < ns; i++) {
+        if (rd && rd[i])
+            evl_reader_close(rd[i]);
+        if (to[i] > t->pos[i])
+            t->pos[i] = to[i];
+    }
+    free(rd);
+    free(cur);
     if (!rc)
         rc = commit(t);
     else

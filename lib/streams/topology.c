@@ -440,16 +440,48 @@ EVL_API evl_kstream_t *evl_table_to_stream(evl_ktable_t *t)
 
 /* ---- sub-topologies ---- */
 
-static void mark(evl_node_t *n, int sub)
+/* Sub-topologies are the graph's connected parts, every edge counted:
+ * child to parent, and a join's link to its table (parent[1]), which no
+ * kids list holds. Union-find over node ids. */
+static int uf_find(int *up, int i)
 {
-    if (n->sub >= 0)
-        return;
-    n->sub = sub;
-    for (size_t i = 0; i < n->nkids; i++)
-        mark(n->kids[i], sub);
-    for (int i = 0; i < 2; i++)
-        if (n->parent[i])
-            mark(n->parent[i], sub);
+    while (up[i] != i)
+        i = up[i] = up[up[i]];
+    return i;
+}
+
+static int cut_subs(evl_streams_builder_t *b)
+{
+    int *up = malloc((b->nnodes + 1) * sizeof *up);
+    int *num = malloc((b->nnodes + 1) * sizeof *num);
+    if (!up || !num) {
+        free(up);
+        free(num);
+        return EVL_ENOMEM;
+    }
+    for (size_t i = 0; i < b->nnodes; i++) {
+        up[i] = (int)i;
+        num[i] = -1;
+    }
+    for (size_t i = 0; i < b->nnodes; i++)
+        for (int k = 0; k < 2; k++)
+            if (b->nodes[i]->parent[k]) {
+                int x = uf_find(up, (int)i), y = uf_find(up, b->nodes[i]->parent[k]->id);
+                if (x != y)
+                    up[x] = y;
+            }
+    int nsub = 0;
+    for (size_t i = 0; i < b->nnodes; i++) /* numbered in the order of their sources */
+        if (b->nodes[i]->kind == N_SOURCE) {
+            int r = uf_find(up, (int)i);
+            if (num[r] < 0)
+                num[r] = nsub++;
+        }
+    for (size_t i = 0; i < b->nnodes; i++)
+        b->nodes[i]->sub = num[uf_find(up, (int)i)];
+    free(up);
+    free(num);
+    return nsub;
 }
 
 static int add_str(char ***v, size_t *n, const char *s)
@@ -479,9 +511,8 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
             n->topic = full;
         }
     }
-    for (size_t i = 0; i < b->nnodes; i++)
-        if (b->nodes[i]->kind == N_SOURCE && b->nodes[i]->sub < 0)
-            mark(b->nodes[i], nsub++);
+    if ((nsub = cut_subs(b)) < 0)
+        return nsub;
     app->subs = calloc((size_t)nsub + 1, sizeof *app->subs);
     if (!app->subs)
         return EVL_ENOMEM;
@@ -503,7 +534,7 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
                 return EVL_ENOMEM;
             s->nsources = k;
         }
-        if (n->kind == N_AGG || n->kind == N_WAGG) {
+        if (n->kind == N_AGG || n->kind == N_WAGG || n->kind == N_TABLE || n->kind == N_TJOIN) {
             n->store_idx = (int)s->nstores;
             if (add_str(&s->stores, &s->nstores, n->store))
                 return EVL_ENOMEM;
