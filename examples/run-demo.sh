@@ -57,3 +57,6 @@ done
 kill -TERM $WC; wait $WC
 echo "-- streams-wordcount-output (word count), as Kafka's documentation shows it:"
 "$EVL" -d "$DATA/streams" consume streams-wordcount-output -f '   %k %s\n'
+echo
+echo "== 6. IoT readings averaged per sensor per 1-minute window, 10 s grace, final results only"
+"$BIN/sensor_windows" --demo -d "$DATA/sensor-windows"

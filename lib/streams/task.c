@@ -786,6 +786,7 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
         to[i] = t->pos[i];
     for (size_t i = 0; i < n; i++)
         to[src[i]] = evl_record_offset(recs[i]) + 1;
+    int64_t stream_time = t->stream_time; /* as committed, should the batch fail */
     int rc = intend(t, to);
     if (!rc)
         rc = begin(t);
@@ -822,6 +823,7 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
         rc = commit(t);
     } else {
         abort_txn(t);
+        t->stream_time = stream_time;
     }
     free(to);
     return rc;

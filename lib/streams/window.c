@@ -31,6 +31,16 @@
  * Close times (stream time >= close: the window is closed): time window
  * end + grace (Kafka: windowEnd <= streamTime - grace); session last
  * record + gap + grace + 1 (Kafka: end < streamTime - gap - grace).
+ *
+ * Where this differs from Kafka Streams: Kafka keeps a closed session in
+ * its store until retention drops the segment, so a record within gap of
+ * it (but not late itself) can still merge with it and reopen it; here a
+ * closed session is gone, and such a record starts a session of its own.
+ * Finals are therefore never followed by an update of the same session.
+ * Eager updates of time windows carry the record's timestamp (Kafka: the
+ * largest in the window); suppressed finals the largest of the window's
+ * updates, as Kafka's buffer does. Record keys with another key as their
+ * prefix are skipped, not avoided, by a session lookup's prefix scan.
  */
 #include "streams_int.h"
 
