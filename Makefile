@@ -201,7 +201,7 @@ $(B)/examples/registry_%: examples/registry_%.c $(REGISTRY_STATIC) $(STATIC) inc
 	  $(REGISTRY_LIBS) $(LIBS)
 
 # The streams examples link its library too.
-STREAMS_EXAMPLES := wordcount sensor_windows
+STREAMS_EXAMPLES := wordcount sensor_windows enrich_join
 $(STREAMS_EXAMPLES:%=$(B)/examples/%): $(B)/examples/%: examples/%.c $(STREAMS_STATIC) $(STATIC) include/eventlog/streams.h
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(STREAMS_STATIC) $(STATIC) $(LDFLAGS) $(LIBS)

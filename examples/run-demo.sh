@@ -60,3 +60,6 @@ echo "-- streams-wordcount-output (word count), as Kafka's documentation shows i
 echo
 echo "== 6. IoT readings averaged per sensor per 1-minute window, 10 s grace, final results only"
 "$BIN/sensor_windows" --demo -d "$DATA/sensor-windows"
+echo
+echo "== 7. orders enriched with a customers table (a stream-table join)"
+"$BIN/enrich_join" --demo -d "$DATA/enrich"
