@@ -180,6 +180,32 @@ EVL_API evl_kstream_t *evl_stream_join_table(evl_kstream_t *s, evl_ktable_t *t, 
  */
 EVL_API evl_ktable_t *evl_table_join(evl_ktable_t *a, evl_ktable_t *b, evl_join2_fn *fn, void *arg,
                                      int how, const char *store);
+/**
+ * @brief A windowed stream-stream join (Kafka Streams' KStream#join,
+ * leftJoin, outerJoin with JoinWindows, 3.x semantics): a record of a at
+ * time t joins each record of b with the same key and a timestamp in
+ * [t - before_ms, t + after_ms] (so a record of b at t joins a's in
+ * [t - after_ms, t + before_ms]), whichever comes first; fn gets the key,
+ * a's value and b's value, and each result has the larger of the two
+ * timestamps. EVL_JOIN_LEFT and _OUTER add, for a record of a (left) or
+ * of either side (outer) that joined nothing, one result with NULL, 0 for
+ * the missing side and its own timestamp, once its window has closed:
+ * when stream time passes t + after_ms + grace_ms (a's records) or
+ * t + before_ms + grace_ms (b's), never eagerly, so never followed by a
+ * match (no spurious results). A record earlier than stream time -
+ * (before_ms + after_ms + grace_ms) is dropped and counted
+ * (EVL_SM_DROPPED); records with a null key or a null value are skipped.
+ * The records are kept in the task's stores STORE/a and STORE/b (and
+ * STORE/index, and STORE/outer for the records waiting for their null
+ * result) until no record still accepted can join them. a and b must be
+ * co-partitioned (evl_streams_new checks), neither with a key changed
+ * upstream (refused here). Record keys are limited to 474 bytes: longer
+ * ones fail the task with EVL_ETOOBIG. before_ms, after_ms, grace_ms:
+ * 0 to 2^52.
+ */
+EVL_API evl_kstream_t *evl_stream_join(evl_kstream_t *a, evl_kstream_t *b, evl_join2_fn *fn,
+                                       void *arg, int how, int64_t before_ms, int64_t after_ms,
+                                       int64_t grace_ms, const char *store);
 
 /* ------------------------------------------------------------------------ */
 /** @defgroup run Running an application                                    */

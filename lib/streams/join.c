@@ -12,12 +12,19 @@
  * result per the join's kind, keeps it in the result's store and passes
  * it on (a null value when the key no longer joins).
  *
+ * A stream-stream join (Kafka's KStream#join/leftJoin/outerJoin with
+ * JoinWindows) has a side node under each stream and a result node whose
+ * children get the results; its section below describes its stores.
+ *
  * Determinism (exactly once): a join sees the table as it stands when the
  * record is processed, and a task processes each batch's records input by
- * input, offset by offset; a replay sees the same.
+ * input, offset by offset; a replay sees the same. A stream-stream join
+ * depends on the records, its stores and the task's stream time (in the
+ * checkpoint) only.
  */
 #include "streams_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +238,381 @@ static int table_side(evl_task_t *t, evl_node_t *side, const evl_srec_t *r)
     return rc;
 }
 
+/* ---- stream-stream joins ----
+ *
+ * Stores (task.c's, changelogged with the rest; W = before + after):
+ *  - STORE/a, STORE/b (each side node's store_idx): the side's records,
+ *    key = record key + time (8 bytes, order-preserving) + a sequence
+ *    number (8 bytes, big-endian: duplicates of a key and time are kept
+ *    apart) -> the value. A record of a at t looks up b's in
+ *    [t - before, t + after] with a prefix scan (the key, then the bytes
+ *    the range's two ends share); b's look up a's in [t - after,
+ *    t + before];
+ *  - STORE/index (the result node's store_idx): 'X' + expiry time + side
+ *    byte + key + time + sequence, one per stored record; 'M' -> a lower
+ *    bound of the expiry times still there (window.c's sweep); 'S' -> the
+ *    next sequence number. A record is stored while a record still
+ *    accepted (not earlier than stream time - W - grace) could join it:
+ *    one of a at t expires when stream time reaches t + before + W +
+ *    grace + 1 (b's: t + after + W + grace + 1);
+ *  - STORE/outer (store_idx + 1, left and outer joins): the records still
+ *    without a match, 'X' + close time + side + key + time + sequence ->
+ *    the value, and 'M'. A record that matched nothing goes there; a
+ *    later match of the other side takes it out; when stream time passes
+ *    t + after + grace (a's records; b's: t + before + grace) it leaves
+ *    with its result with NULL (at once, if that is already so).
+ * A record reaching a side first sweeps both (results with NULL first,
+ * earliest close first), then is dropped if late, joins the other side's
+ * records (in time order), and is stored.
+ *
+ * As in Kafka Streams, a record within W + grace of stream time is still
+ * accepted, and may match a record of the other side whose result with
+ * NULL was already sent (its grace over): then both results stand.
+ * Kafka emits an unmatched record whose window end has passed (but not its
+ * grace) at once; here it waits for its grace too.
+ */
+
+#define SS_PARAM_MAX ((int64_t)1 << 52)
+#define SS_TS_MAX ((int64_t)1 << 60)
+#define SS_KEY_MAX (500 - 26) /* an index key: 'X' + time + side + key + time + seq */
+
+static void be64put(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t be64get(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* a signed time, ordered as bytes */
+static void enc_time(uint8_t *p, int64_t v)
+{
+    be64put(p, (uint64_t)v ^ ((uint64_t)1 << 63));
+}
+
+static int64_t dec_time(const void *p)
+{
+    return (int64_t)(be64get(p) ^ ((uint64_t)1 << 63));
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+EVL_API evl_kstream_t *evl_stream_join(evl_kstream_t *a, evl_kstream_t *c, evl_join2_fn *fn,
+                                       void *arg, int how, int64_t before_ms, int64_t after_ms,
+                                       int64_t grace_ms, const char *store)
+{
+    if (!a || !c)
+        return NULL;
+    evl_streams_builder_t *b = a->b;
+    if (b->err[0])
+        return NULL;
+    if (!fn || how < EVL_JOIN_INNER || how > EVL_JOIN_OUTER || c->b != b) {
+        evl__builder_fail(b, "stream join: a joiner, a kind, two streams of this builder");
+        return NULL;
+    }
+    if (before_ms < 0 || after_ms < 0 || grace_ms < 0 || before_ms > SS_PARAM_MAX ||
+        after_ms > SS_PARAM_MAX || grace_ms > SS_PARAM_MAX) {
+        evl__builder_fail(b, "stream join: before %lld ms, after %lld ms, grace %lld ms "
+                             "(each 0 to 2^52)",
+                          (long long)before_ms, (long long)after_ms, (long long)grace_ms);
+        return NULL;
+    }
+    if (a->key_changed || c->key_changed) {
+        evl__builder_fail(b, "stream join: a stream's key was changed upstream; write it to a "
+                             "topic and join that");
+        return NULL;
+    }
+    if (!store_ok(b, store))
+        return NULL;
+    size_t sl = strlen(store);
+    for (size_t i = 0; i < b->nnodes; i++) /* STORE/a, ... of another join */
+        if (b->nodes[i]->store && !strncmp(b->nodes[i]->store, store, sl) &&
+            b->nodes[i]->store[sl] == '/') {
+            evl__builder_fail(b, "store '%s' named twice", store);
+            return NULL;
+        }
+    evl_node_t *sa = evl__topo_node(b, a, N_SSJOIN_SIDE);
+    evl_node_t *sb = sa ? evl__topo_node(b, c, N_SSJOIN_SIDE) : NULL;
+    /* the result is a child of one side only so that the graph reaches it;
+     * the sides pass results on to its children themselves */
+    evl_node_t *res = sb ? evl__topo_node(b, sa, N_SSJOIN) : NULL;
+    if (!res)
+        return NULL;
+    /* (the builder frees what is set, on failure too) */
+    res->store = strdup(store);
+    sa->store = malloc(sl + 3);
+    sb->store = malloc(sl + 3);
+    if (!res->store || !sa->store || !sb->store) {
+        evl__builder_fail(b, "out of memory");
+        return NULL;
+    }
+    snprintf(sa->store, sl + 3, "%s/a", store);
+    snprintf(sb->store, sl + 3, "%s/b", store);
+    res->tjoin = fn;
+    res->arg = arg;
+    res->join_how = how;
+    res->join_before = before_ms;
+    res->join_after = after_ms;
+    res->join_grace = grace_ms;
+    res->sides[0] = sa;
+    res->sides[1] = sb;
+    res->parent[1] = sb; /* both streams in one sub-topology */
+    sa->side = 0;
+    sb->side = 1;
+    sa->join = sb->join = res;
+    return res;
+}
+
+/* Whether a record of side s that joins nothing gets a result with NULL. */
+static bool ss_outer(const evl_node_t *res, int s)
+{
+    return res->join_how == EVL_JOIN_OUTER || (res->join_how == EVL_JOIN_LEFT && s == 0);
+}
+
+/* When a record of side s at ts can no longer be joined (expiry) and
+ * when its window closes (its result with NULL): stream time >= these. */
+static int64_t ss_expiry(const evl_node_t *res, int s, int64_t ts)
+{
+    int64_t w = res->join_before + res->join_after;
+    int64_t ahead = s == 0 ? res->join_before : res->join_after;
+    return sat_add(ts, ahead + w + res->join_grace + 1);
+}
+
+static int64_t ss_close(const evl_node_t *res, int s, int64_t ts)
+{
+    int64_t ahead = s == 0 ? res->join_after : res->join_before;
+    return sat_add(ts, ahead + res->join_grace + 1);
+}
+
+/* 'X' + time + side + key + tail (the record's time and sequence). */
+static size_t ss_xkey(uint8_t *k, int64_t when, int s, const void *key, size_t kl,
+                      const uint8_t *tail)
+{
+    k[0] = 'X';
+    enc_time(k + 1, when);
+    k[9] = (uint8_t)s;
+    if (kl)
+        memcpy(k + 10, key, kl);
+    memcpy(k + 10 + kl, tail, 16);
+    return 26 + kl;
+}
+
+/* The joiner on (key, av, bv); its result, with timestamp ts, to the
+ * join's children. */
+static int ss_emit(evl_task_t *t, evl_node_t *res, const void *key, size_t kl, const void *av,
+                   size_t al, const void *bv, size_t bl, int64_t ts)
+{
+    evl_srec_t in = {key, kl, av ? av : bv, av ? al : bl, ts};
+    evl_emit_t em = {0};
+    evl__emit_reset(&em, N_MAP_VALUES, &in);
+    void *out = NULL;
+    size_t len = 0;
+    int rc = res->tjoin(res->arg, key, kl, av, av ? al : 0, bv, bv ? bl : 0, &em);
+    rc = run_joiner(t, &em, rc, &out, &len);
+    evl__emit_free(&em);
+    if (!rc) {
+        evl_srec_t o = {key, kl, out, len, ts};
+        rc = evl__task_forward(t, res, &o);
+    }
+    free(out);
+    return rc;
+}
+
+typedef int ss_close_fn(evl_task_t *t, evl_node_t *res, int s, const uint8_t *key, size_t kl,
+                        const uint8_t *tail, const void *val, size_t vl);
+
+typedef struct ss_sweep {
+    evl_task_t *t;
+    evl_node_t *res;
+    int idx;
+    int64_t now;
+    ss_close_fn *fn;
+} ss_sweep_t;
+
+static int ss_sweep_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    ss_sweep_t *s = arg;
+    const uint8_t *k = key;
+    if (klen < 26 || k[0] != 'X')
+        return 0;
+    if (dec_time(k + 1) > s->now)
+        return 1; /* the rest is due later */
+    int rc = s->fn(s->t, s->res, k[9], k + 10, klen - 26, k + klen - 16, val, vlen);
+    return rc ? rc : evl__task_store_write(s->t, s->idx, key, klen, NULL, 0);
+}
+
+/* Every entry of store idx whose time stream time has reached, earliest
+ * first, through fn and out of the store (window.c's sweep). */
+static int ss_sweep(evl_task_t *t, evl_node_t *res, int idx, ss_close_fn *fn)
+{
+    int64_t now = evl__task_stream_time(t), mark = INT64_MIN;
+    const void *v;
+    size_t vl;
+    int rc = evl__task_store_read(t, idx, "M", 1, &v, &vl);
+    if (rc == 0 && vl == 8)
+        mark = dec_time(v);
+    else if (rc && rc != EVL_ENOTFOUND)
+        return rc;
+    if (now < mark)
+        return 0;
+    /* the times in [mark, now] share the bytes mark and now share */
+    uint8_t lo[8], hi[8], prefix[9];
+    enc_time(lo, mark);
+    enc_time(hi, now);
+    size_t j = 0;
+    while (j < 8 && lo[j] == hi[j])
+        j++;
+    prefix[0] = 'X';
+    memcpy(prefix + 1, lo, j);
+    ss_sweep_t s = {t, res, idx, now, fn};
+    if ((rc = evl__task_store_scan(t, idx, prefix, 1 + j, ss_sweep_one, &s)))
+        return rc;
+    uint8_t m[8];
+    enc_time(m, sat_add(now, 1));
+    return evl__task_store_write(t, idx, "M", 1, m, 8);
+}
+
+/* An expired record leaves its side's store. */
+static int ss_expired(evl_task_t *t, evl_node_t *res, int s, const uint8_t *key, size_t kl,
+                      const uint8_t *tail, const void *val, size_t vl)
+{
+    (void)val;
+    (void)vl;
+    uint8_t k[512];
+    if (kl)
+        memcpy(k, key, kl);
+    memcpy(k + kl, tail, 16);
+    return evl__task_store_write(t, res->sides[s]->store_idx, k, kl + 16, NULL, 0);
+}
+
+/* A record without a match whose window closed: its result with NULL. */
+static int ss_unmatched(evl_task_t *t, evl_node_t *res, int s, const uint8_t *key, size_t kl,
+                        const uint8_t *tail, const void *val, size_t vl)
+{
+    int64_t ts = dec_time(tail);
+    return s == 0 ? ss_emit(t, res, key, kl, val, vl, NULL, 0, ts)
+                  : ss_emit(t, res, key, kl, NULL, 0, val, vl, ts);
+}
+
+typedef struct ss_look {
+    evl_task_t *t;
+    evl_node_t *res;
+    const evl_srec_t *r;
+    int side;             /* r's */
+    int64_t lo, hi;       /* the other side's times r joins */
+    bool matched;
+} ss_look_t;
+
+static int ss_match(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    ss_look_t *m = arg;
+    const evl_srec_t *r = m->r;
+    if (klen != r->key_len + 16)
+        return 0; /* a longer key with r's as its prefix */
+    const uint8_t *tail = (const uint8_t *)key + r->key_len;
+    int64_t ots = dec_time(tail);
+    if (ots < m->lo || ots > m->hi)
+        return 0;
+    m->matched = true;
+    evl_node_t *res = m->res;
+    int other = 1 - m->side;
+    if (ss_outer(res, other)) { /* it has its match: no result with NULL */
+        uint8_t k[512];
+        size_t kl = ss_xkey(k, ss_close(res, other, ots), other, r->key, r->key_len, tail);
+        const void *v;
+        size_t l;
+        int rc = evl__task_store_read(m->t, res->store_idx + 1, k, kl, &v, &l);
+        if (rc == 0)
+            rc = evl__task_store_write(m->t, res->store_idx + 1, k, kl, NULL, 0);
+        if (rc && rc != EVL_ENOTFOUND)
+            return rc;
+    }
+    int64_t ts = r->timestamp > ots ? r->timestamp : ots;
+    if (m->side == 0)
+        return ss_emit(m->t, res, r->key, r->key_len, r->value, r->value_len, val, vlen, ts);
+    return ss_emit(m->t, res, r->key, r->key_len, val, vlen, r->value, r->value_len, ts);
+}
+
+static int ss_side(evl_task_t *t, evl_node_t *side, const evl_srec_t *r)
+{
+    evl_node_t *res = side->join;
+    int s = side->side, rc = 0;
+    /* first what stream time has closed: results with NULL, then expiry */
+    if (res->join_how != EVL_JOIN_INNER)
+        rc = ss_sweep(t, res, res->store_idx + 1, ss_unmatched);
+    if (!rc)
+        rc = ss_sweep(t, res, res->store_idx, ss_expired);
+    if (rc || !r->key || !r->value)
+        return rc; /* Kafka Streams skips null keys and values in these joins */
+    if (r->key_len > SS_KEY_MAX)
+        return EVL_ETOOBIG;
+    int64_t now = evl__task_stream_time(t), ts = r->timestamp;
+    int64_t w = res->join_before + res->join_after;
+    if (ts < 0 || ts > SS_TS_MAX || ts < sat_add(now, -(w + res->join_grace))) {
+        evl__task_dropped(t);
+        return 0;
+    }
+    /* the other side's records in the window */
+    ss_look_t m = {t, res, r, s, 0, 0, false};
+    m.lo = ts - (s == 0 ? res->join_before : res->join_after);
+    m.hi = ts + (s == 0 ? res->join_after : res->join_before);
+    uint8_t prefix[512], lo[8], hi[8];
+    enc_time(lo, m.lo);
+    enc_time(hi, m.hi);
+    size_t j = 0;
+    while (j < 8 && lo[j] == hi[j])
+        j++;
+    if (r->key_len)
+        memcpy(prefix, r->key, r->key_len);
+    memcpy(prefix + r->key_len, lo, j);
+    rc = evl__task_store_scan(t, res->sides[1 - s]->store_idx, prefix, r->key_len + j, ss_match,
+                              &m);
+    if (rc)
+        return rc;
+    /* stored, under the next sequence number, and indexed for expiry */
+    uint64_t seq = 0;
+    const void *v;
+    size_t vl;
+    rc = evl__task_store_read(t, res->store_idx, "S", 1, &v, &vl);
+    if (rc == 0 && vl == 8)
+        seq = be64get(v);
+    else if (rc && rc != EVL_ENOTFOUND)
+        return rc;
+    uint8_t tail[16], nseq[8], k[512];
+    enc_time(tail, ts);
+    be64put(tail + 8, seq);
+    be64put(nseq, seq + 1);
+    memcpy(k, r->key, r->key_len);
+    memcpy(k + r->key_len, tail, 16);
+    rc = evl__task_store_write(t, res->store_idx, "S", 1, nseq, 8);
+    if (!rc)
+        rc = evl__task_store_write(t, side->store_idx, k, r->key_len + 16, r->value,
+                                   r->value_len);
+    size_t kl = ss_xkey(k, ss_expiry(res, s, ts), s, r->key, r->key_len, tail);
+    if (!rc)
+        rc = evl__task_store_write(t, res->store_idx, k, kl, "x", 1);
+    if (rc || m.matched || !ss_outer(res, s))
+        return rc;
+    /* no match yet: its result with NULL when its window closes */
+    int64_t close = ss_close(res, s, ts);
+    if (close <= now)
+        return s == 0 ? ss_emit(t, res, r->key, r->key_len, r->value, r->value_len, NULL, 0, ts)
+                      : ss_emit(t, res, r->key, r->key_len, NULL, 0, r->value, r->value_len, ts);
+    kl = ss_xkey(k, close, s, r->key, r->key_len, tail);
+    return evl__task_store_write(t, res->store_idx + 1, k, kl, r->value, r->value_len);
+}
+
 int evl__join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 {
     switch (n->kind) {
@@ -240,7 +622,9 @@ int evl__join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         return stream_join(t, n, r);
     case N_TJOIN_SIDE:
         return table_side(t, n, r);
+    case N_SSJOIN_SIDE:
+        return ss_side(t, n, r);
     default:
-        return 0; /* N_TJOIN: fed by its sides */
+        return 0; /* N_TJOIN, N_SSJOIN: fed by their sides */
     }
 }

@@ -29,7 +29,9 @@ typedef enum {
     N_TABLE,    /* a topic materialized as a table (join.c) */
     N_SJOIN,    /* stream-table join */
     N_TJOIN_SIDE, /* one side of a table-table join, feeding ... */
-    N_TJOIN     /* ... the join's result table */
+    N_TJOIN,    /* ... the join's result table */
+    N_SSJOIN_SIDE, /* one side of a stream-stream join, feeding ... */
+    N_SSJOIN    /* ... the join's results (its stores: STORE/index, STORE/outer) */
 } evl_nkind_t;
 
 typedef enum { AGG_COUNT, AGG_REDUCE, AGG_AGGREGATE } evl_aggkind_t;
@@ -69,9 +71,10 @@ struct evl_kstream {
     evl_join_fn *sjoin;
     evl_join2_fn *tjoin;
     int join_how;         /* EVL_JOIN_* */
-    int side;             /* N_TJOIN_SIDE: 0 left, 1 right */
-    struct evl_kstream *join; /* N_SJOIN: the table; N_TJOIN_SIDE: the result */
-    struct evl_kstream *sides[2]; /* N_TJOIN: the two tables */
+    int side;             /* N_TJOIN_SIDE, N_SSJOIN_SIDE: 0 left, 1 right */
+    struct evl_kstream *join; /* N_SJOIN: the table; N_TJOIN_SIDE, N_SSJOIN_SIDE: the result */
+    struct evl_kstream *sides[2]; /* N_TJOIN: the two tables; N_SSJOIN: its sides */
+    int64_t join_before, join_after, join_grace; /* N_SSJOIN: JoinWindows */
     /* graph */
     struct evl_kstream **kids;
     size_t nkids;

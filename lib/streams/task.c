@@ -630,6 +630,8 @@ static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
     case N_SJOIN:
     case N_TJOIN_SIDE:
     case N_TJOIN:
+    case N_SSJOIN_SIDE:
+    case N_SSJOIN:
         return evl__join_deliver(t, n, r);
     case N_MAP:
     case N_MAP_VALUES:

@@ -534,7 +534,8 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
                 return EVL_ENOMEM;
             s->nsources = k;
         }
-        if (n->kind == N_AGG || n->kind == N_WAGG || n->kind == N_TABLE || n->kind == N_TJOIN) {
+        if (n->kind == N_AGG || n->kind == N_WAGG || n->kind == N_TABLE || n->kind == N_TJOIN ||
+            n->kind == N_SSJOIN_SIDE) {
             n->store_idx = (int)s->nstores;
             if (add_str(&s->stores, &s->nstores, n->store))
                 return EVL_ENOMEM;
@@ -542,6 +543,16 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
             char index[128];
             snprintf(index, sizeof index, "%s/index", n->store);
             if (n->kind == N_WAGG && !n->suppress && add_str(&s->stores, &s->nstores, index))
+                return EVL_ENOMEM;
+        }
+        if (n->kind == N_SSJOIN) { /* a stream-stream join's: store_idx, + 1 (left, outer) */
+            char name[128];
+            n->store_idx = (int)s->nstores;
+            snprintf(name, sizeof name, "%s/index", n->store);
+            if (add_str(&s->stores, &s->nstores, name))
+                return EVL_ENOMEM;
+            snprintf(name, sizeof name, "%s/outer", n->store);
+            if (n->join_how != EVL_JOIN_INNER && add_str(&s->stores, &s->nstores, name))
                 return EVL_ENOMEM;
         }
     }
