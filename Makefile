@@ -70,6 +70,7 @@ STREAMS_SRC     := $(sort $(wildcard lib/streams/*.c))
 STREAMS_OBJ     := $(STREAMS_SRC:lib/%.c=$(B)/rel/%.o)
 TSTREAMS_OBJ    := $(STREAMS_SRC:lib/%.c=$(B)/test/%.o)
 ASTREAMS_OBJ    := $(STREAMS_SRC:lib/%.c=$(B)/asan/%.o)
+SSTREAMS_OBJ    := $(STREAMS_SRC:lib/%.c=$(B)/tsan/%.o)
 STREAMS_STATIC  := $(B)/lib/libeventlog-streams.a
 STREAMS_SHARED  := $(B)/lib/libeventlog-streams.so.$(VERSION)
 STREAMS_TEST_SRC := $(sort $(wildcard tests/streams/test_*.c))
@@ -264,8 +265,10 @@ $(B)/tsan/libevl_connect_test.a: $(SCONNECT_OBJ)
 # TSan programs are plain executables: Criterion cannot run under TSan.
 $(B)/tsan/libevl_registry_test.a: $(SREGISTRY_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_registry_test.a
-	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_registry_test.a $(B)/tsan/libevl_test.a $(LDFLAGS) $(CONNECT_LIBS) $(REGISTRY_LIBS) $(LIBS)
+$(B)/tsan/libevl_streams_test.a: $(SSTREAMS_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(B)/tsan/tsan_%: tests/tsan_%.c $(B)/tsan/libevl_test.a $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_registry_test.a $(B)/tsan/libevl_streams_test.a
+	$(CC) $(BASEFLAGS) $(TSANFLAGS) -DEVL_TESTING -Itests $(CFLAGS) -o $@ $< $(B)/tsan/libevl_connect_test.a $(B)/tsan/libevl_registry_test.a $(B)/tsan/libevl_streams_test.a $(B)/tsan/libevl_test.a $(LDFLAGS) $(CONNECT_LIBS) $(REGISTRY_LIBS) $(LIBS)
 
 # Each binary runs its tests in parallel on 2 workers; EVL_TEST_QUICK trims loops.
 CRITERION_FLAGS ?= --jobs 2
@@ -367,7 +370,7 @@ fuzz: deps
 
 # Each fuzz target for a few seconds on its committed corpus.
 fuzz-smoke: deps
-	@$(MAKE) -s -C tests/fuzz smoke SMOKE_SECONDS=$(or $(SMOKE_SECONDS),6)
+	@$(MAKE) -s -C tests/fuzz smoke SMOKE_SECONDS=$(or $(SMOKE_SECONDS),4)
 
 # ---- install -------------------------------------------------------------------
 install: all

@@ -176,7 +176,7 @@ Test(joins, table_table_inner_left_outer)
     step(app, "ta", "k", NULL);   /* inner, left: deleted; outer: -/b1 */
     step(app, "tb", "k", NULL);   /* outer: deleted */
     step(app, "tb", "z", "b2");   /* outer: -/b2 */
-    char *i = dump("inner", 2), *l = dump("left", 3), *o = dump("outer", 6);
+    char *i = dump("inner", 2), *l = dump("left", 3), *o = dump("outer", 5);
     cr_assert_str_eq(i, "k=a1/b1\nk=null\n");
     cr_assert_str_eq(l, "k=a1/-\nk=a1/b1\nk=null\n");
     cr_assert_str_eq(o, "k=a1/-\nk=a1/b1\nk=-/b1\nk=null\nz=-/b2\n");
