@@ -287,7 +287,10 @@ Test(budget, block_wakes_when_the_consumer_commits)
     for (int i = 0; i < 4096 && !atomic_load(&b.done); i++) {
         atomic_store(&b.done, 0);
         pthread_create(&th, NULL, blocked_send, &b);
-        usleep(20000);
+        /* a send still out after 500 ms is blocked; a slow one on a busy
+         * machine (make test runs suites beside builds) is not */
+        for (int w = 0; w < 25 && !atomic_load(&b.done); w++)
+            usleep(20000);
         if (!atomic_load(&b.done))
             break; /* blocked */
         pthread_join(th, NULL);
