@@ -276,37 +276,6 @@ static int table_side(evl_task_t *t, evl_node_t *side, const evl_srec_t *r)
 #define SS_TS_MAX ((int64_t)1 << 60)
 #define SS_KEY_MAX (500 - 26) /* an index key: 'X' + time + side + key + time + seq */
 
-static void be64put(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t be64get(const void *p)
-{
-    const uint8_t *b = p;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | b[i];
-    return v;
-}
-
-/* a signed time, ordered as bytes */
-static void enc_time(uint8_t *p, int64_t v)
-{
-    be64put(p, (uint64_t)v ^ ((uint64_t)1 << 63));
-}
-
-static int64_t dec_time(const void *p)
-{
-    return (int64_t)(be64get(p) ^ ((uint64_t)1 << 63));
-}
-
-static int64_t sat_add(int64_t a, int64_t b)
-{
-    int64_t r;
-    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
-}
 
 EVL_API evl_kstream_t *evl_stream_join(evl_kstream_t *a, evl_kstream_t *c, evl_join2_fn *fn,
                                        void *arg, int how, int64_t before_ms, int64_t after_ms,

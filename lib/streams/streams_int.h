@@ -209,4 +209,37 @@ int evl__task_partition(evl_task_t *t);
 void evl__app_fail(evl_streams_t *app, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Bytes of stored keys, shared by window.c and join.c: big-endian
+ * integers, signed times ordered as bytes, saturating sums of times. */
+static inline void be64put(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static inline uint64_t be64get(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+static inline void enc_time(uint8_t *p, int64_t v)
+{
+    be64put(p, (uint64_t)v ^ ((uint64_t)1 << 63));
+}
+
+static inline int64_t dec_time(const void *p)
+{
+    return (int64_t)(be64get(p) ^ ((uint64_t)1 << 63));
+}
+
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 #endif

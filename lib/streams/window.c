@@ -55,40 +55,6 @@ enum { W_TIME = 1, W_SESSION = 2 };
 #define PARAM_MAX ((int64_t)1 << 52) /* sizes, grace, gap (~142,000 years) */
 #define TS_MAX ((int64_t)1 << 60)    /* records later than this: dropped */
 
-/* ---- bytes ---- */
-
-static void be64put(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t be64get(const void *p)
-{
-    const uint8_t *b = p;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | b[i];
-    return v;
-}
-
-/* a signed time, ordered as bytes */
-static void enc_time(uint8_t *p, int64_t v)
-{
-    be64put(p, (uint64_t)v ^ ((uint64_t)1 << 63));
-}
-
-static int64_t dec_time(const void *p)
-{
-    return (int64_t)(be64get(p) ^ ((uint64_t)1 << 63));
-}
-
-static int64_t sat_add(int64_t a, int64_t b)
-{
-    int64_t r;
-    return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
-}
-
 EVL_API int evl_windowed_key_parse(const void *wkey, size_t len, bool session, size_t *key_len,
                                    int64_t *start, int64_t *end)
 {
