@@ -425,31 +425,8 @@ static int ss_sweep_one(void *arg, const void *key, size_t klen, const void *val
  * first, through fn and out of the store (window.c's sweep). */
 static int ss_sweep(evl_task_t *t, evl_node_t *res, int idx, ss_close_fn *fn)
 {
-    int64_t now = evl__task_stream_time(t), mark = INT64_MIN;
-    const void *v;
-    size_t vl;
-    int rc = evl__task_store_read(t, idx, "M", 1, &v, &vl);
-    if (rc == 0 && vl == 8)
-        mark = dec_time(v);
-    else if (rc && rc != EVL_ENOTFOUND)
-        return rc;
-    if (now < mark)
-        return 0;
-    /* the times in [mark, now] share the bytes mark and now share */
-    uint8_t lo[8], hi[8], prefix[9];
-    enc_time(lo, mark);
-    enc_time(hi, now);
-    size_t j = 0;
-    while (j < 8 && lo[j] == hi[j])
-        j++;
-    prefix[0] = 'X';
-    memcpy(prefix + 1, lo, j);
-    ss_sweep_t s = {t, res, idx, now, fn};
-    if ((rc = evl__task_store_scan(t, idx, prefix, 1 + j, ss_sweep_one, &s)))
-        return rc;
-    uint8_t m[8];
-    enc_time(m, sat_add(now, 1));
-    return evl__task_store_write(t, idx, "M", 1, m, 8);
+    ss_sweep_t s = {t, res, idx, evl__task_stream_time(t), fn};
+    return evl__sweep_index(t, idx, ss_sweep_one, &s);
 }
 
 /* An expired record leaves its side's store. */

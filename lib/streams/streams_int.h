@@ -202,6 +202,11 @@ int64_t evl__task_stream_time(evl_task_t *t);
 void evl__task_dropped(evl_task_t *t);
 /* A table, join or join side processing a record (join.c). */
 int evl__join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+/* Sweep an index store of close times up to stream time (window.c). */
+int evl__sweep_index(evl_task_t *t, int idx,
+                     int (*cb)(void *arg, const void *key, size_t klen, const void *val,
+                               size_t vlen),
+                     void *arg);
 /* A windowed aggregation node processing a record (window.c). */
 int evl__window_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 int evl__task_partition(evl_task_t *t);

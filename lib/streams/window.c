@@ -307,9 +307,14 @@ static int sweep_one(void *arg, const void *key, size_t klen, const void *val, s
     return rc;
 }
 
-/* Every window of n's index (store idx) that stream time has closed,
- * earliest first, through fn, and out of the index. */
-static int sweep(evl_task_t *t, evl_node_t *n, int idx, close_fn *fn)
+/* The entries 'X' + close time of index store idx whose time stream
+ * time has reached, through cb (a store scan's callback), then the mark
+ * moved past now. Only the key range the times since the last mark share
+ * is scanned. Shared with join.c's stream-stream joins. */
+int evl__sweep_index(evl_task_t *t, int idx,
+                     int (*cb)(void *arg, const void *key, size_t klen, const void *val,
+                               size_t vlen),
+                     void *arg)
 {
     int64_t now = evl__task_stream_time(t), mark = INT64_MIN;
     const void *v;
@@ -330,13 +335,19 @@ static int sweep(evl_task_t *t, evl_node_t *n, int idx, close_fn *fn)
         j++;
     prefix[0] = 'X';
     memcpy(prefix + 1, a, j);
-    sweep_t s = {t, n, idx, now, fn};
-    rc = evl__task_store_scan(t, idx, prefix, 1 + j, sweep_one, &s);
-    if (rc)
+    if ((rc = evl__task_store_scan(t, idx, prefix, 1 + j, cb, arg)))
         return rc;
     uint8_t m[8];
     enc_time(m, sat_add(now, 1));
     return evl__task_store_write(t, idx, "M", 1, m, 8);
+}
+
+/* Every window of n's index (store idx) that stream time has closed,
+ * earliest first, through fn, and out of the index. */
+static int sweep(evl_task_t *t, evl_node_t *n, int idx, close_fn *fn)
+{
+    sweep_t s = {t, n, idx, evl__task_stream_time(t), fn};
+    return evl__sweep_index(t, idx, sweep_one, &s);
 }
 
 /* An aggregation's closed window leaves its store. */
