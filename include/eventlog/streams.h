@@ -141,12 +141,44 @@ EVL_API evl_ktable_t *evl_grouped_aggregate(evl_kgrouped_t *g, const void *init,
 /** @brief The table's changes as a stream (each update of a key). */
 EVL_API evl_kstream_t *evl_table_to_stream(evl_ktable_t *t);
 
+/** A partitioner for evl_stream_to_with: the partition of rec in a topic
+ * of partitions partitions, or -1 for the default (the key's hash; a
+ * keyless record: a partition fixed by its task). Must be deterministic. */
+typedef int32_t evl_partitioner_fn(void *arg, const evl_srec_t *rec, int32_t partitions);
+/** @brief evl_stream_to with the partition chosen by fn (Kafka's
+ * StreamPartitioner); a partition out of range fails the task with
+ * EVL_EINVAL. */
+EVL_API int evl_stream_to_with(evl_kstream_t *s, const char *topic, evl_partitioner_fn *fn,
+                               void *arg);
+
+/** An event-time extractor (Kafka's TimestampExtractor): the record's
+ * time in ms from the record (its timestamp field holds the log's) and
+ * the task's stream time so far (-1 before any record). A negative result
+ * drops the record, counted as EVL_SM_SKIPPED. Must be deterministic. */
+typedef int64_t evl_ts_fn(void *arg, const evl_srec_t *rec, int64_t stream_time);
+/** @brief Take source's event times from fn (source: a stream or table as
+ * evl_stream or evl_table made it). 0 or EVL_EINVAL. */
+EVL_API int evl_source_timestamps(void *source, evl_ts_fn *fn, void *arg);
+
 /* ------------------------------------------------------------------------ */
 /** @defgroup joins Tables and joins                                        */
 
 /** @brief topic as a table (a changelog: each key's newest value; a null
  * value deletes it), materialized in store. */
 EVL_API evl_ktable_t *evl_table(evl_streams_builder_t *b, const char *topic, const char *store);
+
+/** @brief The table's values mapped by fn (each change: fn emits the new
+ * value with evl_emit(em, NULL, 0, value, len, -1); a deletion passes as
+ * a deletion), as KTable#mapValues; kept in store when store is not NULL
+ * (then it can be joined and queried). */
+EVL_API evl_ktable_t *evl_table_map_values(evl_ktable_t *t, evl_xform_fn *fn, void *arg,
+                                           const char *store);
+/** @brief The table's entries for which fn holds (keep true) or does not
+ * (keep false), as KTable#filter and filterNot: an update that no longer
+ * passes becomes a deletion downstream. Kept in store when not NULL (then
+ * a deletion of a key it does not hold is not passed on). */
+EVL_API evl_ktable_t *evl_table_filter(evl_ktable_t *t, evl_pred_fn *fn, void *arg, bool keep,
+                                       const char *store);
 
 #define EVL_JOIN_INNER 0
 #define EVL_JOIN_LEFT 1
@@ -207,6 +239,86 @@ EVL_API evl_kstream_t *evl_stream_join(evl_kstream_t *a, evl_kstream_t *b, evl_j
                                        void *arg, int how, int64_t before_ms, int64_t after_ms,
                                        int64_t grace_ms, const char *store);
 
+/**
+ * @brief A global table (Kafka's GlobalKTable): every partition of topic,
+ * in every instance, materialized in store (state.dir/APPLICATION_ID/
+ * global, no changelog: the topic is its own). evl_streams_start reads
+ * the topics to their ends before the tasks start; the stream threads
+ * then apply what is new before each batch. Needs no co-partitioning.
+ */
+EVL_API evl_ktable_t *evl_global_table(evl_streams_builder_t *b, const char *topic,
+                                       const char *store);
+/**
+ * @brief Each record of s joined with gt's value for the key keyfn emits
+ * (evl_emit(em, key, len, NULL, 0, -1); keyfn NULL: the record's key), as
+ * KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner): inner drops a
+ * record without a value (or without a lookup key), EVL_JOIN_LEFT joins
+ * it with NULL, 0. The result keeps the record's key. Under exactly_once
+ * a batch sees the global table as of fixed positions (in its intent), so
+ * a batch processed again after a crash joins with the same values.
+ */
+EVL_API evl_kstream_t *evl_stream_join_global(evl_kstream_t *s, evl_ktable_t *gt,
+                                              evl_xform_fn *keyfn, void *keyarg, evl_join_fn *fn,
+                                              void *arg, int how);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup process Processors and punctuation                            */
+/*
+ * A processor (Kafka's Processor API, KStream#process): a callback per
+ * record with a context through which it reads and writes the task's
+ * stores (its own and the topology's tables), scans them in key order and
+ * forwards records to the processor's children; and punctuators, called
+ * as stream time (the largest record timestamp the task has seen) or the
+ * wall clock passes each interval. Stream-time punctuation fires at the
+ * first record, then when stream time reaches the last punctuation's time
+ * + interval (once, however far stream time jumped), with the stream time
+ * as its argument; its schedule is kept in the task's checkpoint, so a
+ * replay punctuates alike. Wall-clock punctuation runs between batches,
+ * as a batch of its own whose time is written to the changelog first
+ * (under exactly_once): processed again after a crash, it gets the same
+ * time. Both kinds must be deterministic functions of their arguments and
+ * the stores under exactly_once, as every callback.
+ */
+typedef struct evl_pctx evl_pctx_t;
+typedef int evl_process_fn(void *arg, evl_pctx_t *ctx, const evl_srec_t *rec);
+typedef int evl_punctuate_fn(void *arg, evl_pctx_t *ctx, int64_t time);
+#define EVL_PUNCTUATE_STREAM_TIME 0
+#define EVL_PUNCTUATE_WALL_CLOCK 1
+
+/** @brief A processor of s's records with its own key-value store (store
+ * NULL: none); its forwards make the returned stream. */
+EVL_API evl_kstream_t *evl_stream_process(evl_kstream_t *s, evl_process_fn *fn, void *arg,
+                                          const char *store);
+/** @brief Call fn every interval_ms (1 to 2^40) of stream time or wall
+ * time (EVL_PUNCTUATE_*) for each task running proc (at most 8 per
+ * processor). */
+EVL_API int evl_stream_punctuate(evl_kstream_t *proc, int type, int64_t interval_ms,
+                                 evl_punctuate_fn *fn, void *arg);
+/** @brief In a processor or punctuator: key's value in store (NULL: the
+ * processor's own); *val is valid until the next write. 0, EVL_ENOTFOUND
+ * (no such key or store). */
+EVL_API int evl_pctx_get(evl_pctx_t *ctx, const char *store, const void *key, size_t key_len,
+                         const void **val, size_t *val_len);
+/** @brief Write key in the processor's own store (val NULL: delete). */
+EVL_API int evl_pctx_put(evl_pctx_t *ctx, const void *key, size_t key_len, const void *val,
+                         size_t val_len);
+/** A visitor of a scan: nonzero stops (a negative value is returned). */
+typedef int evl_entry_fn(void *arg, const void *key, size_t key_len, const void *val,
+                      size_t val_len);
+/** @brief The entries of store (NULL: the processor's own) with from <=
+ * key <= to in byte order (NULL: unbounded), in key order. The visitor
+ * may write. */
+EVL_API int evl_pctx_range(evl_pctx_t *ctx, const char *store, const void *from,
+                           size_t from_len, const void *to, size_t to_len, evl_entry_fn *fn,
+                           void *arg);
+/** @brief Pass a record to the processor's children (timestamp < 0: the
+ * current record's, or the punctuation's time). */
+EVL_API int evl_pctx_forward(evl_pctx_t *ctx, const void *key, size_t key_len, const void *val,
+                             size_t val_len, int64_t timestamp);
+/** @brief The task's stream time and partition. */
+EVL_API int64_t evl_pctx_stream_time(const evl_pctx_t *ctx);
+EVL_API int evl_pctx_partition(const evl_pctx_t *ctx);
+
 /* ------------------------------------------------------------------------ */
 /** @defgroup run Running an application                                    */
 
@@ -249,6 +361,48 @@ EVL_API int evl_streams_error(evl_streams_t *app, char *buf, size_t len);
 EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const void *key,
                                   size_t key_len, void **val, size_t *val_len);
 
+/**
+ * @brief Interactive query: store's entries with from <= key <= to (byte
+ * order; NULL: unbounded) as this instance's tasks last committed them,
+ * task by task, each task's in key order (as Kafka's range over a store's
+ * instances). fn runs under the application's lock: it must not call the
+ * application. A global table's store is read the same way.
+ * @return 0, EVL_ENOTFOUND (no such store here), fn's negative value.
+ */
+EVL_API int evl_streams_store_range(evl_streams_t *app, const char *store, const void *from,
+                                    size_t from_len, const void *to, size_t to_len,
+                                    evl_entry_fn *fn, void *arg);
+/** A visitor of windows: the window's start and end (ms) and value. */
+typedef int evl_window_fn(void *arg, int64_t start, int64_t end, const void *val,
+                          size_t val_len);
+/**
+ * @brief Interactive query of a windowed store (Kafka's WindowStore#fetch
+ * and SessionStore#fetch): key's open windows whose start lies in
+ * [time_from, time_to], in start order.
+ * @return 0, EVL_ENOTFOUND (no such windowed store here), EVL_EINVAL.
+ */
+EVL_API int evl_streams_window_fetch(evl_streams_t *app, const char *store, const void *key,
+                                     size_t key_len, int64_t time_from, int64_t time_to,
+                                     evl_window_fn *fn, void *arg);
+
+/** One task's metrics (evl_streams_task_metrics). */
+typedef struct evl_task_metrics {
+    int subtopology, partition;
+    int64_t records;          /**< input records processed */
+    int64_t punctuations;     /**< punctuator calls */
+    int64_t dropped;          /**< records later than a window's grace */
+    int64_t skipped;          /**< records with a negative extracted time */
+    int64_t commits;
+    int64_t commit_latency_avg_us, commit_latency_max_us; /**< the commit step */
+    int64_t restore_total;    /**< changelog records to restore at open */
+    int64_t restored;         /**< of which restored so far */
+    int64_t replayed;         /**< batches processed again after a crash */
+} evl_task_metrics_t;
+/** @brief The metrics of this instance's tasks (at most max; *n: how
+ * many tasks there are). */
+EVL_API int evl_streams_task_metrics(evl_streams_t *app, evl_task_metrics_t *out, size_t max,
+                                     size_t *n);
+
 /** Metrics of the instance's tasks, summed (EVL_SM_*). */
 #define EVL_SM_RECORDS 0      /**< input records processed */
 #define EVL_SM_COMMITS 1      /**< commits */
@@ -256,6 +410,8 @@ EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const v
 #define EVL_SM_TASKS 3        /**< tasks running now */
 #define EVL_SM_REPLAYED 4     /**< batches processed again after a crash */
 #define EVL_SM_DROPPED 5      /**< records later than a window's grace */
+#define EVL_SM_SKIPPED 6      /**< records whose extracted time was negative */
+#define EVL_SM_PUNCTUATIONS 7 /**< punctuator calls */
 EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric);
 
 /* ------------------------------------------------------------------------ */

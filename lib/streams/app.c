@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define POLL_MAX 500
@@ -169,6 +170,40 @@ static int item_cmp(const void *x, const void *y)
     return oa < ob ? -1 : oa > ob;
 }
 
+/* The task dropped after another member fenced it (its batch was not
+ * committed; the new owner finishes it); the rebalance follows. */
+static void drop_fenced(thr_t *th, evl_task_t *t)
+{
+    for (size_t k = 0; k < th->ntasks; k++)
+        if (th->tasks[k] == t)
+            th->tasks[k] = th->tasks[--th->ntasks];
+    app_add_task(th->app, t, false);
+    evl__task_close(t);
+}
+
+/* Wall-clock punctuations due now, task by task. */
+static int wall_punctuate(thr_t *th)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    for (size_t i = 0; i < th->ntasks;) {
+        evl_task_t *t = th->tasks[i];
+        int rc = evl__task_wall_punctuate(t, now);
+        if (rc == EVL_EPRODUCER_FENCED) {
+            drop_fenced(th, t);
+            continue;
+        }
+        if (rc) {
+            evl__app_fail(th->app, rc, "task %d_%d: punctuating: %s", evl__task_sub(t)->id,
+                          evl__task_partition(t), evl_strerror(rc));
+            return rc;
+        }
+        i++;
+    }
+    return 0;
+}
+
 static int run_batch(thr_t *th, const evl_record_t **recs, size_t n)
 {
     item_t *it = malloc(n * sizeof *it);
@@ -193,15 +228,8 @@ static int run_batch(thr_t *th, const evl_record_t **recs, size_t n)
         }
         rc = evl__task_process(it[i].task, r, src, j - i);
         if (rc == EVL_EPRODUCER_FENCED) {
-            /* the task moved to another member, which has fenced this
-             * one: drop it (its batch was not committed; the new owner
-             * finishes it) and wait for the rebalance */
-            evl_task_t *t = it[i].task;
-            for (size_t k = 0; k < th->ntasks; k++)
-                if (th->tasks[k] == t)
-                    th->tasks[k] = th->tasks[--th->ntasks];
-            app_add_task(th->app, t, false);
-            evl__task_close(t);
+            /* the task moved to another member, which has fenced this one */
+            drop_fenced(th, it[i].task);
             rc = 0;
             i = j;
             continue;
@@ -227,13 +255,17 @@ static void *thread_main(void *arg)
     while (!atomic_load(&app->stop)) {
         size_t n = 0;
         int rc = evl_consumer_poll(th->cons, app->commit_ms, recs, POLL_MAX, &n);
-        if (rc == EVL_ETIMEDOUT)
-            continue;
-        if (rc) {
+        if (rc && rc != EVL_ETIMEDOUT) {
             evl__app_fail(app, rc, "polling: %s", evl_strerror(rc));
             break;
         }
-        if (run_batch(th, recs, n))
+        if ((rc = evl__global_refresh(app))) {
+            evl__app_fail(app, rc, "global tables: %s", evl_strerror(rc));
+            break;
+        }
+        if (n && run_batch(th, recs, n))
+            break;
+        if (wall_punctuate(th))
             break;
     }
     th->closing = true;
@@ -304,6 +336,8 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
         }
         if (!rc)
             rc = evl__topo_finish(app, errbuf, errlen);
+        if (!rc)
+            rc = evl__global_open(app, errbuf, errlen);
         if (rc) {
             evl_streams_close(app);
             app = NULL;
@@ -319,6 +353,10 @@ EVL_API int evl_streams_start(evl_streams_t *app)
 {
     if (app->threads)
         return EVL_ESTATE;
+    /* the global tables up to the topics' ends before any task */
+    int grc = evl__global_refresh(app);
+    if (grc)
+        return grc;
     size_t ntopics = 0;
     for (size_t i = 0; i < app->nsubs; i++)
         ntopics += app->subs[i].nsources;
@@ -393,6 +431,7 @@ EVL_API int evl_streams_close(evl_streams_t *app)
     }
     free(app->subs);
     free(app->tasks);
+    evl__global_close(app);
     int rc = app->error;
     pthread_mutex_destroy(&app->mu);
     free(app->app_id);
@@ -411,6 +450,28 @@ EVL_API int evl_streams_error(evl_streams_t *app, char *buf, size_t len)
     return rc;
 }
 
+typedef struct get {
+    const void *key;
+    size_t klen;
+    void **val;
+    size_t *vlen;
+    bool found;
+} get_t;
+
+static int get_one(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    get_t *g = arg;
+    if (klen != g->klen || (klen && memcmp(key, g->key, klen)))
+        return 0;
+    if (!(*g->val = malloc(vlen ? vlen : 1)))
+        return EVL_ENOMEM;
+    if (vlen)
+        memcpy(*g->val, val, vlen);
+    *g->vlen = vlen;
+    g->found = true;
+    return 1;
+}
+
 EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const void *key,
                                   size_t key_len, void **val, size_t *val_len)
 {
@@ -419,12 +480,71 @@ EVL_API int evl_streams_store_get(evl_streams_t *app, const char *store, const v
     for (size_t i = 0; rc == EVL_ENOTFOUND && i < app->ntasks; i++)
         rc = evl__task_store_get(app->tasks[i], store, key, key_len, val, val_len);
     pthread_mutex_unlock(&app->mu);
+    if (rc == EVL_ENOTFOUND && app->glob) {
+        get_t g = {key, key_len, val, val_len, false};
+        int q = evl__global_query(app, store, key, key_len, key, key_len, false, get_one, &g);
+        rc = q ? q : g.found ? 0 : EVL_ENOTFOUND;
+    }
     return rc;
+}
+
+/* A visitor over several tasks' scans: a stop ends them all. */
+typedef struct stop {
+    evl_entry_fn *fn;
+    void *arg;
+    bool stopped;
+} stop_t;
+
+static int stop_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    stop_t *st = arg;
+    int r = st->fn(st->arg, key, klen, val, vlen);
+    st->stopped |= r != 0;
+    return r;
+}
+
+EVL_API int evl_streams_store_range(evl_streams_t *app, const char *store, const void *from,
+                                    size_t from_len, const void *to, size_t to_len,
+                                    evl_entry_fn *fn, void *arg)
+{
+    if (!app || !store || !fn)
+        return EVL_EINVAL;
+    int rc = evl__global_query(app, store, from, from_len, to, to_len, false, fn, arg);
+    if (rc != EVL_ENOTFOUND)
+        return rc;
+    stop_t st = {fn, arg, false};
+    bool any = false;
+    pthread_mutex_lock(&app->mu);
+    for (size_t i = 0; !st.stopped && i < app->ntasks; i++) {
+        int r = evl__task_query_range(app->tasks[i], store, from, from_len, to, to_len, false,
+                                      stop_cb, &st);
+        if (r == EVL_ENOTFOUND)
+            continue;
+        any = true;
+        if ((rc = r))
+            break;
+    }
+    pthread_mutex_unlock(&app->mu);
+    return any ? rc : EVL_ENOTFOUND;
+}
+
+EVL_API int evl_streams_task_metrics(evl_streams_t *app, evl_task_metrics_t *out, size_t max,
+                                     size_t *n)
+{
+    if (!app || (max && !out))
+        return EVL_EINVAL;
+    pthread_mutex_lock(&app->mu);
+    for (size_t i = 0; i < app->ntasks && i < max; i++)
+        evl__task_metrics(app->tasks[i], &out[i]);
+    if (n)
+        *n = app->ntasks;
+    pthread_mutex_unlock(&app->mu);
+    return 0;
 }
 
 EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric)
 {
-    if (metric < 0 || metric > EVL_SM_DROPPED)
+    if (metric < 0 || metric > EVL_SM_PUNCTUATIONS)
         return EVL_EINVAL;
     return atomic_load(&app->metrics[metric]);
 }

@@ -71,8 +71,8 @@ EVL_API evl_kstream_t *evl_stream_join_table(evl_kstream_t *s, evl_ktable_t *tab
                              "and join that");
         return NULL;
     }
-    if (t->b != b || (t->kind != N_TABLE && t->kind != N_AGG && t->kind != N_TJOIN)) {
-        evl__builder_fail(b, "join: not a table of this builder");
+    if (t->b != b || !evl__is_table(t)) {
+        evl__builder_fail(b, "join: not a materialized table of this builder (give it a store)");
         return NULL;
     }
     evl_node_t *n = evl__topo_node(b, s, N_SJOIN);
@@ -93,8 +93,10 @@ EVL_API evl_ktable_t *evl_table_join(evl_ktable_t *ta, evl_ktable_t *tb, evl_joi
     if (!a || !c)
         return NULL;
     evl_streams_builder_t *b = a->b;
-    if (!fn || how < EVL_JOIN_INNER || how > EVL_JOIN_OUTER || c->b != b) {
-        evl__builder_fail(b, "table join: a joiner, a kind, two tables of this builder");
+    if (!fn || how < EVL_JOIN_INNER || how > EVL_JOIN_OUTER || c->b != b || !evl__is_table(a) ||
+        !evl__is_table(c)) {
+        evl__builder_fail(b, "table join: a joiner, a kind, two materialized tables of this "
+                             "builder");
         return NULL;
     }
     if (!store_ok(b, store))

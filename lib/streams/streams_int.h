@@ -31,10 +31,24 @@ typedef enum {
     N_TJOIN_SIDE, /* one side of a table-table join, feeding ... */
     N_TJOIN,    /* ... the join's result table */
     N_SSJOIN_SIDE, /* one side of a stream-stream join, feeding ... */
-    N_SSJOIN    /* ... the join's results (its stores: STORE/index, STORE/outer) */
+    N_SSJOIN,   /* ... the join's results (its stores: STORE/index, STORE/outer) */
+    N_TMAP,     /* a table's values mapped (ktable.c) */
+    N_TFILTER,  /* a table filtered (ktable.c) */
+    N_PROC,     /* a processor of the processor API (process.c) */
+    N_GTABLE,   /* a global table (global.c): no sub-topology */
+    N_GJOIN     /* a stream-global-table join (global.c) */
 } evl_nkind_t;
 
 typedef enum { AGG_COUNT, AGG_REDUCE, AGG_AGGREGATE } evl_aggkind_t;
+
+/* A punctuation schedule of a processor (process.c). */
+typedef struct evl_punct {
+    int type;             /* EVL_PUNCTUATE_* */
+    int64_t interval;
+    evl_punctuate_fn *fn;
+    void *arg;
+} evl_punct_t;
+#define EVL_MAX_PUNCTS 8
 
 /* A node of the topology; evl_kstream_t and evl_ktable_t are nodes. */
 struct evl_kstream {
@@ -51,6 +65,16 @@ struct evl_kstream {
     char *topic;          /* source, sink: the topic; a repartition sink's
                              suffix until the application names it */
     bool repartition;     /* a sink or source of a repartition topic */
+    evl_ts_fn *ts_fn;     /* source: the event-time extractor */
+    void *ts_arg;
+    evl_partitioner_fn *part_fn; /* sink: the partitioner */
+    void *part_arg;
+    bool keep;            /* N_TFILTER: filter (true) or filter_not */
+    /* N_PROC (process.c) */
+    evl_process_fn *proc;
+    evl_punct_t puncts[EVL_MAX_PUNCTS];
+    size_t npuncts;
+    int gidx;             /* N_GTABLE: its index among the global tables */
     bool key_changed;     /* records here may not be partitioned by key */
     /* branch */
     evl_pred_fn **preds;
@@ -132,6 +156,29 @@ void evl__emit_free(evl_emit_t *em);
 /* After the callback: fix the records' pointers into buf. */
 void evl__emit_fix(evl_emit_t *em);
 
+/* ---- global tables (global.c) ---- */
+
+/* The instance's global stores: one LMDB environment, entries keyed by
+ * the table's index byte + key, positions under GPOS + index + partition. */
+typedef struct evl_global {
+    MDB_env *env;
+    MDB_dbi dbi;
+    pthread_mutex_t mu;   /* one refresh at a time */
+    evl_node_t **tables;
+    size_t n;
+    int *parts;
+    evl_reader_t ***rd;   /* per table, per partition: open readers */
+} evl_global_t;
+
+/* A batch's view of the global tables: a read transaction of the
+ * instance's environment, or of a scratch one rebuilt for a replay. */
+typedef struct evl_gsnap {
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_env *scratch;
+    char *scratch_dir;
+} evl_gsnap_t;
+
 /* ---- the application ---- */
 
 typedef struct evl_task evl_task_t;
@@ -154,10 +201,18 @@ struct evl_streams {
     size_t ntasks;
     int error;
     char errmsg[256];
-    atomic_llong metrics[6];
+    atomic_llong metrics[8];
     evl_streams_builder_t *b; /* the graph (the builder's; it outlives us) */
     void *thr;                /* the threads' states (app.c) */
+    evl_global_t *glob;       /* NULL: no global tables */
 };
+
+/* A node that holds a table in a store of its task (joinable, queryable). */
+static inline bool evl__is_table(const evl_node_t *n)
+{
+    return n->store && (n->kind == N_TABLE || n->kind == N_AGG || n->kind == N_TJOIN ||
+                        n->kind == N_TMAP || n->kind == N_TFILTER);
+}
 
 /* Sub-topologies from the builder's graph (topology.c). */
 int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen);
@@ -197,6 +252,13 @@ int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen
                          int (*cb)(void *arg, const void *key, size_t klen, const void *val,
                                    size_t vlen),
                          void *arg);
+int evl__task_store_range(evl_task_t *t, int idx, const void *from, size_t fl, const void *to,
+                          size_t tl, evl_entry_fn *cb, void *arg);
+/* A store's index in the task (-1: none); a query of its committed
+ * entries (from..to, or those with the prefix from). */
+int evl__task_store_index(evl_task_t *t, const char *store);
+int evl__task_query_range(evl_task_t *t, const char *store, const void *from, size_t fl,
+                          const void *to, size_t tl, bool prefix, evl_entry_fn *cb, void *arg);
 int evl__task_forward(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 int64_t evl__task_stream_time(evl_task_t *t);
 void evl__task_dropped(evl_task_t *t);
@@ -210,6 +272,46 @@ int evl__sweep_index(evl_task_t *t, int idx,
 /* A windowed aggregation node processing a record (window.c). */
 int evl__window_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 int evl__task_partition(evl_task_t *t);
+
+/* Table map_values and filter (ktable.c). */
+int evl__ktable_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+
+/* Processors (process.c): a record, and a punctuation at time. */
+struct evl_pctx {
+    evl_task_t *t;
+    evl_node_t *n;
+    const evl_srec_t *rec; /* NULL in a punctuator */
+    int64_t time;          /* a punctuation's */
+};
+int evl__proc_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+int evl__proc_punctuate(evl_task_t *t, evl_node_t *n, int i, int64_t time);
+
+/* Global tables (global.c): open the stores (new), bring them to the
+ * topics' ends (start, and before each batch), close; a batch's snapshot
+ * (at = NULL: as the store stands, with its positions as intent lines
+ * "g TABLE PARTITION OFFSET" in *lines when lines is not NULL; at: the
+ * lines of an intent, for a replay), its end; a global store's value in
+ * the task's snapshot; a stream-global-table join; a query. */
+int evl__global_open(evl_streams_t *app, char *err, size_t errlen);
+int evl__global_refresh(evl_streams_t *app);
+void evl__global_close(evl_streams_t *app);
+int evl__global_begin(evl_task_t *t, evl_gsnap_t *gs, const char *at, char **lines);
+void evl__global_end(evl_gsnap_t *gs);
+int evl__global_get(evl_task_t *t, const char *store, const void *key, size_t klen,
+                    const void **val, size_t *vlen);
+int evl__global_join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+int evl__global_query(evl_streams_t *app, const char *store, const void *from, size_t fl,
+                      const void *to, size_t tl, bool prefix, evl_entry_fn *cb, void *arg);
+evl_gsnap_t *evl__task_gsnap(evl_task_t *t);
+evl_streams_t *evl__task_app(evl_task_t *t);
+void evl__task_metrics(evl_task_t *t, evl_task_metrics_t *m);
+int evl__task_wall_punctuate(evl_task_t *t, int64_t now);
+/* Visit a store's entries (task.c): from lo while they have its prefix,
+ * or up to hi. */
+int evl__visit(MDB_txn *txn, MDB_dbi dbi, int idx, const void *lo, size_t lol, bool prefix,
+               const void *hi, size_t hil, evl_entry_fn *cb, void *arg);
+int evl__mdb_rc(int rc);
+int evl__mkdirs(const char *path);
 
 void evl__app_fail(evl_streams_t *app, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define CKPT "\xff\xff" "checkpoint"
 #define INTENT "\xff\xff" "intent"
@@ -69,6 +70,18 @@ typedef struct outrec {
     int64_t timestamp;
     int32_t partition;
 } outrec_t;
+
+/* A punctuation schedule in this task: processor n's i-th, due at next
+ * (stream-time schedules' next is in the checkpoint). */
+typedef struct pstate {
+    evl_node_t *n;
+    int i;
+    int64_t next, saved;
+} pstate_t;
+
+/* Per-task metrics (evl_task_metrics_t). */
+enum { TM_RECORDS, TM_PUNCT, TM_DROPPED, TM_SKIPPED, TM_COMMITS, TM_COMMIT_US, TM_COMMIT_MAX,
+       TM_RESTORE_TOTAL, TM_RESTORED, TM_REPLAYED, TM_N };
 
 typedef struct changed {
     uint8_t *key;        /* store index + key */
@@ -100,7 +113,31 @@ struct evl_task {
     evl_emit_t em[MAX_DEPTH];
     int depth;
     int err;
+    pstate_t *ps;        /* punctuation schedules */
+    size_t nps;
+    evl_gsnap_t gs;      /* the batch's view of the global tables */
+    atomic_llong tm[TM_N];
 };
+
+static void bump(evl_task_t *t, int tm, int metric)
+{
+    atomic_fetch_add(&t->tm[tm], 1);
+    if (metric >= 0)
+        atomic_fetch_add(&t->app->metrics[metric], 1);
+}
+
+static pstate_t *ps_find(evl_task_t *t, long long node, long long i)
+{
+    for (size_t k = 0; k < t->nps; k++)
+        if (t->ps[k].n->id == node && t->ps[k].i == i)
+            return &t->ps[k];
+    return NULL;
+}
+
+static bool ps_stream(const pstate_t *ps)
+{
+    return ps->n->puncts[ps->i].type == EVL_PUNCTUATE_STREAM_TIME;
+}
 
 /* ---- checkpoint and intent texts ---- */
 
@@ -115,6 +152,9 @@ static int ckpt_text(evl_task_t *t, char **out)
     fprintf(f, "t %lld\n", (long long)t->stream_time);
     for (size_t i = 0; i < t->sub->nsources; i++)
         fprintf(f, "p %zu %lld\n", i, (long long)t->pos[i]);
+    for (size_t i = 0; i < t->nps; i++)
+        if (ps_stream(&t->ps[i]))
+            fprintf(f, "u %d %d %lld\n", t->ps[i].n->id, t->ps[i].i, (long long)t->ps[i].next);
     for (size_t i = 0; i < t->nout; i++)
         fprintf(f, "s %d %lld %s\n", (int)t->out[i].partition, (long long)t->out[i].seq,
                 t->out[i].topic);
@@ -147,7 +187,7 @@ static int ckpt_parse(evl_task_t *t, const char *s, size_t len)
     if (!text)
         return EVL_ENOMEM;
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        long long a, b;
+        long long a, b, c;
         int p, used = 0;
         if (sscanf(line, "c %lld", &a) == 1) {
             t->commit = a;
@@ -156,6 +196,10 @@ static int ckpt_parse(evl_task_t *t, const char *s, size_t len)
         } else if (sscanf(line, "p %lld %lld", &a, &b) == 2) {
             if (a >= 0 && (size_t)a < t->sub->nsources)
                 t->pos[a] = b;
+        } else if (sscanf(line, "u %lld %lld %lld", &a, &b, &c) == 3) {
+            pstate_t *ps = ps_find(t, a, b);
+            if (ps && ps_stream(ps))
+                ps->next = c;
         } else if (sscanf(line, "s %d %lld %n", &p, &b, &used) == 2 && used) {
             outp_t *o = outp_find(t, line + used, p, true);
             if (!o) {
@@ -170,7 +214,7 @@ static int ckpt_parse(evl_task_t *t, const char *s, size_t len)
 }
 
 /* An intent: from[i], to[i] per source. */
-static char *intent_text(evl_task_t *t, const int64_t *to)
+static char *intent_text(evl_task_t *t, const int64_t *to, const char *extra)
 {
     char *s = NULL;
     size_t n = 0;
@@ -179,6 +223,8 @@ static char *intent_text(evl_task_t *t, const int64_t *to)
         return NULL;
     for (size_t i = 0; i < t->sub->nsources; i++)
         fprintf(f, "x %zu %lld %lld\n", i, (long long)t->pos[i], (long long)to[i]);
+    if (extra)
+        fputs(extra, f);
     return fclose(f) ? NULL : s;
 }
 
@@ -214,7 +260,12 @@ static int mdb_rc(int rc)
     return rc > 0 ? -rc : EVL_EIO;
 }
 
-static int mkdirs(const char *path)
+int evl__mdb_rc(int rc)
+{
+    return mdb_rc(rc);
+}
+
+int evl__mkdirs(const char *path)
 {
     char *p = strdup(path);
     if (!p)
@@ -238,7 +289,7 @@ static int env_open(evl_task_t *t)
     char *dir = NULL;
     if (asprintf(&dir, "%s/%s/%s", t->app->state_dir, t->app->app_id, t->name) < 0)
         return EVL_ENOMEM;
-    int rc = mkdirs(dir);
+    int rc = evl__mkdirs(dir);
     MDB_txn *txn = NULL;
     if (!rc)
         rc = mdb_rc(mdb_env_create(&t->env));
@@ -351,19 +402,23 @@ int evl__task_store_write(evl_task_t *t, int idx, const void *key, size_t klen, 
     return rc ? rc : note_change(t, k, kl);
 }
 
-int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen,
-                         int (*cb)(void *arg, const void *key, size_t klen, const void *val,
-                                   size_t vlen),
-                         void *arg)
+/* The entries of store idx from key lo on while they have the prefix lo
+ * (prefix) or are <= hi (hi NULL: to the store's end), copied first (the
+ * callback may write), then visited in order. */
+int evl__visit(MDB_txn *txn, MDB_dbi dbi, int idx, const void *lo, size_t lol, bool prefix,
+               const void *hi, size_t hil, evl_entry_fn *cb, void *arg)
 {
-    uint8_t k[512];
-    size_t kl;
-    evl_srec_t r = {prefix, plen, NULL, 0, 0};
+    uint8_t k[512], h[512];
+    size_t kl, hl = 0;
+    evl_srec_t r = {lo, lol, NULL, 0, 0};
     int rc = skey(k, idx, &r, &kl);
+    if (!rc && hi) {
+        evl_srec_t rh = {hi, hil, NULL, 0, 0};
+        rc = skey(h, idx, &rh, &hl);
+    }
     MDB_cursor *cur;
-    if (rc || (rc = mdb_rc(mdb_cursor_open(t->txn, t->dbi, &cur))))
+    if (rc || (rc = mdb_rc(mdb_cursor_open(txn, dbi, &cur))))
         return rc;
-    /* the matching entries copied first: the callback may write */
     typedef struct ent {
         uint8_t *p;
         size_t kl, vl;
@@ -374,8 +429,16 @@ int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen
     int op = MDB_SET_RANGE;
     while ((rc = mdb_rc(mdb_cursor_get(cur, &mk, &mv, op))) == 0) {
         op = MDB_NEXT;
-        if (mk.mv_size < kl || memcmp(mk.mv_data, k, kl))
+        if (prefix && (mk.mv_size < kl || memcmp(mk.mv_data, k, kl)))
             break;
+        if (!prefix && (mk.mv_size < 1 || ((const uint8_t *)mk.mv_data)[0] != (uint8_t)idx))
+            break;
+        if (!prefix && hi) {
+            size_t m = mk.mv_size < hl ? mk.mv_size : hl;
+            int c = memcmp(mk.mv_data, h, m);
+            if (c > 0 || (c == 0 && mk.mv_size > hl))
+                break;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             ent_t *nv = realloc(v, cap * sizeof *nv);
@@ -410,6 +473,44 @@ int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen
     return rc > 0 ? 0 : rc;
 }
 
+int evl__task_store_scan(evl_task_t *t, int idx, const void *prefix, size_t plen,
+                         int (*cb)(void *arg, const void *key, size_t klen, const void *val,
+                                   size_t vlen),
+                         void *arg)
+{
+    return evl__visit(t->txn, t->dbi, idx, prefix, plen, true, NULL, 0, cb, arg);
+}
+
+int evl__task_store_range(evl_task_t *t, int idx, const void *from, size_t fl, const void *to,
+                          size_t tl, evl_entry_fn *cb, void *arg)
+{
+    return evl__visit(t->txn, t->dbi, idx, from ? from : "", from ? fl : 0, false, to, tl, cb, arg);
+}
+
+int evl__task_store_index(evl_task_t *t, const char *store)
+{
+    for (size_t i = 0; i < t->sub->nstores; i++)
+        if (!strcmp(t->sub->stores[i], store))
+            return (int)i;
+    return -1;
+}
+
+/* Interactive queries: a store's committed entries, read-only. */
+int evl__task_query_range(evl_task_t *t, const char *store, const void *from, size_t fl,
+                          const void *to, size_t tl, bool prefix, evl_entry_fn *cb, void *arg)
+{
+    int idx = evl__task_store_index(t, store);
+    if (idx < 0)
+        return EVL_ENOTFOUND;
+    MDB_txn *txn;
+    int rc = mdb_rc(mdb_txn_begin(t->env, NULL, MDB_RDONLY, &txn));
+    if (rc)
+        return rc;
+    rc = evl__visit(txn, t->dbi, idx, from ? from : "", from ? fl : 0, prefix, to, tl, cb, arg);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 int64_t evl__task_stream_time(evl_task_t *t)
 {
     return t->stream_time;
@@ -417,7 +518,17 @@ int64_t evl__task_stream_time(evl_task_t *t)
 
 void evl__task_dropped(evl_task_t *t)
 {
-    atomic_fetch_add(&t->app->metrics[EVL_SM_DROPPED], 1);
+    bump(t, TM_DROPPED, EVL_SM_DROPPED);
+}
+
+evl_streams_t *evl__task_app(evl_task_t *t)
+{
+    return t->app;
+}
+
+evl_gsnap_t *evl__task_gsnap(evl_task_t *t)
+{
+    return &t->gs;
 }
 
 /* ---- processing ---- */
@@ -496,6 +607,15 @@ static int sink(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
     /* keyless: a partition that depends on the task only, so a replay
      * sends it where the first attempt did */
     o->partition = r->key ? EVL_PARTITION_ANY : t->p % parts;
+    if (n->part_fn) {
+        int32_t q = n->part_fn(n->part_arg, r, parts);
+        if (q >= parts) {
+            t->nob--;
+            return EVL_EINVAL;
+        }
+        if (q >= 0)
+            o->partition = q;
+    }
     return 0;
 }
 
@@ -626,6 +746,15 @@ static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         return aggregate(t, n, r);
     case N_WAGG:
         return evl__window_deliver(t, n, r);
+    case N_TMAP:
+    case N_TFILTER:
+        return evl__ktable_deliver(t, n, r);
+    case N_PROC:
+        return evl__proc_deliver(t, n, r);
+    case N_GJOIN:
+        return evl__global_join_deliver(t, n, r);
+    case N_GTABLE:
+        return 0;
     case N_TABLE:
     case N_SJOIN:
     case N_TJOIN_SIDE:
@@ -671,7 +800,27 @@ static void chg_clear(evl_task_t *t)
 
 /* 3 and 4 of the protocol: the changes and a checkpoint to the changelog
  * in one frame, then the local transaction. */
+static int64_t now_us(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int commit_(evl_task_t *t);
+
 static int commit(evl_task_t *t)
+{
+    int64_t t0 = now_us(CLOCK_MONOTONIC);
+    int rc = commit_(t);
+    int64_t us = now_us(CLOCK_MONOTONIC) - t0;
+    atomic_fetch_add(&t->tm[TM_COMMIT_US], us);
+    if (us > atomic_load(&t->tm[TM_COMMIT_MAX]))
+        atomic_store(&t->tm[TM_COMMIT_MAX], us);
+    return rc;
+}
+
+static int commit_(evl_task_t *t)
 {
     int rc = flush_outputs(t);
     if (rc)
@@ -729,7 +878,7 @@ static int commit(evl_task_t *t)
         t->txn = NULL;
     }
     chg_clear(t);
-    atomic_fetch_add(&t->app->metrics[EVL_SM_COMMITS], 1);
+    bump(t, TM_COMMITS, EVL_SM_COMMITS);
     return rc;
 }
 
@@ -755,18 +904,41 @@ static int run_record(evl_task_t *t, size_t src, const evl_record_t *rec)
     const void *k = evl_record_key(rec, &kl);
     const void *v = evl_record_value(rec, &vl);
     evl_srec_t r = {k, k ? kl : 0, v, v ? vl : 0, evl_record_timestamp(rec)};
-    atomic_fetch_add(&t->app->metrics[EVL_SM_RECORDS], 1);
+    evl_node_t *sn = t->sub->source_nodes[src];
+    bump(t, TM_RECORDS, EVL_SM_RECORDS);
+    if (sn->ts_fn) {
+        int64_t ts = sn->ts_fn(sn->ts_arg, &r, t->stream_time);
+        if (ts < 0) {
+            bump(t, TM_SKIPPED, EVL_SM_SKIPPED);
+            return 0;
+        }
+        r.timestamp = ts;
+    }
     if (r.timestamp > t->stream_time)
         t->stream_time = r.timestamp;
-    return deliver(t, t->sub->source_nodes[src], &r);
+    int rc = deliver(t, sn, &r);
+    /* stream-time punctuation: once stream time reaches a schedule's
+     * time (Kafka's PunctuationSchedule: a jump over several intervals
+     * punctuates once, the next after stream time + interval) */
+    for (size_t i = 0; !rc && i < t->nps; i++) {
+        pstate_t *ps = &t->ps[i];
+        if (!ps_stream(ps) || t->stream_time < ps->next)
+            continue;
+        int64_t iv = ps->n->puncts[ps->i].interval;
+        ps->next = sat_add(ps->next, iv) <= t->stream_time ? sat_add(t->stream_time, iv)
+                                                            : sat_add(ps->next, iv);
+        bump(t, TM_PUNCT, EVL_SM_PUNCTUATIONS);
+        rc = evl__proc_punctuate(t, ps->n, ps->i, t->stream_time);
+    }
+    return rc;
 }
 
-/* 1: the intent of a batch ending at to[] */
-static int intend(evl_task_t *t, const int64_t *to)
+/* 1: the intent of a batch ending at to[] (extra: more lines) */
+static int intend(evl_task_t *t, const int64_t *to, const char *extra)
 {
     if (!t->app->eos)
         return 0;
-    char *s = intent_text(t, to);
+    char *s = intent_text(t, to, extra);
     if (!s)
         return EVL_ENOMEM;
     evl_msg_t m = {.key = INTENT, .key_len = sizeof INTENT - 1, .value = s,
@@ -789,7 +961,13 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
     for (size_t i = 0; i < n; i++)
         to[src[i]] = evl_record_offset(recs[i]) + 1;
     int64_t stream_time = t->stream_time; /* as committed, should the batch fail */
-    int rc = intend(t, to);
+    for (size_t i = 0; i < t->nps; i++)
+        t->ps[i].saved = t->ps[i].next;
+    char *glines = NULL;
+    int rc = evl__global_begin(t, &t->gs, NULL, t->app->eos ? &glines : NULL);
+    if (!rc)
+        rc = intend(t, to, glines);
+    free(glines);
     if (!rc)
         rc = begin(t);
     /* the order: the input whose next record has the smallest timestamp
@@ -826,19 +1004,68 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
     } else {
         abort_txn(t);
         t->stream_time = stream_time;
+        for (size_t i = 0; i < t->nps; i++)
+            t->ps[i].next = t->ps[i].saved;
     }
+    evl__global_end(&t->gs);
     free(to);
+    return rc;
+}
+
+/* Wall-clock punctuations due at now: a batch of their own, its time in
+ * its intent (a replay gets the same). */
+int evl__task_wall_punctuate(evl_task_t *t, int64_t now)
+{
+    bool due = false;
+    for (size_t i = 0; i < t->nps; i++)
+        due |= !ps_stream(&t->ps[i]) && now >= t->ps[i].next;
+    if (!due)
+        return 0;
+    char *glines = NULL, *lines = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&lines, &len);
+    int rc = f ? evl__global_begin(t, &t->gs, NULL, t->app->eos ? &glines : NULL) : EVL_ENOMEM;
+    if (f) {
+        if (glines)
+            fputs(glines, f);
+        for (size_t i = 0; i < t->nps; i++)
+            if (!ps_stream(&t->ps[i]) && now >= t->ps[i].next)
+                fprintf(f, "w %d %d %lld\n", t->ps[i].n->id, t->ps[i].i, (long long)now);
+        if (fclose(f) && !rc)
+            rc = EVL_ENOMEM;
+    }
+    free(glines);
+    if (!rc)
+        rc = intend(t, t->pos, lines);
+    if (!rc)
+        rc = begin(t);
+    for (size_t i = 0; !rc && i < t->nps; i++) {
+        pstate_t *ps = &t->ps[i];
+        if (ps_stream(ps) || now < ps->next)
+            continue;
+        ps->next = sat_add(now, ps->n->puncts[ps->i].interval);
+        bump(t, TM_PUNCT, EVL_SM_PUNCTUATIONS);
+        rc = evl__proc_punctuate(t, ps->n, ps->i, now);
+    }
+    if (!rc)
+        rc = commit(t);
+    else
+        abort_txn(t);
+    evl__global_end(&t->gs);
+    free(lines);
     return rc;
 }
 
 /* Process the extent [from, to) of each source again, from readers, in
  * the order evl__task_process used: by the heads' timestamps. */
-static int replay(evl_task_t *t, const int64_t *from, const int64_t *to)
+static int replay(evl_task_t *t, const int64_t *from, const int64_t *to, const char *intent)
 {
     size_t ns = t->sub->nsources;
     evl_reader_t **rd = calloc(ns, sizeof *rd);
     const evl_record_t **cur = calloc(ns, sizeof *cur);
-    int rc = rd && cur ? begin(t) : EVL_ENOMEM;
+    int rc = rd && cur ? evl__global_begin(t, &t->gs, intent, NULL) : EVL_ENOMEM;
+    if (!rc)
+        rc = begin(t);
     for (size_t i = 0; !rc && i < ns; i++) {
         if (from[i] < 0 || to[i] <= from[i])
             continue;
@@ -865,6 +1092,16 @@ static int replay(evl_task_t *t, const int64_t *from, const int64_t *to)
             rc = 0;
         }
     }
+    /* a wall-clock punctuation batch: its punctuations at their time */
+    for (const char *l = intent; !rc && l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        long long node, i, when;
+        pstate_t *ps;
+        if (sscanf(l, "w %lld %lld %lld", &node, &i, &when) == 3 && (ps = ps_find(t, node, i))) {
+            ps->next = sat_add(when, ps->n->puncts[ps->i].interval);
+            bump(t, TM_PUNCT, EVL_SM_PUNCTUATIONS);
+            rc = evl__proc_punctuate(t, ps->n, ps->i, when);
+        }
+    }
     for (size_t i = 0; i < ns; i++) {
         if (rd && rd[i])
             evl_reader_close(rd[i]);
@@ -877,7 +1114,8 @@ static int replay(evl_task_t *t, const int64_t *from, const int64_t *to)
         rc = commit(t);
     else
         abort_txn(t);
-    atomic_fetch_add(&t->app->metrics[EVL_SM_REPLAYED], 1);
+    evl__global_end(&t->gs);
+    bump(t, TM_REPLAYED, EVL_SM_REPLAYED);
     return rc;
 }
 
@@ -936,6 +1174,9 @@ static int catch_up(evl_task_t *t)
         if (src == EVL_EOFFSET) /* the changelog is not the one the cache knew */
             rc = EVL_ESTATE;
     }
+    evl_partition_info_t pi;
+    if (!rc && evl_partition_info(t->app->log, t->changelog, t->p, &pi) == 0)
+        atomic_store(&t->tm[TM_RESTORE_TOTAL], pi.end_offset > from ? pi.end_offset - from : 0);
     /* changes apply as they come: each frame ends with its checkpoint, and
      * a frame is appended whole or not at all */
     while (!rc) {
@@ -945,6 +1186,7 @@ static int catch_up(evl_task_t *t)
             break;
         if ((rc = r))
             break;
+        atomic_fetch_add(&t->tm[TM_RESTORED], 1);
         size_t kl, vl;
         const uint8_t *k = evl_record_key(rec, &kl);
         const void *v = evl_record_value(rec, &vl);
@@ -996,7 +1238,7 @@ static int catch_up(evl_task_t *t)
             rc = EVL_ENOMEM;
         if (!rc) {
             intent_parse(t, intent, intent_len, fr, fr + t->sub->nsources);
-            rc = replay(t, fr, fr + t->sub->nsources);
+            rc = replay(t, fr, fr + t->sub->nsources, intent);
         }
         free(fr);
     }
@@ -1064,6 +1306,23 @@ int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t
             rc = evl_producer_open(app->log, pc, &t->prod);
         evl_config_free(pc);
     }
+    /* the punctuation schedules of the sub-topology's processors: stream
+     * time's from 0 (the first record), the wall clock's an interval on */
+    evl_streams_builder_t *b = app->b;
+    for (size_t i = 0; !rc && i < b->nnodes; i++)
+        if (b->nodes[i]->kind == N_PROC && b->nodes[i]->sub == sub->id)
+            for (size_t k = 0; !rc && k < b->nodes[i]->npuncts; k++) {
+                pstate_t *v = realloc(t->ps, (t->nps + 1) * sizeof *v);
+                if (!v) {
+                    rc = EVL_ENOMEM;
+                    break;
+                }
+                t->ps = v;
+                bool wall = b->nodes[i]->puncts[k].type == EVL_PUNCTUATE_WALL_CLOCK;
+                t->ps[t->nps++] = (pstate_t){
+                    b->nodes[i], (int)k,
+                    wall ? now_us(CLOCK_REALTIME) / 1000 + b->nodes[i]->puncts[k].interval : 0, 0};
+            }
     if (!rc)
         rc = env_open(t);
     if (!rc)
@@ -1083,6 +1342,10 @@ int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t
             t->nout = 0;
             memset(t->pos, 0, sub->nsources * sizeof *t->pos);
             t->commit = 0;
+            t->stream_time = 0;
+            for (size_t i = 0; i < t->nps; i++)
+                if (ps_stream(&t->ps[i]))
+                    t->ps[i].next = 0;
             rc = env_open(t);
             if (!rc)
                 rc = catch_up(t);
@@ -1109,6 +1372,8 @@ void evl__task_close(evl_task_t *t)
         free(t->out[i].topic);
     for (int i = 0; i < MAX_DEPTH; i++)
         evl__emit_free(&t->em[i]);
+    evl__global_end(&t->gs);
+    free(t->ps);
     free(t->chg);
     free(t->ob);
     free(t->obuf);
@@ -1161,4 +1426,23 @@ int evl__task_store_get(evl_task_t *t, const char *store, const void *key, size_
     }
     mdb_txn_abort(txn);
     return rc;
+}
+
+void evl__task_metrics(evl_task_t *t, evl_task_metrics_t *m)
+{
+    int64_t commits = atomic_load(&t->tm[TM_COMMITS]);
+    *m = (evl_task_metrics_t){
+        .subtopology = t->sub->id,
+        .partition = t->p,
+        .records = atomic_load(&t->tm[TM_RECORDS]),
+        .punctuations = atomic_load(&t->tm[TM_PUNCT]),
+        .dropped = atomic_load(&t->tm[TM_DROPPED]),
+        .skipped = atomic_load(&t->tm[TM_SKIPPED]),
+        .commits = commits,
+        .commit_latency_avg_us = commits ? atomic_load(&t->tm[TM_COMMIT_US]) / commits : 0,
+        .commit_latency_max_us = atomic_load(&t->tm[TM_COMMIT_MAX]),
+        .restore_total = atomic_load(&t->tm[TM_RESTORE_TOTAL]),
+        .restored = atomic_load(&t->tm[TM_RESTORED]),
+        .replayed = atomic_load(&t->tm[TM_REPLAYED]),
+    };
 }

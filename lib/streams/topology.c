@@ -307,18 +307,44 @@ EVL_API int evl_stream_branch(evl_kstream_t *s, evl_pred_fn *const *preds, void 
     return 0;
 }
 
-EVL_API int evl_stream_to(evl_kstream_t *s, const char *topic)
+EVL_API int evl_stream_to_with(evl_kstream_t *s, const char *topic, evl_partitioner_fn *fn,
+                               void *arg)
 {
     if (!s || !topic || !*topic) {
         if (s)
             fail(s->b, "to: no topic");
         return EVL_EINVAL;
     }
+    if (s->b->err[0])
+        return EVL_EINVAL;
     evl_node_t *n = node(s->b, s, N_SINK);
     if (!n || !(n->topic = strdup(topic))) {
         fail(s->b, "out of memory");
         return EVL_ENOMEM;
     }
+    n->part_fn = fn;
+    n->part_arg = arg;
+    return 0;
+}
+
+EVL_API int evl_stream_to(evl_kstream_t *s, const char *topic)
+{
+    return evl_stream_to_with(s, topic, NULL, NULL);
+}
+
+EVL_API int evl_source_timestamps(void *source, evl_ts_fn *fn, void *arg)
+{
+    evl_node_t *n = source;
+    if (!n)
+        return EVL_EINVAL;
+    if (n->kind == N_TABLE && n->parent[0])
+        n = n->parent[0];
+    if ((n->kind != N_SOURCE && n->kind != N_GTABLE) || n->repartition || !fn) {
+        fail(n->b, "timestamps: not a stream or table made from a topic, or no function");
+        return EVL_EINVAL;
+    }
+    n->ts_fn = fn;
+    n->ts_arg = arg;
     return 0;
 }
 
@@ -535,7 +561,8 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
             s->nsources = k;
         }
         if (n->kind == N_AGG || n->kind == N_WAGG || n->kind == N_TABLE || n->kind == N_TJOIN ||
-            n->kind == N_SSJOIN_SIDE) {
+            n->kind == N_SSJOIN_SIDE ||
+            ((n->kind == N_TMAP || n->kind == N_TFILTER || n->kind == N_PROC) && n->store)) {
             n->store_idx = (int)s->nstores;
             if (add_str(&s->stores, &s->nstores, n->store))
                 return EVL_ENOMEM;

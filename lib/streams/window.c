@@ -713,3 +713,62 @@ int evl__window_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         return rc; /* Kafka Streams drops null keys in aggregations */
     return n->wkind == W_SESSION ? session_deliver(t, n, r) : time_deliver(t, n, r);
 }
+
+/* ---- interactive queries: fetching a key's windows ---- */
+
+typedef struct fetch {
+    const evl_node_t *n;
+    size_t klen;
+    int64_t from, to;
+    evl_window_fn *fn;
+    void *arg;
+    bool stopped;
+} fetch_t;
+
+static int fetch_one(void *arg, const void *wk, size_t wkl, const void *val, size_t vlen)
+{
+    fetch_t *f = arg;
+    bool session = f->n->wkind == W_SESSION;
+    size_t kl;
+    int64_t start, end;
+    if (evl_windowed_key_parse(wk, wkl, session, &kl, &start, &end) || kl != f->klen)
+        return 0; /* another key with this one as its prefix */
+    if (!session)
+        end = sat_add(start, f->n->wsize);
+    if (start < f->from || start > f->to)
+        return 0;
+    int r = f->fn(f->arg, start, end, val, vlen);
+    f->stopped |= r != 0;
+    return r;
+}
+
+EVL_API int evl_streams_window_fetch(evl_streams_t *app, const char *store, const void *key,
+                                     size_t key_len, int64_t time_from, int64_t time_to,
+                                     evl_window_fn *fn, void *arg)
+{
+    if (!app || !store || !key || !fn || time_from > time_to)
+        return EVL_EINVAL;
+    const evl_node_t *n = NULL;
+    for (size_t i = 0; i < app->b->nnodes && !n; i++) {
+        const evl_node_t *c = app->b->nodes[i];
+        if (c->kind == N_WAGG && !c->suppress && c->store && !strcmp(c->store, store))
+            n = c;
+    }
+    if (!n)
+        return EVL_ENOTFOUND;
+    fetch_t f = {n, key_len, time_from, time_to, fn, arg, false};
+    int rc = 0;
+    bool any = false;
+    pthread_mutex_lock(&app->mu);
+    for (size_t i = 0; !f.stopped && i < app->ntasks; i++) {
+        int r = evl__task_query_range(app->tasks[i], store, key, key_len, NULL, 0, true,
+                                      fetch_one, &f);
+        if (r == EVL_ENOTFOUND)
+            continue;
+        any = true;
+        if ((rc = r))
+            break;
+    }
+    pthread_mutex_unlock(&app->mu);
+    return any ? rc : EVL_ENOTFOUND;
+}
