@@ -404,3 +404,47 @@ Test(process, wall_clock_punctuation_and_task_metrics)
     cr_assert_eq(evl_streams_close(app), 0);
     evl_streams_builder_free(b);
 }
+
+/* A wall-clock punctuation's batch cut short by a crash is processed
+ * again with its time: the crash is made by hand, an intent naming the
+ * punctuation (processor node 1, schedule 0) at time 12345 appended to
+ * the changelog after a clean run, as evl__task_wall_punctuate writes it. */
+Test(process, wall_clock_punctuation_replayed_with_its_time)
+{
+    cr_assert_eq(evl_topic_create(log_, "in", 1, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_kstream_t *p = evl_stream_process(evl_stream(b, "in"), pass, NULL, "own");
+    cr_assert_eq(evl_stream_punctuate(p, EVL_PUNCTUATE_WALL_CLOCK, 3600000, tick, NULL), 0);
+    cr_assert_eq(evl_stream_to(p, "out"), 0);
+    evl_streams_t *app = sh_run(b, "p7");
+    sh_put("in", 0, "k", "v", 5);
+    free(sh_dump("out", 1));
+    cr_assert_eq(evl_streams_close(app), 0);
+    const char *intent = "x 0 1 1\nw 1 0 12345\n";
+    evl_producer_t *pr;
+    cr_assert_eq(evl_producer_new(log_, "p7-0-changelog", NULL, &pr), 0);
+    evl_msg_t m = {"\xff\xff" "intent", 8, intent, strlen(intent), NULL, 0, -1, 0, -1};
+    cr_assert_eq(evl_producer_send(pr, &m, 0), 0);
+    evl_producer_close(pr);
+    app = sh_run(b, "p7");
+    char *out = sh_dump("out", 2);
+    cr_assert_str_eq(out, "k=v\n0=tick\n");
+    free(out);
+    evl_reader_t *rd;
+    const evl_record_t *r;
+    cr_assert_eq(evl_reader_open(log_, "out", 0, &rd), 0);
+    cr_assert_eq(evl_reader_seek(rd, 1), 0);
+    cr_assert_eq(evl_reader_next(rd, 1000, &r), 0);
+    cr_assert_eq(evl_record_timestamp(r), 12345);
+    evl_reader_close(rd);
+    cr_assert_eq(evl_streams_metric(app, EVL_SM_REPLAYED), 1);
+    void *v;
+    size_t vl;
+    cr_assert_eq(evl_streams_store_get(app, "own", "ticks", 5, &v, &vl), 0);
+    cr_assert_eq(vl, 1);
+    cr_assert_eq(memcmp(v, "1", 1), 0);
+    free(v);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
