@@ -67,6 +67,7 @@ AREGISTRY_TESTS := $(REGISTRY_TEST_SRC:tests/registry/%.c=$(B)/asan/registry/%)
 HDRS      += $(wildcard lib/registry/*.h)
 # Streams (lib/streams): its own library on the core's public API (and LMDB).
 STREAMS_SRC     := $(sort $(wildcard lib/streams/*.c))
+STREAMS_LIBS    := -ljansson
 STREAMS_OBJ     := $(STREAMS_SRC:lib/%.c=$(B)/rel/%.o)
 TSTREAMS_OBJ    := $(STREAMS_SRC:lib/%.c=$(B)/test/%.o)
 ASTREAMS_OBJ    := $(STREAMS_SRC:lib/%.c=$(B)/asan/%.o)
@@ -176,7 +177,7 @@ $(STREAMS_STATIC): $(STREAMS_OBJ)
 $(STREAMS_SHARED): $(STREAMS_OBJ) $(SHARED)
 	@mkdir -p $(@D)
 	$(CC) -shared -Wl,-soname,libeventlog-streams.so.$(MAJOR) $(LDFLAGS) -o $@ $(STREAMS_OBJ) \
-	  -L$(B)/lib -leventlog $(LIBS)
+	  -L$(B)/lib -leventlog $(STREAMS_LIBS) $(LIBS)
 	ln -sf libeventlog-streams.so.$(VERSION) $(B)/lib/libeventlog-streams.so.$(MAJOR)
 	ln -sf libeventlog-streams.so.$(MAJOR) $(B)/lib/libeventlog-streams.so
 
@@ -205,7 +206,7 @@ $(B)/examples/registry_%: examples/registry_%.c $(REGISTRY_STATIC) $(STATIC) inc
 STREAMS_EXAMPLES := wordcount sensor_windows enrich_join
 $(STREAMS_EXAMPLES:%=$(B)/examples/%): $(B)/examples/%: examples/%.c $(STREAMS_STATIC) $(STATIC) include/eventlog/streams.h
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(STREAMS_STATIC) $(STATIC) $(LDFLAGS) $(LIBS)
+	$(CC) $(BASEFLAGS) $(OPT) $(CFLAGS) -o $@ $< $(STREAMS_STATIC) $(STATIC) $(LDFLAGS) $(STREAMS_LIBS) $(LIBS)
 
 # ---- tests ----------------------------------------------------------------
 # Tests link a library built with -DEVL_TESTING (fault-injection seams).
@@ -225,7 +226,7 @@ $(B)/test/libevl_streams_test.a: $(TSTREAMS_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/test/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/test/libevl_streams_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/test/libevl_streams_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/test/libevl_streams_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(STREAMS_LIBS) $(LIBS)
 $(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
@@ -248,7 +249,7 @@ $(B)/asan/libevl_streams_test.a: $(ASTREAMS_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(B)/asan/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(LIBS)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(STREAMS_LIBS) $(LIBS)
 $(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)

@@ -153,12 +153,71 @@ EVL_API int evl_stream_to_with(evl_kstream_t *s, const char *topic, evl_partitio
 
 /** An event-time extractor (Kafka's TimestampExtractor): the record's
  * time in ms from the record (its timestamp field holds the log's) and
- * the task's stream time so far (-1 before any record). A negative result
+ * the task's stream time so far (0 before any record). A negative result
  * drops the record, counted as EVL_SM_SKIPPED. Must be deterministic. */
 typedef int64_t evl_ts_fn(void *arg, const evl_srec_t *rec, int64_t stream_time);
 /** @brief Take source's event times from fn (source: a stream or table as
  * evl_stream or evl_table made it). 0 or EVL_EINVAL. */
 EVL_API int evl_source_timestamps(void *source, evl_ts_fn *fn, void *arg);
+
+/* ------------------------------------------------------------------------ */
+/** @defgroup serdes Serdes per topic                                        */
+/*
+ * A serde says what a topic's keys or values are: reading a topic, its
+ * deserializer turns the bytes into what the callbacks see; writing one,
+ * its serializer turns the callbacks' bytes back (Kafka's Serde). Declared
+ * per topic (evl_streams_topic_serdes) or for all (default.key.serde,
+ * default.value.serde: bytes, string, int64, json); repartition and
+ * changelog topics carry the callbacks' form as is. A null key or value
+ * stays null and is not passed to a serde.
+ *
+ * An input that does not deserialize is handled per
+ * deserialization.exception.handler: fail (the default: the task fails,
+ * the error naming topic, partition and offset) or continue (the record is
+ * skipped and counted in EVL_SM_SKIPPED), Kafka's LogAndFail and
+ * LogAndContinue. An output that does not serialize fails the task.
+ */
+
+/** A serde's function: in/len to *out (malloc'd; the library frees it)
+ * and *out_len, returning 0; or EVL_SERDE_SAME: the bytes as they are; or
+ * a negative error code (EVL_EINVAL: not of this type). Deterministic and
+ * thread-safe. */
+typedef int evl_serde_fn(void *arg, const void *in, size_t len, void **out, size_t *out_len);
+#define EVL_SERDE_SAME 1
+typedef struct evl_serde {
+    const char *name;
+    evl_serde_fn *deserialize; /**< topic -> callbacks */
+    evl_serde_fn *serialize;   /**< callbacks -> topic */
+    void *arg;
+} evl_serde_t;
+/** @brief Built-in serdes: bytes as they are; UTF-8 text (invalid UTF-8
+ * refused); int64: exactly 8 bytes, big-endian in topics and callbacks
+ * alike (Kafka's LongSerde, count's values; evl_int64_get/put); json: a
+ * JSON text, checked on the way in and out. */
+EVL_API const evl_serde_t *evl_serde_bytes(void);
+EVL_API const evl_serde_t *evl_serde_string(void);
+EVL_API const evl_serde_t *evl_serde_int64(void);
+EVL_API const evl_serde_t *evl_serde_json(void);
+/** @brief topic's key and value serdes (NULL: the default), for every
+ * stream, table and sink of it in the topology (copied; arg must outlive
+ * the application). 0, EVL_EINVAL (declared twice). */
+EVL_API int evl_streams_topic_serdes(evl_streams_builder_t *b, const char *topic,
+                                     const evl_serde_t *key, const evl_serde_t *value);
+/** An int64 serde's value, and one made. */
+static inline int64_t evl_int64_get(const void *p)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return (int64_t)v;
+}
+static inline void evl_int64_put(void *p, int64_t v)
+{
+    unsigned char *b = (unsigned char *)p;
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)v >> (56 - 8 * i));
+}
 
 /* ------------------------------------------------------------------------ */
 /** @defgroup joins Tables and joins                                        */
@@ -334,6 +393,9 @@ typedef struct evl_streams evl_streams_t;
  *                                  each batch polled is committed
  *   state.dir [/tmp/evl-streams]   this instance's state stores (one
  *                                  directory per instance on a machine)
+ *   default.key.serde, default.value.serde [bytes]  bytes | string |
+ *                                  int64 | json (topics without their own)
+ *   deserialization.exception.handler [fail]  fail | continue
  * Topics the topology reads must exist (repartition and changelog topics
  * are made when missing). b serves one application and must outlive it.
  * An unknown name or a bad value is refused, naming it.

@@ -283,6 +283,8 @@ static void *thread_main(void *arg)
 
 static const char *const guarantees[] = {"exactly_once", "exactly_once_v2", "at_least_once",
                                          NULL};
+static const char *const serdes[] = {"bytes", "string", "int64", "json", NULL};
+static const char *const handlers[] = {"fail", "continue", "LogAndFail", "LogAndContinue", NULL};
 static const evl_confkey_t keys[] = {
     {"application.id", EVL_CONF_STRING, NULL, 0, -1, NULL, 0, NULL, NULL,
      "the group id and the prefix of the application's topics"},
@@ -293,6 +295,12 @@ static const evl_confkey_t keys[] = {
      "the longest a poll waits; each batch is committed"},
     {"state.dir", EVL_CONF_STRING, "/tmp/evl-streams", 0, -1, NULL, 0, NULL, NULL,
      "this instance's state stores"},
+    {"default.key.serde", EVL_CONF_ENUM, "bytes", 0, -1, serdes, 0, NULL, NULL,
+     "the keys' serde of topics without their own"},
+    {"default.value.serde", EVL_CONF_ENUM, "bytes", 0, -1, serdes, 0, NULL, NULL,
+     "the values' serde of topics without their own"},
+    {"deserialization.exception.handler", EVL_CONF_ENUM, "fail", 0, -1, handlers, 0, NULL, NULL,
+     "a record that does not deserialize: fail the task, or continue past it"},
 };
 
 EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
@@ -328,6 +336,10 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
         app->nthreads = (int)evl_conf_int(c, "num.stream.threads");
         app->commit_ms = (int)evl_conf_int(c, "commit.interval.ms");
         app->eos = strcmp(evl_conf_str(c, "processing.guarantee"), "at_least_once") != 0;
+        app->default_key = evl__serde_named(evl_conf_str(c, "default.key.serde"));
+        app->default_value = evl__serde_named(evl_conf_str(c, "default.value.serde"));
+        app->deser_continue = strstr(evl_conf_str(c, "deserialization.exception.handler"),
+                                     "ontinue") != NULL;
         if (!app->app_id || !app->state_dir)
             rc = EVL_ENOMEM;
         else if (!*app->app_id) {

@@ -131,18 +131,20 @@ static int env_make(const char *dir, MDB_env **env, MDB_dbi *dbi)
 
 /* Apply partition p of table gi from its position up to limit (-1: the
  * end) through reader rd into txn. */
-static int apply(MDB_txn *txn, MDB_dbi dbi, int gi, int p, evl_reader_t *rd, int64_t limit)
+static int apply(evl_streams_t *app, MDB_txn *txn, MDB_dbi dbi, int gi, int p, evl_reader_t *rd,
+                 int64_t limit)
 {
+    evl_node_t *n = app->glob->tables[gi];
     int64_t pos = gpos_get(txn, dbi, gi, p), next = pos;
     if (limit >= 0 && pos >= limit)
         return 0;
     int rc = evl_reader_position(rd) == pos ? 0 : evl_reader_seek(rd, pos);
     while (!rc) {
         const evl_record_t *rec;
-        int r = evl_reader_next(rd, 0, &rec);
-        if (r == EVL_ETIMEDOUT)
+        int got = evl_reader_next(rd, 0, &rec);
+        if (got == EVL_ETIMEDOUT)
             break;
-        if ((rc = r))
+        if ((rc = got))
             break;
         int64_t off = evl_record_offset(rec);
         if (limit >= 0 && off >= limit)
@@ -151,16 +153,32 @@ static int apply(MDB_txn *txn, MDB_dbi dbi, int gi, int p, evl_reader_t *rd, int
         size_t kl, vl;
         const void *k = evl_record_key(rec, &kl);
         const void *v = evl_record_value(rec, &vl);
-        if (!k || kl > 500)
-            continue; /* a table has no null keys; longer ones cannot be stored */
-        uint8_t key[512];
-        key[0] = (uint8_t)gi;
-        memcpy(key + 1, k, kl);
-        MDB_val mk = {kl + 1, key}, mv = {vl, (void *)v};
-        rc = v ? evl__mdb_rc(mdb_put(txn, dbi, &mk, &mv, 0))
-               : evl__mdb_rc(mdb_del(txn, dbi, &mk, NULL));
-        if (rc == EVL_ENOTFOUND)
-            rc = 0;
+        evl_srec_t r = {k, k ? kl : 0, v, v ? vl : 0, 0};
+        void *kown = NULL, *vown = NULL;
+        bool bad_key;
+        if ((rc = evl__serde_apply(n->kserde, n->vserde, false, &r, &kown, &vown, &bad_key))) {
+            if (app->deser_continue) {
+                atomic_fetch_add(&app->metrics[EVL_SM_SKIPPED], 1);
+                rc = 0;
+                continue;
+            }
+            evl__app_fail(app, rc, "global table %s/%d@%lld: the %s does not deserialize: %s",
+                          n->topic, p, (long long)off, bad_key ? "key" : "value",
+                          evl_strerror(rc));
+            break;
+        }
+        if (r.key && r.key_len <= 500) { /* a table has no null keys; longer cannot be stored */
+            uint8_t key[512];
+            key[0] = (uint8_t)gi;
+            memcpy(key + 1, r.key, r.key_len);
+            MDB_val mk = {r.key_len + 1, key}, mv = {r.value_len, (void *)r.value};
+            rc = r.value ? evl__mdb_rc(mdb_put(txn, dbi, &mk, &mv, 0))
+                         : evl__mdb_rc(mdb_del(txn, dbi, &mk, NULL));
+            if (rc == EVL_ENOTFOUND)
+                rc = 0;
+        }
+        free(kown);
+        free(vown);
     }
     if (!rc && next != pos) {
         uint8_t k[GKEY_LEN], v[8];
@@ -229,7 +247,7 @@ int evl__global_refresh(evl_streams_t *app)
     int rc = evl__mdb_rc(mdb_txn_begin(g->env, NULL, 0, &txn));
     for (size_t i = 0; !rc && i < g->n; i++)
         for (int p = 0; !rc && p < g->parts[i]; p++)
-            rc = apply(txn, g->dbi, (int)i, p, g->rd[i][p], -1);
+            rc = apply(app, txn, g->dbi, (int)i, p, g->rd[i][p], -1);
     if (!rc)
         rc = evl__mdb_rc(mdb_txn_commit(txn));
     else if (txn)
@@ -317,7 +335,7 @@ static int scratch_build(evl_task_t *t, evl_gsnap_t *gs, int64_t **pos)
             evl_reader_t *rd;
             if ((rc = evl_reader_open(app->log, g->tables[i]->topic, p, &rd)))
                 break;
-            rc = apply(txn, gs->dbi, (int)i, p, rd, pos[i][p]);
+            rc = apply(app, txn, gs->dbi, (int)i, p, rd, pos[i][p]);
             evl_reader_close(rd);
         }
     if (!rc)

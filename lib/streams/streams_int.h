@@ -68,6 +68,8 @@ struct evl_kstream {
     evl_ts_fn *ts_fn;     /* source: the event-time extractor */
     void *ts_arg;
     evl_partitioner_fn *part_fn; /* sink: the partitioner */
+    const evl_serde_t *kserde, *vserde; /* source, sink, global table: the topic's (set
+                                           when an application is made) */
     void *part_arg;
     bool keep;            /* N_TFILTER: filter (true) or filter_not */
     /* N_PROC (process.c) */
@@ -119,7 +121,16 @@ struct evl_kwindowed {
     int64_t size, advance, grace, gap;
 };
 
+/* A topic's serdes (serde.c). */
+typedef struct evl_topic_serdes {
+    char *topic;
+    evl_serde_t key, value;
+    bool has_key, has_value;
+} evl_topic_serdes_t;
+
 struct evl_streams_builder {
+    evl_topic_serdes_t *serdes;
+    size_t nserdes;
     evl_node_t **nodes;
     size_t nnodes;
     struct evl_kgrouped **groups;
@@ -205,6 +216,8 @@ struct evl_streams {
     evl_streams_builder_t *b; /* the graph (the builder's; it outlives us) */
     void *thr;                /* the threads' states (app.c) */
     evl_global_t *glob;       /* NULL: no global tables */
+    const evl_serde_t *default_key, *default_value;
+    bool deser_continue;      /* deserialization.exception.handler=continue */
 };
 
 /* A node that holds a table in a store of its task (joinable, queryable). */
@@ -272,6 +285,15 @@ int evl__sweep_index(evl_task_t *t, int idx,
 /* A windowed aggregation node processing a record (window.c). */
 int evl__window_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 int evl__task_partition(evl_task_t *t);
+
+/* Serdes (serde.c): a built-in one by name; topic's (the defaults when it
+ * has none); a record's key and value through them (ser: serialize), the
+ * bytes made to free in *kown, *vown; *bad_key: the key failed. */
+const evl_serde_t *evl__serde_named(const char *name);
+void evl__serdes_for(const evl_streams_t *app, const char *topic, const evl_serde_t **key,
+                     const evl_serde_t **value);
+int evl__serde_apply(const evl_serde_t *key, const evl_serde_t *value, bool ser, evl_srec_t *r,
+                     void **kown, void **vown, bool *bad_key);
 
 /* Table map_values and filter (ktable.c). */
 int evl__ktable_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);

@@ -554,7 +554,30 @@ int evl__task_forward(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 
 /* Outputs are kept in the batch and sent in order before the commit, in
  * runs of one topic (one send of many records instead of a send each). */
+static int sink_(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
+
 static int sink(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
+{
+    if (!n->kserde && !n->vserde)
+        return sink_(t, n, r);
+    evl_srec_t o = *r;
+    void *kown, *vown;
+    bool bad_key;
+    int rc = evl__serde_apply(n->kserde, n->vserde, true, &o, &kown, &vown, &bad_key);
+    if (rc) {
+        const evl_serde_t *s = bad_key ? n->kserde : n->vserde;
+        evl__app_fail(t->app, rc, "task %s: a %s for '%s' does not serialize as %s: %s", t->name,
+                      bad_key ? "key" : "value", n->topic,
+                      s && s->name ? s->name : "its serde", evl_strerror(rc));
+        return rc;
+    }
+    rc = sink_(t, n, &o);
+    free(kown);
+    free(vown);
+    return rc;
+}
+
+static int sink_(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 {
     int parts = n->id < MAX_SINKS ? t->sink_parts[n->id] : 0;
     if (parts <= 0) {
@@ -906,17 +929,37 @@ static int run_record(evl_task_t *t, size_t src, const evl_record_t *rec)
     evl_srec_t r = {k, k ? kl : 0, v, v ? vl : 0, evl_record_timestamp(rec)};
     evl_node_t *sn = t->sub->source_nodes[src];
     bump(t, TM_RECORDS, EVL_SM_RECORDS);
+    void *kown = NULL, *vown = NULL;
+    bool bad_key;
+    int rc = evl__serde_apply(sn->kserde, sn->vserde, false, &r, &kown, &vown, &bad_key);
+    if (rc) {
+        /* deserialization.exception.handler */
+        if (t->app->deser_continue) {
+            bump(t, TM_SKIPPED, EVL_SM_SKIPPED);
+            return 0;
+        }
+        const evl_serde_t *s = bad_key ? sn->kserde : sn->vserde;
+        evl__app_fail(t->app, rc, "task %s: %s/%d@%lld: the %s does not deserialize as %s: %s",
+                      t->name, sn->topic, t->p, (long long)evl_record_offset(rec),
+                      bad_key ? "key" : "value", s && s->name ? s->name : "its serde",
+                      evl_strerror(rc));
+        return rc;
+    }
     if (sn->ts_fn) {
         int64_t ts = sn->ts_fn(sn->ts_arg, &r, t->stream_time);
         if (ts < 0) {
             bump(t, TM_SKIPPED, EVL_SM_SKIPPED);
+            free(kown);
+            free(vown);
             return 0;
         }
         r.timestamp = ts;
     }
     if (r.timestamp > t->stream_time)
         t->stream_time = r.timestamp;
-    int rc = deliver(t, sn, &r);
+    rc = deliver(t, sn, &r);
+    free(kown);
+    free(vown);
     /* stream-time punctuation: once stream time reaches a schedule's
      * time (Kafka's PunctuationSchedule: a jump over several intervals
      * punctuates once, the next after stream time + interval) */

@@ -140,6 +140,9 @@ EVL_API void evl_streams_builder_free(evl_streams_builder_t *b)
         free(b->groups[i]);
     for (size_t i = 0; i < b->nwindows; i++)
         free(b->windows[i]);
+    for (size_t i = 0; i < b->nserdes; i++)
+        free(b->serdes[i].topic);
+    free(b->serdes);
     free(b->nodes);
     free(b->groups);
     free(b->windows);
@@ -536,6 +539,13 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
             free(n->topic);
             n->topic = full;
         }
+    }
+    /* each topic's serdes where records enter and leave */
+    for (size_t i = 0; i < b->nnodes; i++) {
+        evl_node_t *n = b->nodes[i];
+        n->kserde = n->vserde = NULL;
+        if ((n->kind == N_SOURCE || n->kind == N_SINK || n->kind == N_GTABLE) && !n->repartition)
+            evl__serdes_for(app, n->topic, &n->kserde, &n->vserde);
     }
     if ((nsub = cut_subs(b)) < 0)
         return nsub;
