@@ -224,9 +224,9 @@ $(B)/test/registry/test_%: tests/registry/test_%.c tests/helpers.h $(wildcard te
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/registry -Ilib/registry $(CFLAGS) -o $@ $< $(B)/test/libevl_registry_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(REGISTRY_LIBS) $(LIBS)
 $(B)/test/libevl_streams_test.a: $(TSTREAMS_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/test/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/test/libevl_streams_test.a $(B)/test/libevl_test.a
+$(B)/test/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/test/libevl_streams_test.a $(B)/test/libevl_registry_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/test/libevl_streams_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(STREAMS_LIBS) $(LIBS)
+	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/test/libevl_streams_test.a $(B)/test/libevl_registry_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(STREAMS_LIBS) $(REGISTRY_LIBS) $(LIBS)
 $(B)/test/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(OPT) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/test/libevl_connect_test.a $(B)/test/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
@@ -247,9 +247,9 @@ $(B)/asan/registry/test_%: tests/registry/test_%.c tests/helpers.h $(wildcard te
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/registry -Ilib/registry $(CFLAGS) -o $@ $< $(B)/asan/libevl_registry_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(REGISTRY_LIBS) $(LIBS)
 $(B)/asan/libevl_streams_test.a: $(ASTREAMS_OBJ)
 	rm -f $@; ar rcs $@ $^
-$(B)/asan/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_test.a
+$(B)/asan/streams/test_%: tests/streams/test_%.c tests/helpers.h $(wildcard tests/streams/*.h) $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_registry_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(STREAMS_LIBS) $(LIBS)
+	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/streams -Ilib/streams $(CFLAGS) -o $@ $< $(B)/asan/libevl_streams_test.a $(B)/asan/libevl_registry_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(STREAMS_LIBS) $(REGISTRY_LIBS) $(LIBS)
 $(B)/asan/connect/test_%: tests/connect/test_%.c tests/helpers.h tests/connect/connect_helpers.h tests/connect/mqtt_broker.h $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(ASANFLAGS) -DEVL_TESTING -Itests -Itests/connect $(CFLAGS) -o $@ $< $(B)/asan/libevl_connect_test.a $(B)/asan/libevl_test.a $(LDFLAGS) -lcriterion $(CONNECT_LIBS) $(LIBS)
