@@ -129,11 +129,28 @@ static void on_rebalance(evl_consumer_t *cons, int event, const evl_topic_partit
 {
     thr_t *th = opaque;
     (void)cons;
-    (void)event;
-    (void)parts;
-    (void)count;
-    if (!th->closing)
-        retask(th);
+    if (th->closing)
+        return;
+    if (event == EVL_REBALANCE_REVOKE) {
+        /* the consumer still lists what goes (an assignment may not
+         * follow): close the tasks that read any of it */
+        for (size_t i = 0; i < th->ntasks;) {
+            evl_task_t *t = th->tasks[i];
+            evl_sub_t *s = evl__task_sub(t);
+            bool goes = false;
+            for (size_t k = 0; k < s->nsources && !goes; k++)
+                goes = assigned(parts, count, s->sources[k], evl__task_partition(t));
+            if (!goes) {
+                i++;
+                continue;
+            }
+            app_add_task(th->app, t, false);
+            evl__task_close(t);
+            th->tasks[i] = th->tasks[--th->ntasks];
+        }
+        return;
+    }
+    retask(th);
 }
 
 /* The task reading topic's partition p, and which of its sources it is. */

@@ -227,6 +227,10 @@ static inline bool evl__is_table(const evl_node_t *n)
                         n->kind == N_TMAP || n->kind == N_TFILTER);
 }
 
+/* Make a topic when missing and wait until it can be used (topology.c):
+ * its partition count, or an error. */
+int evl__topic_ensure(evl_log_t *log, const char *name, int partitions, const evl_config_t *cfg);
+
 /* Sub-topologies from the builder's graph (topology.c). */
 int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen);
 /* For builder functions elsewhere (window.c): record the builder's first

@@ -581,13 +581,7 @@ static int sink_(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 {
     int parts = n->id < MAX_SINKS ? t->sink_parts[n->id] : 0;
     if (parts <= 0) {
-        parts = evl_topic_partitions(t->app->log, n->topic);
-        if (parts == EVL_ENOTFOUND) {
-            int rc = evl_topic_create(t->app->log, n->topic, t->sub->partitions, NULL);
-            if (rc && rc != EVL_EEXIST)
-                return rc;
-            parts = evl_topic_partitions(t->app->log, n->topic);
-        }
+        parts = evl__topic_ensure(t->app->log, n->topic, t->sub->partitions, NULL);
         if (parts < 0)
             return parts;
         if (n->id < MAX_SINKS)
@@ -1330,9 +1324,8 @@ int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t
         if (!rc)
             rc = evl_config_set(tc, "max.message.bytes", "67108864", NULL, 0);
         if (!rc) {
-            rc = evl_topic_create(app->log, t->changelog, sub->partitions, tc);
-            if (rc == EVL_EEXIST)
-                rc = 0;
+            rc = evl__topic_ensure(app->log, t->changelog, sub->partitions, tc);
+            rc = rc < 0 ? rc : 0;
         }
         evl_config_free(tc);
     }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- the emitter ---- */
 
@@ -467,6 +468,43 @@ EVL_API evl_kstream_t *evl_table_to_stream(evl_ktable_t *t)
     return n ? node(n->b, n, N_PASS) : NULL;
 }
 
+/* ---- topics the application makes ---- */
+
+/*
+ * Make topic (when missing) and wait until it can be used: another thread
+ * or process making it at the same moment wins the name first and makes
+ * its files after, so a create that answers EVL_EEXIST may find it not
+ * there yet for a moment (the core writes the name first, the folder
+ * after); if the other maker failed (its name is given back), this one
+ * makes it. Its partition count, or an error.
+ */
+int evl__topic_ensure(evl_log_t *log, const char *name, int partitions, const evl_config_t *cfg)
+{
+    int p = evl_topic_partitions(log, name);
+    for (int i = 0; p == EVL_ENOTFOUND && i < 1000; i++) {
+        if (i % 100 == 0) {
+            int rc = evl_topic_create(log, name, partitions, cfg);
+            if (rc && rc != EVL_EEXIST)
+                return rc;
+        }
+        if ((p = evl_topic_partitions(log, name)) == EVL_ENOTFOUND)
+            usleep(10000);
+    }
+    /* the name is there before the folder: wait for every partition */
+    for (int k = 0, i = 0; p > 0 && k < p; i++) {
+        evl_partition_info_t pi;
+        int rc = evl_partition_info(log, name, k, &pi);
+        if (rc == 0) {
+            k++;
+            continue;
+        }
+        if (rc != EVL_ENOTFOUND || i >= 1000)
+            return rc;
+        usleep(10000);
+    }
+    return p;
+}
+
 /* ---- sub-topologies ---- */
 
 /* Sub-topologies are the graph's connected parts, every edge counted:
@@ -609,12 +647,7 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
                             w = app->subs[b->nodes[i]->sub].partitions;
                     if (w <= 0)
                         continue; /* the writer's width is known next pass */
-                    evl_config_t *tc = evl_config_new();
-                    int rc = tc ? evl_topic_create(app->log, s->sources[k], w, tc) : EVL_ENOMEM;
-                    evl_config_free(tc);
-                    if (rc && rc != EVL_EEXIST)
-                        return rc;
-                    p = evl_topic_partitions(app->log, s->sources[k]);
+                    p = evl__topic_ensure(app->log, s->sources[k], w, NULL);
                 }
                 if (p == EVL_ENOTFOUND) {
                     snprintf(err, errlen, "input topic '%s' does not exist", s->sources[k]);

@@ -448,3 +448,86 @@ Test(process, wall_clock_punctuation_replayed_with_its_time)
     cr_assert_eq(evl_streams_close(app), 0);
     evl_streams_builder_free(b);
 }
+
+/* ---- several stream threads in one instance ---- */
+
+static int by_value(void *arg, const evl_srec_t *r, evl_emit_t *em)
+{
+    return evl_emit(em, r->value, r->value_len, NULL, 0, -1);
+}
+
+Test(process, three_stream_threads_share_the_tasks)
+{
+    cr_assert_eq(evl_topic_create(log_, "words", 4, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_ktable_t *c = evl_grouped_count(evl_stream_group_by(evl_stream(b, "words"), by_value, NULL),
+                                        "wcounts");
+    cr_assert_eq(evl_stream_to(evl_table_to_stream(c), "wout"), 0);
+    const char *extra[] = {"num.stream.threads", "3", "commit.interval.ms", "20"};
+    evl_streams_t *app = sh_run_with(b, "p8", extra, 4);
+    static const char *const vocab[] = {"red", "green", "blue", "cyan", "pink"};
+    long truth[5] = {0};
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_new(log_, "words", NULL, &p), 0);
+    unsigned seed = 5;
+    for (int i = 0; i < 4000; i++) {
+        int w = (int)(rand_r(&seed) % 5);
+        truth[w]++;
+        evl_msg_t m = {NULL, 0, vocab[w], strlen(vocab[w]), NULL, 0, -1, i % 4, -1};
+        cr_assert_eq(evl_producer_send(p, &m, 0), 0);
+    }
+    evl_producer_close(p);
+    /* two sub-topologies (before and after the repartition) of 4 tasks */
+    for (int i = 0; i < 1000 && evl_streams_metric(app, EVL_SM_RECORDS) < 8000; i++)
+        usleep(10000);
+    if (evl_streams_metric(app, EVL_SM_RECORDS) < 8000) {
+        evl_task_metrics_t tm[16];
+        size_t tn = 0;
+        evl_streams_task_metrics(app, tm, 16, &tn);
+        for (size_t i = 0; i < tn; i++)
+            cr_log_error("task %d_%d: %lld records", tm[i].subtopology, tm[i].partition,
+                         (long long)tm[i].records);
+        char e[256] = "";
+        evl_streams_error(app, e, sizeof e);
+        cr_assert_fail("records %lld, tasks %zu: %s", (long long)evl_streams_metric(app, EVL_SM_RECORDS), tn, e);
+    }
+    for (int i = 0; i < 400 && evl_streams_metric(app, EVL_SM_TASKS) != 8; i++)
+        usleep(10000);
+    if (evl_streams_metric(app, EVL_SM_TASKS) != 8) {
+        evl_task_metrics_t tm[16];
+        size_t tn = 0;
+        evl_streams_task_metrics(app, tm, 16, &tn);
+        for (size_t i = 0; i < tn; i++)
+            cr_log_error("task %d_%d: %lld records", tm[i].subtopology, tm[i].partition,
+                         (long long)tm[i].records);
+    }
+    cr_assert_eq(evl_streams_metric(app, EVL_SM_TASKS), 8, "tasks: %lld", (long long)evl_streams_metric(app, EVL_SM_TASKS));
+    for (int w = 0; w < 5; w++) {
+        void *v = NULL;
+        size_t vl = 0;
+        int rc = EVL_ENOTFOUND;
+        for (int i = 0; i < 400; i++) {
+            free(v);
+            v = NULL;
+            rc = evl_streams_store_get(app, "wcounts", vocab[w], strlen(vocab[w]), &v, &vl);
+            if (!rc && evl_int64_get(v) == truth[w])
+                break;
+            usleep(10000);
+        }
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(evl_int64_get(v), truth[w], "%s: %lld, truly %ld", vocab[w],
+                     (long long)evl_int64_get(v), truth[w]);
+        free(v);
+    }
+    evl_task_metrics_t m[8];
+    size_t n;
+    cr_assert_eq(evl_streams_task_metrics(app, m, 8, &n), 0);
+    cr_assert_eq(n, 8);
+    int64_t records = 0;
+    for (size_t i = 0; i < n; i++)
+        records += m[i].records;
+    cr_assert_eq(records, 8000);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
