@@ -505,3 +505,22 @@ int evl__global_query(evl_streams_t *app, const char *store, const void *from, s
     mdb_txn_abort(txn);
     return rc;
 }
+
+#ifdef EVL_TESTING
+/* For the fuzz target: an intent's global positions, for two tables of
+ * 3 and 1 partitions. text: NUL-terminated. */
+int evl__streams_fuzz_positions(const char *text)
+{
+    int parts[2] = {3, 1};
+    evl_global_t g = {.n = 2, .parts = parts};
+    int64_t **pos = positions_parse(&g, text);
+    if (!pos)
+        return EVL_ENOMEM;
+    int64_t sum = 0;
+    for (size_t i = 0; i < g.n; i++)
+        for (int p = 0; p < parts[i]; p++)
+            sum += pos[i][p] >= 0;
+    positions_free(&g, pos);
+    return (int)sum;
+}
+#endif

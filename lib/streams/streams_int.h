@@ -375,4 +375,10 @@ static inline int64_t sat_add(int64_t a, int64_t b)
     return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
 }
 
+#ifdef EVL_TESTING
+/* The fuzz target's entries (task.c, global.c). */
+int evl__streams_fuzz_texts(const char *text, size_t len);
+int evl__streams_fuzz_positions(const char *text);
+#endif
+
 #endif

@@ -1482,3 +1482,49 @@ void evl__task_metrics(evl_task_t *t, evl_task_metrics_t *m)
         .replayed = atomic_load(&t->tm[TM_REPLAYED]),
     };
 }
+
+#ifdef EVL_TESTING
+/* For the fuzz target: the texts a task reads back from its changelog and
+ * its local state (a checkpoint, an intent, the local checkpoint's form)
+ * parsed into a task of a sub-topology with three inputs and a processor
+ * with a stream-time and a wall-clock schedule. */
+int evl__streams_fuzz_texts(const char *text, size_t len)
+{
+    static evl_node_t proc;
+    proc.kind = N_PROC;
+    proc.id = 1;
+    proc.npuncts = 2;
+    proc.puncts[0] = (evl_punct_t){EVL_PUNCTUATE_STREAM_TIME, 10, NULL, NULL};
+    proc.puncts[1] = (evl_punct_t){EVL_PUNCTUATE_WALL_CLOCK, 10, NULL, NULL};
+    evl_sub_t sub = {.id = 0, .nsources = 3, .partitions = 1};
+    evl_streams_t app = {0};
+    evl_task_t *t = calloc(1, sizeof *t);
+    pstate_t ps[2] = {{&proc, 0, 0, 0}, {&proc, 1, 0, 0}};
+    int64_t pos[3] = {0}, from[3], to[3];
+    if (!t)
+        return EVL_ENOMEM;
+    t->app = &app;
+    t->sub = &sub;
+    t->pos = pos;
+    t->ps = ps;
+    t->nps = 2;
+    int rc = ckpt_parse(t, text, len);
+    intent_parse(t, text, len, from, to);
+    /* the local checkpoint, read as catch_up reads it (a copy that ends) */
+    char *local = strndup(text, len);
+    long long o;
+    if (local && sscanf(local, "o %lld", &o) == 1) {
+        const char *nl = strchr(local, '\n');
+        if (nl)
+            rc = ckpt_parse(t, nl + 1, strlen(nl + 1));
+    }
+    free(local);
+    char *ck = NULL;
+    if (ckpt_text(t, &ck) == 0) /* and written back */
+        free(ck);
+    for (size_t i = 0; i < t->nout; i++)
+        free(t->out[i].topic);
+    free(t);
+    return rc;
+}
+#endif
