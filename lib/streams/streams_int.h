@@ -167,6 +167,31 @@ void evl__emit_free(evl_emit_t *em);
 /* After the callback: fix the records' pointers into buf. */
 void evl__emit_fix(evl_emit_t *em);
 
+/* ---- a task's batch cache (cache.c) ---- */
+
+typedef struct evl_bent {
+    uint8_t *key;         /* store index byte + record key */
+    size_t klen;
+    void *val;            /* NULL: no value (deleted, or absent) */
+    size_t vlen;
+    uint64_t hash;
+    bool dirty;           /* written in this batch */
+} evl_bent_t;
+
+typedef struct evl_bcache {
+    evl_bent_t *ents;     /* in the order they were made */
+    size_t n, cap;
+    uint32_t *tab;        /* open addressing: indexes into ents */
+    size_t tcap;
+} evl_bcache_t;
+
+evl_bent_t *evl__bcache_find(evl_bcache_t *c, const uint8_t *k, size_t kl);
+/* Key's value (v NULL: none) kept; dirty: written by the batch. */
+int evl__bcache_set(evl_bcache_t *c, const uint8_t *k, size_t kl, const void *v, size_t vl,
+                    bool dirty, evl_bent_t **out);
+void evl__bcache_clear(evl_bcache_t *c);
+void evl__bcache_free(evl_bcache_t *c);
+
 /* ---- global tables (global.c) ---- */
 
 /* The instance's global stores: one LMDB environment, entries keyed by

@@ -83,11 +83,6 @@ typedef struct pstate {
 enum { TM_RECORDS, TM_PUNCT, TM_DROPPED, TM_SKIPPED, TM_COMMITS, TM_COMMIT_US, TM_COMMIT_MAX,
        TM_RESTORE_TOTAL, TM_RESTORED, TM_REPLAYED, TM_N };
 
-typedef struct changed {
-    uint8_t *key;        /* store index + key */
-    size_t len;
-} changed_t;
-
 struct evl_task {
     evl_streams_t *app;
     evl_sub_t *sub;
@@ -103,8 +98,7 @@ struct evl_task {
     int64_t stream_time; /* the largest timestamp seen (in the checkpoint) */
     outp_t out[MAX_OUT];
     size_t nout;
-    changed_t *chg;
-    size_t nchg, capchg;
+    evl_bcache_t cache;  /* the batch's entries read and written */
     outrec_t *ob;        /* the batch's outputs, sent before the commit */
     size_t nob, capob;
     char *obuf;
@@ -312,51 +306,6 @@ static int env_open(evl_task_t *t)
 
 /* ---- the store inside a batch ---- */
 
-/* Keys changed in the batch, in a list deduplicated at commit (a scan
- * per change would be quadratic in the batch). */
-static int note_change(evl_task_t *t, const uint8_t *k, size_t kl)
-{
-    if (t->nchg == t->capchg) {
-        size_t cap = t->capchg ? t->capchg * 2 : 64;
-        changed_t *c = realloc(t->chg, cap * sizeof *c);
-        if (!c)
-            return EVL_ENOMEM;
-        t->chg = c;
-        t->capchg = cap;
-    }
-    uint8_t *c = malloc(kl);
-    if (!c)
-        return EVL_ENOMEM;
-    memcpy(c, k, kl);
-    t->chg[t->nchg].key = c;
-    t->chg[t->nchg++].len = kl;
-    return 0;
-}
-
-static int chg_cmp(const void *x, const void *y)
-{
-    const changed_t *a = x, *b = y;
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = memcmp(a->key, b->key, n);
-    return c ? c : (a->len > b->len) - (a->len < b->len);
-}
-
-/* Sort the changed keys and drop repeats. */
-static void chg_dedupe(evl_task_t *t)
-{
-    if (t->nchg < 2)
-        return;
-    qsort(t->chg, t->nchg, sizeof *t->chg, chg_cmp);
-    size_t w = 1;
-    for (size_t i = 1; i < t->nchg; i++) {
-        if (!chg_cmp(&t->chg[i], &t->chg[w - 1]))
-            free(t->chg[i].key);
-        else
-            t->chg[w++] = t->chg[i];
-    }
-    t->nchg = w;
-}
-
 /* key of store idx: a byte and the record's key (at most 500 bytes). */
 static int skey(uint8_t *buf, int idx, const evl_srec_t *r, size_t *len)
 {
@@ -369,6 +318,8 @@ static int skey(uint8_t *buf, int idx, const evl_srec_t *r, size_t *len)
     return 0;
 }
 
+/* Reads go through the batch cache (a key read again costs a hash
+ * lookup); a value found stays valid until that key is written. */
 int evl__task_store_read(evl_task_t *t, int idx, const void *key, size_t klen, const void **val,
                          size_t *vlen)
 {
@@ -378,11 +329,20 @@ int evl__task_store_read(evl_task_t *t, int idx, const void *key, size_t klen, c
     int rc = skey(k, idx, &r, &kl);
     if (rc)
         return rc;
-    MDB_val mk = {kl, k}, mv;
-    if ((rc = mdb_rc(mdb_get(t->txn, t->dbi, &mk, &mv))))
-        return rc;
-    *val = mv.mv_data;
-    *vlen = mv.mv_size;
+    evl_bent_t *e = evl__bcache_find(&t->cache, k, kl);
+    if (!e) {
+        MDB_val mk = {kl, k}, mv;
+        rc = mdb_rc(mdb_get(t->txn, t->dbi, &mk, &mv));
+        if (rc && rc != EVL_ENOTFOUND)
+            return rc;
+        if ((rc = evl__bcache_set(&t->cache, k, kl, rc ? NULL : mv.mv_data, rc ? 0 : mv.mv_size,
+                                  false, &e)))
+            return rc;
+    }
+    if (!e->val)
+        return EVL_ENOTFOUND;
+    *val = e->val;
+    *vlen = e->vlen;
     return 0;
 }
 
@@ -395,11 +355,12 @@ int evl__task_store_write(evl_task_t *t, int idx, const void *key, size_t klen, 
     int rc = skey(k, idx, &r, &kl);
     if (rc)
         return rc;
+    /* through to the transaction at once (scans read it), and the cache */
     MDB_val mk = {kl, k}, mv = {vlen, (void *)val};
     rc = val ? mdb_rc(mdb_put(t->txn, t->dbi, &mk, &mv, 0)) : mdb_rc(mdb_del(t->txn, t->dbi, &mk, NULL));
     if (rc == EVL_ENOTFOUND)
         rc = 0;
-    return rc ? rc : note_change(t, k, kl);
+    return rc ? rc : evl__bcache_set(&t->cache, k, kl, val, vlen, true, NULL);
 }
 
 /* The entries of store idx from key lo on while they have the prefix lo
@@ -671,13 +632,9 @@ static int aggregate(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 {
     if (!r->key)
         return 0; /* Kafka Streams drops null keys in aggregations */
-    uint8_t k[512];
-    size_t kl;
-    int rc = skey(k, n->store_idx, r, &kl);
-    if (rc)
-        return rc;
-    MDB_val key = {kl, k}, val;
-    rc = mdb_rc(mdb_get(t->txn, t->dbi, &key, &val));
+    MDB_val val;
+    int rc = evl__task_store_read(t, n->store_idx, r->key, r->key_len,
+                                  (const void **)&val.mv_data, &val.mv_size);
     if (rc && rc != EVL_ENOTFOUND)
         return rc;
     bool found = rc == 0;
@@ -720,8 +677,7 @@ static int aggregate(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         nv = em->recs[0].value ? em->recs[0].value : "";
         nvl = em->recs[0].value_len;
     }
-    MDB_val put = {nvl, (void *)nv};
-    if ((rc = mdb_rc(mdb_put(t->txn, t->dbi, &key, &put, 0))) || (rc = note_change(t, k, kl)))
+    if ((rc = evl__task_store_write(t, n->store_idx, r->key, r->key_len, nv, nvl)))
         return rc;
     evl_srec_t out = {r->key, r->key_len, nv, nvl, r->timestamp};
     /* nv may point into an emitter a child reuses: copy for the children */
@@ -810,9 +766,7 @@ static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 
 static void chg_clear(evl_task_t *t)
 {
-    for (size_t i = 0; i < t->nchg; i++)
-        free(t->chg[i].key);
-    t->nchg = 0;
+    evl__bcache_clear(&t->cache);
 }
 
 /* 3 and 4 of the protocol: the changes and a checkpoint to the changelog
@@ -842,25 +796,24 @@ static int commit_(evl_task_t *t)
     int rc = flush_outputs(t);
     if (rc)
         return rc;
-    chg_dedupe(t);
     t->commit++;
     /* output sequences after this batch */
     for (size_t i = 0; !rc && i < t->nout; i++)
         if (strcmp(t->out[i].topic, t->changelog))
             rc = evl_producer_sequence_to(t->prod, t->out[i].topic, t->out[i].partition,
                                           &t->out[i].seq);
-    size_t n = t->nchg + 1;
+    /* the batch's changes: each key written once, with its last value */
+    size_t n = 1;
+    for (size_t i = 0; i < t->cache.n; i++)
+        n += t->cache.ents[i].dirty;
     evl_msg_t *m = calloc(n, sizeof *m);
     if (!m)
         return EVL_ENOMEM;
-    for (size_t i = 0; !rc && i < t->nchg; i++) {
-        MDB_val key = {t->chg[i].len, t->chg[i].key}, val;
-        rc = mdb_rc(mdb_get(t->txn, t->dbi, &key, &val));
-        m[i] = (evl_msg_t){.key = key.mv_data, .key_len = key.mv_size,
-                           .value = rc ? NULL : val.mv_data, .value_len = rc ? 0 : val.mv_size,
-                           .timestamp = -1, .partition = t->p};
-        if (rc == EVL_ENOTFOUND)
-            rc = 0;
+    for (size_t i = 0, j = 0; i < t->cache.n; i++) {
+        const evl_bent_t *e = &t->cache.ents[i];
+        if (e->dirty)
+            m[j++] = (evl_msg_t){.key = e->key, .key_len = e->klen, .value = e->val,
+                                 .value_len = e->vlen, .timestamp = -1, .partition = t->p};
     }
     /* the changelog's own sequence after this frame */
     outp_t *cl = outp_find(t, t->changelog, t->p, true);
@@ -1410,7 +1363,7 @@ void evl__task_close(evl_task_t *t)
         evl__emit_free(&t->em[i]);
     evl__global_end(&t->gs);
     free(t->ps);
-    free(t->chg);
+    evl__bcache_free(&t->cache);
     free(t->ob);
     free(t->obuf);
     free(t->changelog);
