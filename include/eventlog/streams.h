@@ -396,6 +396,13 @@ typedef struct evl_streams evl_streams_t;
  *   default.key.serde, default.value.serde [bytes]  bytes | string |
  *                                  int64 | json (topics without their own)
  *   deserialization.exception.handler [fail]  fail | continue
+ *   num.standby.replicas [0]       > 0: this instance keeps a warm copy
+ *                                  of each task it does not run, brought
+ *                                  up to its changelog's end every 200
+ *                                  ms, so a task moved here restores
+ *                                  only what is newer (Kafka keeps that
+ *                                  many copies in other instances; with
+ *                                  two instances the two agree)
  * Topics the topology reads must exist (repartition and changelog topics
  * are made when missing). b serves one application and must outlive it.
  * An unknown name or a bad value is refused, naming it.
@@ -474,6 +481,7 @@ EVL_API int evl_streams_task_metrics(evl_streams_t *app, evl_task_metrics_t *out
 #define EVL_SM_DROPPED 5      /**< records later than a window's grace */
 #define EVL_SM_SKIPPED 6      /**< records whose extracted time was negative */
 #define EVL_SM_PUNCTUATIONS 7 /**< punctuator calls */
+#define EVL_SM_STANDBY 8      /**< changelog records applied by standby replicas */
 EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric);
 
 /* ------------------------------------------------------------------------ */

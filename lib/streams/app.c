@@ -318,6 +318,8 @@ static const evl_confkey_t keys[] = {
      "the values' serde of topics without their own"},
     {"deserialization.exception.handler", EVL_CONF_ENUM, "fail", 0, -1, handlers, 0, NULL, NULL,
      "a record that does not deserialize: fail the task, or continue past it"},
+    {"num.standby.replicas", EVL_CONF_INT, "0", 0, 64, NULL, 0, NULL, NULL,
+     "> 0: warm copies of the tasks this instance does not run"},
 };
 
 EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
@@ -357,6 +359,8 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
         app->default_value = evl__serde_named(evl_conf_str(c, "default.value.serde"));
         app->deser_continue = strstr(evl_conf_str(c, "deserialization.exception.handler"),
                                      "ontinue") != NULL;
+        app->standbys = (int)evl_conf_int(c, "num.standby.replicas");
+        pthread_mutex_init(&app->smu, NULL);
         if (!app->app_id || !app->state_dir)
             rc = EVL_ENOMEM;
         else if (!*app->app_id) {
@@ -367,6 +371,17 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
             rc = evl__topo_finish(app, errbuf, errlen);
         if (!rc)
             rc = evl__global_open(app, errbuf, errlen);
+        if (!rc) { /* the set of tasks open here */
+            size_t total = 0;
+            app->open_base = calloc(app->nsubs + 1, sizeof *app->open_base);
+            for (size_t i = 0; app->open_base && i < app->nsubs; i++) {
+                app->open_base[i] = total;
+                total += (size_t)app->subs[i].partitions;
+            }
+            app->open = calloc(total + 1, sizeof *app->open);
+            if (!app->open_base || !app->open)
+                rc = EVL_ENOMEM;
+        }
         if (rc) {
             evl_streams_close(app);
             app = NULL;
@@ -376,6 +391,32 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
     evl_confdef_free(def);
     *out = app;
     return rc;
+}
+
+void evl__app_task_mark(evl_streams_t *app, const evl_sub_t *sub, int p, bool open)
+{
+    app->open[app->open_base[sub->id] + (size_t)p] = open;
+}
+
+bool evl__app_task_marked(const evl_streams_t *app, const evl_sub_t *sub, int p)
+{
+    return app->open[app->open_base[sub->id] + (size_t)p];
+}
+
+/* Standby replicas: every 200 ms, each task not open here brought up to
+ * its changelog's end. A standby that fails is tried again next round (it
+ * is a cache; the task restores what it lacks when it opens). */
+static void *standby_main(void *arg)
+{
+    evl_streams_t *app = arg;
+    while (!atomic_load(&app->stop)) {
+        for (size_t si = 0; si < app->nsubs && !atomic_load(&app->stop); si++)
+            for (int p = 0; p < app->subs[si].partitions && !atomic_load(&app->stop); p++)
+                evl__task_standby(app, &app->subs[si], p);
+        for (int i = 0; i < 20 && !atomic_load(&app->stop); i++)
+            usleep(10000);
+    }
+    return NULL;
 }
 
 EVL_API int evl_streams_start(evl_streams_t *app)
@@ -431,6 +472,12 @@ EVL_API int evl_streams_start(evl_streams_t *app)
     }
     free(topics);
     app->thr = ths;
+    if (!rc && app->standbys > 0) {
+        if (pthread_create(&app->standby_thr, NULL, standby_main, app))
+            rc = EVL_ENOMEM;
+        else
+            app->standby_started = true;
+    }
     if (rc)
         atomic_store(&app->stop, true);
     return rc;
@@ -445,6 +492,8 @@ EVL_API int evl_streams_close(evl_streams_t *app)
     for (int i = 0; app->threads && i < app->nthreads; i++)
         if (ths && ths[i].app)
             pthread_join(app->threads[i], NULL);
+    if (app->standby_started)
+        pthread_join(app->standby_thr, NULL);
     for (int i = 0; ths && i < app->nthreads; i++)
         free(ths[i].tasks);
     free(ths);
@@ -460,9 +509,12 @@ EVL_API int evl_streams_close(evl_streams_t *app)
     }
     free(app->subs);
     free(app->tasks);
+    free(app->open);
+    free(app->open_base);
     evl__global_close(app);
     int rc = app->error;
     pthread_mutex_destroy(&app->mu);
+    pthread_mutex_destroy(&app->smu);
     free(app->app_id);
     free(app->state_dir);
     free(app);
@@ -573,7 +625,7 @@ EVL_API int evl_streams_task_metrics(evl_streams_t *app, evl_task_metrics_t *out
 
 EVL_API int64_t evl_streams_metric(evl_streams_t *app, int metric)
 {
-    if (metric < 0 || metric > EVL_SM_PUNCTUATIONS)
+    if (metric < 0 || metric > EVL_SM_STANDBY)
         return EVL_EINVAL;
     return atomic_load(&app->metrics[metric]);
 }

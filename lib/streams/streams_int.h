@@ -237,7 +237,13 @@ struct evl_streams {
     size_t ntasks;
     int error;
     char errmsg[256];
-    atomic_llong metrics[8];
+    atomic_llong metrics[9];
+    int standbys;             /* num.standby.replicas */
+    pthread_t standby_thr;
+    bool standby_started;
+    pthread_mutex_t smu;      /* tasks' environments opened and closed, standbys */
+    bool *open;               /* per (sub-topology, partition): open here */
+    size_t *open_base;        /* per sub-topology: its first in open */
     evl_streams_builder_t *b; /* the graph (the builder's; it outlives us) */
     void *thr;                /* the threads' states (app.c) */
     evl_global_t *glob;       /* NULL: no global tables */
@@ -357,6 +363,11 @@ evl_gsnap_t *evl__task_gsnap(evl_task_t *t);
 evl_streams_t *evl__task_app(evl_task_t *t);
 void evl__task_metrics(evl_task_t *t, evl_task_metrics_t *m);
 int evl__task_wall_punctuate(evl_task_t *t, int64_t now);
+/* A standby replica of (sub, p) brought up to date (task.c); the set of
+ * tasks open in this instance, under app->smu (app.c). */
+int evl__task_standby(evl_streams_t *app, evl_sub_t *sub, int p);
+void evl__app_task_mark(evl_streams_t *app, const evl_sub_t *sub, int p, bool open);
+bool evl__app_task_marked(const evl_streams_t *app, const evl_sub_t *sub, int p);
 /* Visit a store's entries (task.c): from lo while they have its prefix,
  * or up to hi. */
 int evl__visit(MDB_txn *txn, MDB_dbi dbi, int idx, const void *lo, size_t lol, bool prefix,

@@ -110,6 +110,8 @@ struct evl_task {
     pstate_t *ps;        /* punctuation schedules */
     size_t nps;
     evl_gsnap_t gs;      /* the batch's view of the global tables */
+    bool standby;        /* a standby's copy being brought up to date */
+    bool marked;         /* counted open in the application's set */
     atomic_llong tm[TM_N];
 };
 
@@ -1133,10 +1135,16 @@ static int rewind_unknown(evl_task_t *t)
     return rc;
 }
 
-static int catch_up(evl_task_t *t)
+/* The local state brought to the changelog's end: from the local
+ * checkpoint on (or the start), changes applied frame by frame. The last
+ * intent (malloc'd; free it) and where it and the last checkpoint are. */
+static int restore(evl_task_t *t, char **intent_out, size_t *intent_len_out, int64_t *ckpt_at,
+                   int64_t *intent_at)
 {
     /* the local checkpoint: where in the changelog it stands */
     MDB_txn *txn;
+    *intent_out = NULL;
+    *intent_len_out = 0;
     int rc = mdb_rc(mdb_txn_begin(t->env, NULL, 0, &txn));
     if (rc)
         return rc;
@@ -1203,7 +1211,7 @@ static int catch_up(evl_task_t *t)
             rc = v ? mdb_rc(mdb_put(txn, t->dbi, &ck, &cv, 0)) : mdb_rc(mdb_del(txn, t->dbi, &ck, NULL));
             if (rc == EVL_ENOTFOUND)
                 rc = 0;
-            atomic_fetch_add(&t->app->metrics[EVL_SM_RESTORED], 1);
+            atomic_fetch_add(&t->app->metrics[t->standby ? EVL_SM_STANDBY : EVL_SM_RESTORED], 1);
         }
     }
     evl_reader_close(rd);
@@ -1211,6 +1219,19 @@ static int catch_up(evl_task_t *t)
         rc = mdb_rc(mdb_txn_commit(txn));
     else
         mdb_txn_abort(txn);
+    *intent_out = intent;
+    *intent_len_out = intent_len;
+    *ckpt_at = ckpt_off;
+    *intent_at = intent_off;
+    return rc;
+}
+
+static int catch_up(evl_task_t *t)
+{
+    char *intent;
+    size_t intent_len;
+    int64_t ckpt_off, intent_off;
+    int rc = restore(t, &intent, &intent_len, &ckpt_off, &intent_off);
     /* the outputs' sequences where the last commit left them (the
      * changelog's go on where its log stands: a batch interrupted before
      * its commit frame left no frame there to recognise) */
@@ -1312,8 +1333,14 @@ int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t
                     b->nodes[i], (int)k,
                     wall ? now_us(CLOCK_REALTIME) / 1000 + b->nodes[i]->puncts[k].interval : 0, 0};
             }
-    if (!rc)
+    if (!rc) {
+        /* open here: no standby touches its environment from now on */
+        pthread_mutex_lock(&app->smu);
         rc = env_open(t);
+        if (!rc)
+            evl__app_task_mark(app, sub, partition, t->marked = true);
+        pthread_mutex_unlock(&app->smu);
+    }
     if (!rc)
         rc = fence(t);
     if (!rc)
@@ -1354,8 +1381,14 @@ void evl__task_close(evl_task_t *t)
     if (!t)
         return;
     abort_txn(t);
+    if (t->marked)
+        pthread_mutex_lock(&t->app->smu);
     if (t->env)
         mdb_env_close(t->env);
+    if (t->marked) {
+        evl__app_task_mark(t->app, t->sub, t->p, false);
+        pthread_mutex_unlock(&t->app->smu);
+    }
     evl_producer_close(t->prod);
     for (size_t i = 0; i < t->nout; i++)
         free(t->out[i].topic);
@@ -1481,3 +1514,57 @@ int evl__streams_fuzz_texts(const char *text, size_t len)
     return rc;
 }
 #endif
+
+/*
+ * A standby replica (num.standby.replicas > 0): the local copy of a task
+ * this instance does not run, brought up to the changelog's end, so that
+ * the task, moved here, has little to restore. Nothing is processed,
+ * produced or fenced. Under the application's standby lock, which also
+ * covers a task's environment being opened or closed: LMDB must not have
+ * one environment open twice in a process.
+ */
+int evl__task_standby(evl_streams_t *app, evl_sub_t *sub, int p)
+{
+    pthread_mutex_lock(&app->smu);
+    if (evl__app_task_marked(app, sub, p)) {
+        pthread_mutex_unlock(&app->smu);
+        return 0;
+    }
+    evl_task_t *t = calloc(1, sizeof *t);
+    int rc = t ? 0 : EVL_ENOMEM;
+    if (!rc) {
+        t->app = app;
+        t->sub = sub;
+        t->p = p;
+        t->standby = true;
+        snprintf(t->name, sizeof t->name, "%d_%d", sub->id, p);
+        if (!(t->pos = calloc(sub->nsources, sizeof *t->pos)) ||
+            asprintf(&t->changelog, "%s-%d-changelog", app->app_id, sub->id) < 0) {
+            t->changelog = NULL;
+            rc = EVL_ENOMEM;
+        }
+    }
+    evl_partition_info_t pi;
+    /* no changelog yet: nothing to keep */
+    if (!rc && evl_partition_info(app->log, t->changelog, p, &pi) == 0 && pi.end_offset > 0) {
+        rc = env_open(t);
+        char *intent = NULL;
+        size_t len;
+        int64_t c, i;
+        if (!rc)
+            rc = restore(t, &intent, &len, &c, &i);
+        free(intent);
+        if (rc == EVL_ESTATE) { /* another changelog: start over next time */
+            mdb_env_close(t->env);
+            t->env = NULL;
+            char *rm = NULL;
+            if (asprintf(&rm, "rm -rf '%s/%s/%s'", app->state_dir, app->app_id, t->name) >= 0 &&
+                system(rm) == 0)
+                rc = 0;
+            free(rm);
+        }
+    }
+    evl__task_close(t);
+    pthread_mutex_unlock(&app->smu);
+    return rc;
+}
