@@ -40,6 +40,10 @@
  * the rewind: a crash may repeat the effect of the records since the last
  * commit.
  *
+ * Beyond that: tables (evl_table, map_values, filter), joins, windows,
+ * global tables, processors with punctuation, serdes per topic,
+ * interactive queries and metrics, each documented in its section below.
+ *
  * Thread-safety: building is single-threaded; a running application's
  * calls are thread-safe; callbacks run on the stream threads (a task's on
  * one thread at a time).
