@@ -309,8 +309,8 @@ static int sweep_one(void *arg, const void *key, size_t klen, const void *val, s
 
 /* The entries 'X' + close time of index store idx whose time stream
  * time has reached, through cb (a store scan's callback), then the mark
- * moved past now. Only the key range the times since the last mark share
- * is scanned. Shared with join.c's stream-stream joins. */
+ * moved past now. Only the entries closing between the last mark and now
+ * are read. Shared with join.c's stream-stream joins. */
 int evl__sweep_index(evl_task_t *t, int idx,
                      int (*cb)(void *arg, const void *key, size_t klen, const void *val,
                                size_t vlen),
@@ -326,16 +326,14 @@ int evl__sweep_index(evl_task_t *t, int idx,
         return rc;
     if (now < mark)
         return 0;
-    /* the close times in [mark, now] share the bytes mark and now share */
-    uint8_t a[8], z[8], prefix[9];
-    enc_time(a, mark);
-    enc_time(z, now);
-    size_t j = 0;
-    while (j < 8 && a[j] == z[j])
-        j++;
-    prefix[0] = 'X';
-    memcpy(prefix + 1, a, j);
-    if ((rc = evl__task_store_scan(t, idx, prefix, 1 + j, cb, arg)))
+    /* the entries with close times in [mark, now]: from 'X' + mark up to
+     * 'X' + (now + 1), which every entry closing at now + 1 or later
+     * (longer, with that prefix or a greater one) is past */
+    uint8_t lo[9], hi[9];
+    lo[0] = hi[0] = 'X';
+    enc_time(lo + 1, mark);
+    enc_time(hi + 1, sat_add(now, 1));
+    if ((rc = evl__task_store_range(t, idx, lo, 9, hi, 9, cb, arg)))
         return rc;
     uint8_t m[8];
     enc_time(m, sat_add(now, 1));
