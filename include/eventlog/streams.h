@@ -262,8 +262,9 @@ typedef int evl_join2_fn(void *arg, const void *key, size_t key_len, const void 
  * the record is processed (inner: records without one are dropped;
  * EVL_JOIN_LEFT: joined with NULL). s and t must be co-partitioned (the
  * same partition count, keyed alike): evl_streams_new refuses otherwise;
- * a stream whose key was changed upstream is refused here (write it to a
- * topic with evl_stream_to and read that instead).
+ * a stream whose key was changed upstream goes through a repartition
+ * topic (APPLICATION_ID-TABLESTORE-join-N-repartition) as wide as the
+ * table's.
  */
 EVL_API evl_kstream_t *evl_stream_join_table(evl_kstream_t *s, evl_ktable_t *t, evl_join_fn *fn,
                                              void *arg, int how);
@@ -293,10 +294,11 @@ EVL_API evl_ktable_t *evl_table_join(evl_ktable_t *a, evl_ktable_t *b, evl_join2
  * The records are kept in the task's stores STORE/a and STORE/b (and
  * STORE/index, and STORE/outer for the records waiting for their null
  * result) until no record still accepted can join them. a and b must be
- * co-partitioned (evl_streams_new checks), neither with a key changed
- * upstream (refused here). Record keys are limited to 474 bytes: longer
- * ones fail the task with EVL_ETOOBIG. before_ms, after_ms, grace_ms:
- * 0 to 2^52.
+ * co-partitioned (evl_streams_new checks); a side whose key was changed
+ * upstream goes through a repartition topic (APPLICATION_ID-STORE-left-
+ * and -right-repartition, as wide as the wider of the two). Record keys
+ * are limited to 474 bytes: longer ones fail the task with EVL_ETOOBIG.
+ * before_ms, after_ms, grace_ms: 0 to 2^52.
  */
 EVL_API evl_kstream_t *evl_stream_join(evl_kstream_t *a, evl_kstream_t *b, evl_join2_fn *fn,
                                        void *arg, int how, int64_t before_ms, int64_t after_ms,

@@ -66,14 +66,15 @@ EVL_API evl_kstream_t *evl_stream_join_table(evl_kstream_t *s, evl_ktable_t *tab
         evl__builder_fail(b, "join: a joiner and EVL_JOIN_INNER or EVL_JOIN_LEFT");
         return NULL;
     }
-    if (s->key_changed) {
-        evl__builder_fail(b, "join: the stream's key was changed upstream; write it to a topic "
-                             "and join that");
-        return NULL;
-    }
     if (t->b != b || !evl__is_table(t)) {
         evl__builder_fail(b, "join: not a materialized table of this builder (give it a store)");
         return NULL;
+    }
+    if (s->key_changed) { /* through a repartition topic, co-partitioned with the table */
+        char name[160];
+        snprintf(name, sizeof name, "%s-join-%zu", t->store, b->nnodes);
+        if (!(s = evl__topo_agg_input(s, name)))
+            return NULL;
     }
     evl_node_t *n = evl__topo_node(b, s, N_SJOIN);
     if (!n)
@@ -299,12 +300,15 @@ EVL_API evl_kstream_t *evl_stream_join(evl_kstream_t *a, evl_kstream_t *c, evl_j
                           (long long)before_ms, (long long)after_ms, (long long)grace_ms);
         return NULL;
     }
-    if (a->key_changed || c->key_changed) {
-        evl__builder_fail(b, "stream join: a stream's key was changed upstream; write it to a "
-                             "topic and join that");
-        return NULL;
-    }
     if (!store_ok(b, store))
+        return NULL;
+    /* a side whose key changed goes through a repartition topic */
+    char name[160];
+    snprintf(name, sizeof name, "%s-left", store);
+    if (a->key_changed && !(a = evl__topo_agg_input(a, name)))
+        return NULL;
+    snprintf(name, sizeof name, "%s-right", store);
+    if (c->key_changed && !(c = evl__topo_agg_input(c, name)))
         return NULL;
     size_t sl = strlen(store);
     for (size_t i = 0; i < b->nnodes; i++) /* STORE/a, ... of another join */

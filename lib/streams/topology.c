@@ -631,23 +631,28 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
                 return EVL_ENOMEM;
         }
     }
-    /* partitions: the inputs' (co-partitioned), repartition topics made as
-     * wide as what feeds them */
-    for (int pass = 0; pass < 2; pass++)
+    /* partitions: the inputs' (co-partitioned). A repartition topic not
+     * made yet is made as wide as the sub-topology's other inputs (a
+     * join's other side), or without any, as the widest of what writes
+     * it, once that is known: a few passes, as sub-topologies feed each
+     * other. */
+    for (int pass = 0, pending = 1; pending && pass < 16; pass++) {
+        pending = 0;
         for (size_t si = 0; si < app->nsubs; si++) {
             evl_sub_t *s = &app->subs[si];
+            int want = 0, have = 0, missing = 0, unknown = 0;
             for (size_t k = 0; k < s->nsources; k++) {
                 int p = evl_topic_partitions(app->log, s->sources[k]);
                 if (p == EVL_ENOTFOUND && s->source_nodes[k]->repartition) {
-                    /* as wide as the sub-topology that writes it */
-                    int w = 0;
+                    missing = 1;
                     for (size_t i = 0; i < b->nnodes; i++)
                         if (b->nodes[i]->kind == N_SINK && b->nodes[i]->repartition &&
-                            !strcmp(b->nodes[i]->topic, s->sources[k]))
-                            w = app->subs[b->nodes[i]->sub].partitions;
-                    if (w <= 0)
-                        continue; /* the writer's width is known next pass */
-                    p = evl__topic_ensure(app->log, s->sources[k], w, NULL);
+                            !strcmp(b->nodes[i]->topic, s->sources[k])) {
+                            int w = app->subs[b->nodes[i]->sub].partitions;
+                            unknown |= w <= 0;
+                            want = w > want ? w : want;
+                        }
+                    continue;
                 }
                 if (p == EVL_ENOTFOUND) {
                     snprintf(err, errlen, "input topic '%s' does not exist", s->sources[k]);
@@ -655,15 +660,41 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
                 }
                 if (p < 0)
                     return p;
-                if (s->partitions && s->partitions != p) {
-                    snprintf(err, errlen,
-                             "topics '%s' (%d partitions) and '%s' (%d) are not co-partitioned",
-                             s->sources[0], s->partitions, s->sources[k], p);
-                    return EVL_EINVAL;
-                }
-                s->partitions = p;
+                have = p > have ? p : have;
             }
+            if (have)
+                want = have, unknown = 0;
+            if (missing && unknown) {
+                pending = 1; /* a writer's width is known next pass */
+                continue;
+            }
+            for (size_t k = 0; missing && k < s->nsources; k++)
+                if (s->source_nodes[k]->repartition) {
+                    int p = evl__topic_ensure(app->log, s->sources[k], want, NULL);
+                    if (p < 0)
+                        return p;
+                }
+            s->partitions = want;
         }
+    }
+    for (size_t si = 0; si < app->nsubs; si++) {
+        evl_sub_t *s = &app->subs[si];
+        s->partitions = 0;
+        for (size_t k = 0; k < s->nsources; k++) {
+            int p = evl_topic_partitions(app->log, s->sources[k]);
+            if (p < 0) {
+                snprintf(err, errlen, "input topic '%s': %s", s->sources[k], evl_strerror(p));
+                return p;
+            }
+            if (s->partitions && s->partitions != p) {
+                snprintf(err, errlen,
+                         "topics '%s' (%d partitions) and '%s' (%d) are not co-partitioned",
+                         s->sources[0], s->partitions, s->sources[k], p);
+                return EVL_EINVAL;
+            }
+            s->partitions = p;
+        }
+    }
     for (size_t si = 0; si < app->nsubs; si++)
         if (app->subs[si].partitions <= 0) {
             snprintf(err, errlen, "sub-topology %zu has no input partitions", si);

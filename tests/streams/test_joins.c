@@ -203,3 +203,127 @@ Test(joins, co_partitioning_required)
     cr_assert(strstr(err, "co-partitioned"), "%s", err);
     evl_streams_builder_free(b);
 }
+
+/* The key changed before a join: the stream goes through a repartition
+ * topic made as wide as the table (3 partitions beside 2), and every order
+ * finds its customer. */
+static int customer_key(void *arg, const evl_srec_t *r, evl_emit_t *em)
+{
+    const char *v = r->value, *colon = memchr(v, ':', r->value_len);
+    return evl_emit(em, v, (size_t)(colon - v), NULL, 0, -1);
+}
+
+static bool has_colon(void *arg, const evl_srec_t *r)
+{
+    return r->value && memchr(r->value, ':', r->value_len);
+}
+
+Test(joins, repartitioned_before_joins)
+{
+    cr_assert_eq(evl_topic_create(log_, "customers", 3, NULL), 0);
+    cr_assert_eq(evl_topic_create(log_, "orders", 2, NULL), 0);
+    cr_assert_eq(evl_topic_create(log_, "payments", 1, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_ktable_t *cust = evl_table(b, "customers", "cust");
+    evl_kstream_t *by_cust =
+        evl_stream_select_key(evl_stream_filter(evl_stream(b, "orders"), has_colon, NULL),
+                              customer_key, NULL);
+    cr_assert_eq(evl_stream_to(evl_stream_join_table(by_cust, cust, enrich, NULL, EVL_JOIN_LEFT),
+                               "enriched"),
+                 0);
+    /* a stream-stream join of two re-keyed streams: orders and payments
+     * by customer, within a minute */
+    evl_kstream_t *pays = evl_stream_select_key(evl_stream(b, "payments"), customer_key, NULL);
+    cr_assert_eq(evl_stream_to(evl_stream_join(by_cust, pays, both, NULL, EVL_JOIN_INNER, 60000,
+                                               60000, 0, "op"),
+                               "paid"),
+                 0);
+    cr_assert_null(evl_streams_builder_error(b));
+    /* customers keyed c0..c9 over 3 partitions by their key's hash */
+    for (int i = 0; i < 10; i++) {
+        char k[16], v[32];
+        snprintf(k, sizeof k, "c%d", i);
+        snprintf(v, sizeof v, "Name%d", i);
+        evl_producer_t *p;
+        cr_assert_eq(evl_producer_new(log_, "customers", NULL, &p), 0);
+        cr_assert_eq(evl_producer_send_kv(p, k, strlen(k), v, strlen(v), NULL, NULL), 0);
+        evl_producer_close(p);
+    }
+    evl_streams_t *app = run(b, "j4");
+    wait_store(app, "cust", "c9");
+    char **names;
+    size_t count, found = 0;
+    cr_assert_eq(evl_topic_list(log_, &names, &count), 0);
+    for (size_t i = 0; i < count; i++) {
+        if (!strncmp(names[i], "j4-cust-join-", 13)) { /* as wide as the table */
+            cr_assert_eq(evl_topic_partitions(log_, names[i]), 3, "%s", names[i]);
+            found++;
+        }
+        if (!strncmp(names[i], "j4-op-", 6)) /* a stream join's sides: the wider */
+            cr_assert_eq(evl_topic_partitions(log_, names[i]), 2, "%s", names[i]);
+    }
+    free(names); /* one block */
+    cr_assert_eq(found, 1);
+    for (int i = 0; i < 20; i++) {
+        char k[16], v[32];
+        snprintf(k, sizeof k, "o%d", i);
+        snprintf(v, sizeof v, "c%d:item%d", i % 10, i);
+        evl_producer_t *p;
+        cr_assert_eq(evl_producer_new(log_, "orders", NULL, &p), 0);
+        evl_msg_t m = {k, strlen(k), v, strlen(v), NULL, 0, 1700000000000 + i, i % 2, -1};
+        cr_assert_eq(evl_producer_send(p, &m, 0), 0);
+        evl_producer_close(p);
+    }
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_new(log_, "payments", NULL, &p), 0);
+    evl_msg_t m = {"pay1", 4, "c3:100", 6, NULL, 0, 1700000000030, 0, -1};
+    cr_assert_eq(evl_producer_send(p, &m, 0), 0);
+    evl_producer_close(p);
+    /* every order enriched with its customer's name, whatever partition */
+    int n = 0, named = 0;
+    for (int tries = 0; tries < 200 && n < 20; tries++) {
+        n = named = 0;
+        for (int part = 0; part < evl_topic_partitions(log_, "enriched"); part++) {
+            evl_reader_t *rd;
+            if (evl_reader_open(log_, "enriched", part, &rd))
+                continue;
+            const evl_record_t *r;
+            while (evl_reader_next(rd, 0, &r) == 0) {
+                size_t kl, vl;
+                const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
+                char want[32];
+                snprintf(want, sizeof want, "by Name%.*s", (int)kl - 1, k + 1);
+                n++;
+                named += vl >= strlen(want) && !memcmp(v + vl - strlen(want), want, strlen(want));
+            }
+            evl_reader_close(rd);
+        }
+        if (n < 20)
+            usleep(25000);
+    }
+    cr_assert_eq(n, 20);
+    cr_assert_eq(named, 20);
+    /* c3's two orders (items 3 and 13) each met the payment */
+    int paid = 0;
+    for (int tries = 0; tries < 200 && paid < 2; tries++) {
+        paid = 0;
+        for (int part = 0; part < evl_topic_partitions(log_, "paid"); part++) {
+            evl_reader_t *rd;
+            if (evl_reader_open(log_, "paid", part, &rd))
+                continue;
+            const evl_record_t *r;
+            while (evl_reader_next(rd, 0, &r) == 0) {
+                size_t vl;
+                const char *v = evl_record_value(r, &vl);
+                paid += vl > 3 && strstr(v, "c3:100") != NULL;
+            }
+            evl_reader_close(rd);
+        }
+        if (paid < 2)
+            usleep(25000);
+    }
+    cr_assert_eq(paid, 2);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}

@@ -18,8 +18,11 @@ static int count_rec(void *arg, evl_pctx_t *ctx, const evl_srec_t *r)
     const void *v;
     size_t vl;
     long n = 0;
-    if (evl_pctx_get(ctx, NULL, r->key, r->key_len, &v, &vl) == 0)
-        n = strtol(v, NULL, 10);
+    char num[32];
+    if (evl_pctx_get(ctx, NULL, r->key, r->key_len, &v, &vl) == 0) {
+        snprintf(num, sizeof num, "%.*s", (int)vl, (const char *)v); /* values do not end */
+        n = strtol(num, NULL, 10);
+    }
     char buf[32];
     int len = snprintf(buf, sizeof buf, "%ld", n + 1);
     return evl_pctx_put(ctx, r->key, r->key_len, buf, (size_t)len);
@@ -331,7 +334,10 @@ static int tick(void *arg, evl_pctx_t *ctx, int64_t time)
     /* a punctuator writes the store too: its count of ticks */
     const void *old;
     size_t ol;
-    long n = evl_pctx_get(ctx, NULL, "ticks", 5, &old, &ol) == 0 ? strtol(old, NULL, 10) : 0;
+    char num[32] = "0";
+    if (evl_pctx_get(ctx, NULL, "ticks", 5, &old, &ol) == 0)
+        snprintf(num, sizeof num, "%.*s", (int)ol, (const char *)old); /* values do not end */
+    long n = strtol(num, NULL, 10);
     char nb[32];
     int nl = snprintf(nb, sizeof nb, "%ld", n + 1);
     int rc = evl_pctx_put(ctx, "ticks", 5, nb, (size_t)nl);
