@@ -584,6 +584,26 @@ static int stop_cb(void *arg, const void *key, size_t klen, const void *val, siz
     return r;
 }
 
+int evl__app_query(evl_streams_t *app, const char *store, const void *from, size_t fl,
+                   const void *to, size_t tl, bool prefix, evl_entry_fn *fn, void *arg)
+{
+    stop_t st = {fn, arg, false};
+    bool any = false;
+    int rc = 0;
+    pthread_mutex_lock(&app->mu);
+    for (size_t i = 0; !st.stopped && i < app->ntasks; i++) {
+        int r = evl__task_query_range(app->tasks[i], store, from, fl, to, tl, prefix, stop_cb,
+                                      &st);
+        if (r == EVL_ENOTFOUND)
+            continue;
+        any = true;
+        if ((rc = r))
+            break;
+    }
+    pthread_mutex_unlock(&app->mu);
+    return any ? rc : EVL_ENOTFOUND;
+}
+
 EVL_API int evl_streams_store_range(evl_streams_t *app, const char *store, const void *from,
                                     size_t from_len, const void *to, size_t to_len,
                                     evl_entry_fn *fn, void *arg)
@@ -593,20 +613,7 @@ EVL_API int evl_streams_store_range(evl_streams_t *app, const char *store, const
     int rc = evl__global_query(app, store, from, from_len, to, to_len, false, fn, arg);
     if (rc != EVL_ENOTFOUND)
         return rc;
-    stop_t st = {fn, arg, false};
-    bool any = false;
-    pthread_mutex_lock(&app->mu);
-    for (size_t i = 0; !st.stopped && i < app->ntasks; i++) {
-        int r = evl__task_query_range(app->tasks[i], store, from, from_len, to, to_len, false,
-                                      stop_cb, &st);
-        if (r == EVL_ENOTFOUND)
-            continue;
-        any = true;
-        if ((rc = r))
-            break;
-    }
-    pthread_mutex_unlock(&app->mu);
-    return any ? rc : EVL_ENOTFOUND;
+    return evl__app_query(app, store, from, from_len, to, to_len, false, fn, arg);
 }
 
 EVL_API int evl_streams_task_metrics(evl_streams_t *app, evl_task_metrics_t *out, size_t max,

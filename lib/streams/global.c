@@ -451,13 +451,8 @@ int evl__global_join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
     int rc = 0;
     if (n->fn.xform) {
         evl__emit_reset(&kem, N_MAP, r);
-        rc = n->fn.xform(n->arg, r, &kem);
-        if (rc >= 0 && kem.err)
-            rc = kem.err;
-        if (rc >= 0 && kem.n != 1)
-            rc = EVL_EINVAL;
+        rc = evl__emit_one(&kem, n->fn.xform(n->arg, r, &kem));
         if (rc >= 0) {
-            evl__emit_fix(&kem);
             lk = kem.recs[0].key;
             lkl = kem.recs[0].key_len;
         }
@@ -473,13 +468,8 @@ int evl__global_join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
     }
     if (rc >= 0 && (tv || n->join_how == EVL_JOIN_LEFT)) {
         evl__emit_reset(&em, N_MAP_VALUES, r);
-        rc = n->sjoin(n->init, r, tv, tv ? tl : 0, &em);
-        if (rc >= 0 && em.err)
-            rc = em.err;
-        if (rc >= 0 && em.n != 1)
-            rc = EVL_EINVAL;
+        rc = evl__emit_one(&em, n->sjoin(n->init, r, tv, tv ? tl : 0, &em));
         if (rc >= 0) {
-            evl__emit_fix(&em);
             evl_srec_t o = {r->key, r->key_len, em.recs[0].value ? em.recs[0].value : "",
                             em.recs[0].value_len, r->timestamp};
             rc = evl__task_forward(t, n, &o);

@@ -135,13 +135,8 @@ static int put_and_forward(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
 static int run_joiner(evl_task_t *t, evl_emit_t *em, int rc, void **out, size_t *len)
 {
     (void)t;
-    if (rc >= 0 && em->err)
-        rc = em->err;
-    if (rc < 0)
+    if ((rc = evl__emit_one(em, rc)))
         return rc;
-    if (em->n != 1)
-        return EVL_EINVAL;
-    evl__emit_fix(em);
     *len = em->recs[0].value_len;
     *out = malloc(*len ? *len : 1);
     if (!*out)

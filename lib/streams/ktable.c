@@ -89,13 +89,8 @@ int evl__ktable_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         return put_and_pass(t, n, r);
     evl_emit_t em = {0};
     evl__emit_reset(&em, N_MAP_VALUES, r);
-    int rc = n->fn.xform(n->arg, r, &em);
-    if (rc >= 0 && em.err)
-        rc = em.err;
-    if (rc >= 0 && em.n != 1)
-        rc = EVL_EINVAL;
+    int rc = evl__emit_one(&em, n->fn.xform(n->arg, r, &em));
     if (rc >= 0) {
-        evl__emit_fix(&em);
         evl_srec_t o = {r->key, r->key_len, em.recs[0].value ? em.recs[0].value : "",
                         em.recs[0].value_len, r->timestamp};
         rc = put_and_pass(t, n, &o);

@@ -166,6 +166,10 @@ void evl__emit_reset(evl_emit_t *em, evl_nkind_t kind, const evl_srec_t *in);
 void evl__emit_free(evl_emit_t *em);
 /* After the callback: fix the records' pointers into buf. */
 void evl__emit_fix(evl_emit_t *em);
+/* After a callback that must emit one record (returning rc): 0 with the
+ * record's pointers fixed, or the callback's error, the emitter's, or
+ * EVL_EINVAL (none, or more than one). */
+int evl__emit_one(evl_emit_t *em, int rc);
 
 /* ---- a task's batch cache (cache.c) ---- */
 
@@ -374,6 +378,11 @@ int evl__visit(MDB_txn *txn, MDB_dbi dbi, int idx, const void *lo, size_t lol, b
                const void *hi, size_t hil, evl_entry_fn *cb, void *arg);
 int evl__mdb_rc(int rc);
 int evl__mkdirs(const char *path);
+
+/* A query of store's committed entries in every task of the instance
+ * (from..to, or those with the prefix from); fn's stop ends it (app.c). */
+int evl__app_query(evl_streams_t *app, const char *store, const void *from, size_t fl,
+                   const void *to, size_t tl, bool prefix, evl_entry_fn *fn, void *arg);
 
 void evl__app_fail(evl_streams_t *app, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

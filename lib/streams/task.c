@@ -669,13 +669,8 @@ static int aggregate(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         else
             rc = n->fn.agg(n->arg, r, cur, curl, em);
         t->depth--;
-        if (rc >= 0 && em->err)
-            rc = em->err;
-        if (rc < 0)
+        if ((rc = evl__emit_one(em, rc)))
             return rc;
-        if (em->n != 1)
-            return EVL_EINVAL;
-        evl__emit_fix(em);
         nv = em->recs[0].value ? em->recs[0].value : "";
         nvl = em->recs[0].value_len;
     }

@@ -86,6 +86,18 @@ void evl__emit_fix(evl_emit_t *em)
     }
 }
 
+int evl__emit_one(evl_emit_t *em, int rc)
+{
+    if (rc >= 0 && em->err)
+        rc = em->err;
+    if (rc >= 0 && em->n != 1)
+        rc = EVL_EINVAL;
+    if (rc < 0)
+        return rc;
+    evl__emit_fix(em);
+    return 0;
+}
+
 void evl__emit_free(evl_emit_t *em)
 {
     free(em->recs);

@@ -720,7 +720,6 @@ typedef struct fetch {
     int64_t from, to;
     evl_window_fn *fn;
     void *arg;
-    bool stopped;
 } fetch_t;
 
 static int fetch_one(void *arg, const void *wk, size_t wkl, const void *val, size_t vlen)
@@ -735,9 +734,7 @@ static int fetch_one(void *arg, const void *wk, size_t wkl, const void *val, siz
         end = sat_add(start, f->n->wsize);
     if (start < f->from || start > f->to)
         return 0;
-    int r = f->fn(f->arg, start, end, val, vlen);
-    f->stopped |= r != 0;
-    return r;
+    return f->fn(f->arg, start, end, val, vlen);
 }
 
 EVL_API int evl_streams_window_fetch(evl_streams_t *app, const char *store, const void *key,
@@ -754,19 +751,6 @@ EVL_API int evl_streams_window_fetch(evl_streams_t *app, const char *store, cons
     }
     if (!n)
         return EVL_ENOTFOUND;
-    fetch_t f = {n, key_len, time_from, time_to, fn, arg, false};
-    int rc = 0;
-    bool any = false;
-    pthread_mutex_lock(&app->mu);
-    for (size_t i = 0; !f.stopped && i < app->ntasks; i++) {
-        int r = evl__task_query_range(app->tasks[i], store, key, key_len, NULL, 0, true,
-                                      fetch_one, &f);
-        if (r == EVL_ENOTFOUND)
-            continue;
-        any = true;
-        if ((rc = r))
-            break;
-    }
-    pthread_mutex_unlock(&app->mu);
-    return any ? rc : EVL_ENOTFOUND;
+    fetch_t f = {n, key_len, time_from, time_to, fn, arg};
+    return evl__app_query(app, store, key, key_len, NULL, 0, true, fetch_one, &f);
 }

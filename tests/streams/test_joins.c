@@ -3,74 +3,16 @@
  * table-table joins (inner, left, outer) with their null and one-sided
  * cases, and the co-partitioning a join needs.
  */
-#include <criterion/criterion.h>
-#include <eventlog.h>
-#include <eventlog/streams.h>
+#include "streams_helpers.h"
 
-#include "helpers.h"
+TestSuite(joins, .init = sh_setup, .fini = sh_teardown);
 
-static evl_log_t *log_;
-
-static void setup(void)
-{
-    test_dir_setup();
-    log_ = test_open(NULL);
-}
-
-static void teardown(void)
-{
-    evl_log_close(log_);
-    test_dir_teardown();
-}
-
-TestSuite(joins, .init = setup, .fini = teardown);
-
-/* Each record a millisecond after the last: the order across inputs is
- * the test's (records of one batch are merged by timestamp). */
+/* Each record a millisecond after the last, on partition 0: the order
+ * across inputs is the test's (a batch's records are merged by
+ * timestamp). */
 static void put(const char *topic, const char *key, const char *value)
 {
-    static int64_t ts = 1700000000000;
-    evl_producer_t *p;
-    cr_assert_eq(evl_producer_new(log_, topic, NULL, &p), 0);
-    evl_msg_t m = {key, key ? strlen(key) : 0, value, value ? strlen(value) : 0, NULL, 0, ++ts, 0,
-                   -1};
-    cr_assert_eq(evl_producer_send(p, &m, 0), 0);
-    evl_producer_close(p);
-}
-
-static char *dump(const char *topic, size_t want)
-{
-    char *buf = calloc(1, 65536);
-    for (int tries = 0; tries < 200; tries++) {
-        size_t len = 0, got = 0;
-        evl_reader_t *rd;
-        if (evl_reader_open(log_, topic, 0, &rd) == 0) {
-            const evl_record_t *r;
-            while (evl_reader_next(rd, 0, &r) == 0) {
-                size_t kl, vl;
-                const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
-                len += (size_t)snprintf(buf + len, 65536 - len, "%.*s=%.*s\n", (int)kl, k,
-                                        v ? (int)vl : 4, v ? v : "null");
-                got++;
-            }
-            evl_reader_close(rd);
-        }
-        if (got >= want)
-            break;
-        usleep(50000);
-    }
-    return buf;
-}
-
-static evl_streams_t *run(evl_streams_builder_t *b, const char *id)
-{
-    const char *conf[] = {"application.id", id, "state.dir", tpath("state")};
-    char err[256];
-    evl_streams_t *app;
-    int rc = evl_streams_new(log_, b, conf, 2, err, sizeof err, &app);
-    cr_assert_eq(rc, 0, "%s: %s", evl_strerror(rc), err);
-    cr_assert_eq(evl_streams_start(app), 0);
-    return app;
+    sh_put(topic, 0, key, value, -1);
 }
 
 static void wait_store(evl_streams_t *app, const char *store, const char *key)
@@ -108,7 +50,7 @@ Test(joins, stream_table_inner_and_left)
     cr_assert_null(evl_streams_builder_error(b));
     put("customers", "c1", "Ada");
     put("customers", "c2", "Bob");
-    evl_streams_t *app = run(b, "j1");
+    evl_streams_t *app = sh_run(b, "j1");
     wait_store(app, "customers-store", "c2");
     put("orders", "c1", "o1");
     put("orders", "c9", "o2");     /* no such customer */
@@ -129,7 +71,7 @@ Test(joins, stream_table_inner_and_left)
     put("customers", "c2", NULL);  /* Bob deleted */
     usleep(200000);
     put("orders", "c2", "o5");
-    char *in = dump("inner", 2), *left = dump("left", 4);
+    char *in = sh_dump("inner", 2), *left = sh_dump("left", 4);
     cr_assert_str_eq(in, "c1=o1 by Ada\nc1=o4 by Ada L.\n");
     cr_assert_str_eq(left, "c1=o1 by Ada\nc9=o2 by nobody\nc1=o4 by Ada L.\nc2=o5 by nobody\n");
     free(in);
@@ -169,14 +111,14 @@ Test(joins, table_table_inner_left_outer)
         evl_stream_to(evl_table_to_stream(evl_table_join(ta, tb, both, NULL, how, stores[how])),
                       outs[how]);
     cr_assert_null(evl_streams_builder_error(b));
-    evl_streams_t *app = run(b, "j2");
+    evl_streams_t *app = sh_run(b, "j2");
     usleep(300000);
     step(app, "ta", "k", "a1");   /* left, outer: a1/- */
     step(app, "tb", "k", "b1");   /* all: a1/b1 */
     step(app, "ta", "k", NULL);   /* inner, left: deleted; outer: -/b1 */
     step(app, "tb", "k", NULL);   /* outer: deleted */
     step(app, "tb", "z", "b2");   /* outer: -/b2 */
-    char *i = dump("inner", 2), *l = dump("left", 3), *o = dump("outer", 5);
+    char *i = sh_dump("inner", 2), *l = sh_dump("left", 3), *o = sh_dump("outer", 5);
     cr_assert_str_eq(i, "k=a1/b1\nk=null\n");
     cr_assert_str_eq(l, "k=a1/-\nk=a1/b1\nk=null\n");
     cr_assert_str_eq(o, "k=a1/-\nk=a1/b1\nk=-/b1\nk=null\nz=-/b2\n");
@@ -250,7 +192,7 @@ Test(joins, repartitioned_before_joins)
         cr_assert_eq(evl_producer_send_kv(p, k, strlen(k), v, strlen(v), NULL, NULL), 0);
         evl_producer_close(p);
     }
-    evl_streams_t *app = run(b, "j4");
+    evl_streams_t *app = sh_run(b, "j4");
     wait_store(app, "cust", "c9");
     char **names;
     size_t count, found = 0;

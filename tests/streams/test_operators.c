@@ -3,79 +3,12 @@
  * against expected outputs, repartitioning when a key changes, and what
  * the builder and the settings refuse (co-partitioning, names, values).
  */
-#include <criterion/criterion.h>
 #include <ctype.h>
-#include <eventlog.h>
-#include <eventlog/streams.h>
 #include <stdatomic.h>
 
-#include "helpers.h"
+#include "streams_helpers.h"
 
-static evl_log_t *log_;
-
-static void setup(void)
-{
-    test_dir_setup();
-    log_ = test_open(NULL);
-}
-
-static void teardown(void)
-{
-    evl_log_close(log_);
-    test_dir_teardown();
-}
-
-TestSuite(ops, .init = setup, .fini = teardown);
-
-static void put(const char *topic, int part, const char *key, const char *value, int64_t ts)
-{
-    evl_producer_t *p;
-    cr_assert_eq(evl_producer_new(log_, topic, NULL, &p), 0);
-    evl_msg_t m = {key, key ? strlen(key) : 0, value, value ? strlen(value) : 0, NULL, 0, ts,
-                   part, -1};
-    cr_assert_eq(evl_producer_send(p, &m, 0), 0);
-    evl_producer_close(p);
-}
-
-/* topic's records as "key=value" lines, partitions in order, waiting
- * until there are want. */
-static char *dump(const char *topic, size_t want)
-{
-    char *buf = calloc(1, 65536);
-    for (int tries = 0; tries < 200; tries++) {
-        size_t len = 0, got = 0;
-        int parts = evl_topic_partitions(log_, topic);
-        for (int p = 0; p < parts; p++) {
-            evl_reader_t *rd;
-            if (evl_reader_open(log_, topic, p, &rd))
-                continue;
-            const evl_record_t *r;
-            while (evl_reader_next(rd, 0, &r) == 0) {
-                size_t kl, vl;
-                const char *k = evl_record_key(r, &kl), *v = evl_record_value(r, &vl);
-                len += (size_t)snprintf(buf + len, 65536 - len, "%.*s=%.*s\n", (int)kl,
-                                        k ? k : "", (int)vl, v ? v : "");
-                got++;
-            }
-            evl_reader_close(rd);
-        }
-        if (got >= want)
-            break;
-        usleep(50000);
-    }
-    return buf;
-}
-
-static evl_streams_t *run(evl_streams_builder_t *b, const char *id)
-{
-    const char *conf[] = {"application.id", id, "state.dir", tpath("state")};
-    char err[256];
-    evl_streams_t *app;
-    int rc = evl_streams_new(log_, b, conf, 2, err, sizeof err, &app);
-    cr_assert_eq(rc, 0, "%s: %s", evl_strerror(rc), err);
-    cr_assert_eq(evl_streams_start(app), 0);
-    return app;
-}
+TestSuite(ops, .init = sh_setup, .fini = sh_teardown);
 
 static bool not_skip(void *arg, const evl_srec_t *r)
 {
@@ -123,12 +56,12 @@ Test(ops, stateless_chain)
     cr_assert_eq(evl_stream_to(evl_stream_flat_map(br[0], twice, NULL), "out-twice"), 0);
     cr_assert_eq(evl_stream_foreach(evl_stream_filter_not(s, starts_a, NULL), count_each, NULL), 0);
     cr_assert_null(evl_streams_builder_error(b));
-    put("in", 0, "k1", "apple", 10);
-    put("in", 0, "k2", "skip", 11);
-    put("in2", 0, "k3", "banana", 12);
-    put("in", 0, "k4", "avocado", 13);
-    evl_streams_t *app = run(b, "ops1");
-    char *a = dump("out-a", 2), *rest = dump("out-rest", 1), *tw = dump("out-twice", 4);
+    sh_put("in", 0, "k1", "apple", 10);
+    sh_put("in", 0, "k2", "skip", 11);
+    sh_put("in2", 0, "k3", "banana", 12);
+    sh_put("in", 0, "k4", "avocado", 13);
+    evl_streams_t *app = sh_run(b, "ops1");
+    char *a = sh_dump("out-a", 2), *rest = sh_dump("out-rest", 1), *tw = sh_dump("out-twice", 4);
     cr_assert_str_eq(a, "k1=APPLE\nk4=AVOCADO\n");
     cr_assert_str_eq(rest, "k3=BANANA\n");
     cr_assert_str_eq(tw, "x=APPLE\ny=APPLE\nx=AVOCADO\ny=AVOCADO\n");
@@ -179,12 +112,12 @@ Test(ops, reduce_and_aggregate_through_repartition)
                                               sum_len, NULL, "lengths");
     evl_stream_to(evl_table_to_stream(agg), "summed");
     cr_assert_null(evl_streams_builder_error(b));
-    put("words", 0, NULL, "ant", 1);
-    put("words", 1, NULL, "bee", 2);
-    put("words", 0, NULL, "asp", 3);
-    put("words", 1, NULL, "boar", 4);
-    evl_streams_t *app = run(b, "ops2");
-    char *r = dump("reduced", 4), *s = dump("summed", 4);
+    sh_put("words", 0, NULL, "ant", 1);
+    sh_put("words", 1, NULL, "bee", 2);
+    sh_put("words", 0, NULL, "asp", 3);
+    sh_put("words", 1, NULL, "boar", 4);
+    evl_streams_t *app = sh_run(b, "ops2");
+    char *r = sh_dump("reduced", 4), *s = sh_dump("summed", 4);
     /* per key in order; keys a and b may sit in either partition */
     cr_assert(strstr(r, "a=ant\na=ant+asp\n") || (strstr(r, "a=ant\n") && strstr(r, "a=ant+asp\n")),
               "%s", r);
