@@ -340,7 +340,13 @@ check-install: all
 	 $(CC) tests/install_check_connect.c $$(pkg-config --cflags --libs eventlog-connect) \
 	   -o $(B)/inst/check-connect && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-connect && \
 	 $(CC) tests/install_check_registry.c $$(pkg-config --cflags --libs eventlog-registry) \
-	   -o $(B)/inst/check-registry && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-registry $(B)/inst-data/c
+	   -o $(B)/inst/check-registry && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-registry $(B)/inst-data/c && \
+	 $(CC) tests/install_check_streams.c $$(pkg-config --cflags --libs eventlog-streams) \
+	   -o $(B)/inst/check-streams && LD_LIBRARY_PATH=$(B)/inst/lib $(B)/inst/check-streams $(B)/inst-data/d && \
+	 $(CC) tests/install_check_streams.c $$(pkg-config --cflags eventlog-streams) \
+	   $(B)/inst/lib/libeventlog-streams.a $(B)/inst/lib/libeventlog.a \
+	   $$(pkg-config --static --libs-only-l eventlog-streams | sed 's/-leventlog-streams//; s/-leventlog//') \
+	   -o $(B)/inst/check-streams-static && $(B)/inst/check-streams-static $(B)/inst-data/e
 	@rm -rf $(B)/inst-data
 
 # ---- demo -----------------------------------------------------------------
