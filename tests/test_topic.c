@@ -2,6 +2,8 @@
  * test_topic.c - the log directory and topics: create, list, describe,
  * delete, grow, names, persistence of settings, several handles.
  */
+#include <pthread.h>
+
 #include "helpers.h"
 
 TestSuite(topic, .init = test_dir_setup, .fini = test_dir_teardown);
@@ -277,5 +279,43 @@ Test(topic, internal_topics_are_reserved_and_hidden_from_the_list)
     cr_assert_eq(test_send(p, 0, "k", "v", 0), 0);
     evl_producer_close(p);
     cr_assert_eq(evl_topic_delete(log, "__schemas"), 0);
+    evl_log_close(log);
+}
+
+/* A topic's record is written before its folder: a thread that sees the
+ * new topic (another is making it) and sends to it at once must not be
+ * told there is no such topic. */
+typedef struct maker {
+    evl_log_t *log;
+    char name[32];
+} maker_t;
+
+static void *make_topic(void *arg)
+{
+    maker_t *m = arg;
+    evl_topic_create(m->log, m->name, 8, NULL);
+    return NULL;
+}
+
+Test(topic, sent_to_while_being_made, .timeout = 60)
+{
+    evl_log_t *log = test_open(NULL);
+    evl_producer_t *p;
+    evl_config_t *c = evl_config_new();
+    cr_assert_eq(evl_producer_open(log, c, &p), 0);
+    evl_config_free(c);
+    for (int i = 0; i < 60; i++) {
+        maker_t m = {log, ""};
+        snprintf(m.name, sizeof m.name, "t%d", i);
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, make_topic, &m), 0);
+        while (evl_topic_partitions(log, m.name) == EVL_ENOTFOUND)
+            ; /* until the record is there: the folder may not be */
+        evl_msg_t msg = {"k", 1, "v", 1, NULL, 0, -1, 7, -1};
+        int rc = evl_producer_send_to(p, m.name, &msg, 0);
+        pthread_join(th, NULL);
+        cr_assert_eq(rc, 0, "%s: %s", m.name, evl_strerror(rc));
+    }
+    evl_producer_close(p);
     evl_log_close(log);
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "topic_int.h"
@@ -196,7 +197,30 @@ int evl__topic_part_open(evl_topic_t *t, int p, evl_part_t **out)
     return rc;
 }
 
+static int part_once(evl_topic_t *t, int p, evl_part_t **out);
+
+/*
+ * A topic's record is written before its folder (topic_create: the record
+ * decides which of two makers wins), so another thread or process may see
+ * the topic for a moment before its folder is there: an open that finds
+ * the record current but no folder waits for the maker (up to ~2 s)
+ * rather than answering that there is no such topic. A delete takes the
+ * record first, so a deleted topic is not waited for.
+ */
 int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
+{
+    for (int tries = 0;; tries++) {
+        int rc = part_once(t, p, out);
+        if (rc != -ENOENT)
+            return rc;
+        if (tries >= 400 || evl__topic_current(t) != 0)
+            return EVL_ENOTFOUND; /* its folder went with a delete */
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int part_once(evl_topic_t *t, int p, evl_part_t **out)
 {
     if ((*out = evl__topic_part_if_open(t, p)))
         return 0;
@@ -231,8 +255,6 @@ int evl__topic_part(evl_topic_t *t, int p, evl_part_t **out)
                 evl__os_rmtree(dir);
             free(dir);
         }
-        if (rc == -ENOENT)
-            rc = EVL_ENOTFOUND; /* its folder went with a delete */
         if (rc == 0)
             __atomic_store_n(&arr[p], part, __ATOMIC_RELEASE);
         if (rc == 0 && p == 0) /* its shared state may be new (a reboot) */
