@@ -395,8 +395,10 @@ typedef struct evl_streams evl_streams_t;
  *   application.id (required)     the group id and prefix of its topics
  *   num.stream.threads [1]
  *   processing.guarantee [exactly_once]  exactly_once | at_least_once
- *   commit.interval.ms [100]       the longest a poll waits for records;
- *                                  each batch polled is committed
+ *   commit.interval.ms [100]       the longest a poll waits for records
+ *                                  (less when a wall-clock punctuation
+ *                                  is due sooner); each batch polled is
+ *                                  committed
  *   state.dir [/tmp/evl-streams]   this instance's state stores (one
  *                                  directory per instance on a machine)
  *   default.key.serde, default.value.serde [bytes]  bytes | string |

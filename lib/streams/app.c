@@ -198,12 +198,34 @@ static void drop_fenced(thr_t *th, evl_task_t *t)
     evl__task_close(t);
 }
 
-/* Wall-clock punctuations due now, task by task. */
-static int wall_punctuate(thr_t *th)
+static int64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long a poll may wait: commit.interval.ms, or less when one of the
+ * thread's tasks has a wall-clock punctuation due sooner; at most 100 ms
+ * while the thread has no tasks (those its first assignment opens, during
+ * the poll, may punctuate sooner). */
+static int poll_wait(thr_t *th)
+{
+    int64_t wait = th->app->commit_ms, now = wall_ms();
+    if (!th->ntasks && wait > 100)
+        wait = 100;
+    for (size_t i = 0; i < th->ntasks; i++) {
+        int64_t due = evl__task_next_wall(th->tasks[i]);
+        if (due != INT64_MAX && due - now < wait)
+            wait = due - now;
+    }
+    return wait < 0 ? 0 : (int)wait;
+}
+
+/* Wall-clock punctuations due now, task by task. */
+static int wall_punctuate(thr_t *th)
+{
+    int64_t now = wall_ms();
     for (size_t i = 0; i < th->ntasks;) {
         evl_task_t *t = th->tasks[i];
         int rc = evl__task_wall_punctuate(t, now);
@@ -271,7 +293,7 @@ static void *thread_main(void *arg)
     const evl_record_t *recs[POLL_MAX];
     while (!atomic_load(&app->stop)) {
         size_t n = 0;
-        int rc = evl_consumer_poll(th->cons, app->commit_ms, recs, POLL_MAX, &n);
+        int rc = evl_consumer_poll(th->cons, poll_wait(th), recs, POLL_MAX, &n);
         if (rc && rc != EVL_ETIMEDOUT) {
             evl__app_fail(app, rc, "polling: %s", evl_strerror(rc));
             break;

@@ -367,6 +367,7 @@ evl_gsnap_t *evl__task_gsnap(evl_task_t *t);
 evl_streams_t *evl__task_app(evl_task_t *t);
 void evl__task_metrics(evl_task_t *t, evl_task_metrics_t *m);
 int evl__task_wall_punctuate(evl_task_t *t, int64_t now);
+int64_t evl__task_next_wall(evl_task_t *t);
 /* A standby replica of (sub, p) brought up to date (task.c); the set of
  * tasks open in this instance, under app->smu (app.c). */
 int evl__task_standby(evl_streams_t *app, evl_sub_t *sub, int p);

@@ -999,6 +999,16 @@ int evl__task_process(evl_task_t *t, const evl_record_t *const *recs, const size
     return rc;
 }
 
+/* When the task's next wall-clock punctuation is due (INT64_MAX: none). */
+int64_t evl__task_next_wall(evl_task_t *t)
+{
+    int64_t due = INT64_MAX;
+    for (size_t i = 0; i < t->nps; i++)
+        if (!ps_stream(&t->ps[i]) && t->ps[i].next < due)
+            due = t->ps[i].next;
+    return due;
+}
+
 /* Wall-clock punctuations due at now: a batch of their own, its time in
  * its intent (a replay gets the same). */
 int evl__task_wall_punctuate(evl_task_t *t, int64_t now)

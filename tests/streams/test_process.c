@@ -537,3 +537,25 @@ Test(process, three_stream_threads_share_the_tasks)
     cr_assert_eq(evl_streams_close(app), 0);
     evl_streams_builder_free(b);
 }
+
+/* A wall-clock punctuation more frequent than commit.interval.ms fires on
+ * its own schedule: the poll waits no longer than the next one is due. */
+Test(process, wall_clock_punctuation_sooner_than_the_commit_interval)
+{
+    cr_assert_eq(evl_topic_create(log_, "in", 1, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_kstream_t *p = evl_stream_process(evl_stream(b, "in"), pass, NULL, "own");
+    cr_assert_eq(evl_stream_punctuate(p, EVL_PUNCTUATE_WALL_CLOCK, 50, tick, NULL), 0);
+    cr_assert_eq(evl_stream_to(p, "out"), 0);
+    const char *slow[] = {"commit.interval.ms", "2000"};
+    evl_streams_t *app = sh_run_with(b, "p9", slow, 2);
+    for (int i = 0; i < 400 && evl_streams_metric(app, EVL_SM_TASKS) < 1; i++)
+        usleep(10000);
+    int64_t before = evl_streams_metric(app, EVL_SM_PUNCTUATIONS);
+    usleep(1000000);
+    int64_t n = evl_streams_metric(app, EVL_SM_PUNCTUATIONS) - before;
+    cr_assert_geq(n, 8, "%lld punctuations in a second at 50 ms", (long long)n);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
