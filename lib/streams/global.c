@@ -318,11 +318,7 @@ static int scratch_build(evl_task_t *t, evl_gsnap_t *gs, int64_t **pos)
         gs->scratch_dir = NULL;
         return EVL_ENOMEM;
     }
-    char *rm = NULL;
-    if (asprintf(&rm, "rm -rf '%s'", gs->scratch_dir) < 0)
-        return EVL_ENOMEM;
-    int rc = system(rm) == 0 ? 0 : EVL_EIO;
-    free(rm);
+    int rc = evl__rmtree(gs->scratch_dir);
     if (!rc)
         rc = env_make(gs->scratch_dir, &gs->scratch, &gs->dbi);
     MDB_txn *txn = NULL;
@@ -400,11 +396,8 @@ void evl__global_end(evl_gsnap_t *gs)
     if (gs->scratch) {
         mdb_env_close(gs->scratch);
         gs->scratch = NULL;
-        char *rm = NULL;
-        if (asprintf(&rm, "rm -rf '%s'", gs->scratch_dir) >= 0 && system(rm) != 0) {
-            /* a scratch copy left behind is rebuilt (cleared) next time */
-        }
-        free(rm);
+        /* a scratch copy left behind is cleared the next time */
+        (void)evl__rmtree(gs->scratch_dir);
     }
     free(gs->scratch_dir);
     gs->scratch_dir = NULL;

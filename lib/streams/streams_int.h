@@ -378,7 +378,10 @@ bool evl__app_task_marked(const evl_streams_t *app, const evl_sub_t *sub, int p)
 int evl__visit(MDB_txn *txn, MDB_dbi dbi, int idx, const void *lo, size_t lol, bool prefix,
                const void *hi, size_t hil, evl_entry_fn *cb, void *arg);
 int evl__mdb_rc(int rc);
+/* Files (files.c): a directory and its parents made; a tree removed (0
+ * when it is gone or was not there). */
 int evl__mkdirs(const char *path);
+int evl__rmtree(const char *path);
 
 /* A query of store's committed entries in every task of the instance
  * (from..to, or those with the prefix from); fn's stop ends it (app.c). */

@@ -261,25 +261,6 @@ int evl__mdb_rc(int rc)
     return mdb_rc(rc);
 }
 
-int evl__mkdirs(const char *path)
-{
-    char *p = strdup(path);
-    if (!p)
-        return EVL_ENOMEM;
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0755) && errno != EEXIST) {
-                free(p);
-                return -errno;
-            }
-            *s = '/';
-        }
-    int rc = mkdir(p, 0755) && errno != EEXIST ? -errno : 0;
-    free(p);
-    return rc;
-}
-
 static int env_open(evl_task_t *t)
 {
     char *dir = NULL;
@@ -1356,8 +1337,8 @@ int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t
         mdb_env_close(t->env);
         t->env = NULL;
         char *dir = NULL;
-        if (asprintf(&dir, "rm -rf '%s/%s/%s'", app->state_dir, app->app_id, t->name) >= 0 &&
-            system(dir) == 0) {
+        if (asprintf(&dir, "%s/%s/%s", app->state_dir, app->app_id, t->name) >= 0 &&
+            evl__rmtree(dir) == 0) {
             for (size_t i = 0; i < t->nout; i++)
                 free(t->out[i].topic);
             t->nout = 0;
@@ -1562,11 +1543,11 @@ int evl__task_standby(evl_streams_t *app, evl_sub_t *sub, int p)
         if (rc == EVL_ESTATE) { /* another changelog: start over next time */
             mdb_env_close(t->env);
             t->env = NULL;
-            char *rm = NULL;
-            if (asprintf(&rm, "rm -rf '%s/%s/%s'", app->state_dir, app->app_id, t->name) >= 0 &&
-                system(rm) == 0)
+            char *dir = NULL;
+            if (asprintf(&dir, "%s/%s/%s", app->state_dir, app->app_id, t->name) >= 0 &&
+                evl__rmtree(dir) == 0)
                 rc = 0;
-            free(rm);
+            free(dir);
         }
     }
     evl__task_close(t);

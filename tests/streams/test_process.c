@@ -6,6 +6,7 @@
  */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "streams_helpers.h"
 
@@ -556,6 +557,56 @@ Test(process, wall_clock_punctuation_sooner_than_the_commit_interval)
     usleep(1000000);
     int64_t n = evl_streams_metric(app, EVL_SM_PUNCTUATIONS) - before;
     cr_assert_geq(n, 8, "%lld punctuations in a second at 50 ms", (long long)n);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
+
+/* Local state that belongs to no changelog any more (the changelog was
+ * deleted) is dropped and the task starts over from the changelog there
+ * is: from the input's start, so all 6 records are counted again (kept,
+ * the state would have been 5 + the new one, with 1 record processed);
+ * state.dir holds a quote, which a shell command would have choked on. */
+Test(process, local_state_of_another_changelog_dropped)
+{
+    cr_assert_eq(evl_topic_create(log_, "in", 1, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    cr_assert_not_null(evl_grouped_count(evl_stream_group_by_key(evl_stream(b, "in")), "c"));
+    char state[1100];
+    snprintf(state, sizeof state, "%s/it's state", tpath(""));
+    const char *conf[] = {"application.id", "p10", "state.dir", state};
+    char err[256];
+    evl_streams_t *app;
+    cr_assert_eq(evl_streams_new(log_, b, conf, 2, err, sizeof err, &app), 0, "%s", err);
+    cr_assert_eq(evl_streams_start(app), 0);
+    for (int i = 0; i < 5; i++)
+        sh_put("in", 0, "k", "v", -1);
+    sh_wait_records(app, 5);
+    cr_assert_eq(evl_streams_close(app), 0);
+    cr_assert_eq(evl_topic_delete(log_, "p10-0-changelog"), 0);
+    /* the input read again from the start: a group of its own */
+    const char *conf2[] = {"application.id", "p10", "state.dir", state};
+    cr_assert_eq(evl_streams_new(log_, b, conf2, 2, err, sizeof err, &app), 0, "%s", err);
+    cr_assert_eq(evl_streams_start(app), 0);
+    sh_put("in", 0, "k", "v", -1);
+    void *v = NULL;
+    size_t vl;
+    for (int i = 0; i < 400; i++) {
+        if (evl_streams_store_get(app, "c", "k", 1, &v, &vl) == 0) {
+            if (evl_int64_get(v) == 6)
+                break;
+            free(v);
+            v = NULL;
+        }
+        usleep(10000);
+    }
+    cr_assert_not_null(v, "the count never reached 6");
+    free(v);
+    cr_assert_eq(evl_streams_metric(app, EVL_SM_RECORDS), 6);
+    struct stat st;
+    char task_dir[1200];
+    snprintf(task_dir, sizeof task_dir, "%s/p10/0_0", state);
+    cr_assert_eq(stat(task_dir, &st), 0);
     cr_assert_eq(evl_streams_close(app), 0);
     evl_streams_builder_free(b);
 }
