@@ -2,6 +2,7 @@
  * wordcount.c - Kafka Streams' WordCountDemo on libeventlog-streams.
  *
  *   wordcount [-d DIR] [--guarantee exactly_once|at_least_once]
+ *             [--state-dir DIR] [--standby N]
  *
  * Reads lines from streams-plaintext-input, splits them into lower-case
  * words, counts each word, and writes WORD -> count (decimal text) to
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
 {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    const char *dir = "evl-data", *guarantee = "exactly_once", *state = NULL;
+    const char *dir = "evl-data", *guarantee = "exactly_once", *state = NULL, *standby = "0";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-d") && i + 1 < argc)
             dir = argv[++i];
@@ -71,9 +72,11 @@ int main(int argc, char **argv)
             guarantee = argv[++i];
         else if (!strcmp(argv[i], "--state-dir") && i + 1 < argc)
             state = argv[++i];
+        else if (!strcmp(argv[i], "--standby") && i + 1 < argc)
+            standby = argv[++i];
         else {
             fprintf(stderr, "usage: wordcount [-d DIR] [--guarantee exactly_once|at_least_once]"
-                            " [--state-dir DIR]\n");
+                            " [--state-dir DIR] [--standby N]\n");
             return 2;
         }
     }
@@ -100,10 +103,10 @@ int main(int argc, char **argv)
                   "streams-wordcount-output");
 
     const char *conf[] = {"application.id", "streams-wordcount", "processing.guarantee", guarantee,
-                          "state.dir", state};
+                          "state.dir", state, "num.standby.replicas", standby};
     char err[256];
     evl_streams_t *app;
-    rc = evl_streams_new(log, b, conf, 3, err, sizeof err, &app);
+    rc = evl_streams_new(log, b, conf, 4, err, sizeof err, &app);
     if (rc) {
         fprintf(stderr, "wordcount: %s: %s\n", evl_strerror(rc), err);
         return 1;

@@ -193,6 +193,8 @@ static const char *wordcount_bin(void)
     return p && *p ? p : "build/examples/wordcount";
 }
 
+static const char *standby_n = "0";
+
 static pid_t spawn_wordcount_in(const char *state)
 {
     pid_t pid = fork();
@@ -202,7 +204,7 @@ static pid_t spawn_wordcount_in(const char *state)
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1);
         execl(wordcount_bin(), "wordcount", "-d", tpath("log"), "--state-dir", state, "--guarantee", getenv("WC_G") ? getenv("WC_G") : "exactly_once",
-              (char *)NULL);
+              "--standby", standby_n, (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -335,7 +337,7 @@ Test(wordcount, exactly_once_under_kill_9, .timeout = 120)
 /* Two instances (processes with state directories of their own) split a
  * 4-partition input; one is killed -9 again and again, its tasks move to
  * the other and back, with their state from the changelog. */
-Test(wordcount, two_instances_one_killed, .timeout = 120)
+static void two_instances_one_killed(void)
 {
     evl_log_t *log = test_open(NULL);
     cr_assert_eq(evl_topic_create(log, "streams-plaintext-input", 4, NULL), 0);
@@ -359,4 +361,17 @@ Test(wordcount, two_instances_one_killed, .timeout = 120)
     pthread_join(th, NULL);
     verify(log, f.truth, pids, 2);
     evl_log_close(log);
+}
+
+Test(wordcount, two_instances_one_killed, .timeout = 120)
+{
+    two_instances_one_killed();
+}
+
+/* The same with standby replicas: each instance keeps warm copies of the
+ * other's tasks, which take over from them, exactly. */
+Test(wordcount, two_instances_one_killed_with_standbys, .timeout = 120)
+{
+    standby_n = "1";
+    two_instances_one_killed();
 }
