@@ -987,3 +987,36 @@ Test(storage, opening_a_live_partition_never_recovers_it)
     evl_log_close(log);
     evl_config_free(cfg);
 }
+
+/* A reader that was refused a seek below the log start reads again once
+ * it seeks to the start (a fresh reader there reads; so must this one). */
+Test(storage, seek_to_start_after_a_refused_seek_reads)
+{
+    evl_config_t *cfg = test_cfg("segment.bytes", "65536", "retention.bytes", "200000",
+                                 "retention.ms", "-1", NULL);
+    evl_producer_t *prod;
+    evl_log_t *log = test_open_topic(cfg, "t", 1, &prod);
+    fill(prod, 0, 4000, 200);
+    cr_assert_eq(evl_log_retention_run(log), 0);
+    evl_partition_info_t pi;
+    evl_partition_info(log, "t", 0, &pi);
+    cr_assert_gt(pi.start_offset, 0);
+    evl_reader_t *rd;
+    const evl_record_t *r;
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    cr_assert_eq(evl_reader_seek(rd, 0), EVL_EOFFSET);
+    cr_assert_eq(evl_reader_seek(rd, pi.start_offset), 0);
+    cr_assert_eq(evl_reader_position(rd), pi.start_offset);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+    cr_assert_eq(evl_record_offset(r), pi.start_offset);
+    evl_reader_close(rd);
+    /* the same on a fresh reader, seeking to where it already is */
+    cr_assert_eq(evl_reader_open(log, "t", 0, &rd), 0);
+    cr_assert_eq(evl_reader_seek(rd, pi.start_offset), 0);
+    cr_assert_eq(evl_reader_next(rd, 0, &r), 0);
+    cr_assert_eq(evl_record_offset(r), pi.start_offset);
+    evl_reader_close(rd);
+    evl_producer_close(prod);
+    evl_log_close(log);
+    evl_config_free(cfg);
+}

@@ -39,6 +39,7 @@ typedef struct thr {
     evl_task_t **tasks;
     size_t ntasks;
     bool closing;        /* the consumer's last callbacks open nothing */
+    bool running;        /* its thread was started */
 } thr_t;
 
 static void app_add_task(evl_streams_t *app, evl_task_t *t, bool add)
@@ -294,6 +295,12 @@ static void *thread_main(void *arg)
     while (!atomic_load(&app->stop)) {
         size_t n = 0;
         int rc = evl_consumer_poll(th->cons, poll_wait(th), recs, POLL_MAX, &n);
+        if (rc == EVL_EFENCED) {
+            /* removed from the group (too long without a poll): its
+             * partitions, revoked, closed their tasks, and the consumer
+             * has joined again; go on */
+            continue;
+        }
         if (rc && rc != EVL_ETIMEDOUT) {
             evl__app_fail(app, rc, "polling: %s", evl_strerror(rc));
             break;
@@ -383,6 +390,7 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
                                      "ontinue") != NULL;
         app->standbys = (int)evl_conf_int(c, "num.standby.replicas");
         pthread_mutex_init(&app->smu, NULL);
+        pthread_cond_init(&app->scond, NULL);
         if (!app->app_id || !app->state_dir)
             rc = EVL_ENOMEM;
         else if (!*app->app_id) {
@@ -401,7 +409,8 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
                 total += (size_t)app->subs[i].partitions;
             }
             app->open = calloc(total + 1, sizeof *app->open);
-            if (!app->open_base || !app->open)
+            app->busy = calloc(total + 1, sizeof *app->busy);
+            if (!app->open_base || !app->open || !app->busy)
                 rc = EVL_ENOMEM;
         }
         if (rc) {
@@ -415,14 +424,37 @@ EVL_API int evl_streams_new(evl_log_t *log, const evl_streams_builder_t *b,
     return rc;
 }
 
-void evl__app_task_mark(evl_streams_t *app, const evl_sub_t *sub, int p, bool open)
+static size_t slot(const evl_streams_t *app, const evl_sub_t *sub, int p)
 {
-    app->open[app->open_base[sub->id] + (size_t)p] = open;
+    return app->open_base[sub->id] + (size_t)p;
 }
 
-bool evl__app_task_marked(const evl_streams_t *app, const evl_sub_t *sub, int p)
+void evl__app_task_opening(evl_streams_t *app, const evl_sub_t *sub, int p)
 {
-    return app->open[app->open_base[sub->id] + (size_t)p];
+    while (app->busy[slot(app, sub, p)])
+        pthread_cond_wait(&app->scond, &app->smu);
+    app->open[slot(app, sub, p)]++;
+}
+
+void evl__app_task_closed(evl_streams_t *app, const evl_sub_t *sub, int p)
+{
+    app->open[slot(app, sub, p)]--;
+}
+
+bool evl__app_standby_take(evl_streams_t *app, const evl_sub_t *sub, int p)
+{
+    size_t i = slot(app, sub, p);
+    if (app->open[i] > 0 || app->busy[i])
+        return false;
+    return app->busy[i] = true;
+}
+
+void evl__app_standby_give(evl_streams_t *app, const evl_sub_t *sub, int p)
+{
+    pthread_mutex_lock(&app->smu);
+    app->busy[slot(app, sub, p)] = false;
+    pthread_cond_broadcast(&app->scond);
+    pthread_mutex_unlock(&app->smu);
 }
 
 /* Standby replicas: every 200 ms, each task not open here brought up to
@@ -487,6 +519,8 @@ EVL_API int evl_streams_start(evl_streams_t *app)
         }
         if (!rc && pthread_create(&app->threads[i], NULL, thread_main, th))
             rc = EVL_ENOMEM;
+        else if (!rc)
+            th->running = true;
         if (rc && th->cons) {
             evl_consumer_close(th->cons);
             th->cons = NULL;
@@ -512,7 +546,7 @@ EVL_API int evl_streams_close(evl_streams_t *app)
     atomic_store(&app->stop, true);
     thr_t *ths = app->thr;
     for (int i = 0; app->threads && i < app->nthreads; i++)
-        if (ths && ths[i].app)
+        if (ths && ths[i].running)
             pthread_join(app->threads[i], NULL);
     if (app->standby_started)
         pthread_join(app->standby_thr, NULL);
@@ -532,11 +566,13 @@ EVL_API int evl_streams_close(evl_streams_t *app)
     free(app->subs);
     free(app->tasks);
     free(app->open);
+    free(app->busy);
     free(app->open_base);
     evl__global_close(app);
     int rc = app->error;
     pthread_mutex_destroy(&app->mu);
     pthread_mutex_destroy(&app->smu);
+    pthread_cond_destroy(&app->scond);
     free(app->app_id);
     free(app->state_dir);
     free(app);

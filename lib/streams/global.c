@@ -82,7 +82,7 @@ EVL_API evl_kstream_t *evl_stream_join_global(evl_kstream_t *s, evl_ktable_t *gt
     n->sjoin = fn;
     n->join_how = how;
     n->join = g; /* no parent link: the table is in no sub-topology */
-    n->init = arg; /* the joiner's argument */
+    n->join_arg = arg; /* the joiner's (arg is the key selector's) */
     return n;
 }
 
@@ -138,7 +138,15 @@ static int apply(evl_streams_t *app, MDB_txn *txn, MDB_dbi dbi, int gi, int p, e
     int64_t pos = gpos_get(txn, dbi, gi, p), next = pos;
     if (limit >= 0 && pos >= limit)
         return 0;
-    int rc = evl_reader_position(rd) == pos ? 0 : evl_reader_seek(rd, pos);
+    /* retention may have taken records the store has not seen (a new
+     * store, or one long stopped): on from the log's start then, as
+     * Kafka's global stores go on from the earliest offset; keys whose
+     * records went keep the values the store had */
+    evl_partition_info_t pi;
+    int64_t from = pos;
+    if (evl_partition_info(app->log, n->topic, p, &pi) == 0 && from < pi.start_offset)
+        from = pi.start_offset;
+    int rc = evl_reader_position(rd) == from ? 0 : evl_reader_seek(rd, from);
     while (!rc) {
         const evl_record_t *rec;
         int got = evl_reader_next(rd, 0, &rec);
@@ -243,7 +251,7 @@ int evl__global_refresh(evl_streams_t *app)
     if (!g)
         return 0;
     pthread_mutex_lock(&g->mu);
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     int rc = evl__mdb_rc(mdb_txn_begin(g->env, NULL, 0, &txn));
     for (size_t i = 0; !rc && i < g->n; i++)
         for (int p = 0; !rc && p < g->parts[i]; p++)
@@ -461,7 +469,7 @@ int evl__global_join_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
     }
     if (rc >= 0 && (tv || n->join_how == EVL_JOIN_LEFT)) {
         evl__emit_reset(&em, N_MAP_VALUES, r);
-        rc = evl__emit_one(&em, n->sjoin(n->init, r, tv, tv ? tl : 0, &em));
+        rc = evl__emit_one(&em, n->sjoin(n->join_arg, r, tv, tv ? tl : 0, &em));
         if (rc >= 0) {
             evl_srec_t o = {r->key, r->key_len, em.recs[0].value ? em.recs[0].value : "",
                             em.recs[0].value_len, r->timestamp};

@@ -77,6 +77,7 @@ struct evl_kstream {
     evl_punct_t puncts[EVL_MAX_PUNCTS];
     size_t npuncts;
     int gidx;             /* N_GTABLE: its index among the global tables */
+    void *join_arg;       /* N_GJOIN: the joiner's argument (the application's) */
     bool key_changed;     /* records here may not be partitioned by key */
     /* branch */
     evl_pred_fn **preds;
@@ -246,8 +247,10 @@ struct evl_streams {
     pthread_t standby_thr;
     bool standby_started;
     pthread_mutex_t smu;      /* tasks' environments opened and closed, standbys */
-    bool *open;               /* per (sub-topology, partition): open here */
-    size_t *open_base;        /* per sub-topology: its first in open */
+    pthread_cond_t scond;     /* a standby done with a task's environment */
+    int *open;                /* per (sub-topology, partition): copies open here */
+    bool *busy;               /* per (sub-topology, partition): a standby at work */
+    size_t *open_base;        /* per sub-topology: its first in open, busy */
     evl_streams_builder_t *b; /* the graph (the builder's; it outlives us) */
     void *thr;                /* the threads' states (app.c) */
     evl_global_t *glob;       /* NULL: no global tables */
@@ -368,11 +371,16 @@ evl_streams_t *evl__task_app(evl_task_t *t);
 void evl__task_metrics(evl_task_t *t, evl_task_metrics_t *m);
 int evl__task_wall_punctuate(evl_task_t *t, int64_t now);
 int64_t evl__task_next_wall(evl_task_t *t);
-/* A standby replica of (sub, p) brought up to date (task.c); the set of
- * tasks open in this instance, under app->smu (app.c). */
+/* A standby replica of (sub, p) brought up to date (task.c). Under
+ * app->smu (app.c): a task's environment about to open waits for a
+ * standby at work on it, then counts as open; a standby takes a task not
+ * open and not taken (false: skip it), and gives it back (with the lock
+ * not held: it takes it). */
 int evl__task_standby(evl_streams_t *app, evl_sub_t *sub, int p);
-void evl__app_task_mark(evl_streams_t *app, const evl_sub_t *sub, int p, bool open);
-bool evl__app_task_marked(const evl_streams_t *app, const evl_sub_t *sub, int p);
+void evl__app_task_opening(evl_streams_t *app, const evl_sub_t *sub, int p);
+void evl__app_task_closed(evl_streams_t *app, const evl_sub_t *sub, int p);
+bool evl__app_standby_take(evl_streams_t *app, const evl_sub_t *sub, int p);
+void evl__app_standby_give(evl_streams_t *app, const evl_sub_t *sub, int p);
 /* Visit a store's entries (task.c): from lo while they have its prefix,
  * or up to hi. */
 int evl__visit(MDB_txn *txn, MDB_dbi dbi, int idx, const void *lo, size_t lol, bool prefix,

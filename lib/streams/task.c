@@ -224,11 +224,13 @@ static char *intent_text(evl_task_t *t, const int64_t *to, const char *extra)
     return fclose(f) ? NULL : s;
 }
 
-static void intent_parse(evl_task_t *t, const char *s, size_t len, int64_t *from, int64_t *to)
+static int intent_parse(evl_task_t *t, const char *s, size_t len, int64_t *from, int64_t *to)
 {
     char *text = strndup(s, len), *save = NULL;
     for (size_t i = 0; i < t->sub->nsources; i++)
         from[i] = to[i] = -1;
+    if (!text)
+        return EVL_ENOMEM; /* a replay needs its extent: the open fails */
     for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
          line = strtok_r(NULL, "\n", &save)) {
         long long i, a, b;
@@ -239,6 +241,7 @@ static void intent_parse(evl_task_t *t, const char *s, size_t len, int64_t *from
         }
     }
     free(text);
+    return 0;
 }
 
 /* ---- the local environment ---- */
@@ -1171,6 +1174,8 @@ static int restore(evl_task_t *t, char **intent_out, size_t *intent_len_out, int
         if ((rc = r))
             break;
         atomic_fetch_add(&t->tm[TM_RESTORED], 1);
+        if (t->standby && atomic_load(&t->app->stop))
+            break; /* a standby need not finish: what it applied is kept */
         size_t kl, vl;
         const uint8_t *k = evl_record_key(rec, &kl);
         const void *v = evl_record_value(rec, &vl);
@@ -1234,8 +1239,9 @@ static int catch_up(evl_task_t *t)
         if (!rc && !fr)
             rc = EVL_ENOMEM;
         if (!rc) {
-            intent_parse(t, intent, intent_len, fr, fr + t->sub->nsources);
-            rc = replay(t, fr, fr + t->sub->nsources, intent);
+            rc = intent_parse(t, intent, intent_len, fr, fr + t->sub->nsources);
+            if (!rc)
+                rc = replay(t, fr, fr + t->sub->nsources, intent);
         }
         free(fr);
     }
@@ -1320,11 +1326,12 @@ int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t
                     wall ? now_us(CLOCK_REALTIME) / 1000 + b->nodes[i]->puncts[k].interval : 0, 0};
             }
     if (!rc) {
-        /* open here: no standby touches its environment from now on */
+        /* open here: once a standby at work on it is done, none touches
+         * its environment until it closes */
         pthread_mutex_lock(&app->smu);
+        evl__app_task_opening(app, sub, partition);
+        t->marked = true;
         rc = env_open(t);
-        if (!rc)
-            evl__app_task_mark(app, sub, partition, t->marked = true);
         pthread_mutex_unlock(&app->smu);
     }
     if (!rc)
@@ -1372,7 +1379,7 @@ void evl__task_close(evl_task_t *t)
     if (t->env)
         mdb_env_close(t->env);
     if (t->marked) {
-        evl__app_task_mark(t->app, t->sub, t->p, false);
+        evl__app_task_closed(t->app, t->sub, t->p);
         pthread_mutex_unlock(&t->app->smu);
     }
     evl_producer_close(t->prod);
@@ -1505,17 +1512,19 @@ int evl__streams_fuzz_texts(const char *text, size_t len)
  * A standby replica (num.standby.replicas > 0): the local copy of a task
  * this instance does not run, brought up to the changelog's end, so that
  * the task, moved here, has little to restore. Nothing is processed,
- * produced or fenced. Under the application's standby lock, which also
- * covers a task's environment being opened or closed: LMDB must not have
- * one environment open twice in a process.
+ * produced or fenced. The task is taken first (under the application's
+ * standby lock, which also covers tasks' environments opening and
+ * closing): LMDB must not have one environment open twice in a process,
+ * so a task that opens meanwhile waits for this to end, and one open
+ * here is skipped. The restore itself runs without the lock.
  */
 int evl__task_standby(evl_streams_t *app, evl_sub_t *sub, int p)
 {
     pthread_mutex_lock(&app->smu);
-    if (evl__app_task_marked(app, sub, p)) {
-        pthread_mutex_unlock(&app->smu);
+    bool taken = evl__app_standby_take(app, sub, p);
+    pthread_mutex_unlock(&app->smu);
+    if (!taken)
         return 0;
-    }
     evl_task_t *t = calloc(1, sizeof *t);
     int rc = t ? 0 : EVL_ENOMEM;
     if (!rc) {
@@ -1551,6 +1560,6 @@ int evl__task_standby(evl_streams_t *app, evl_sub_t *sub, int p)
         }
     }
     evl__task_close(t);
-    pthread_mutex_unlock(&app->smu);
+    evl__app_standby_give(app, sub, p);
     return rc;
 }

@@ -204,3 +204,63 @@ Test(global, replay_sees_the_first_attempts_table)
     cr_assert_eq(evl_streams_close(app), 0);
     evl_streams_builder_free(b);
 }
+
+/* The joiner's argument reaches it, and stays the application's (freeing
+ * the builder must not free it: it is a static here). */
+static int tagged_arg;
+
+static int enrich_tagged(void *arg, const evl_srec_t *r, const void *tv, size_t tl,
+                         evl_emit_t *em)
+{
+    cr_assert_eq(arg, &tagged_arg);
+    return enrich(NULL, r, tv, tl, em);
+}
+
+/* A global table whose topic lost its first records to retention loads
+ * from the log's start. */
+Test(global, after_retention_and_with_an_argument)
+{
+    evl_config_t *tc = evl_config_new();
+    cr_assert_eq(evl_config_set(tc, "segment.bytes", "65536", NULL, 0), 0);
+    cr_assert_eq(evl_config_set(tc, "max.message.bytes", "8192", NULL, 0), 0);
+    cr_assert_eq(evl_config_set(tc, "retention.bytes", "70000", NULL, 0), 0);
+    cr_assert_eq(evl_topic_create(log_, "customers", 1, tc), 0);
+    evl_config_free(tc);
+    cr_assert_eq(evl_topic_create(log_, "orders", 1, NULL), 0);
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (int i = 0; i < 200; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "c%d", i % 50);
+        sh_put("customers", 0, k, i >= 150 ? "Oslo" : big, -1);
+    }
+    cr_assert_eq(evl_log_retention_run(log_), 0);
+    evl_partition_info_t pi;
+    cr_assert_eq(evl_partition_info(log_, "customers", 0, &pi), 0);
+    cr_assert_gt(pi.start_offset, 0, "retention removed nothing");
+    cr_assert_leq(pi.start_offset, 170, "retention took c20's last record");
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_ktable_t *gt = evl_global_table(b, "customers", "customers-store");
+    cr_assert_eq(evl_stream_to(evl_stream_join_global(evl_stream(b, "orders"), gt, customer_of,
+                                                      NULL, enrich_tagged, &tagged_arg,
+                                                      EVL_JOIN_INNER),
+                               "enriched"),
+                 0);
+    evl_streams_t *app = sh_run(b, "g5");
+    void *v;
+    size_t vl;
+    int grc = evl_streams_store_get(app, "customers-store", "c20", 3, &v, &vl);
+    cr_assert_eq(grc, 0, "c20 in the global store: %s", evl_strerror(grc));
+    cr_assert_eq(vl, 4);
+    free(v);
+    sh_put("orders", 0, "o1", "c20:pen", -1);
+    char *out = sh_dump("enriched", 1);
+    char err[256] = "";
+    evl_streams_error(app, err, sizeof err);
+    cr_assert_str_eq(out, "o1=c20:pen/Oslo\n", "%s", err);
+    free(out);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
