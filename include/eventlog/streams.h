@@ -142,6 +142,20 @@ EVL_API evl_ktable_t *evl_grouped_reduce(evl_kgrouped_t *g, evl_agg_fn *fn, void
  * record. */
 EVL_API evl_ktable_t *evl_grouped_aggregate(evl_kgrouped_t *g, const void *init, size_t init_len,
                                             evl_agg_fn *fn, void *arg, const char *store);
+/** Grouped streams aggregated together (Kafka's CogroupedKStream). */
+typedef struct evl_kcogrouped evl_kcogrouped_t;
+/** @brief Start a cogroup with g, whose records update the shared
+ * aggregate through fn. */
+EVL_API evl_kcogrouped_t *evl_grouped_cogroup(evl_kgrouped_t *g, evl_agg_fn *fn, void *arg);
+/** @brief Add g with its aggregator (the inputs must be co-partitioned;
+ * one whose key changed upstream is repartitioned). Returns c. */
+EVL_API evl_kcogrouped_t *evl_cogrouped_add(evl_kcogrouped_t *c, evl_kgrouped_t *g,
+                                            evl_agg_fn *fn, void *arg);
+/** @brief The table of each key's aggregate: init (may be NULL: empty),
+ * then each input's record through its input's aggregator, in the order
+ * the records are processed; kept in store. */
+EVL_API evl_ktable_t *evl_cogrouped_aggregate(evl_kcogrouped_t *c, const void *init,
+                                              size_t init_len, const char *store);
 /** @brief The table's changes as a stream (each update of a key). */
 EVL_API evl_kstream_t *evl_table_to_stream(evl_ktable_t *t);
 

@@ -36,7 +36,8 @@ typedef enum {
     N_TFILTER,  /* a table filtered (ktable.c) */
     N_PROC,     /* a processor of the processor API (process.c) */
     N_GTABLE,   /* a global table (global.c): no sub-topology */
-    N_GJOIN     /* a stream-global-table join (global.c) */
+    N_GJOIN,    /* a stream-global-table join (global.c) */
+    N_COSIDE    /* a cogrouped input (cogroup.c), feeding its N_AGG */
 } evl_nkind_t;
 
 typedef enum { AGG_COUNT, AGG_REDUCE, AGG_AGGREGATE } evl_aggkind_t;
@@ -129,7 +130,17 @@ typedef struct evl_topic_serdes {
     bool has_key, has_value;
 } evl_topic_serdes_t;
 
+/* Grouped streams cogrouped, each with its aggregator (cogroup.c). */
+struct evl_kcogrouped {
+    evl_kgrouped_t **groups;
+    evl_agg_fn **fns;
+    void **args;
+    size_t n;
+};
+
 struct evl_streams_builder {
+    struct evl_kcogrouped **cogroups;
+    size_t ncogroups;
     evl_topic_serdes_t *serdes;
     size_t nserdes;
     evl_node_t **nodes;

@@ -614,7 +614,10 @@ static int flush_outputs(evl_task_t *t)
     return rc;
 }
 
-static int aggregate(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
+/* r into the aggregate of node n (its store, initializer, children)
+ * through fn: n's own, or a cogrouped input's (N_COSIDE). */
+static int aggregate_with(evl_task_t *t, evl_node_t *n, evl_agg_fn *fn, void *arg,
+                          const evl_srec_t *r)
 {
     if (!r->key)
         return 0; /* Kafka Streams drops null keys in aggregations */
@@ -651,7 +654,7 @@ static int aggregate(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         if (!found && n->aggkind == AGG_REDUCE)
             rc = evl_emit(em, r->key, r->key_len, r->value, r->value_len, -1);
         else
-            rc = n->fn.agg(n->arg, r, cur, curl, em);
+            rc = fn(arg, r, cur, curl, em);
         t->depth--;
         if ((rc = evl__emit_one(em, rc)))
             return rc;
@@ -697,7 +700,9 @@ static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
     case N_SINK:
         return sink(t, n, r);
     case N_AGG:
-        return aggregate(t, n, r);
+        return aggregate_with(t, n, n->fn.agg, n->arg, r);
+    case N_COSIDE: /* a cogrouped input: its aggregator, the shared aggregate */
+        return aggregate_with(t, n->join, n->fn.agg, n->arg, r);
     case N_WAGG:
         return evl__window_deliver(t, n, r);
     case N_TMAP:

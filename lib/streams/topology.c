@@ -155,6 +155,13 @@ EVL_API void evl_streams_builder_free(evl_streams_builder_t *b)
         free(b->windows[i]);
     for (size_t i = 0; i < b->nserdes; i++)
         free(b->serdes[i].topic);
+    for (size_t i = 0; i < b->ncogroups; i++) {
+        free(b->cogroups[i]->groups);
+        free(b->cogroups[i]->fns);
+        free(b->cogroups[i]->args);
+        free(b->cogroups[i]);
+    }
+    free(b->cogroups);
     free(b->serdes);
     free(b->nodes);
     free(b->groups);

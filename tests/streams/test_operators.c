@@ -176,3 +176,70 @@ Test(ops, refusals)
     cr_assert(strstr(err, "named twice"), "%s", err);
     evl_streams_builder_free(b);
 }
+
+/* ---- cogroup ---- */
+
+/* each input's aggregator appends its own letter and the value */
+static int add_click(void *arg, const evl_srec_t *r, const void *agg, size_t alen,
+                     evl_emit_t *em)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "%.*sc%.*s ", (int)alen, (const char *)agg,
+                     (int)r->value_len, (const char *)r->value);
+    return evl_emit(em, NULL, 0, buf, (size_t)n, -1);
+}
+
+static int add_view(void *arg, const evl_srec_t *r, const void *agg, size_t alen, evl_emit_t *em)
+{
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "%.*sv%.*s ", (int)alen, (const char *)agg,
+                     (int)r->value_len, (const char *)r->value);
+    return evl_emit(em, NULL, 0, buf, (size_t)n, -1);
+}
+
+/* views arrive keyed by page with the user in the value: re-keyed */
+static int user_of(void *arg, const evl_srec_t *r, evl_emit_t *em)
+{
+    return evl_emit(em, r->value, r->value_len, NULL, 0, -1);
+}
+
+Test(ops, cogroup_two_inputs_one_aggregate)
+{
+    cr_assert_eq(evl_topic_create(log_, "clicks", 1, NULL), 0);
+    cr_assert_eq(evl_topic_create(log_, "views", 1, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_kcogrouped_t *c =
+        evl_grouped_cogroup(evl_stream_group_by_key(evl_stream(b, "clicks")), add_click, NULL);
+    c = evl_cogrouped_add(c, evl_stream_group_by(evl_stream(b, "views"), user_of, NULL), add_view,
+                          NULL);
+    evl_ktable_t *t = evl_cogrouped_aggregate(c, "", 0, "activity");
+    cr_assert_not_null(t);
+    cr_assert_eq(evl_stream_to(evl_table_to_stream(t), "activity-out"), 0);
+    cr_assert_null(evl_streams_builder_error(b));
+    evl_streams_t *app = sh_run(b, "cg1");
+    sh_put("clicks", 0, "ann", "1", 1000);
+    sh_wait_records(app, 1);
+    sh_put("views", 0, "home", "ann", 1001);   /* re-keyed to ann */
+    sh_put("views", 0, "shop", "bob", 1002);   /* bob */
+    for (int i = 0; i < 200 && evl_streams_metric(app, EVL_SM_RECORDS) < 5; i++)
+        usleep(10000); /* 2 views, each read again from the repartition topic */
+    sh_put("clicks", 0, "ann", "2", 1003);
+    char *out = sh_dump("activity-out", 4);
+    cr_assert_str_eq(out, "ann=c1 \nann=c1 vann \nbob=vbob \nann=c1 vann c2 \n");
+    free(out);
+    void *v;
+    size_t vl;
+    cr_assert_eq(evl_streams_store_get(app, "activity", "bob", 3, &v, &vl), 0);
+    cr_assert_eq(vl, 5);
+    cr_assert_eq(memcmp(v, "vbob ", 5), 0);
+    free(v);
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+    /* no aggregator: refused */
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    cr_assert_null(evl_grouped_cogroup(evl_stream_group_by_key(evl_stream(b, "clicks")), NULL,
+                                       NULL));
+    cr_assert_not_null(evl_streams_builder_error(b));
+    evl_streams_builder_free(b);
+}
