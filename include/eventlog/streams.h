@@ -291,6 +291,23 @@ EVL_API evl_kstream_t *evl_stream_join_table(evl_kstream_t *s, evl_ktable_t *t, 
 EVL_API evl_ktable_t *evl_table_join(evl_ktable_t *a, evl_ktable_t *b, evl_join2_fn *fn, void *arg,
                                      int how, const char *store);
 /**
+ * @brief A foreign-key join (Kafka's KTable#join(other, foreignKeyExtractor,
+ * joiner), EVL_JOIN_INNER or _LEFT): a table keyed like left whose value
+ * for key k is fn(k, left[k], right[fk]), fk being what fkfn emits for
+ * left[k] (evl_emit(em, fk, len, NULL, 0, -1); none emitted or a NULL
+ * key: no foreign key). Updates on either side update the results; a key
+ * that no longer joins (inner) is deleted downstream. left and right need
+ * not be co-partitioned: left's changes subscribe to right's keys through
+ * APPLICATION_ID-STORE-fk-subscription (as wide as right) and right's
+ * answers come back through APPLICATION_ID-STORE-fk-response (as wide as
+ * left); an answer older than left's current value is dropped. Both
+ * tables must be materialized; the result is kept in store (and
+ * STORE/fk, STORE/sub for the bookkeeping).
+ */
+EVL_API evl_ktable_t *evl_table_join_fk(evl_ktable_t *left, evl_ktable_t *right, evl_xform_fn *fkfn,
+                                        void *fkarg, evl_join2_fn *fn, void *arg, int how,
+                                        const char *store);
+/**
  * @brief A windowed stream-stream join (Kafka Streams' KStream#join,
  * leftJoin, outerJoin with JoinWindows, 3.x semantics): a record of a at
  * time t joins each record of b with the same key and a timestamp in

@@ -37,7 +37,12 @@ typedef enum {
     N_PROC,     /* a processor of the processor API (process.c) */
     N_GTABLE,   /* a global table (global.c): no sub-topology */
     N_GJOIN,    /* a stream-global-table join (global.c) */
-    N_COSIDE    /* a cogrouped input (cogroup.c), feeding its N_AGG */
+    N_COSIDE,   /* a cogrouped input (cogroup.c), feeding its N_AGG */
+    N_FKLEFT,   /* a foreign-key join's left side: subscriptions (fkjoin.c) */
+    N_FKSUB,    /* ... the subscriptions, beside the right table */
+    N_FKRIGHT,  /* ... the right table's changes, answered to subscribers */
+    N_FKRESP,   /* ... the answers, beside the left table */
+    N_FKJOIN    /* ... the result table */
 } evl_nkind_t;
 
 typedef enum { AGG_COUNT, AGG_REDUCE, AGG_AGGREGATE } evl_aggkind_t;
@@ -273,7 +278,7 @@ struct evl_streams {
 static inline bool evl__is_table(const evl_node_t *n)
 {
     return n->store && (n->kind == N_TABLE || n->kind == N_AGG || n->kind == N_TJOIN ||
-                        n->kind == N_TMAP || n->kind == N_TFILTER);
+                        n->kind == N_TMAP || n->kind == N_TFILTER || n->kind == N_FKJOIN);
 }
 
 /* Make a topic when missing and wait until it can be used (topology.c):
@@ -292,6 +297,9 @@ void evl__builder_fail(evl_streams_builder_t *b, const char *fmt, ...)
 evl_node_t *evl__topo_node(evl_streams_builder_t *b, evl_node_t *parent, evl_nkind_t kind);
 int evl__topo_store_check(evl_streams_builder_t *b, const char *store);
 evl_node_t *evl__topo_agg_input(evl_node_t *from, const char *store);
+/* A topic of the application's (APPLICATION_ID-suffix) between from and
+ * the source node returned: a sink under from, and that source. */
+evl_node_t *evl__topo_through(evl_node_t *from, const char *suffix);
 
 /* Tasks (task.c). */
 int evl__task_open(evl_streams_t *app, evl_sub_t *sub, int partition, evl_task_t **out);
@@ -347,6 +355,9 @@ void evl__serdes_for(const evl_streams_t *app, const char *topic, const evl_serd
                      const evl_serde_t **value);
 int evl__serde_apply(const evl_serde_t *key, const evl_serde_t *value, bool ser, evl_srec_t *r,
                      void **kown, void **vown, bool *bad_key);
+
+/* Foreign-key joins (fkjoin.c). */
+int evl__fkjoin_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);
 
 /* Table map_values and filter (ktable.c). */
 int evl__ktable_deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r);

@@ -701,6 +701,12 @@ static int deliver(evl_task_t *t, evl_node_t *n, const evl_srec_t *r)
         return sink(t, n, r);
     case N_AGG:
         return aggregate_with(t, n, n->fn.agg, n->arg, r);
+    case N_FKLEFT:
+    case N_FKSUB:
+    case N_FKRIGHT:
+    case N_FKRESP:
+    case N_FKJOIN:
+        return evl__fkjoin_deliver(t, n, r);
     case N_COSIDE: /* a cogrouped input: its aggregator, the shared aggregate */
         return aggregate_with(t, n->join, n->fn.agg, n->arg, r);
     case N_WAGG:

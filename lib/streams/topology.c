@@ -413,22 +413,26 @@ int evl__topo_store_check(evl_streams_builder_t *b, const char *store)
 
 /* Through a repartition topic (named for the store) when the key was
  * changed upstream. */
-evl_node_t *evl__topo_agg_input(evl_node_t *from, const char *store)
+evl_node_t *evl__topo_through(evl_node_t *from, const char *suffix)
 {
     evl_streams_builder_t *b = from->b;
-    if (from->key_changed) {
-        char suffix[128];
-        snprintf(suffix, sizeof suffix, "%s-repartition", store);
-        evl_node_t *sink = node(b, from, N_SINK);
-        evl_node_t *src = node(b, NULL, N_SOURCE);
-        if (!sink || !src || !(sink->topic = strdup(suffix)) || !(src->topic = strdup(suffix))) {
-            fail(b, "out of memory");
-            return NULL;
-        }
-        sink->repartition = src->repartition = true;
-        from = src;
+    evl_node_t *sink = node(b, from, N_SINK);
+    evl_node_t *src = sink ? node(b, NULL, N_SOURCE) : NULL;
+    if (!sink || !src || !(sink->topic = strdup(suffix)) || !(src->topic = strdup(suffix))) {
+        fail(b, "out of memory");
+        return NULL;
     }
-    return from;
+    sink->repartition = src->repartition = true;
+    return src;
+}
+
+evl_node_t *evl__topo_agg_input(evl_node_t *from, const char *store)
+{
+    if (!from->key_changed)
+        return from;
+    char suffix[128];
+    snprintf(suffix, sizeof suffix, "%s-repartition", store);
+    return evl__topo_through(from, suffix);
 }
 
 /* The aggregation node; through a repartition topic (named for the
@@ -628,7 +632,8 @@ int evl__topo_finish(evl_streams_t *app, char *err, size_t errlen)
             s->nsources = k;
         }
         if (n->kind == N_AGG || n->kind == N_WAGG || n->kind == N_TABLE || n->kind == N_TJOIN ||
-            n->kind == N_SSJOIN_SIDE ||
+            n->kind == N_SSJOIN_SIDE || n->kind == N_FKJOIN || n->kind == N_FKLEFT ||
+            n->kind == N_FKSUB ||
             ((n->kind == N_TMAP || n->kind == N_TFILTER || n->kind == N_PROC) && n->store)) {
             n->store_idx = (int)s->nstores;
             if (add_str(&s->stores, &s->nstores, n->store))

@@ -269,3 +269,123 @@ Test(joins, repartitioned_before_joins)
     cr_assert_eq(evl_streams_close(app), 0);
     evl_streams_builder_free(b);
 }
+
+/* ---- foreign-key joins ---- */
+
+static int fk_of(void *arg, const evl_srec_t *r, evl_emit_t *em)
+{
+    const char *v = r->value, *colon = memchr(v, ':', r->value_len);
+    if (!colon)
+        return 0; /* no foreign key */
+    return evl_emit(em, v, (size_t)(colon - v), NULL, 0, -1);
+}
+
+static int item_by(void *arg, const void *k, size_t kl, const void *a, size_t al, const void *b,
+                   size_t bl, evl_emit_t *em)
+{
+    const char *colon = memchr(a, ':', al);
+    const char *item = colon ? colon + 1 : a;
+    size_t il = colon ? al - (size_t)(item - (const char *)a) : al;
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "%.*s by %.*s", (int)il, item, b ? (int)bl : 6,
+                     b ? (const char *)b : "nobody");
+    return evl_emit(em, NULL, 0, buf, (size_t)n, -1);
+}
+
+/* Until the result for key is want (NULL: none). */
+static void expect_fk(evl_streams_t *app, const char *store, const char *key, const char *want)
+{
+    char got[128] = "(none)";
+    for (int i = 0; i < 300; i++) {
+        void *v;
+        size_t vl;
+        int rc = evl_streams_store_get(app, store, key, strlen(key), &v, &vl);
+        if (rc == 0) {
+            snprintf(got, sizeof got, "%.*s", (int)vl, (const char *)v);
+            free(v);
+            if (want && !strcmp(got, want))
+                return;
+        } else if (!want) {
+            return;
+        } else {
+            strcpy(got, "(none)");
+        }
+        usleep(10000);
+    }
+    cr_assert_fail("%s: %s, want %s", key, got, want ? want : "(none)");
+}
+
+static void put_on(const char *topic, const char *key, const char *value)
+{
+    evl_producer_t *p;
+    cr_assert_eq(evl_producer_new(log_, topic, NULL, &p), 0);
+    cr_assert_eq(evl_producer_send_kv(p, key, strlen(key), value, value ? strlen(value) : 0,
+                                      NULL, NULL),
+                 0);
+    evl_producer_close(p);
+}
+
+Test(joins, foreign_key_inner_and_left)
+{
+    /* orders (3 partitions, by order id) and customers (2, by customer id):
+     * not co-partitioned, keyed differently */
+    cr_assert_eq(evl_topic_create(log_, "orders", 3, NULL), 0);
+    cr_assert_eq(evl_topic_create(log_, "customers", 2, NULL), 0);
+    evl_streams_builder_t *b;
+    cr_assert_eq(evl_streams_builder_new(&b), 0);
+    evl_ktable_t *orders = evl_table(b, "orders", "orders-store");
+    evl_ktable_t *cust = evl_table(b, "customers", "cust-store");
+    evl_ktable_t *inner =
+        evl_table_join_fk(orders, cust, fk_of, NULL, item_by, NULL, EVL_JOIN_INNER, "fki");
+    evl_ktable_t *left =
+        evl_table_join_fk(orders, cust, fk_of, NULL, item_by, NULL, EVL_JOIN_LEFT, "fkl");
+    cr_assert_not_null(inner);
+    cr_assert_not_null(left);
+    cr_assert_eq(evl_stream_to(evl_table_to_stream(inner), "fki-out"), 0);
+    cr_assert_null(evl_streams_builder_error(b));
+    put_on("customers", "c1", "Ada");
+    put_on("customers", "c2", "Bob");
+    evl_streams_t *app = sh_run(b, "fk1");
+    char **names;
+    size_t count;
+    cr_assert_eq(evl_topic_list(log_, &names, &count), 0);
+    for (size_t i = 0; i < count; i++) {
+        if (strstr(names[i], "fki-fk-subscription"))
+            cr_assert_eq(evl_topic_partitions(log_, names[i]), 2, "%s", names[i]);
+        if (strstr(names[i], "fki-fk-response"))
+            cr_assert_eq(evl_topic_partitions(log_, names[i]), 3, "%s", names[i]);
+    }
+    free(names);
+    put_on("orders", "o1", "c1:pen");
+    expect_fk(app, "fki", "o1", "pen by Ada");
+    put_on("orders", "o2", "c3:cup"); /* no such customer yet */
+    expect_fk(app, "fkl", "o2", "cup by nobody");
+    expect_fk(app, "fki", "o2", NULL);
+    put_on("customers", "c3", "Cy");
+    expect_fk(app, "fki", "o2", "cup by Cy");
+    put_on("customers", "c1", "Ada L.");
+    expect_fk(app, "fki", "o1", "pen by Ada L.");
+    put_on("orders", "o1", "c2:pen"); /* another customer */
+    expect_fk(app, "fki", "o1", "pen by Bob");
+    put_on("orders", "o4", "c1:ink");
+    expect_fk(app, "fki", "o4", "ink by Ada L.");
+    put_on("customers", "c1", "Ada X"); /* o4 follows c1, o1 no longer does */
+    expect_fk(app, "fki", "o4", "ink by Ada X");
+    void *v;
+    size_t vl;
+    cr_assert_eq(evl_streams_store_get(app, "fki", "o1", 2, &v, &vl), 0);
+    cr_assert_eq(vl, 10);
+    cr_assert_eq(memcmp(v, "pen by Bob", 10), 0);
+    free(v);
+    put_on("orders", "o3", "nokey");  /* no foreign key */
+    expect_fk(app, "fkl", "o3", "nokey by nobody");
+    expect_fk(app, "fki", "o3", NULL);
+    put_on("orders", "o2", NULL);     /* deleted */
+    expect_fk(app, "fki", "o2", NULL);
+    expect_fk(app, "fkl", "o2", NULL);
+    put_on("customers", "c2", NULL);  /* o1's customer deleted */
+    expect_fk(app, "fki", "o1", NULL);
+    expect_fk(app, "fkl", "o1", "pen by nobody");
+    cr_assert_eq(evl_streams_close(app), 0);
+    evl_streams_builder_free(b);
+}
