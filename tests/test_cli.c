@@ -187,6 +187,8 @@ Test(cli, help_for_every_command)
         {"group", "reset", "--help"}, {"group", "delete", "--help"},
         {"verify", "--help", NULL},   {"dump", "--help", NULL},
         {"perf", "--help", NULL},     {"help", "consume", NULL},
+        {"streams", "--help", NULL},  {"streams", "list", "--help"},
+        {"streams", "describe", "--help"}, {"streams", "reset", "--help"},
     };
 
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {

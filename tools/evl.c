@@ -31,6 +31,7 @@ static const char usage_text[] =
     "  connect run|status   run connectors (Kafka Connect standalone's files)\n"
     "  registry ...         the schema registry: subjects, versions, register,\n"
     "                       compat, config, delete; serve (Confluent's REST API)\n"
+    "  streams list|describe|reset   stream applications' topics, threads, reset\n"
     "\n"
     "Global options:\n"
     "  -d, --dir DIR   log directory (default: $EVL_DIR, else ./evl-data)\n"
@@ -52,7 +53,7 @@ static const struct command commands[] = {
     {"verify", cmd_verify},   {"dump", cmd_dump},
     {"perf", cmd_perf},       {"migrate", cmd_migrate},
     {"connect", cmd_connect},
-    {"registry", cmd_registry},
+    {"registry", cmd_registry}, {"streams", cmd_streams},
 };
 
 static int print_version(void)

@@ -49,6 +49,7 @@ int cmd_perf(struct cli *cli, int argc, char **argv);
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_connect(struct cli *cli, int argc, char **argv);
 int cmd_registry(struct cli *cli, int argc, char **argv);
+int cmd_streams(struct cli *cli, int argc, char **argv);
 
 /* ---- messages and exit statuses (util.c) ---------------------------- */
 
