@@ -177,7 +177,7 @@ Test(cli, version)
 
 Test(cli, help_for_every_command)
 {
-    const char *cmds[][3] = {
+    const char *cmds[][4] = { /* each row NULL-terminated */
         {"--help", NULL, NULL},       {"topic", "--help", NULL},
         {"topic", "create", "--help"}, {"topic", "list", "--help"},
         {"topic", "describe", "--help"}, {"topic", "delete", "--help"},
