@@ -84,16 +84,12 @@ static int64_t end_of(evl_log_t *log, const char *topic)
     return evl_partition_info(log, topic, 0, &pi) ? 0 : pi.end_offset;
 }
 
-/* The topology on log until `out` holds want records: seconds. */
-static double run_topology_on(evl_log_t *log, const char *dir, const char *in, const char *id,
-                              const char *guarantee, const char *out, int64_t want,
-                              const char *probe)
+/* Application id of topology b on log, until `out` holds want records
+ * (or, with probe, until store answers for that key): seconds. */
+static double run_app(evl_log_t *log, evl_streams_builder_t *b, const char *dir, const char *id,
+                      const char *guarantee, const char *out, int64_t want, const char *store,
+                      const char *probe)
 {
-    evl_streams_builder_t *b;
-    evl_streams_builder_new(&b);
-    evl_kstream_t *w = evl_stream_flat_map_values(evl_stream(b, in), split, NULL);
-    evl_ktable_t *t = evl_grouped_count(evl_stream_group_by(w, by_word, NULL), "counts");
-    evl_stream_to(evl_stream_map_values(evl_table_to_stream(t), as_text, NULL), out);
     char state[512];
     snprintf(state, sizeof state, "%s/state-%s", dir, id);
     const char *conf[] = {"application.id", id, "processing.guarantee", guarantee,
@@ -111,7 +107,7 @@ static double run_topology_on(evl_log_t *log, const char *dir, const char *in, c
     if (probe) { /* until the store answers: the task's state is restored */
         void *v;
         size_t vl;
-        while (evl_streams_store_get(app, "counts", probe, strlen(probe), &v, &vl) &&
+        while (evl_streams_store_get(app, store, probe, strlen(probe), &v, &vl) &&
                !evl_streams_error(app, NULL, 0))
             usleep(1000);
         if (!evl_streams_error(app, NULL, 0))
@@ -125,6 +121,19 @@ static double run_topology_on(evl_log_t *log, const char *dir, const char *in, c
         die("streams", rc);
     evl_streams_builder_free(b);
     return dt;
+}
+
+/* The word count on topic in. */
+static double run_topology_on(evl_log_t *log, const char *dir, const char *in, const char *id,
+                              const char *guarantee, const char *out, int64_t want,
+                              const char *probe)
+{
+    evl_streams_builder_t *b;
+    evl_streams_builder_new(&b);
+    evl_kstream_t *w = evl_stream_flat_map_values(evl_stream(b, in), split, NULL);
+    evl_ktable_t *t = evl_grouped_count(evl_stream_group_by(w, by_word, NULL), "counts");
+    evl_stream_to(evl_stream_map_values(evl_table_to_stream(t), as_text, NULL), out);
+    return run_app(log, b, dir, id, guarantee, out, want, "counts", probe);
 }
 
 static double run_topology(evl_log_t *log, const char *dir, const char *guarantee, const char *out,
@@ -146,30 +155,11 @@ static double run_windowed(evl_log_t *log, const char *dir, const char *guarante
     evl_streams_builder_new(&b);
     evl_kwindowed_t *w = evl_grouped_windowed_by(evl_stream_group_by_key(evl_stream(b, "readings")),
                                                  WSIZE, WSIZE, WGRACE);
-    char out[64], id[64], state[512];
+    char out[64], id[64];
     snprintf(out, sizeof out, "wout-%s", guarantee);
     snprintf(id, sizeof id, "w-%s", guarantee);
-    snprintf(state, sizeof state, "%s/state-%s", dir, id);
     evl_stream_to(evl_table_to_stream(evl_windowed_count(w, "wcounts")), out);
-    const char *conf[] = {"application.id", id, "processing.guarantee", guarantee,
-                          "state.dir", state};
-    char err[256];
-    evl_streams_t *app;
-    int rc = evl_streams_new(log, b, conf, 3, err, sizeof err, &app);
-    if (rc) {
-        fprintf(stderr, "bench_streams: %s\n", err);
-        exit(1);
-    }
-    double t0 = now_s();
-    if ((rc = evl_streams_start(app)))
-        die("start", rc);
-    while (end_of(log, out) < n && !evl_streams_error(app, NULL, 0))
-        usleep(2000);
-    double dt = now_s() - t0;
-    if ((rc = evl_streams_close(app)))
-        die("streams", rc);
-    evl_streams_builder_free(b);
-    return dt;
+    return run_app(log, b, dir, id, guarantee, out, n, "wcounts", NULL);
 }
 
 typedef struct wslot {

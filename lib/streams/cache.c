@@ -20,10 +20,8 @@
 
 static uint64_t hash(const uint8_t *k, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ k[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
+    uint64_t h = fnv1a64(k, n);
+    return h ^ (h >> 29); /* the high bits into the low ones the table uses */
 }
 
 static int grow(evl_bcache_t *c)

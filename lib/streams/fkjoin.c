@@ -38,15 +38,6 @@
 
 #define FK_MAX 480 /* foreign keys and keys, so that fk + k fits a store key */
 
-static uint64_t hash_of(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 EVL_API evl_ktable_t *evl_table_join_fk(evl_ktable_t *lt, evl_ktable_t *rt, evl_xform_fn *fkfn,
                                         void *fkarg, evl_join2_fn *fn, void *arg, int how,
                                         const char *store)
@@ -199,7 +190,7 @@ static int left_change(evl_task_t *t, evl_node_t *fl, const evl_srec_t *r)
         else if (r2 != EVL_ENOTFOUND)
             rc = r2;
     }
-    uint64_t h = r->value ? hash_of(r->value, r->value_len) : 0;
+    uint64_t h = r->value ? fnv1a64(r->value, r->value_len) : 0;
     bool same = oldc && fk && oldl == fkl && !memcmp(oldc, fk, fkl);
     if (!rc && oldc && !same)
         rc = send_sub(t, fl, 'U', oldc, oldl, 0, r->key, r->key_len, r->timestamp);
@@ -304,7 +295,7 @@ static int response(evl_task_t *t, evl_node_t *fp, const evl_srec_t *r)
     const void *va;
     size_t val;
     int rc = evl__task_store_read(t, fp->sides[0]->store_idx, r->key, r->key_len, &va, &val);
-    if (rc == EVL_ENOTFOUND || (!rc && hash_of(va, val) != be64get(v)))
+    if (rc == EVL_ENOTFOUND || (!rc && fnv1a64(va, val) != be64get(v)))
         return 0; /* an answer to a value left no longer has */
     if (rc)
         return rc;

@@ -28,23 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool store_ok(evl_streams_builder_t *b, const char *store)
-{
-    if (!store || !*store || strlen(store) > 100 || strchr(store, '/')) {
-        evl__builder_fail(b, "a store needs a name (1 to 100 characters, no '/')");
-        return false;
-    }
-    for (size_t i = 0; i < b->nnodes; i++)
-        if (b->nodes[i]->store && !strcmp(b->nodes[i]->store, store)) {
-            evl__builder_fail(b, "store '%s' named twice", store);
-            return false;
-        }
-    return true;
-}
-
 EVL_API evl_ktable_t *evl_table(evl_streams_builder_t *b, const char *topic, const char *store)
 {
-    if (!b || !store_ok(b, store))
+    if (!b || evl__topo_store_check(b, store))
         return NULL;
     evl_node_t *src = evl_stream(b, topic);
     evl_node_t *n = src ? evl__topo_node(b, src, N_TABLE) : NULL;
@@ -100,7 +86,7 @@ EVL_API evl_ktable_t *evl_table_join(evl_ktable_t *ta, evl_ktable_t *tb, evl_joi
                              "builder");
         return NULL;
     }
-    if (!store_ok(b, store))
+    if (evl__topo_store_check(b, store))
         return NULL;
     evl_node_t *sa = evl__topo_node(b, a, N_TJOIN_SIDE);
     evl_node_t *sb = evl__topo_node(b, c, N_TJOIN_SIDE);
@@ -295,7 +281,7 @@ EVL_API evl_kstream_t *evl_stream_join(evl_kstream_t *a, evl_kstream_t *c, evl_j
                           (long long)before_ms, (long long)after_ms, (long long)grace_ms);
         return NULL;
     }
-    if (!store_ok(b, store))
+    if (evl__topo_store_check(b, store))
         return NULL;
     /* a side whose key changed goes through a repartition topic */
     char name[160];

@@ -448,6 +448,17 @@ static inline int64_t dec_time(const void *p)
     return (int64_t)(be64get(p) ^ ((uint64_t)1 << 63));
 }
 
+/* FNV-1a, 64 bits: the batch cache's hash, and the foreign-key join's
+ * hash of a left value (sent in its messages: keep it as it is). */
+static inline uint64_t fnv1a64(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 static inline int64_t sat_add(int64_t a, int64_t b)
 {
     int64_t r;
